@@ -1,0 +1,97 @@
+"""The one Settings object. Built once (from ``SEMCAT_*`` environment variables, an
+optional ``.env`` file, and explicit overrides from the CLI or the API factory) and
+passed down; nothing below reads the environment itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TEXT_FIELDS = ("title", "brand", "description")
+
+
+class Settings(BaseSettings):
+    """semcat configuration. Every field can be set as ``SEMCAT_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SEMCAT_", env_file=".env", extra="ignore", validate_assignment=True)
+
+    # where things live
+    data_dir: Path = Field(Path("semcat-data"), description="Directory for the embedded stores.")
+    store: Literal["faiss", "qdrant"] = Field("faiss", description="Vector store backend.")
+    collection: str = Field("products", description="Collection (index) name inside the store.")
+
+    # Qdrant
+    qdrant_url: str | None = Field(
+        None,
+        description="Qdrant server URL (http://host:6333) or ':memory:'. "
+        "Unset: an embedded local store under data_dir/qdrant.",
+    )
+    qdrant_api_key: SecretStr | None = Field(None, description="API key for a Qdrant server.")
+
+    # FAISS
+    faiss_index: Literal["auto", "flat", "hnsw"] = Field(
+        "auto", description="'flat' is exact inner product; 'auto' switches to HNSW at the threshold."
+    )
+    faiss_hnsw_threshold: int = Field(100_000, ge=1, description="Vector count where 'auto' uses HNSW.")
+    faiss_hnsw_m: int = Field(32, ge=4, le=256)
+    faiss_ef_construction: int = Field(200, ge=8)
+    faiss_ef_search: int = Field(128, ge=8)
+
+    # embedding
+    model: str = Field("minilm", description="Registry alias, local sentence-transformers folder, or hub name.")
+    device: str = Field("cpu", description="torch device for embedding.")
+    batch_size: int = Field(64, ge=1, le=4096, description="Products embedded per batch.")
+    max_tokens: int = Field(256, ge=8, le=8192, description="Token budget per product text.")
+    text_fields: list[str] = Field(
+        list(TEXT_FIELDS), description="Product fields joined (in order) into the embedded text."
+    )
+
+    # categorization
+    k: int = Field(10, ge=1, le=1000, description="Neighbors consulted by the kNN vote.")
+    top_n: int = Field(5, ge=1, le=100, description="Categories listed per prediction.")
+    vote_power: float = Field(1.0, ge=0.0, le=64.0, description="Neighbor weight = max(similarity, 0) ** vote_power.")
+    uncertain_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Main-category score below which a prediction is uncertain."
+    )
+    predict_depth: int | None = Field(
+        None, ge=1, description="Deepest taxonomy level to predict (unset: as deep as labels go)."
+    )
+
+    @field_validator("text_fields", mode="before")
+    @classmethod
+    def _split_fields(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("text_fields")
+    @classmethod
+    def _known_fields(cls, value: list[str]) -> list[str]:
+        unknown = [f for f in value if f not in TEXT_FIELDS]
+        if unknown or not value:
+            raise ValueError(f"text_fields must be a non-empty subset of {', '.join(TEXT_FIELDS)}; got {value}")
+        return value
+
+    @field_validator("collection")
+    @classmethod
+    def _safe_collection(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_" for c in value):
+            raise ValueError("collection may hold only letters, digits, '-' and '_'")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.qdrant_api_key is not None and not self.qdrant_url:
+            raise ValueError("qdrant_api_key is set but qdrant_url is not")
+        return self
+
+    def store_description(self) -> str:
+        """Where the configured store lives, in words."""
+        if self.store == "faiss":
+            return f"faiss at {self.data_dir / 'faiss' / self.collection}"
+        if self.qdrant_url:
+            return f"qdrant at {self.qdrant_url} (collection {self.collection})"
+        return f"qdrant (embedded) at {self.data_dir / 'qdrant'} (collection {self.collection})"

@@ -1,0 +1,152 @@
+"""The one object the faces (CLI, API) use: settings + embedder + store + categorizer.
+
+Models and stores are loaded lazily, once, and kept; the faces only parse input,
+call these methods and format the output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semcat.catalog import CatalogReport, ColumnMap, Product, read_catalog
+from semcat.config import Settings
+from semcat.embedding.base import Embedder
+from semcat.errors import InvalidInputError, NotFoundError, StoreError
+from semcat.indexer import IndexSummary, index_products
+from semcat.search import (
+    DEFAULT_SPACE,
+    Hit,
+    KnnCategorizer,
+    Prediction,
+    SearchFilter,
+    StoreMeta,
+    VectorStore,
+    open_store,
+)
+
+
+class Engine:
+    """semcat's core, configured by one :class:`Settings`."""
+
+    def __init__(
+        self, settings: Settings | None = None, embedder: Embedder | None = None, store: VectorStore | None = None
+    ) -> None:
+        self.settings = settings or Settings()
+        self._embedder = embedder
+        self._store = store
+
+    # ------------------------------------------------------------ resources
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from semcat.embedding import load_embedder
+
+            self._embedder = load_embedder(self.settings)
+        return self._embedder
+
+    def store(self, create: bool = False) -> VectorStore:
+        """The configured store; ``create`` makes it (for the embedder's model) if missing."""
+        if self._store is None:
+            meta = StoreMeta(model=self.embedder.name, spaces={DEFAULT_SPACE: self.embedder.dim}) if create else None
+            self._store = open_store(self.settings, meta)
+        return self._store
+
+    @staticmethod
+    def _check_model(store: VectorStore, embedder: Embedder) -> None:
+        if store.meta.model != embedder.name:
+            raise StoreError(
+                f"the store holds vectors of model {store.meta.model!r} but the configured model "
+                f"{embedder.name!r} would embed the queries; pass the store's model with --model"
+            )
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------- indexing
+    def read_catalog(
+        self, path: str | Path, columns: ColumnMap | None = None, fmt: str | None = None, encoding: str = "utf-8"
+    ) -> CatalogReport:
+        return read_catalog(path, columns, fmt, encoding)
+
+    def index(self, products: Sequence[Product], progress: bool = True) -> IndexSummary:
+        store = self.store(create=True)
+        return index_products(
+            products,
+            self.embedder,
+            store,
+            fields=self.settings.text_fields,
+            batch_size=self.settings.batch_size,
+            progress=progress,
+        )
+
+    # --------------------------------------------------------- categorizing
+    def embed_queries(self, products: Sequence[Product]) -> np.ndarray:
+        texts = [p.text(self.settings.text_fields) for p in products]
+        for product, text in zip(products, texts, strict=True):
+            if not text.strip():
+                raise InvalidInputError(f"product {product.id!r} has no text to categorize")
+        return self.embedder.encode_texts(texts, role="query")
+
+    def categorizer(self, k: int | None = None) -> KnnCategorizer:
+        s = self.settings
+        store = self.store()
+        self._check_model(store, self.embedder)
+        return KnnCategorizer(
+            store,
+            k=k or s.k,
+            top_n=s.top_n,
+            power=s.vote_power,
+            uncertain_threshold=s.uncertain_threshold,
+            depth=s.predict_depth,
+        )
+
+    def categorize(self, products: Sequence[Product], k: int | None = None, batch_size: int = 256) -> list[Prediction]:
+        """Predict a category for each product (which need not be stored)."""
+        categorizer = self.categorizer(k)
+        predictions: list[Prediction] = []
+        for start in range(0, len(products), batch_size):
+            chunk = products[start : start + batch_size]
+            predictions += categorizer.predict(self.embed_queries(chunk))
+        return predictions
+
+    def categorize_text(self, text: str, k: int | None = None) -> Prediction:
+        if not text or not text.strip():
+            raise InvalidInputError("the text to categorize is empty")
+        return self.categorize([Product(id="query", title=text.strip())], k)[0]
+
+    # -------------------------------------------------------------- search
+    def similar(
+        self, text: str | None = None, product_id: str | None = None, k: int = 5, category: str | None = None
+    ) -> list[Hit]:
+        """Nearest stored products to a text or to a stored product (itself excluded)."""
+        store = self.store()
+        flt = SearchFilter(category=category) if category else None
+        if product_id is not None:
+            records = store.get([product_id], with_vectors=True)
+            if not records or DEFAULT_SPACE not in records[0].vectors:
+                raise NotFoundError(f"no stored product with id {product_id!r}")
+            hits = store.search(records[0].vectors[DEFAULT_SPACE], k + 1, flt)
+            return [h for h in hits if h.id != product_id][:k]
+        if not text or not text.strip():
+            raise InvalidInputError("the text to search for is empty")
+        self._check_model(store, self.embedder)
+        return store.search(self.embedder.encode_texts([text.strip()], role="query")[0], k, flt)
+
+    def info(self) -> dict[str, Any]:
+        store = self.store()
+        data = store.describe()
+        data["labeled"] = store.count(SearchFilter(labeled=True))
+        data["categories"] = store.category_counts(level=1)
+        return data

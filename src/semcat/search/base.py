@@ -1,0 +1,145 @@
+"""The VectorStore seam, shared by the FAISS and Qdrant backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from semcat.errors import InvalidInputError, StoreError
+
+DEFAULT_SPACE = "text"
+VectorsIn = np.ndarray | Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result: product id, similarity (cosine, higher is closer), payload."""
+
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    id: str
+    payload: dict[str, Any]
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """Restrict a search. ``category`` matches a taxonomy prefix at any level
+    (``"Watches"`` or ``"Watches > Wrist Watches"``); ``labeled`` keeps only products
+    that carry a category (the ones that can vote)."""
+
+    category: str | None = None
+    labeled: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return self.category is None and not self.labeled
+
+
+@dataclass(frozen=True, slots=True)
+class StoreMeta:
+    """What a store was built with; checked on every open."""
+
+    model: str
+    spaces: dict[str, int]
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """A collection of products, each with one vector per named space and a JSON payload.
+
+    Upserting an existing id replaces it (vectors and payload). Every write is durable
+    when the call returns: an interrupted process loses at most the call in flight.
+    """
+
+    meta: StoreMeta
+
+    def upsert(self, ids: Sequence[str], vectors: VectorsIn, payloads: Sequence[dict[str, Any]]) -> None: ...
+
+    def update_payloads(self, ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
+        """Replace payloads of stored products without touching their vectors."""
+        ...
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete products; returns how many existed."""
+        ...
+
+    def search(
+        self, vector: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
+    ) -> list[Hit]: ...
+
+    def search_batch(
+        self, vectors: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
+    ) -> list[list[Hit]]: ...
+
+    def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
+        """Stored records for the ids that exist, in the order asked."""
+        ...
+
+    def count(self, filter: SearchFilter | None = None) -> int: ...
+
+    def category_counts(self, level: int | None = None) -> dict[str, int]:
+        """Products per category path (``level=1``: per main category)."""
+        ...
+
+    def iter_vectors(
+        self, space: str = DEFAULT_SPACE, batch_size: int = 1024
+    ) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+        """All stored (ids, vectors, payloads) in batches, for evaluation."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Backend, location, index kind and sizes, for ``semcat info``."""
+        ...
+
+    def flush(self) -> None:
+        """Persist derived state (index files); writes are already durable without it."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def as_space_arrays(ids: Sequence[str], vectors: VectorsIn, meta: StoreMeta) -> dict[str, np.ndarray]:
+    """Validate upsert input: one float32 (n, dim) array per known space."""
+    mapping = {DEFAULT_SPACE: vectors} if isinstance(vectors, np.ndarray) else dict(vectors)
+    out: dict[str, np.ndarray] = {}
+    for space, array in mapping.items():
+        if space not in meta.spaces:
+            raise StoreError(f"unknown vector space {space!r}; this store has {', '.join(meta.spaces)}")
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        if array.ndim != 2 or array.shape != (len(ids), meta.spaces[space]):
+            raise StoreError(
+                f"space {space!r} expects an array of shape ({len(ids)}, {meta.spaces[space]}), got {array.shape}"
+            )
+        if not np.isfinite(array).all():
+            raise InvalidInputError(f"vectors for space {space!r} contain NaN or infinity")
+        out[space] = array
+    if len(set(ids)) != len(ids):
+        raise InvalidInputError("duplicate ids in one upsert call")
+    return out
+
+
+def check_query(vectors: np.ndarray, meta: StoreMeta, space: str) -> np.ndarray:
+    if space not in meta.spaces:
+        raise StoreError(f"unknown vector space {space!r}; this store has {', '.join(meta.spaces)}")
+    array = np.ascontiguousarray(vectors, dtype=np.float32)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.shape[1] != meta.spaces[space]:
+        raise StoreError(f"query vectors have dimension {array.shape[1]}, space {space!r} holds {meta.spaces[space]}")
+    return array
+
+
+def level_key(path: str | None, level: int | None) -> str | None:
+    """Cut a ' > '-joined category path to its first ``level`` levels."""
+    if path is None or level is None:
+        return path
+    return " > ".join(path.split(" > ")[:level])

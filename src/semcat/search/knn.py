@@ -1,0 +1,135 @@
+"""kNN vote categorizer: the labeled neighbors of a query vote, weighted by similarity."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from semcat.errors import EmptyIndexError
+from semcat.search.base import DEFAULT_SPACE, Hit, SearchFilter, VectorStore
+from semcat.search.prediction import CategoryScore, LevelScore, Neighbor, Prediction
+
+PATH_JOIN = " > "
+
+
+class Categorizer(Protocol):
+    """Query vectors in, one :class:`Prediction` per row out."""
+
+    def predict(self, query_vectors: np.ndarray) -> list[Prediction]: ...
+
+
+def vote(
+    hits: Sequence[Hit],
+    *,
+    top_n: int = 5,
+    power: float = 1.0,
+    uncertain_threshold: float = 0.5,
+    depth: int | None = None,
+) -> Prediction:
+    """Turn neighbors into a prediction.
+
+    Each neighbor weighs ``max(similarity, 0) ** power`` (``power=0``: one vote each).
+    Level by level, the category with the largest share of the total weight among the
+    children of the category already chosen wins, so the path is always consistent.
+    """
+    voters = [h for h in hits if h.payload.get("category_levels")]
+    neighbors = [
+        Neighbor(id=h.id, score=h.score, category=h.payload.get("category"), title=h.payload.get("title") or "")
+        for h in hits
+    ]
+    if not voters:
+        return Prediction(None, 0.0, True, [], [], neighbors)
+    paths = [tuple(h.payload["category_levels"][:depth] if depth else h.payload["category_levels"]) for h in voters]
+    weights = np.array([max(h.score, 0.0) for h in voters], dtype=np.float64)
+    weights = np.ones_like(weights) if power == 0 else weights**power
+    if weights.sum() <= 0:
+        weights = np.ones_like(weights)
+    total = float(weights.sum())
+    best_sim = [h.score for h in voters]
+
+    levels: list[LevelScore] = []
+    chosen: tuple[str, ...] = ()
+    max_depth = max(len(p) for p in paths)
+    for level in range(1, max_depth + 1):
+        shares: dict[tuple[str, ...], float] = defaultdict(float)
+        closest: dict[tuple[str, ...], float] = defaultdict(lambda: -1.0)
+        for path, w, sim in zip(paths, weights, best_sim, strict=True):
+            if len(path) >= level:
+                key = path[:level]
+                shares[key] += w
+                closest[key] = max(closest[key], sim)
+        children = [c for c in shares if c[:-1] == chosen]
+        if not children:
+            break
+        chosen = max(children, key=lambda c: (shares[c], closest[c], c))
+        ranked = sorted(shares, key=lambda c: (-shares[c], -closest[c], c))[:top_n]
+        levels.append(
+            LevelScore(
+                level=level,
+                category=PATH_JOIN.join(chosen),
+                score=float(shares[chosen] / total),
+                top=[CategoryScore(PATH_JOIN.join(c), float(shares[c] / total)) for c in ranked],
+            )
+        )
+    full: dict[tuple[str, ...], float] = defaultdict(float)
+    for path, w in zip(paths, weights, strict=True):
+        full[path] += w
+    top = [
+        CategoryScore(PATH_JOIN.join(p), float(s / total))
+        for p, s in sorted(full.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    score = levels[0].score
+    return Prediction(
+        category=PATH_JOIN.join(chosen),
+        score=score,
+        uncertain=score < uncertain_threshold,
+        levels=levels,
+        top=top[:top_n],
+        neighbors=neighbors,
+    )
+
+
+class KnnCategorizer:
+    """Similarity-weighted vote over the ``k`` nearest labeled products in a store."""
+
+    method = "knn"
+
+    def __init__(
+        self,
+        store: VectorStore,
+        k: int = 10,
+        top_n: int = 5,
+        power: float = 1.0,
+        uncertain_threshold: float = 0.5,
+        depth: int | None = None,
+        space: str = DEFAULT_SPACE,
+    ) -> None:
+        self.store = store
+        self.k = k
+        self.top_n = top_n
+        self.power = power
+        self.uncertain_threshold = uncertain_threshold
+        self.depth = depth
+        self.space = space
+
+    def predict(self, query_vectors: np.ndarray, category: str | None = None) -> list[Prediction]:
+        """Predict for each row; ``category`` restricts voters to one subtree."""
+        flt = SearchFilter(category=category, labeled=True)
+        if self.store.count(flt) == 0:
+            raise EmptyIndexError(
+                "the store holds no labeled product to vote: index a catalog with a category column first"
+            )
+        results = self.store.search_batch(query_vectors, self.k, flt, space=self.space)
+        return [
+            vote(
+                hits,
+                top_n=self.top_n,
+                power=self.power,
+                uncertain_threshold=self.uncertain_threshold,
+                depth=self.depth,
+            )
+            for hits in results
+        ]

@@ -1,0 +1,65 @@
+"""What a categorizer returns."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryScore:
+    category: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class LevelScore:
+    """The chosen category at one taxonomy level (1 = main) and its vote share, with
+    the top-N shares of every category at that level."""
+
+    level: int
+    category: str
+    score: float
+    top: list[CategoryScore] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbor:
+    """A stored product that voted: its id, cosine similarity, label and title."""
+
+    id: str
+    score: float
+    category: str | None
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """A categorization.
+
+    ``category`` is the predicted taxonomy path (' > '-joined), chosen level by level;
+    ``score`` is the main category's (level 1) normalized vote share and ``uncertain``
+    is true when it is below the configured threshold; ``levels`` gives each level's
+    choice and share; ``top`` the top-N full paths; ``neighbors`` the evidence.
+    """
+
+    category: str | None
+    score: float
+    uncertain: bool
+    levels: list[LevelScore]
+    top: list[CategoryScore]
+    neighbors: list[Neighbor]
+    method: str = "knn"
+
+    @property
+    def main_category(self) -> str | None:
+        return self.levels[0].category if self.levels else None
+
+    @property
+    def path(self) -> list[str]:
+        return self.category.split(" > ") if self.category else []
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["main_category"] = self.main_category
+        return data

@@ -1,0 +1,278 @@
+"""Qdrant backend on qdrant-client: one class for ``:memory:``, a local path and a server.
+
+Product ids are arbitrary strings; Qdrant point ids must be integers or UUIDs, so each
+point's id is ``uuid5(product id)`` and the product id lives in the payload. The
+model name and vector sizes live in the collection's metadata and are checked on open.
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semcat.errors import NotFoundError, StoreError
+from semcat.search.base import (
+    DEFAULT_SPACE,
+    Hit,
+    Record,
+    SearchFilter,
+    StoreMeta,
+    VectorsIn,
+    as_space_arrays,
+    check_query,
+    level_key,
+)
+
+_NAMESPACE = uuid.UUID("8f1d7a0e-4c1b-5b8e-9a53-2f0c3e6d5a10")
+_UPSERT_CHUNK = 256
+
+
+def point_id(product_id: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, product_id))
+
+
+class QdrantStore:
+    """A Qdrant collection. ``location`` is ``":memory:"``, a server URL, or None with ``path``."""
+
+    backend = "qdrant"
+
+    def __init__(
+        self,
+        collection: str,
+        meta: StoreMeta | None,
+        location: str | None = None,
+        path: Path | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        try:
+            from qdrant_client import QdrantClient, models
+        except ImportError as exc:  # pragma: no cover - broken install
+            raise StoreError(f"qdrant-client is not importable ({exc}); pip install qdrant-client") from exc
+        self._models = models
+        self.collection = collection
+        self.server = bool(location and location != ":memory:")
+        self.location = location or str(path)
+        if location is None and path is None:
+            raise StoreError("QdrantStore needs a location (':memory:' or URL) or a path")
+        if location is None and meta is None and not (Path(path) / "collection" / collection).exists():  # type: ignore[arg-type]
+            raise StoreError(f"no Qdrant collection {collection!r} at {path}: index a catalog first (semcat index)")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # local mode warns about its size limits at open
+                if location == ":memory:":
+                    self._client = QdrantClient(location=":memory:")
+                elif location:
+                    self._client = QdrantClient(url=location, api_key=api_key, timeout=30)
+                else:
+                    Path(path).mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+                    self._client = QdrantClient(path=str(path))
+        except RuntimeError as exc:  # local mode: the folder is locked by another process
+            raise StoreError(f"cannot open the Qdrant store at {self.location}: {exc}") from exc
+        except Exception as exc:
+            raise StoreError(f"cannot reach Qdrant at {self.location}: {exc}") from exc
+        self.meta = self._open_collection(meta)
+
+    def _open_collection(self, wanted: StoreMeta | None) -> StoreMeta:
+        models = self._models
+        try:
+            exists = self._client.collection_exists(self.collection)
+        except Exception as exc:
+            raise StoreError(f"cannot reach Qdrant at {self.location}: {exc}") from exc
+        if not exists:
+            if wanted is None:
+                raise StoreError(f"Qdrant has no collection {self.collection!r}: index a catalog first")
+            self._client.create_collection(
+                self.collection,
+                vectors_config={
+                    space: models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                    for space, dim in wanted.spaces.items()
+                },
+                metadata={"semcat_model": wanted.model, "semcat_spaces": wanted.spaces},
+            )
+            if self.server:  # local mode ignores payload indexes (and warns)
+                for key in ("id", "category", "category_prefixes"):
+                    self._client.create_payload_index(
+                        self.collection, key, field_schema=models.PayloadSchemaType.KEYWORD
+                    )
+            return wanted
+        info = self._client.get_collection(self.collection)
+        metadata = info.config.metadata or {}
+        if "semcat_model" not in metadata:
+            raise StoreError(
+                f"Qdrant collection {self.collection!r} was not created by semcat (no model metadata); "
+                "choose another --collection"
+            )
+        have = StoreMeta(
+            model=metadata["semcat_model"], spaces={k: int(v) for k, v in metadata["semcat_spaces"].items()}
+        )
+        if wanted is not None and (wanted.model != have.model or wanted.spaces != have.spaces):
+            raise StoreError(
+                f"Qdrant collection {self.collection!r} holds vectors of model {have.model!r} ({have.spaces}); "
+                f"you asked for {wanted.model!r} ({wanted.spaces}). Use another --collection"
+            )
+        return have
+
+    # ------------------------------------------------------------- helpers
+    def _filter(self, flt: SearchFilter | None) -> Any:
+        if flt is None or flt.empty:
+            return None
+        models = self._models
+        must: list[Any] = []
+        if flt.category is not None:
+            must.append(models.FieldCondition(key="category_prefixes", match=models.MatchValue(value=flt.category)))
+        # unlabeled products store an empty category_levels list
+        must_not = [models.IsEmptyCondition(is_empty=models.PayloadField(key="category_levels"))] if flt.labeled else []
+        return models.Filter(must=must or None, must_not=must_not or None)
+
+    def _hit(self, point: Any) -> Hit:
+        payload = dict(point.payload or {})
+        return Hit(id=str(payload.get("id")), score=float(point.score), payload=payload)
+
+    # --------------------------------------------------------------- writes
+    def upsert(self, ids: Sequence[str], vectors: VectorsIn, payloads: Sequence[dict[str, Any]]) -> None:
+        ids = [str(i) for i in ids]
+        if len(payloads) != len(ids):
+            raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
+        arrays = as_space_arrays(ids, vectors, self.meta)
+        models = self._models
+        points = [
+            models.PointStruct(
+                id=point_id(pid),
+                vector={space: arrays[space][row].tolist() for space in arrays},
+                payload={**payloads[row], "id": pid},
+            )
+            for row, pid in enumerate(ids)
+        ]
+        for start in range(0, len(points), _UPSERT_CHUNK):
+            self._client.upsert(self.collection, points=points[start : start + _UPSERT_CHUNK], wait=True)
+
+    def update_payloads(self, ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
+        ids = [str(i) for i in ids]
+        present = {r.id for r in self.get(ids)}
+        missing = [i for i in ids if i not in present]
+        if missing:
+            raise NotFoundError(f"unknown product id(s): {', '.join(missing[:10])}")
+        models = self._models
+        operations = [
+            models.OverwritePayloadOperation(
+                overwrite_payload=models.SetPayload(payload={**payload, "id": pid}, points=[point_id(pid)])
+            )
+            for pid, payload in zip(ids, payloads, strict=True)
+        ]
+        for start in range(0, len(operations), _UPSERT_CHUNK):
+            self._client.batch_update_points(self.collection, operations[start : start + _UPSERT_CHUNK], wait=True)
+
+    def delete(self, ids: Sequence[str]) -> int:
+        ids = [str(i) for i in ids]
+        present = [r.id for r in self.get(ids)]
+        if present:
+            self._client.delete(
+                self.collection,
+                points_selector=self._models.PointIdsList(points=[point_id(i) for i in present]),
+                wait=True,
+            )
+        return len(present)
+
+    def flush(self) -> None:
+        """Qdrant persists each write itself."""
+
+    # ---------------------------------------------------------------- reads
+    def search(
+        self, vector: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
+    ) -> list[Hit]:
+        return self.search_batch(np.asarray(vector)[None, :] if np.ndim(vector) == 1 else vector, k, filter, space)[0]
+
+    def search_batch(
+        self, vectors: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
+    ) -> list[list[Hit]]:
+        queries = check_query(vectors, self.meta, space)
+        if k < 1:
+            raise StoreError("k must be at least 1")
+        models = self._models
+        qfilter = self._filter(filter)
+        requests = [
+            models.QueryRequest(query=q.tolist(), using=space, limit=k, filter=qfilter, with_payload=True)
+            for q in queries
+        ]
+        responses = self._client.query_batch_points(self.collection, requests=requests)
+        return [[self._hit(p) for p in response.points] for response in responses]
+
+    def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
+        ids = [str(i) for i in ids]
+        if not ids:
+            return []
+        points = self._client.retrieve(
+            self.collection, ids=[point_id(i) for i in ids], with_payload=True, with_vectors=with_vectors
+        )
+        found: dict[str, Record] = {}
+        for p in points:
+            payload = dict(p.payload or {})
+            vecs = (
+                {name: np.asarray(v, dtype=np.float32) for name, v in p.vector.items()}
+                if with_vectors and isinstance(p.vector, dict)
+                else {}
+            )
+            found[str(payload.get("id"))] = Record(id=str(payload.get("id")), payload=payload, vectors=vecs)
+        return [found[i] for i in ids if i in found]
+
+    def count(self, filter: SearchFilter | None = None) -> int:
+        return int(self._client.count(self.collection, count_filter=self._filter(filter), exact=True).count)
+
+    def _scroll(self, with_vectors: Any = False, batch_size: int = 1024) -> Iterator[list[Any]]:
+        offset = None
+        while True:
+            points, offset = self._client.scroll(
+                self.collection, limit=batch_size, offset=offset, with_payload=True, with_vectors=with_vectors
+            )
+            if points:
+                yield points
+            if offset is None:
+                return
+
+    def category_counts(self, level: int | None = None) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for points in self._scroll():
+            for p in points:
+                path = (p.payload or {}).get("category")
+                if path and (level is None or len((p.payload or {}).get("category_levels") or []) >= level):
+                    counts[level_key(path, level) or ""] += 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def iter_vectors(
+        self, space: str = DEFAULT_SPACE, batch_size: int = 1024
+    ) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+        if space not in self.meta.spaces:
+            raise StoreError(f"unknown vector space {space!r}")
+        for points in self._scroll(with_vectors=[space], batch_size=batch_size):
+            rows = [p for p in points if isinstance(p.vector, dict) and space in p.vector]
+            if rows:
+                yield (
+                    [str(p.payload["id"]) for p in rows],
+                    np.asarray([p.vector[space] for p in rows], dtype=np.float32),
+                    [dict(p.payload) for p in rows],
+                )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": "qdrant",
+            "location": self.location if self.server or self.location == ":memory:" else f"{self.location} (embedded)",
+            "collection": self.collection,
+            "model": self.meta.model,
+            "spaces": {
+                space: {"dim": dim, "index": "hnsw (server)" if self.server else "exact (local mode)"}
+                for space, dim in self.meta.spaces.items()
+            },
+            "products": self.count(),
+        }
+
+    def close(self) -> None:
+        client = getattr(self, "_client", None)
+        if client is not None:
+            client.close()
+            self._client = None  # type: ignore[assignment]
