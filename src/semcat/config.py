@@ -5,10 +5,10 @@ passed down; nothing below reads the environment itself."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TEXT_FIELDS = ("title", "brand", "description")
 
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     device: str = Field("cpu", description="torch device for embedding.")
     batch_size: int = Field(64, ge=1, le=4096, description="Products embedded per batch.")
     max_tokens: int = Field(256, ge=8, le=8192, description="Token budget per product text.")
-    text_fields: list[str] = Field(
+    text_fields: Annotated[list[str], NoDecode] = Field(
         list(TEXT_FIELDS), description="Product fields joined (in order) into the embedded text."
     )
 

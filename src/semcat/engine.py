@@ -14,8 +14,8 @@ import numpy as np
 
 from semcat.catalog import CatalogReport, ColumnMap, Product, read_catalog
 from semcat.config import Settings
-from semcat.embedding.base import Embedder
-from semcat.errors import InvalidInputError, NotFoundError, StoreError
+from semcat.embedding.base import Embedder, Role
+from semcat.errors import InvalidInputError, NotFoundError, StoreError, StoreMissingError
 from semcat.indexer import IndexSummary, index_products
 from semcat.search import (
     DEFAULT_SPACE,
@@ -48,11 +48,35 @@ class Engine:
             self._embedder = load_embedder(self.settings)
         return self._embedder
 
+    @property
+    def model_name(self) -> str:
+        """The configured model's name, known without loading its weights."""
+        if self._embedder is not None:
+            return self._embedder.name
+        from semcat.embedding import resolve_model
+
+        return resolve_model(self.settings.model).name
+
     def store(self, create: bool = False) -> VectorStore:
-        """The configured store; ``create`` makes it (for the embedder's model) if missing."""
+        """The configured store; ``create`` makes it (for the configured model) if missing.
+
+        An existing store is opened without loading the model, so a re-run that has
+        nothing to embed never pays for the weights.
+        """
         if self._store is None:
-            meta = StoreMeta(model=self.embedder.name, spaces={DEFAULT_SPACE: self.embedder.dim}) if create else None
-            self._store = open_store(self.settings, meta)
+            try:
+                self._store = open_store(self.settings, None)
+            except StoreMissingError:
+                if not create:
+                    raise
+                meta = StoreMeta(model=self.embedder.name, spaces={DEFAULT_SPACE: self.embedder.dim})
+                self._store = open_store(self.settings, meta)
+        if create and self._store.meta.model != self.model_name:
+            raise StoreError(
+                f"the store ({self.settings.store_description()}) holds vectors of model "
+                f"{self._store.meta.model!r}, not {self.model_name!r}: use another --data-dir or "
+                "--collection for a second model"
+            )
         return self._store
 
     @staticmethod
@@ -84,7 +108,7 @@ class Engine:
         store = self.store(create=True)
         return index_products(
             products,
-            self.embedder,
+            _LazyEmbedder(self),
             store,
             fields=self.settings.text_fields,
             batch_size=self.settings.batch_size,
@@ -150,3 +174,21 @@ class Engine:
         data["labeled"] = store.count(SearchFilter(labeled=True))
         data["categories"] = store.category_counts(level=1)
         return data
+
+
+class _LazyEmbedder:
+    """The engine's embedder, loaded on the first vector asked of it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.name = engine.model_name
+
+    @property
+    def dim(self) -> int:
+        return self._engine.embedder.dim
+
+    def encode_texts(self, texts: Sequence[str], role: Role = "query", batch_size: int | None = None) -> np.ndarray:
+        return self._engine.embedder.encode_texts(texts, role=role, batch_size=batch_size)
+
+    def encode_images(self, images: Sequence[Any], batch_size: int | None = None) -> np.ndarray:
+        return self._engine.embedder.encode_images(images, batch_size=batch_size)

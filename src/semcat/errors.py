@@ -64,3 +64,10 @@ class EmptyIndexError(SemcatError):
 
     code = "empty_index"
     http_status = 409
+
+
+class StoreMissingError(StoreError):
+    """The configured store or collection does not exist yet."""
+
+    code = "store_missing"
+    http_status = 409

@@ -31,6 +31,12 @@ class SentenceTransformerEmbedder:
         except ImportError as exc:  # pragma: no cover - a broken install
             raise ModelError(f"sentence-transformers is not importable: {exc}") from exc
         try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # no "Loading weights" bar on every start
+        except ImportError:  # pragma: no cover
+            pass
+        try:
             self._model = SentenceTransformer(model.source, device=device, local_files_only=model.local)
         except Exception as exc:
             where = "the folder" if model.local else "the hub (is there a network?)"

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from semcat.errors import NotFoundError, StoreError
+from semcat.errors import NotFoundError, StoreError, StoreMissingError
 from semcat.search.base import (
     DEFAULT_SPACE,
     Hit,
@@ -110,7 +110,7 @@ class FaissStore:
         self._lock = threading.RLock()
         db_path = self.directory / "store.sqlite"
         if meta is None and not db_path.exists():
-            raise StoreError(f"no FAISS store at {self.directory}: index a catalog first (semcat index)")
+            raise StoreMissingError(f"no FAISS store at {self.directory}: index a catalog first (semcat index)")
         self.directory.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -134,7 +134,7 @@ class FaissStore:
         row = self._db.execute("SELECT value FROM meta WHERE key='meta'").fetchone()
         if row is None:
             if wanted is None:
-                raise StoreError(f"the FAISS store at {self.directory} is empty: index a catalog first")
+                raise StoreMissingError(f"the FAISS store at {self.directory} is empty: index a catalog first")
             self._db.execute(
                 "INSERT INTO meta(key, value) VALUES ('meta', ?), ('generation', '0')",
                 (json.dumps({"model": wanted.model, "spaces": wanted.spaces}),),

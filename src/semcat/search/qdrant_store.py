@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from semcat.errors import NotFoundError, StoreError
+from semcat.errors import NotFoundError, StoreError, StoreMissingError
 from semcat.search.base import (
     DEFAULT_SPACE,
     Hit,
@@ -61,7 +61,9 @@ class QdrantStore:
         if location is None and path is None:
             raise StoreError("QdrantStore needs a location (':memory:' or URL) or a path")
         if location is None and meta is None and not (Path(path) / "collection" / collection).exists():  # type: ignore[arg-type]
-            raise StoreError(f"no Qdrant collection {collection!r} at {path}: index a catalog first (semcat index)")
+            raise StoreMissingError(
+                f"no Qdrant collection {collection!r} at {path}: index a catalog first (semcat index)"
+            )
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # local mode warns about its size limits at open
@@ -86,7 +88,7 @@ class QdrantStore:
             raise StoreError(f"cannot reach Qdrant at {self.location}: {exc}") from exc
         if not exists:
             if wanted is None:
-                raise StoreError(f"Qdrant has no collection {self.collection!r}: index a catalog first")
+                raise StoreMissingError(f"Qdrant has no collection {self.collection!r}: index a catalog first")
             self._client.create_collection(
                 self.collection,
                 vectors_config={

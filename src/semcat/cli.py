@@ -1,0 +1,433 @@
+"""``semcat`` console script. Thin: parse options, call the engine, format output.
+
+Errors print one line (``error: ...``) on stderr and exit 1; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from semcat.errors import ConfigError, SemcatError
+
+app = typer.Typer(
+    name="semcat",
+    help="Semantic product categorization on a vector database (FAISS or Qdrant).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+T = TypeVar("T")
+
+# ---------------------------------------------------------------- shared options
+StoreOpt = Annotated[str | None, typer.Option("--store", help="faiss (default) or qdrant.", show_default=False)]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="minilm (default), a local model folder or a hub name.")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Where embedded stores live [semcat-data].")]
+CollectionOpt = Annotated[str | None, typer.Option("--collection", help="Collection name [products].")]
+QdrantUrlOpt = Annotated[
+    str | None, typer.Option("--qdrant-url", help="Qdrant server URL or ':memory:' (default: embedded).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+def _settings(**overrides: Any) -> Any:
+    from semcat.config import Settings
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}") from None
+
+
+def _run(fn: Callable[[], T]) -> T:
+    """Run a command body, turning semcat errors into one line and an exit code."""
+    try:
+        return fn()
+    except SemcatError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _engine(settings: Any) -> Any:
+    from semcat.engine import Engine
+
+    return Engine(settings)
+
+
+def _columns(
+    id_col: str | None,
+    title_col: str | None,
+    description_col: str | None,
+    brand_col: str | None,
+    image_col: str | None,
+    category_col: str | None,
+    category_sep: str | None,
+) -> Any:
+    from semcat.catalog import ColumnMap
+
+    return ColumnMap(
+        id=id_col,
+        title=title_col,
+        description=description_col,
+        brand=brand_col,
+        image=image_col,
+        category=[c.strip() for c in category_col.split(",") if c.strip()] if category_col else [],
+        category_separator=category_sep,
+    )
+
+
+IdCol = Annotated[str | None, typer.Option("--id-col", help="Column holding the product id.")]
+TitleCol = Annotated[str | None, typer.Option("--title-col", help="Column holding the title.")]
+DescCol = Annotated[str | None, typer.Option("--description-col", help="Column holding the description.")]
+BrandCol = Annotated[str | None, typer.Option("--brand-col", help="Column holding the brand.")]
+ImageCol = Annotated[str | None, typer.Option("--image-col", help="Column holding the image file name.")]
+CategoryCol = Annotated[
+    str | None,
+    typer.Option("--category-col", help="Category column, or several comma-separated level columns (top first)."),
+]
+CategorySep = Annotated[
+    str | None, typer.Option("--category-sep", help="Path separator in the category column (default: '>>' or '>').")
+]
+FormatOpt = Annotated[str | None, typer.Option("--format", help="csv, tsv, jsonl or parquet (default: extension).")]
+EncodingOpt = Annotated[str, typer.Option("--encoding", help="Text encoding of CSV/TSV/JSONL files.")]
+
+
+# ------------------------------------------------------------------------- index
+@app.command()
+def index(
+    catalog: Annotated[Path, typer.Argument(help="Catalog file: CSV, TSV, JSONL or Parquet.")],
+    store: StoreOpt = None,
+    model: ModelOpt = None,
+    data_dir: DataDirOpt = None,
+    collection: CollectionOpt = None,
+    qdrant_url: QdrantUrlOpt = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Products per embedding batch.")] = None,
+    fmt: FormatOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    id_col: IdCol = None,
+    title_col: TitleCol = None,
+    description_col: DescCol = None,
+    brand_col: BrandCol = None,
+    image_col: ImageCol = None,
+    category_col: CategoryCol = None,
+    category_sep: CategorySep = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bulk-index a catalog: embed new or changed products, skip unchanged ones."""
+
+    def body() -> int:
+        settings = _settings(
+            store=store,
+            model=model,
+            data_dir=data_dir,
+            collection=collection,
+            qdrant_url=qdrant_url,
+            batch_size=batch_size,
+        )
+        columns = _columns(id_col, title_col, description_col, brand_col, image_col, category_col, category_sep)
+        with _engine(settings) as engine:
+            report = engine.read_catalog(catalog, columns, fmt, encoding)
+            if not as_json:
+                for line in report.summary_lines():
+                    err.print(line)
+            if not report.products:
+                err.print("[red]error:[/red] no valid product in the catalog: nothing to index", markup=True)
+                if as_json:
+                    out.print_json(data={"catalog": str(catalog), "valid": 0, "rejected": len(report.rejected)})
+                return 1
+            summary = engine.index(report.products, progress=not quiet and not as_json)
+            summary.rejected = report.rejected
+            total = engine.store().count()
+            data = summary.as_dict() | {
+                "catalog": str(catalog),
+                "rows_read": report.rows_read,
+                "duplicate_ids": len(report.duplicates),
+                "store": settings.store_description(),
+                "products_in_store": total,
+            }
+        if as_json:
+            out.print_json(data=data)
+        else:
+            state = "[yellow]interrupted[/yellow]" if summary.interrupted else "[green]done[/green]"
+            err.print(
+                f"{state}: indexed {summary.embedded} (new {summary.new}, changed {summary.changed}), "
+                f"relabeled {summary.relabeled}, unchanged {summary.unchanged}, rejected {len(report.rejected)} "
+                f"in {summary.seconds:.1f}s; {total} products in {settings.store_description()}",
+                markup=True,
+            )
+            if summary.interrupted:
+                err.print("re-run the same command to resume: finished batches are kept")
+        return 130 if summary.interrupted else 0
+
+    code = _run(body)
+    if code:
+        raise typer.Exit(code)
+
+
+# -------------------------------------------------------------------- categorize
+def _prediction_rows(products: Sequence[Any], predictions: Sequence[Any]) -> list[dict[str, Any]]:
+    rows = []
+    for product, pred in zip(products, predictions, strict=True):
+        rows.append(
+            {
+                "id": product.id,
+                "title": product.title,
+                "category": pred.category,
+                "main_category": pred.main_category,
+                "score": round(pred.score, 4),
+                "uncertain": pred.uncertain,
+                "top": [{"category": c.category, "score": round(c.score, 4)} for c in pred.top],
+                "levels": [
+                    {"level": lv.level, "category": lv.category, "score": round(lv.score, 4)} for lv in pred.levels
+                ],
+                "neighbors": [
+                    {"id": n.id, "score": round(n.score, 4), "category": n.category, "title": n.title}
+                    for n in pred.neighbors
+                ],
+                **({"true_category": product.category_path} if product.category else {}),
+            }
+        )
+    return rows
+
+
+def _write_predictions(path: Path, rows: list[dict[str, Any]]) -> None:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        with path.open("w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    elif suffix in (".csv", ".tsv"):
+        fields = ["id", "title", "category", "main_category", "score", "uncertain", "top", "true_category"]
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(
+                fh, fieldnames=fields, extrasaction="ignore", delimiter="\t" if suffix == ".tsv" else ","
+            )
+            writer.writeheader()
+            for row in rows:
+                flat = dict(row)
+                flat["top"] = "; ".join(f"{c['category']} ({c['score']:.2f})" for c in row["top"])
+                writer.writerow(flat)
+    else:
+        raise ConfigError(f"cannot write predictions to {path.name}: use a .csv, .tsv or .jsonl file")
+
+
+def _print_prediction(text: str, pred: Any) -> None:
+    flag = " [yellow](uncertain)[/yellow]" if pred.uncertain else ""
+    out.print(f"[bold]{text}[/bold]")
+    out.print(f"  category: [green]{pred.category}[/green]  score {pred.score:.2f}{flag}", markup=True)
+    for lv in pred.levels:
+        out.print(f"    level {lv.level}: {lv.category.split(' > ')[-1]} ({lv.score:.2f})")
+    if len(pred.top) > 1:
+        out.print("  alternatives: " + "; ".join(f"{c.category} ({c.score:.2f})" for c in pred.top[1:]))
+    out.print("  neighbors:")
+    for n in pred.neighbors:
+        out.print(f"    {n.score:.3f}  {n.title[:70]}  [{n.category}]", markup=False)
+
+
+@app.command()
+def categorize(
+    text: Annotated[str | None, typer.Argument(help="A product text (title, optionally with description).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Catalog of new products to categorize.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions (.csv or .jsonl).")] = None,
+    k: Annotated[int | None, typer.Option("-k", help="Neighbors that vote.")] = None,
+    top_n: Annotated[int | None, typer.Option("--top-n", help="Categories listed per product.")] = None,
+    depth: Annotated[int | None, typer.Option("--depth", help="Deepest taxonomy level to predict.")] = None,
+    store: StoreOpt = None,
+    model: ModelOpt = None,
+    data_dir: DataDirOpt = None,
+    collection: CollectionOpt = None,
+    qdrant_url: QdrantUrlOpt = None,
+    fmt: FormatOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    id_col: IdCol = None,
+    title_col: TitleCol = None,
+    description_col: DescCol = None,
+    category_col: CategoryCol = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Categorize one text, or every product of a file, by kNN vote over the stored catalog."""
+    if (text is None) == (file is None):
+        err.print("error: give either a TEXT or --file (not both)")
+        raise typer.Exit(2)
+
+    def body() -> None:
+        from semcat.catalog import Product
+
+        settings = _settings(
+            store=store,
+            model=model,
+            data_dir=data_dir,
+            collection=collection,
+            qdrant_url=qdrant_url,
+            k=k,
+            top_n=top_n,
+            predict_depth=depth,
+        )
+        with _engine(settings) as engine:
+            if text is not None:
+                products = [Product.build(id="query", title=text)]
+            else:
+                columns = _columns(id_col, title_col, description_col, None, None, category_col, None)
+                report = engine.read_catalog(file, columns, fmt, encoding)
+                for line in report.summary_lines():
+                    err.print(line)
+                products = report.products
+                if not products:
+                    raise ConfigError(f"no valid product in {file}")
+            predictions = engine.categorize(products)
+        rows = _prediction_rows(products, predictions)
+        labeled = [(r["main_category"], r["true_category"].split(" > ")[0]) for r in rows if "true_category" in r]
+        if output is not None:
+            _write_predictions(output, rows)
+            err.print(f"wrote {len(rows)} predictions to {output}")
+        elif as_json:
+            if text is not None:
+                out.print_json(data=rows[0])
+            else:
+                for row in rows:
+                    sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        elif text is not None:
+            _print_prediction(text, predictions[0])
+        else:
+            table = Table("id", "title", "category", "score", "")
+            for row in rows:
+                table.add_row(
+                    row["id"],
+                    row["title"][:50],
+                    row["category"] or "-",
+                    f"{row['score']:.2f}",
+                    "uncertain" if row["uncertain"] else "",
+                )
+            out.print(table)
+        if labeled:
+            correct = sum(pred == true for pred, true in labeled)
+            err.print(f"main-category accuracy on the {len(labeled)} labeled rows: {correct / len(labeled):.4f}")
+
+    _run(body)
+
+
+# ------------------------------------------------------------------------ similar
+@app.command()
+def similar(
+    text: Annotated[str | None, typer.Argument(help="Text to search for.")] = None,
+    product_id: Annotated[str | None, typer.Option("--id", help="Search by a stored product instead.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many products.")] = 5,
+    category: Annotated[str | None, typer.Option("--category", help="Only this category (any level).")] = None,
+    store: StoreOpt = None,
+    model: ModelOpt = None,
+    data_dir: DataDirOpt = None,
+    collection: CollectionOpt = None,
+    qdrant_url: QdrantUrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the stored products most similar to a text or to a stored product."""
+    if (text is None) == (product_id is None):
+        err.print("error: give either a TEXT or --id (not both)")
+        raise typer.Exit(2)
+
+    def body() -> None:
+        settings = _settings(store=store, model=model, data_dir=data_dir, collection=collection, qdrant_url=qdrant_url)
+        with _engine(settings) as engine:
+            hits = engine.similar(text=text, product_id=product_id, k=k, category=category)
+        rows = [
+            {
+                "id": h.id,
+                "score": round(h.score, 4),
+                "title": h.payload.get("title"),
+                "category": h.payload.get("category"),
+            }
+            for h in hits
+        ]
+        if as_json:
+            out.print_json(data=rows)
+            return
+        if not rows:
+            err.print("no product matched")
+            return
+        table = Table("score", "id", "title", "category")
+        for row in rows:
+            table.add_row(f"{row['score']:.3f}", row["id"], (row["title"] or "")[:60], row["category"] or "-")
+        out.print(table)
+
+    _run(body)
+
+
+# --------------------------------------------------------------------------- info
+@app.command()
+def info(
+    store: StoreOpt = None,
+    data_dir: DataDirOpt = None,
+    collection: CollectionOpt = None,
+    qdrant_url: QdrantUrlOpt = None,
+    level: Annotated[int, typer.Option("--level", min=1, help="Taxonomy level of the category counts.")] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the store, its model and the product count per category."""
+
+    def body() -> None:
+        settings = _settings(store=store, data_dir=data_dir, collection=collection, qdrant_url=qdrant_url)
+        with _engine(settings) as engine:
+            data = engine.info()
+            if level != 1:
+                data["categories"] = engine.store().category_counts(level=level)
+        if as_json:
+            out.print_json(data=data)
+            return
+        out.print(f"store:    {data['backend']} at {data['location']}")
+        out.print(f"model:    {data['model']}")
+        for space, details in data["spaces"].items():
+            out.print(f"space:    {space} ({details['dim']}-d, {details['index']})")
+        out.print(f"products: {data['products']} ({data['labeled']} labeled)")
+        table = Table(f"category (level {level})", "products")
+        for name, count in data["categories"].items():
+            table.add_row(name, str(count))
+        out.print(table)
+
+    _run(body)
+
+
+# ------------------------------------------------------------------------- models
+@app.command()
+def models(as_json: JsonOpt = False) -> None:
+    """List the model aliases and whether each is available offline."""
+    from semcat.embedding.registry import MODEL_ALIASES
+
+    rows = [
+        {"alias": a.alias, "model": a.hub_name, "available": a.locate() is not None, "description": a.description}
+        for a in MODEL_ALIASES.values()
+    ]
+    if as_json:
+        out.print_json(data=rows)
+        return
+    table = Table("alias", "model", "offline", "about")
+    for row in rows:
+        table.add_row(
+            row["alias"], row["model"], "yes" if row["available"] else "no (package missing)", row["description"]
+        )
+    out.print(table)
+    out.print("Any local sentence-transformers folder (or, with a network, a hub name) also works as --model.")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,94 @@
+"""Shared fixtures. Tests never reach a model hub."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "datasets"
+FLIPKART_CSV = SHARED / "flipkart-1050" / "flipkart_com-ecommerce_sample_1050.csv"
+
+
+class HashEmbedder:
+    """A deterministic bag-of-words embedder (feature hashing) for fast unit tests:
+    texts sharing words get similar vectors, no model needed."""
+
+    def __init__(self, dim: int = 64, name: str = "test-hash") -> None:
+        self.dim = dim
+        self.name = name
+        self.calls = 0
+        self.texts_seen = 0
+        self.fail_after: int | None = None  # raise KeyboardInterrupt once this many calls happened
+
+    def encode_texts(self, texts: Sequence[str], role: str = "query", batch_size: int | None = None) -> np.ndarray:
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise KeyboardInterrupt
+        self.calls += 1
+        self.texts_seen += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                h = int(hashlib.md5(word.encode()).hexdigest(), 16)
+                out[row, h % self.dim] += 1.0 if (h >> 64) & 1 else -1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+
+    def encode_images(self, images: Sequence[Any], batch_size: int | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+
+@pytest.fixture
+def hash_embedder() -> HashEmbedder:
+    return HashEmbedder()
+
+
+@pytest.fixture
+def flipkart_csv() -> Path:
+    if not FLIPKART_CSV.exists():
+        pytest.skip(f"shared dataset not found at {FLIPKART_CSV} (../shared is absent in a user's clone)")
+    return FLIPKART_CSV
+
+
+BACKENDS = ["faiss", "faiss-hnsw", "qdrant-memory", "qdrant-path"]
+
+
+def make_store(kind: str, tmp_path: Path, meta: Any) -> Any:
+    from semcat.search.faiss_store import FaissStore
+    from semcat.search.qdrant_store import QdrantStore
+
+    if kind == "faiss":
+        return FaissStore(tmp_path / "faiss", meta)
+    if kind == "faiss-hnsw":
+        return FaissStore(tmp_path / "faiss", meta, index_kind="hnsw", hnsw_m=16)
+    if kind == "qdrant-memory":
+        return QdrantStore("products", meta, location=":memory:")
+    if kind == "qdrant-path":
+        return QdrantStore("products", meta, path=tmp_path / "qdrant")
+    raise ValueError(kind)
+
+
+@pytest.fixture(params=BACKENDS)
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Call with a StoreMeta (or None to reopen); every store opened is closed after."""
+    opened: list[Any] = []
+
+    def factory(meta: Any) -> Any:
+        store = make_store(request.param, tmp_path, meta)
+        opened.append(store)
+        return store
+
+    factory.kind = request.param  # type: ignore[attr-defined]
+    yield factory
+    for store in opened:
+        store.close()

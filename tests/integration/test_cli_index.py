@@ -1,0 +1,112 @@
+"""The real command line on the real catalog: index with FAISS and Qdrant, survive
+kill -9, re-run embeds nothing, everything is there after a restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import FLIPKART_CSV
+
+pytestmark = pytest.mark.integration
+
+VALID_ROWS = 1050
+
+
+def semcat(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "semcat.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def stored_rows(data_dir: Path, backend: str) -> int:
+    db = (
+        data_dir / "faiss" / "products" / "store.sqlite"
+        if backend == "faiss"
+        else data_dir / "qdrant" / "collection" / "products" / "storage.sqlite"
+    )
+    if not db.exists():
+        return 0
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            table = "items" if backend == "faiss" else "points"
+            return int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("backend", ["faiss", "qdrant"])
+def test_index_kill9_resume_restart(backend: str, tmp_path: Path) -> None:
+    if not FLIPKART_CSV.exists():
+        pytest.skip(f"shared dataset not found at {FLIPKART_CSV}")
+    common = ["--store", backend, "--data-dir", str(tmp_path / "data")]
+
+    # 1. start indexing, kill -9 once some batches are committed
+    env = os.environ | {"HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "semcat.cli", "index", str(FLIPKART_CSV), *common, "--batch-size", "32", "-q"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while stored_rows(tmp_path / "data", backend) < 96 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    at_kill = stored_rows(tmp_path / "data", backend)
+    assert 0 < at_kill < VALID_ROWS, f"kill -9 did not land mid-run ({at_kill} stored)"
+
+    # 2. re-run: resumes, final count = valid rows, nothing duplicated
+    resumed = as_json(semcat("index", str(FLIPKART_CSV), *common, "--json", cwd=tmp_path))
+    assert resumed["products_in_store"] == VALID_ROWS
+    assert resumed["unchanged"] >= at_kill - 32  # at most the batch in flight was lost
+    assert resumed["new"] + resumed["unchanged"] == VALID_ROWS
+    assert resumed["rejected"] == 0
+
+    # 3. a second run embeds nothing
+    again = as_json(semcat("index", str(FLIPKART_CSV), *common, "--json", cwd=tmp_path))
+    assert (again["indexed"], again["unchanged"]) == (0, VALID_ROWS)
+
+    # 4. a new process sees the same store: counts, no duplicate, categorize and search work
+    info = as_json(semcat("info", *common, "--json", cwd=tmp_path))
+    assert info["products"] == VALID_ROWS and info["labeled"] == VALID_ROWS
+    assert set(info["categories"].values()) == {150}
+    if backend == "faiss":
+        assert info["spaces"]["text"]["vectors"] == VALID_ROWS
+    hits = as_json(semcat("similar", "stainless steel analog watch", "-k", "50", *common, "--json", cwd=tmp_path))
+    assert len({h["id"] for h in hits}) == 50
+    assert hits[0]["category"].startswith("Watches")
+
+    new_products = tmp_path / "new.csv"
+    new_products.write_text(
+        "id,title,description\n"
+        "n1,Pampers baby diapers size 3,Soft and absorbent diapers for babies\n"
+        "n2,HP 15 laptop 8GB RAM 512GB SSD,Intel Core i5 notebook computer\n"
+        "n3,,\n"
+    )
+    out_file = tmp_path / "preds.jsonl"
+    result = semcat("categorize", "--file", str(new_products), "-o", str(out_file), *common, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "row 4: no text" in result.stderr
+    rows = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert [(r["id"], r["main_category"]) for r in rows] == [("n1", "Baby Care"), ("n2", "Computers")]
+    assert all(len(r["neighbors"]) == 10 and r["levels"] for r in rows)

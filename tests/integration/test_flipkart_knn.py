@@ -1,0 +1,76 @@
+"""Real MiniLM on the real flipkart-1050 catalog: the accuracy the issue promises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.conftest import FLIPKART_CSV
+
+from semcat.catalog import read_catalog
+from semcat.config import Settings
+from semcat.engine import Engine
+from semcat.evaluation import evaluate_holdout, stratified_holdout
+from semcat.evaluation.holdout import score_predictions
+from semcat.search import KnnCategorizer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def faiss_run(tmp_path_factory: pytest.TempPathFactory):
+    if not FLIPKART_CSV.exists():
+        pytest.skip(f"shared dataset not found at {FLIPKART_CSV}")
+    products = read_catalog(FLIPKART_CSV).products
+    engine = Engine(Settings(data_dir=tmp_path_factory.mktemp("faiss"), store="faiss"))
+    result = evaluate_holdout(engine, products, test_size=0.2, seed=42)
+    yield engine, products, result
+    engine.close()
+
+
+def test_minilm_knn_main_category_accuracy_faiss(faiss_run) -> None:
+    _, _, result = faiss_run
+    print(f"\nflipkart-1050 80/20 seed 42, MiniLM kNN (k=10), FAISS: {result.as_dict()}")
+    assert result.n_train == 840 and result.n_test == 210
+    assert result.accuracy >= 0.90
+    assert set(result.level_accuracy) == {1, 2, 3}
+    assert result.level_accuracy[2] <= result.level_accuracy[1]
+
+
+def test_same_accuracy_on_qdrant_local_path(faiss_run, tmp_path: Path) -> None:
+    engine, products, result = faiss_run
+    settings = Settings(data_dir=tmp_path, store="qdrant")
+    qdrant = Engine(settings, embedder=engine.embedder)
+    store = qdrant.store(create=True)
+    for ids, vectors, payloads in engine.store().iter_vectors():
+        store.upsert(ids, vectors, payloads)
+    _, test = stratified_holdout(products, 0.2, 42)
+    predictions = qdrant.categorize(test)
+    qresult = score_predictions(test, predictions)
+    print(f"\nflipkart-1050 80/20 seed 42, MiniLM kNN (k=10), Qdrant local: accuracy {qresult.accuracy:.4f}")
+    assert qresult.accuracy == pytest.approx(result.accuracy, abs=0.01)
+    qdrant.close()
+
+
+def test_held_out_products_never_vote_for_themselves(faiss_run) -> None:
+    engine, products, _ = faiss_run
+    _, test = stratified_holdout(products, 0.2, 42)
+    test_ids = {p.id for p in test}
+    predictions = engine.categorize(test[:40])
+    for product, prediction in zip(test[:40], predictions, strict=True):
+        assert not test_ids & {n.id for n in prediction.neighbors}, product.id
+        assert len(prediction.neighbors) == 10
+        assert prediction.levels[0].score == prediction.score
+
+
+def test_knn_per_level_scores_on_real_neighbors(faiss_run) -> None:
+    engine, _, _ = faiss_run
+    prediction = engine.categorize_text("Titan analog wrist watch for men, black leather strap")
+    assert prediction.main_category == "Watches"
+    assert prediction.category.startswith("Watches > Wrist Watches")
+    assert prediction.score > 0.9 and not prediction.uncertain
+    assert [lv.level for lv in prediction.levels][:2] == [1, 2]
+    assert all(n.category.startswith("Watches") for n in prediction.neighbors[:5])
+    categorizer = KnnCategorizer(engine.store(), k=5, depth=1)
+    (only_main,) = categorizer.predict(engine.embedder.encode_texts(["baby boy cotton romper"]))
+    assert only_main.category == "Baby Care" and len(only_main.levels) == 1

@@ -1,0 +1,65 @@
+"""Bad input on the command line: one clear line, the right exit code, nothing stored lost.
+
+These never load a model: every failure happens before embedding starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from semcat.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output + (result.stderr if result.stderr_bytes is not None else "")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", b"", "empty.csv is empty"),
+        ("notext.csv", b"id,price,category\n1,2.5,A\n", "no text column found"),
+        ("latin.csv", "id,title\n1,Caf\u00e9\n".encode("cp1252"), "not valid utf-8 text (byte 0xe9 on line 2)"),
+    ],
+)
+def test_unreadable_catalog_exits_1_with_one_line(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, output = run("index", str(path), "--data-dir", str(tmp_path / "data"))
+    assert code == 1
+    assert message in output
+    assert "Traceback" not in output
+
+
+def test_no_valid_row_exits_1_and_lists_rows(tmp_path: Path) -> None:
+    path = tmp_path / "blank.csv"
+    path.write_text("id,title,description\n1,,\n2,  ,\n")
+    code, output = run("index", str(path), "--data-dir", str(tmp_path / "data"))
+    assert code == 1
+    assert "row 2: no text" in output and "row 3: no text" in output
+    assert "nothing to index" in output
+
+
+def test_queries_on_a_missing_store(tmp_path: Path) -> None:
+    code, output = run("info", "--data-dir", str(tmp_path / "none"))
+    assert code == 1 and "index a catalog first" in output
+    code, output = run("info", "--data-dir", str(tmp_path / "none"), "--store", "qdrant")
+    assert code == 1 and "index a catalog first" in output
+
+
+def test_usage_errors(tmp_path: Path) -> None:
+    assert run("categorize")[0] == 2
+    code, output = run("index", "x.csv", "--store", "milvus")
+    assert code == 1 and "store" in output
+    code, output = run("index", str(tmp_path / "missing.csv"), "--data-dir", str(tmp_path))
+    assert code == 1 and "catalog file not found" in output
+
+
+def test_models_lists_the_offline_alias() -> None:
+    code, output = run("models")
+    assert code == 0 and "minilm" in output and "yes" in output

@@ -1,0 +1,85 @@
+"""FAISS specifics: crash consistency, index kinds, a second process's writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from semcat.catalog import Product
+from semcat.search import SearchFilter, StoreMeta
+from semcat.search.faiss_store import FaissStore
+
+META = StoreMeta(model="m", spaces={"text": 16})
+
+
+def vecs(n: int, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, 16)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def payloads(ids: list[str]) -> list[dict]:
+    return [Product(id=i, title=i, category=("A",)).payload() for i in ids]
+
+
+def test_unflushed_writes_survive_a_crash(tmp_path: Path) -> None:
+    ids = [f"p{i}" for i in range(50)]
+    v = vecs(50)
+    store = FaissStore(tmp_path, META)
+    store.upsert(ids[:20], v[:20], payloads(ids[:20]))
+    store.flush()  # index file reflects 20 products
+    store.upsert(ids[20:], v[20:], payloads(ids[20:]))
+    store.upsert(["p3"], v[3:4], payloads(["p3"]))
+    # no flush, no close: as if the process was killed here
+    reopened = FaissStore(tmp_path, None)
+    assert reopened.count() == 50
+    assert reopened.describe()["spaces"]["text"]["vectors"] == 50
+    assert reopened.search(v[42], k=1)[0].id == "p42"
+    assert [h.id for h in reopened.search(v[3], k=50)].count("p3") == 1
+    reopened.close()
+    state = json.loads((tmp_path / "index.json").read_text())
+    assert state["generation"] > 0
+
+
+def test_auto_switches_to_hnsw_and_clears_tombstones(tmp_path: Path) -> None:
+    store = FaissStore(tmp_path, META, index_kind="auto", hnsw_threshold=40, hnsw_m=8)
+    v = vecs(60, seed=1)
+    ids = [f"p{i}" for i in range(60)]
+    store.upsert(ids[:30], v[:30], payloads(ids[:30]))
+    store.flush()
+    assert store.describe()["spaces"]["text"]["index"] == "flat (exact)"
+    store.upsert(ids[30:], v[30:], payloads(ids[30:]))
+    store.flush()
+    assert store.describe()["spaces"]["text"]["index"] == "hnsw"
+    store.upsert(ids[:20], v[:20], payloads(ids[:20]))  # replaced: 20 tombstones in HNSW
+    assert store.describe()["spaces"]["text"]["tombstones"] == 20
+    hits = store.search(v[5], k=60)
+    assert len(hits) == 60 and len({h.id for h in hits}) == 60
+    store.flush()  # 20 > 20% of 60: rebuilt
+    assert store.describe()["spaces"]["text"]["tombstones"] == 0
+    assert store.search(v[5], k=1)[0].id == "p5"
+
+
+def test_filtered_hnsw_search_is_complete(tmp_path: Path) -> None:
+    store = FaissStore(tmp_path, META, index_kind="hnsw", hnsw_m=8, ef_search=8)
+    v = vecs(200, seed=2)
+    ids = [f"p{i}" for i in range(200)]
+    pl = [
+        Product(id=i, title=i, category=("rare",) if n % 50 == 0 else ("common",)).payload() for n, i in enumerate(ids)
+    ]
+    store.upsert(ids, v, pl)
+    hits = store.search(v[1], k=10, filter=SearchFilter(category="rare"))
+    assert sorted(h.id for h in hits) == ["p0", "p100", "p150", "p50"]
+
+
+def test_sees_writes_of_another_process(tmp_path: Path) -> None:
+    v = vecs(3, seed=3)
+    reader = FaissStore(tmp_path, META)
+    writer = FaissStore(tmp_path, None)
+    writer.upsert(["a", "b"], v[:2], payloads(["a", "b"]))
+    assert reader.search(v[1], k=1)[0].id == "b"
+    reader.upsert(["c"], v[2:], payloads(["c"]))
+    assert reader.count() == 3 and reader.describe()["spaces"]["text"]["vectors"] == 3
+    writer.close()
+    reader.close()

@@ -1,0 +1,140 @@
+"""One behaviour suite for every VectorStore backend (FAISS flat and HNSW, Qdrant
+in memory and on disk)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from semcat.catalog import Product
+from semcat.errors import NotFoundError, StoreError
+from semcat.search import SearchFilter, StoreMeta
+
+META = StoreMeta(model="test-model", spaces={"text": 8})
+rng = np.random.default_rng(0)
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def product(pid: str, category: tuple[str, ...] = ("A",), title: str | None = None) -> dict[str, Any]:
+    return Product(id=pid, title=title or f"product {pid}", category=category).payload()
+
+
+@pytest.fixture
+def filled(store_factory: Any) -> tuple[Any, np.ndarray]:
+    store = store_factory(META)
+    vectors = unit(rng.normal(size=(30, 8)))
+    cats = [("A", "A1"), ("A", "A2"), ("B",)]
+    store.upsert([f"p{i}" for i in range(30)], vectors, [product(f"p{i}", cats[i % 3]) for i in range(30)])
+    return store, vectors
+
+
+def test_search_finds_the_product_itself(filled: tuple[Any, np.ndarray]) -> None:
+    store, vectors = filled
+    for i in (0, 7, 29):
+        hits = store.search(vectors[i], k=3)
+        assert hits[0].id == f"p{i}"
+        assert hits[0].score == pytest.approx(1.0, abs=1e-4)
+        assert hits[0].payload["title"] == f"product p{i}"
+        assert hits[0].score >= hits[1].score >= hits[2].score
+    batch = store.search_batch(vectors[:4], k=1)
+    assert [h[0].id for h in batch] == ["p0", "p1", "p2", "p3"]
+
+
+def test_upsert_replaces_by_id(filled: tuple[Any, np.ndarray]) -> None:
+    store, vectors = filled
+    new_vec = unit(-vectors[5])
+    store.upsert(["p5"], new_vec[None, :], [product("p5", ("C",), title="renamed")])
+    assert store.count() == 30
+    hits = store.search(new_vec, k=30)
+    assert [h.id for h in hits].count("p5") == 1
+    assert hits[0].id == "p5" and hits[0].payload["category"] == "C"
+    assert store.get(["p5"])[0].payload["title"] == "renamed"
+
+
+def test_delete_and_unknown_ids(filled: tuple[Any, np.ndarray]) -> None:
+    store, vectors = filled
+    assert store.delete(["p1", "p2", "nope"]) == 2
+    assert store.count() == 28
+    assert "p1" not in {h.id for h in store.search(vectors[1], k=30)}
+    assert store.get(["p1", "p3", "zz"])[0].id == "p3"
+    with pytest.raises(NotFoundError, match="nope"):
+        store.update_payloads(["nope"], [product("nope")])
+
+
+def test_category_filter_matches_any_level(filled: tuple[Any, np.ndarray]) -> None:
+    store, vectors = filled
+    hits = store.search(vectors[0], k=30, filter=SearchFilter(category="A"))
+    assert len(hits) == 20 and all(h.payload["category_levels"][0] == "A" for h in hits)
+    hits = store.search(vectors[0], k=30, filter=SearchFilter(category="A > A2"))
+    assert {h.payload["category"] for h in hits} == {"A > A2"} and len(hits) == 10
+    assert store.search(vectors[0], k=5, filter=SearchFilter(category="Z")) == []
+    assert store.count(SearchFilter(category="B")) == 10
+
+
+def test_labeled_filter_skips_unlabeled(store_factory: Any) -> None:
+    store = store_factory(META)
+    vecs = unit(rng.normal(size=(4, 8)))
+    store.upsert(["u", "l"], vecs[:2], [product("u", ()), product("l", ("A",))])
+    hits = store.search(vecs[0], k=5, filter=SearchFilter(labeled=True))
+    assert [h.id for h in hits] == ["l"]
+    assert store.count(SearchFilter(labeled=True)) == 1
+
+
+def test_update_payloads_keeps_vectors(filled: tuple[Any, np.ndarray]) -> None:
+    store, vectors = filled
+    store.update_payloads(["p0"], [product("p0", ("B", "B9"))])
+    hit = store.search(vectors[0], k=1)[0]
+    assert hit.id == "p0" and hit.payload["category"] == "B > B9"
+    assert store.count(SearchFilter(category="B > B9")) == 1
+    assert store.category_counts(level=1) == {"A": 19, "B": 11}
+
+
+def test_get_with_vectors_and_iter_vectors(filled: tuple[Any, np.ndarray]) -> None:
+    store, vectors = filled
+    record = store.get(["p3"], with_vectors=True)[0]
+    np.testing.assert_allclose(record.vectors["text"], vectors[3], atol=1e-5)
+    seen: dict[str, np.ndarray] = {}
+    for ids, vecs, payloads in store.iter_vectors(batch_size=7):
+        assert len(ids) == len(vecs) == len(payloads)
+        seen.update(zip(ids, vecs, strict=True))
+    assert len(seen) == 30
+    np.testing.assert_allclose(seen["p11"], vectors[11], atol=1e-5)
+
+
+def test_category_counts(filled: tuple[Any, np.ndarray]) -> None:
+    store, _ = filled
+    assert store.category_counts() == {"A > A1": 10, "A > A2": 10, "B": 10}
+    assert store.category_counts(level=1) == {"A": 20, "B": 10}
+
+
+def test_bad_vectors_are_refused_and_nothing_is_lost(filled: tuple[Any, np.ndarray]) -> None:
+    store, _ = filled
+    with pytest.raises(StoreError, match="expects an array of shape"):
+        store.upsert(["x"], np.ones((1, 5), dtype=np.float32), [product("x")])
+    with pytest.raises(Exception, match="NaN"):
+        store.upsert(["x"], np.full((1, 8), np.nan, dtype=np.float32), [product("x")])
+    with pytest.raises(StoreError, match="dimension"):
+        store.search(np.ones(5, dtype=np.float32), k=1)
+    assert store.count() == 30
+
+
+def test_reopen_keeps_everything_and_checks_the_model(store_factory: Any) -> None:
+    if store_factory.kind == "qdrant-memory":
+        pytest.skip("an in-memory Qdrant does not outlive its client")
+    store = store_factory(META)
+    vectors = unit(rng.normal(size=(5, 8)))
+    store.upsert([f"q{i}" for i in range(5)], vectors, [product(f"q{i}") for i in range(5)])
+    store.delete(["q4"])
+    store.close()
+    again = store_factory(None)
+    assert again.meta == META
+    assert again.count() == 4
+    assert again.search(vectors[2], k=1)[0].id == "q2"
+    again.close()
+    with pytest.raises(StoreError, match="holds vectors of model 'test-model'"):
+        store_factory(StoreMeta(model="other-model", spaces={"text": 8}))
