@@ -17,7 +17,13 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "datasets"
-FLIPKART_CSV = SHARED / "flipkart-1050" / "flipkart_com-ecommerce_sample_1050.csv"
+_FLIPKART_NAME = "flipkart_com-ecommerce_sample_1050.csv"
+# The shared copy when ../shared is there, else the identical sample the repo ships.
+FLIPKART_CSV = (
+    SHARED / "flipkart-1050" / _FLIPKART_NAME
+    if (SHARED / "flipkart-1050" / _FLIPKART_NAME).exists()
+    else REPO / "examples" / "flipkart-1050" / _FLIPKART_NAME
+)
 
 
 class HashEmbedder:

@@ -321,7 +321,7 @@ def resolve_columns(header: Sequence[str], given: ColumnMap | None = None) -> tu
     if result.id is None:
         notes.append("no id column: products get their row number as id (map one with --id-col)")
     if not result.category:
-        notes.append("no category column: products are indexed unlabeled (they cannot vote)")
+        notes.append("no category column: the products are unlabeled")
     return result, notes
 
 

@@ -306,11 +306,16 @@ def categorize(
         elif text is not None:
             _print_prediction(text, predictions[0])
         else:
-            table = Table("id", "title", "category", "score", "")
+            table = Table()
+            table.add_column("id", overflow="ellipsis", no_wrap=True, max_width=16)
+            table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=30)
+            table.add_column("category", overflow="fold")
+            table.add_column("score", justify="right", min_width=5, no_wrap=True)
+            table.add_column("flag")
             for row in rows:
                 table.add_row(
                     row["id"],
-                    row["title"][:50],
+                    row["title"],
                     row["category"] or "-",
                     f"{row['score']:.2f}",
                     "uncertain" if row["uncertain"] else "",
@@ -361,10 +366,10 @@ def similar(
         if not rows:
             err.print("no product matched")
             return
-        table = Table("score", "id", "title", "category")
         for row in rows:
-            table.add_row(f"{row['score']:.3f}", row["id"], (row["title"] or "")[:60], row["category"] or "-")
-        out.print(table)
+            out.print(
+                f"{row['score']:.3f}  {row['title'] or ''}  [{row['category'] or '-'}]  id={row['id']}", markup=False
+            )
 
     _run(body)
 

@@ -17,7 +17,7 @@ def hit(pid: str, score: float, *path: str) -> Hit:
 
 def test_similarity_weighted_vote() -> None:
     hits = [hit("1", 0.9, "Watches"), hit("2", 0.3, "Toys"), hit("3", 0.3, "Toys")]
-    pred = vote(hits)
+    pred = vote(hits, power=1)
     assert pred.category == "Watches"  # 0.9 outweighs 0.3 + 0.3
     assert pred.score == pytest.approx(0.9 / 1.5)
     assert [c.category for c in pred.top] == ["Watches", "Toys"]
@@ -35,19 +35,29 @@ def test_path_is_chosen_level_by_level() -> None:
         hit("4", 0.9, "Garden", "Tools"),
         hit("5", 0.2, "Home", "Bath"),
     ]
-    pred = vote(hits, top_n=2)
+    pred = vote(hits, top_n=2, power=1)
     assert pred.category == "Home > Kitchen > Pans"
     assert pred.path == ["Home", "Kitchen", "Pans"]
     assert [lv.category for lv in pred.levels] == ["Home", "Home > Kitchen", "Home > Kitchen > Pans"]
     total = 0.8 + 0.8 + 0.7 + 0.9 + 0.2
     assert [lv.score for lv in pred.levels] == pytest.approx([2.5 / total, 2.3 / total, 1.5 / total])
     assert len(pred.levels[0].top) == 2
-    assert vote(hits, depth=2).category == "Home > Kitchen"
+    assert vote(hits, depth=2, power=1).category == "Home > Kitchen"
+
+
+def test_default_weighting_favours_the_closest_neighbors() -> None:
+    # three fairly close "B" neighbors outvote one very close "A" with plain cosine
+    # weights, but not with the default sharper weight (cosine ** 8)
+    hits = [hit("1", 0.80, "A"), hit("2", 0.62, "B"), hit("3", 0.62, "B"), hit("4", 0.62, "B")]
+    assert vote(hits, power=1).category == "B"
+    sharp = vote(hits)
+    assert sharp.category == "A"
+    assert sharp.score == pytest.approx(0.8**8 / (0.8**8 + 3 * 0.62**8))
 
 
 def test_uncertain_below_threshold_and_unlabeled_do_not_vote() -> None:
     hits = [hit("1", 0.5, "A"), hit("2", 0.5, "B"), hit("3", 0.4, "C"), hit("u", 0.99)]
-    pred = vote(hits, uncertain_threshold=0.5)
+    pred = vote(hits, uncertain_threshold=0.5, power=1)
     assert pred.uncertain and pred.score < 0.5
     assert pred.category in {"A", "B"}
     assert "u" in [n.id for n in pred.neighbors]

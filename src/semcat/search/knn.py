@@ -25,7 +25,7 @@ def vote(
     hits: Sequence[Hit],
     *,
     top_n: int = 5,
-    power: float = 1.0,
+    power: float = 8.0,
     uncertain_threshold: float = 0.5,
     depth: int | None = None,
 ) -> Prediction:
@@ -102,7 +102,7 @@ class KnnCategorizer:
         store: VectorStore,
         k: int = 10,
         top_n: int = 5,
-        power: float = 1.0,
+        power: float = 8.0,
         uncertain_threshold: float = 0.5,
         depth: int | None = None,
         space: str = DEFAULT_SPACE,
