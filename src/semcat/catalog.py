@@ -146,17 +146,6 @@ class Product:
         }
 
     @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> Product:
-        return cls(
-            id=str(payload["id"]),
-            title=payload.get("title") or "",
-            description=payload.get("description") or "",
-            brand=payload.get("brand") or "",
-            image=payload.get("image"),
-            category=tuple(payload.get("category_levels") or ()),
-        )
-
-    @classmethod
     def build(
         cls,
         id: object,
@@ -197,19 +186,12 @@ class ColumnMap:
     category_separator: str | None = None
 
     def describe(self) -> str:
-        parts = [f"{k}={v}" for k, v in self._fields().items() if v]
+        fields = {"id": self.id, "title": self.title, "description": self.description}
+        fields |= {"brand": self.brand, "image": self.image}
+        parts = [f"{k}={v}" for k, v in fields.items() if v]
         if self.category:
             parts.append("category=" + "+".join(self.category))
         return ", ".join(parts)
-
-    def _fields(self) -> dict[str, str | None]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "description": self.description,
-            "brand": self.brand,
-            "image": self.image,
-        }
 
 
 @dataclass(frozen=True, slots=True)

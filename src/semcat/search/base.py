@@ -107,6 +107,20 @@ class VectorStore(Protocol):
     def close(self) -> None: ...
 
 
+class SingleQueryMixin:
+    """``search`` as one row of ``search_batch``, shared by the backends."""
+
+    def search_batch(
+        self, vectors: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
+    ) -> list[list[Hit]]:
+        raise NotImplementedError
+
+    def search(
+        self, vector: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
+    ) -> list[Hit]:
+        return self.search_batch(np.asarray(vector)[None, :] if np.ndim(vector) == 1 else vector, k, filter, space)[0]
+
+
 def as_space_arrays(ids: Sequence[str], vectors: VectorsIn, meta: StoreMeta) -> dict[str, np.ndarray]:
     """Validate upsert input: one float32 (n, dim) array per known space."""
     mapping = {DEFAULT_SPACE: vectors} if isinstance(vectors, np.ndarray) else dict(vectors)
@@ -127,7 +141,10 @@ def as_space_arrays(ids: Sequence[str], vectors: VectorsIn, meta: StoreMeta) -> 
     return out
 
 
-def check_query(vectors: np.ndarray, meta: StoreMeta, space: str) -> np.ndarray:
+def check_query(vectors: np.ndarray, meta: StoreMeta, space: str, k: int) -> np.ndarray:
+    """Validate a search: known space, right dimension, k >= 1. Returns (n, dim) float32."""
+    if k < 1:
+        raise InvalidInputError("k must be at least 1")
     if space not in meta.spaces:
         raise StoreError(f"unknown vector space {space!r}; this store has {', '.join(meta.spaces)}")
     array = np.ascontiguousarray(vectors, dtype=np.float32)

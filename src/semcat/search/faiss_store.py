@@ -33,6 +33,7 @@ from semcat.search.base import (
     Hit,
     Record,
     SearchFilter,
+    SingleQueryMixin,
     StoreMeta,
     VectorsIn,
     as_space_arrays,
@@ -85,7 +86,7 @@ def _prefix_rows(iid: int, payload: dict[str, Any]) -> list[tuple[int, int, str]
     return [(iid, depth, p) for depth, p in enumerate(payload.get("category_prefixes") or [], start=1)]
 
 
-class FaissStore:
+class FaissStore(SingleQueryMixin):
     """A persisted FAISS collection under ``directory``."""
 
     backend = "faiss"
@@ -389,17 +390,10 @@ class FaissStore:
         self._selector_cache[key] = (self._generation, (selector, allowed), len(allowed))
         return (selector, allowed), len(allowed)
 
-    def search(
-        self, vector: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
-    ) -> list[Hit]:
-        return self.search_batch(np.asarray(vector)[None, :] if np.ndim(vector) == 1 else vector, k, filter, space)[0]
-
     def search_batch(
         self, vectors: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
     ) -> list[list[Hit]]:
-        queries = check_query(vectors, self.meta, space)
-        if k < 1:
-            raise StoreError("k must be at least 1")
+        queries = check_query(vectors, self.meta, space, k)
         with self._lock:
             self._sync()
             index = self._indexes[space]

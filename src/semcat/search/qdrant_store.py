@@ -22,6 +22,7 @@ from semcat.search.base import (
     Hit,
     Record,
     SearchFilter,
+    SingleQueryMixin,
     StoreMeta,
     VectorsIn,
     as_space_arrays,
@@ -37,7 +38,7 @@ def point_id(product_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, product_id))
 
 
-class QdrantStore:
+class QdrantStore(SingleQueryMixin):
     """A Qdrant collection. ``location`` is ``":memory:"``, a server URL, or None with ``path``."""
 
     backend = "qdrant"
@@ -185,17 +186,10 @@ class QdrantStore:
         """Qdrant persists each write itself."""
 
     # ---------------------------------------------------------------- reads
-    def search(
-        self, vector: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
-    ) -> list[Hit]:
-        return self.search_batch(np.asarray(vector)[None, :] if np.ndim(vector) == 1 else vector, k, filter, space)[0]
-
     def search_batch(
         self, vectors: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
     ) -> list[list[Hit]]:
-        queries = check_query(vectors, self.meta, space)
-        if k < 1:
-            raise StoreError("k must be at least 1")
+        queries = check_query(vectors, self.meta, space, k)
         models = self._models
         qfilter = self._filter(filter)
         requests = [
