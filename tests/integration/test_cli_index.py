@@ -110,3 +110,25 @@ def test_index_kill9_resume_restart(backend: str, tmp_path: Path) -> None:
     rows = [json.loads(line) for line in out_file.read_text().splitlines()]
     assert [(r["id"], r["main_category"]) for r in rows] == [("n1", "Baby Care"), ("n2", "Computers")]
     assert all(len(r["neighbors"]) == 10 and r["levels"] for r in rows)
+
+
+def test_some_bad_rows_index_the_rest_and_exit_0(tmp_path: Path) -> None:
+    catalog = tmp_path / "mixed.csv"
+    catalog.write_text(
+        "id,title,description,category\n"
+        "a,Stainless steel pressure cooker 5 litre,Induction base cooker,Kitchen > Cookware\n"
+        ",Orphan row without id,text,Kitchen > Cookware\n"
+        "b,,,Kitchen > Cookware\n"
+        "c,Analog wrist watch for men,Leather strap,Watches > Wrist Watches\n"
+        "d,Baby cotton romper,Soft snap buttons,Baby Care > Infant Wear\n"
+    )
+    data = ["--data-dir", str(tmp_path / "data")]
+    result = semcat("index", str(catalog), *data, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "row 3: no id" in result.stderr and "row 4: no text" in result.stderr
+    assert "indexed 3" in result.stderr and "rejected 2" in result.stderr
+    prediction = as_json(semcat("categorize", "steel watch with a leather band", *data, "--json", cwd=tmp_path))
+    assert prediction["main_category"] == "Watches"
+    assert prediction["neighbors"][0]["id"] == "c"
+    missing = semcat("similar", "--id", "nope", *data, cwd=tmp_path)
+    assert missing.returncode == 1 and "no stored product with id 'nope'" in missing.stderr
