@@ -408,6 +408,41 @@ def info(
     _run(body)
 
 
+# -------------------------------------------------------------------------- serve
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Bind address [127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port [8000].")] = None,
+    store: StoreOpt = None,
+    model: ModelOpt = None,
+    data_dir: DataDirOpt = None,
+    collection: CollectionOpt = None,
+    qdrant_url: QdrantUrlOpt = None,
+    no_microbatch: Annotated[bool, typer.Option("--no-microbatch", help="Embed each request on its own.")] = False,
+) -> None:
+    """Run the HTTP API (FastAPI; docs at /docs). Model and store load once at start."""
+
+    def body() -> None:
+        import uvicorn
+
+        from semcat.api import create_app
+
+        settings = _settings(
+            host=host,
+            port=port,
+            store=store,
+            model=model,
+            data_dir=data_dir,
+            collection=collection,
+            qdrant_url=qdrant_url,
+            microbatch=False if no_microbatch else None,
+        )
+        err.print(f"semcat serve on http://{settings.host}:{settings.port} ({settings.store_description()})")
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", workers=1)
+
+    _run(body)
+
+
 # ------------------------------------------------------------------------- models
 @app.command()
 def models(as_json: JsonOpt = False) -> None:

@@ -65,6 +65,26 @@ class Settings(BaseSettings):
         None, ge=1, description="Deepest taxonomy level to predict (unset: as deep as labels go)."
     )
 
+    # HTTP service
+    host: str = Field("127.0.0.1", description="Address `semcat serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `semcat serve` listens on.")
+    api_key: SecretStr | None = Field(None, description="If set, write routes need it (X-API-Key header).")
+    max_batch: int = Field(256, ge=1, le=100_000, description="Most items in one /categorize or /products call.")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed by CORS (comma-separated); empty: CORS off."
+    )
+    microbatch: bool = Field(True, description="Merge concurrent /categorize embeddings into one model call.")
+    microbatch_wait_ms: float = Field(2.0, ge=0.0, le=1000.0, description="How long a batch waits for company.")
+    microbatch_max: int = Field(64, ge=1, le=4096, description="Most texts in one merged embedding call.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("text_fields", mode="before")
     @classmethod
     def _split_fields(cls, value: object) -> object:

@@ -104,7 +104,7 @@ class Engine:
     ) -> CatalogReport:
         return read_catalog(path, columns, fmt, encoding)
 
-    def index(self, products: Sequence[Product], progress: bool = True) -> IndexSummary:
+    def index(self, products: Sequence[Product], progress: bool = True, flush: bool = True) -> IndexSummary:
         store = self.store(create=True)
         return index_products(
             products,
@@ -113,6 +113,7 @@ class Engine:
             fields=self.settings.text_fields,
             batch_size=self.settings.batch_size,
             progress=progress,
+            flush=flush,
         )
 
     # --------------------------------------------------------- categorizing
@@ -123,18 +124,29 @@ class Engine:
                 raise InvalidInputError(f"product {product.id!r} has no text to categorize")
         return self.embedder.encode_texts(texts, role="query")
 
-    def categorizer(self, k: int | None = None) -> KnnCategorizer:
+    def categorizer(self, k: int | None = None, top_n: int | None = None, depth: int | None = None) -> KnnCategorizer:
         s = self.settings
         store = self.store()
         self._check_model(store, self.embedder)
         return KnnCategorizer(
             store,
             k=k or s.k,
-            top_n=s.top_n,
+            top_n=top_n or s.top_n,
             power=s.vote_power,
             uncertain_threshold=s.uncertain_threshold,
-            depth=s.predict_depth,
+            depth=depth or s.predict_depth,
         )
+
+    def predict_vectors(
+        self,
+        vectors: np.ndarray,
+        k: int | None = None,
+        top_n: int | None = None,
+        depth: int | None = None,
+        category: str | None = None,
+    ) -> list[Prediction]:
+        """Categorize already-embedded queries (the API embeds in micro-batches)."""
+        return self.categorizer(k, top_n, depth).predict(vectors, category=category)
 
     def categorize(self, products: Sequence[Product], k: int | None = None, batch_size: int = 256) -> list[Prediction]:
         """Predict a category for each product (which need not be stored)."""
@@ -168,6 +180,27 @@ class Engine:
         self._check_model(store, self.embedder)
         return store.search(self.embedder.encode_texts([text.strip()], role="query")[0], k, flt)
 
+    def search_vector(self, vector: np.ndarray, k: int = 5, category: str | None = None) -> list[Hit]:
+        store = self.store()
+        self._check_model(store, self.embedder)
+        return store.search(vector, k, SearchFilter(category=category) if category else None)
+
+    # ------------------------------------------------------------ products
+    def get_product(self, product_id: str) -> dict[str, Any]:
+        records = self.store().get([product_id])
+        if not records:
+            raise NotFoundError(f"no stored product with id {product_id!r}")
+        return public_payload(records[0].payload)
+
+    def delete_product(self, product_id: str) -> None:
+        if self.store().delete([product_id]) == 0:
+            raise NotFoundError(f"no stored product with id {product_id!r}")
+
+    def upsert_products(self, products: Sequence[Product]) -> IndexSummary:
+        """Store products now: searchable and voting on the next request. Index files
+        are saved at close (the store's database already holds every write)."""
+        return self.index(products, progress=False, flush=False)
+
     def info(self) -> dict[str, Any]:
         store = self.store()
         data = store.describe()
@@ -192,3 +225,11 @@ class _LazyEmbedder:
 
     def encode_images(self, images: Sequence[Any], batch_size: int | None = None) -> np.ndarray:
         return self._engine.embedder.encode_images(images, batch_size=batch_size)
+
+
+_INTERNAL_KEYS = ("text_hash", "payload_hash", "category_prefixes")
+
+
+def public_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A stored payload without semcat's bookkeeping fields."""
+    return {k: v for k, v in payload.items() if k not in _INTERNAL_KEYS}

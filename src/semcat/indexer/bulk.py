@@ -85,6 +85,7 @@ def index_products(
     batch_size: int = 64,
     progress: bool = True,
     on_batch: Callable[[int], None] | None = None,
+    flush: bool = True,
 ) -> IndexSummary:
     """Index products into the store, embedding only what changed. Ctrl-C stops
     cleanly after the batch in flight; the summary says so."""
@@ -139,6 +140,7 @@ def index_products(
     finally:
         if bar is not None:
             bar.close()
-        store.flush()
+        if flush:
+            store.flush()
         summary.seconds = time.perf_counter() - start
     return summary

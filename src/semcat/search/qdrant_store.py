@@ -7,6 +7,8 @@ model name and vector sizes live in the collection's metadata and are checked on
 
 from __future__ import annotations
 
+import functools
+import threading
 import uuid
 import warnings
 from collections import Counter
@@ -34,6 +36,17 @@ _NAMESPACE = uuid.UUID("8f1d7a0e-4c1b-5b8e-9a53-2f0c3e6d5a10")
 _UPSERT_CHUNK = 256
 
 
+def _locked(method: Any) -> Any:
+    """Serialize calls: the embedded (local-mode) client is not thread-safe."""
+
+    @functools.wraps(method)
+    def wrapper(self: QdrantStore, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 def point_id(product_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, product_id))
 
@@ -56,6 +69,7 @@ class QdrantStore(SingleQueryMixin):
         except ImportError as exc:  # pragma: no cover - broken install
             raise StoreError(f"qdrant-client is not importable ({exc}); pip install qdrant-client") from exc
         self._models = models
+        self._lock = threading.RLock()
         self.collection = collection
         self.server = bool(location and location != ":memory:")
         self.location = location or str(path)
@@ -138,6 +152,7 @@ class QdrantStore(SingleQueryMixin):
         return Hit(id=str(payload.get("id")), score=float(point.score), payload=payload)
 
     # --------------------------------------------------------------- writes
+    @_locked
     def upsert(self, ids: Sequence[str], vectors: VectorsIn, payloads: Sequence[dict[str, Any]]) -> None:
         ids = [str(i) for i in ids]
         if len(payloads) != len(ids):
@@ -155,6 +170,7 @@ class QdrantStore(SingleQueryMixin):
         for start in range(0, len(points), _UPSERT_CHUNK):
             self._client.upsert(self.collection, points=points[start : start + _UPSERT_CHUNK], wait=True)
 
+    @_locked
     def update_payloads(self, ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
         ids = [str(i) for i in ids]
         present = {r.id for r in self.get(ids)}
@@ -171,6 +187,7 @@ class QdrantStore(SingleQueryMixin):
         for start in range(0, len(operations), _UPSERT_CHUNK):
             self._client.batch_update_points(self.collection, operations[start : start + _UPSERT_CHUNK], wait=True)
 
+    @_locked
     def delete(self, ids: Sequence[str]) -> int:
         ids = [str(i) for i in ids]
         present = [r.id for r in self.get(ids)]
@@ -186,6 +203,7 @@ class QdrantStore(SingleQueryMixin):
         """Qdrant persists each write itself."""
 
     # ---------------------------------------------------------------- reads
+    @_locked
     def search_batch(
         self, vectors: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
     ) -> list[list[Hit]]:
@@ -199,6 +217,7 @@ class QdrantStore(SingleQueryMixin):
         responses = self._client.query_batch_points(self.collection, requests=requests)
         return [[self._hit(p) for p in response.points] for response in responses]
 
+    @_locked
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
         ids = [str(i) for i in ids]
         if not ids:
@@ -217,20 +236,23 @@ class QdrantStore(SingleQueryMixin):
             found[str(payload.get("id"))] = Record(id=str(payload.get("id")), payload=payload, vectors=vecs)
         return [found[i] for i in ids if i in found]
 
+    @_locked
     def count(self, filter: SearchFilter | None = None) -> int:
         return int(self._client.count(self.collection, count_filter=self._filter(filter), exact=True).count)
 
     def _scroll(self, with_vectors: Any = False, batch_size: int = 1024) -> Iterator[list[Any]]:
         offset = None
         while True:
-            points, offset = self._client.scroll(
-                self.collection, limit=batch_size, offset=offset, with_payload=True, with_vectors=with_vectors
-            )
+            with self._lock:  # a generator: lock each page, not the whole walk
+                points, offset = self._client.scroll(
+                    self.collection, limit=batch_size, offset=offset, with_payload=True, with_vectors=with_vectors
+                )
             if points:
                 yield points
             if offset is None:
                 return
 
+    @_locked
     def category_counts(self, level: int | None = None) -> dict[str, int]:
         counts: Counter[str] = Counter()
         for points in self._scroll():
@@ -254,6 +276,7 @@ class QdrantStore(SingleQueryMixin):
                     [dict(p.payload) for p in rows],
                 )
 
+    @_locked
     def describe(self) -> dict[str, Any]:
         return {
             "backend": "qdrant",
@@ -267,6 +290,7 @@ class QdrantStore(SingleQueryMixin):
             "products": self.count(),
         }
 
+    @_locked
     def close(self) -> None:
         client = getattr(self, "_client", None)
         if client is not None:

@@ -1,0 +1,114 @@
+"""Micro-batching of concurrent embedding requests.
+
+Requests put their texts on a queue; one worker takes whatever is waiting (up to
+``max_texts``, waiting at most ``wait_ms`` for company when the queue is short), embeds
+it in one model call on a worker thread, and hands each request its rows. While a call
+runs, new requests pile up and form the next batch, so under load the model sees a few
+large batches instead of many one-text calls competing for the same cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+EncodeFn = Callable[[list[str]], np.ndarray]
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    future: asyncio.Future[np.ndarray]
+
+
+@dataclass
+class BatchStats:
+    calls: int = 0
+    texts: int = 0
+    largest: int = 0
+    sizes: list[int] = field(default_factory=list)
+
+    def record(self, n: int) -> None:
+        self.calls += 1
+        self.texts += n
+        self.largest = max(self.largest, n)
+        if len(self.sizes) < 10_000:
+            self.sizes.append(n)
+
+
+class MicroBatcher:
+    """Merge concurrent ``encode`` calls into batched model calls (or not, if disabled)."""
+
+    def __init__(self, encode: EncodeFn, max_texts: int = 64, wait_ms: float = 2.0, enabled: bool = True) -> None:
+        self._encode = encode
+        self.max_texts = max_texts
+        self.wait = wait_ms / 1000.0
+        self.enabled = enabled
+        self.stats = BatchStats()
+        self._queue: asyncio.Queue[_Job] | None = None
+        self._worker: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self.enabled and self._worker is None:
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.create_task(self._run(), name="semcat-microbatcher")
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+
+    async def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not self.enabled or self._queue is None:
+            self.stats.record(len(texts))
+            return await asyncio.to_thread(self._encode, texts)
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Job(texts, future))
+        return await future
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        while True:
+            jobs = [await queue.get()]
+            size = len(jobs[0].texts)
+            deadline = time.monotonic() + self.wait
+            while size < self.max_texts:
+                if queue.empty():
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        job = await asyncio.wait_for(queue.get(), remaining)
+                    except TimeoutError:
+                        break
+                else:
+                    job = queue.get_nowait()
+                jobs.append(job)
+                size += len(job.texts)
+            await self._process(jobs)
+
+    async def _process(self, jobs: list[_Job]) -> None:
+        texts = [t for job in jobs for t in job.texts]
+        self.stats.record(len(texts))
+        try:
+            vectors = await asyncio.to_thread(self._encode, texts)
+        except Exception as exc:  # each waiting request gets the error, the worker lives on
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        start = 0
+        for job in jobs:
+            end = start + len(job.texts)
+            if not job.future.done():
+                job.future.set_result(vectors[start:end])
+            start = end

@@ -1,0 +1,227 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from semcat.catalog import clean_text
+
+_TITLE = Field("", max_length=2_000, description="Product title.")
+_DESCRIPTION = Field("", max_length=50_000, description="Product description.")
+_BRAND = Field("", max_length=500, description="Brand.")
+CategoryIn = str | list[str] | None
+_CATEGORY = Field(
+    None,
+    description="Taxonomy path: 'A > B > C', 'A >> B', or a list of levels. Omit for an unlabeled product.",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=50_000)
+
+
+def _require_text(title: str, description: str) -> None:
+    if not clean_text(title) and not clean_text(description):
+        raise ValueError("give a non-empty title or description")
+
+
+class ItemIn(_Strict):
+    """A product to categorize: it need not be stored."""
+
+    title: str = _TITLE
+    description: str = _DESCRIPTION
+    brand: str = _BRAND
+
+    @model_validator(mode="after")
+    def _has_text(self) -> ItemIn:
+        _require_text(self.title, self.description)
+        return self
+
+
+class CategorizeRequest(_Strict):
+    """One product (``title``/``description``/``brand`` at the top) or a batch (``items``)."""
+
+    items: list[ItemIn] | None = Field(None, min_length=1, description="A batch of products.")
+    title: str | None = Field(None, max_length=2_000)
+    description: str | None = Field(None, max_length=50_000)
+    brand: str | None = Field(None, max_length=500)
+    method: Literal["knn"] = Field("knn", description="Categorization method.")
+    k: int | None = Field(None, ge=1, le=1000, description="Neighbors that vote (default: settings).")
+    top_n: int | None = Field(None, ge=1, le=100)
+    depth: int | None = Field(None, ge=1, le=50, description="Deepest taxonomy level to predict.")
+    category: str | None = Field(None, max_length=1_000, description="Only products under this category vote.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CategorizeRequest:
+        single = any(v is not None for v in (self.title, self.description, self.brand))
+        if self.items is not None and single:
+            raise ValueError("give either 'items' or one product's fields, not both")
+        if self.items is None:
+            if not single:
+                raise ValueError("give a product ('title'/'description') or a batch ('items')")
+            _require_text(self.title or "", self.description or "")
+        return self
+
+    def products(self) -> list[ItemIn]:
+        if self.items is not None:
+            return self.items
+        return [ItemIn(title=self.title or "", description=self.description or "", brand=self.brand or "")]
+
+
+class CategoryScoreOut(BaseModel):
+    category: str
+    score: float
+
+
+class LevelOut(BaseModel):
+    level: int
+    category: str
+    score: float
+    top: list[CategoryScoreOut]
+
+
+class NeighborOut(BaseModel):
+    id: str
+    score: float = Field(description="Cosine similarity to the query.")
+    category: str | None
+    title: str
+
+
+class PredictionOut(BaseModel):
+    category: str | None = Field(description="Predicted taxonomy path, ' > '-joined.")
+    main_category: str | None
+    score: float = Field(description="Vote share of the main category.")
+    uncertain: bool
+    levels: list[LevelOut]
+    top: list[CategoryScoreOut]
+    neighbors: list[NeighborOut]
+    method: str
+
+
+class CategorizeResponse(BaseModel):
+    predictions: list[PredictionOut]
+    model: str
+
+
+class SimilarRequest(_Strict):
+    text: str | None = Field(None, max_length=50_000, description="Search by text...")
+    id: str | None = Field(None, max_length=512, description="...or by a stored product's id (itself excluded).")
+    k: int = Field(5, ge=1, le=1000)
+    category: str | None = Field(None, max_length=1_000, description="Only products under this category.")
+
+    @model_validator(mode="after")
+    def _one_query(self) -> SimilarRequest:
+        if (self.text is None) == (self.id is None):
+            raise ValueError("give exactly one of 'text' or 'id'")
+        if self.text is not None and not self.text.strip():
+            raise ValueError("'text' is empty")
+        if self.id is not None and not self.id.strip():
+            raise ValueError("'id' is empty")
+        return self
+
+
+class ProductOut(BaseModel):
+    id: str
+    title: str
+    description: str
+    brand: str
+    image: str | None
+    category: str | None
+    category_levels: list[str]
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> ProductOut:
+        return cls(
+            id=str(payload["id"]),
+            title=payload.get("title") or "",
+            description=payload.get("description") or "",
+            brand=payload.get("brand") or "",
+            image=payload.get("image"),
+            category=payload.get("category"),
+            category_levels=list(payload.get("category_levels") or []),
+        )
+
+
+class SimilarHit(BaseModel):
+    id: str
+    score: float
+    product: ProductOut
+
+
+class SimilarResponse(BaseModel):
+    results: list[SimilarHit]
+
+
+def _check_id(value: str) -> str:
+    if not clean_text(value):
+        raise ValueError("product id is empty")
+    return value
+
+
+class ProductIn(_Strict):
+    """A product to store (its id comes from the URL)."""
+
+    title: str = _TITLE
+    description: str = _DESCRIPTION
+    brand: str = _BRAND
+    category: CategoryIn = _CATEGORY
+
+    @model_validator(mode="after")
+    def _has_text(self) -> ProductIn:
+        _require_text(self.title, self.description)
+        return self
+
+
+class ProductWithId(ProductIn):
+    id: str = Field(min_length=1, max_length=512)
+
+    _id = field_validator("id")(_check_id)
+
+
+class ProductsRequest(_Strict):
+    items: list[ProductWithId] = Field(min_length=1)
+
+
+class UpsertResult(BaseModel):
+    id: str
+    status: Literal["created", "updated", "relabeled", "unchanged"]
+
+
+class BatchUpsertResult(BaseModel):
+    received: int
+    indexed: int
+    new: int
+    changed: int
+    relabeled: int
+    unchanged: int
+    duplicate_ids: list[str] = Field(description="Ids given more than once: the last one was kept.")
+
+
+class CategoryCount(BaseModel):
+    category: str
+    count: int
+
+
+class CategoriesResponse(BaseModel):
+    level: int | None
+    categories: list[CategoryCount]
+    products: int
+    labeled: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    model: str
+    store: str
+    products: int
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str
