@@ -193,6 +193,7 @@ def _prediction_rows(products: Sequence[Any], predictions: Sequence[Any]) -> lis
                 "main_category": pred.main_category,
                 "score": round(pred.score, 4),
                 "uncertain": pred.uncertain,
+                "near_duplicate": pred.near_duplicate,
                 "top": [{"category": c.category, "score": round(c.score, 4)} for c in pred.top],
                 "levels": [
                     {"level": lv.level, "category": lv.category, "score": round(lv.score, 4)} for lv in pred.levels
@@ -230,6 +231,8 @@ def _write_predictions(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def _print_prediction(text: str, pred: Any) -> None:
     flag = " [yellow](uncertain)[/yellow]" if pred.uncertain else ""
+    if pred.near_duplicate:
+        flag += " (near-duplicate of a stored product)"
     out.print(f"[bold]{text}[/bold]")
     out.print(f"  category: [green]{pred.category}[/green]  score {pred.score:.2f}{flag}", markup=True)
     for lv in pred.levels:

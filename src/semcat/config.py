@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     uncertain_threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="Main-category score below which a prediction is uncertain."
     )
+    duplicate_threshold: float | None = Field(
+        0.95,
+        ge=0.0,
+        le=1.0,
+        description="Neighbors at least this similar are near-duplicates: when any exist, only they vote.",
+    )
     predict_depth: int | None = Field(
         None, ge=1, description="Deepest taxonomy level to predict (unset: as deep as labels go)."
     )
@@ -77,6 +83,12 @@ class Settings(BaseSettings):
     microbatch: bool = Field(True, description="Merge concurrent /categorize embeddings into one model call.")
     microbatch_wait_ms: float = Field(2.0, ge=0.0, le=1000.0, description="How long a batch waits for company.")
     microbatch_max: int = Field(64, ge=1, le=4096, description="Most texts in one merged embedding call.")
+
+    @field_validator("qdrant_url", "qdrant_api_key", "api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes ${VAR:-} as an empty string: that means "not set"
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

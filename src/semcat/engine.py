@@ -135,6 +135,7 @@ class Engine:
             power=s.vote_power,
             uncertain_threshold=s.uncertain_threshold,
             depth=depth or s.predict_depth,
+            duplicate_threshold=s.duplicate_threshold,
         )
 
     def predict_vectors(

@@ -80,3 +80,12 @@ def test_categorizer_against_a_store(tmp_path) -> None:
     assert [p.category for p in preds] == ["East", "North"]
     assert not preds[0].uncertain
     store.close()
+
+
+def test_near_duplicates_decide_alone() -> None:
+    hits = [hit("dup", 0.98, "Toys"), hit("2", 0.9, "Watches"), hit("3", 0.9, "Watches"), hit("4", 0.9, "Watches")]
+    pred = vote(hits)
+    assert (pred.category, pred.score, pred.near_duplicate) == ("Toys", 1.0, True)
+    assert len(pred.neighbors) == 4  # every neighbor is still shown as evidence
+    plain = vote(hits, duplicate_threshold=None)
+    assert (plain.category, plain.near_duplicate) == ("Watches", False)

@@ -98,6 +98,7 @@ class PredictionOut(BaseModel):
     top: list[CategoryScoreOut]
     neighbors: list[NeighborOut]
     method: str
+    near_duplicate: bool = Field(description="Only near-duplicates of the query voted.")
 
 
 class CategorizeResponse(BaseModel):

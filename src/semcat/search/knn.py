@@ -28,10 +28,14 @@ def vote(
     power: float = 8.0,
     uncertain_threshold: float = 0.5,
     depth: int | None = None,
+    duplicate_threshold: float | None = 0.95,
 ) -> Prediction:
     """Turn neighbors into a prediction.
 
-    Each neighbor weighs ``max(similarity, 0) ** power`` (``power=0``: one vote each).
+    When some labeled neighbors are near-duplicates of the query (similarity at least
+    ``duplicate_threshold``), only they vote: a product already known, and whatever
+    label it was last given, decides for its copies. Otherwise every labeled neighbor
+    weighs ``max(similarity, 0) ** power`` (``power=0``: one vote each).
     Level by level, the category with the largest share of the total weight among the
     children of the category already chosen wins, so the path is always consistent.
     """
@@ -42,6 +46,9 @@ def vote(
     ]
     if not voters:
         return Prediction(None, 0.0, True, [], [], neighbors)
+    near = [h for h in voters if duplicate_threshold is not None and h.score >= duplicate_threshold]
+    if near:
+        voters = near
     paths = [tuple(h.payload["category_levels"][:depth] if depth else h.payload["category_levels"]) for h in voters]
     weights = np.array([max(h.score, 0.0) for h in voters], dtype=np.float64)
     weights = np.ones_like(weights) if power == 0 else weights**power
@@ -89,6 +96,7 @@ def vote(
         levels=levels,
         top=top[:top_n],
         neighbors=neighbors,
+        near_duplicate=bool(near),
     )
 
 
@@ -106,6 +114,7 @@ class KnnCategorizer:
         uncertain_threshold: float = 0.5,
         depth: int | None = None,
         space: str = DEFAULT_SPACE,
+        duplicate_threshold: float | None = 0.95,
     ) -> None:
         self.store = store
         self.k = k
@@ -114,6 +123,7 @@ class KnnCategorizer:
         self.uncertain_threshold = uncertain_threshold
         self.depth = depth
         self.space = space
+        self.duplicate_threshold = duplicate_threshold
 
     def predict(self, query_vectors: np.ndarray, category: str | None = None) -> list[Prediction]:
         """Predict for each row; ``category`` restricts voters to one subtree."""
@@ -130,6 +140,7 @@ class KnnCategorizer:
                 power=self.power,
                 uncertain_threshold=self.uncertain_threshold,
                 depth=self.depth,
+                duplicate_threshold=self.duplicate_threshold,
             )
             for hits in results
         ]

@@ -40,7 +40,8 @@ class Prediction:
     ``category`` is the predicted taxonomy path (' > '-joined), chosen level by level;
     ``score`` is the main category's (level 1) normalized vote share and ``uncertain``
     is true when it is below the configured threshold; ``levels`` gives each level's
-    choice and share; ``top`` the top-N full paths; ``neighbors`` the evidence.
+    choice and share; ``top`` the top-N full paths; ``neighbors`` the evidence;
+    ``near_duplicate`` says the vote was left to near-duplicates of the query.
     """
 
     category: str | None
@@ -50,6 +51,7 @@ class Prediction:
     top: list[CategoryScore]
     neighbors: list[Neighbor]
     method: str = "knn"
+    near_duplicate: bool = False
 
     @property
     def main_category(self) -> str | None:

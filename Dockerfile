@@ -1,0 +1,29 @@
+# semcat API image. Build: docker build -t semcat .
+# Not built on the machines semcat is developed on (no Docker engine there); see README.
+FROM python:3.11-slim
+
+# torch wheel to install; override (e.g. with a CPU-only build and its index via
+# PIP_EXTRA_INDEX_URL) to keep the image small.
+ARG TORCH_SPEC="torch==2.14.1"
+ARG PIP_EXTRA_INDEX_URL=""
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PYTHONUNBUFFERED=1 \
+    HF_HUB_OFFLINE=1 \
+    SEMCAT_HOST=0.0.0.0 \
+    SEMCAT_PORT=8000 \
+    SEMCAT_DATA_DIR=/data
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip install ${TORCH_SPEC} && pip install . \
+    && useradd --create-home --uid 10001 semcat \
+    && mkdir -p /data && chown semcat /data
+
+USER semcat
+VOLUME ["/data"]
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=5 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"
+CMD ["semcat", "serve"]

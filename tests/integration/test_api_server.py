@@ -1,0 +1,127 @@
+"""The real service: uvicorn on a free localhost port, real MiniLM, flipkart-1050
+indexed, every endpoint driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from tests.conftest import FLIPKART_CSV
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    if not FLIPKART_CSV.exists():
+        pytest.skip(f"catalog not found at {FLIPKART_CSV}")
+    data = tmp_path_factory.mktemp("api-data")
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "SEMCAT_DATA_DIR": str(data), "SEMCAT_API_KEY": "test-key"}
+    index = subprocess.run(
+        [sys.executable, "-m", "semcat.cli", "index", str(FLIPKART_CSV), "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert index.returncode == 0, index.stderr
+    port = free_port()
+    log = (data / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "semcat.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, (data / "server.log").read_text()
+            try:
+                if client.get("/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not become ready"
+            time.sleep(0.2)
+        yield client
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+KEY = {"X-API-Key": "test-key"}
+
+
+def test_service_endpoints(server: httpx.Client) -> None:
+    assert server.get("/health").json() == {"status": "ok"}
+    ready = server.get("/ready").json()
+    assert ready["products"] == 1050 and ready["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert server.get("/docs").status_code == 200
+    assert "/categorize" in server.get("/openapi.json").json()["paths"]
+    cats = server.get("/categories").json()
+    assert len(cats["categories"]) == 7 and {c["count"] for c in cats["categories"]} == {150}
+
+    batch = server.post(
+        "/categorize",
+        json={
+            "items": [
+                {"title": "Stainless steel analog wrist watch for men"},
+                {"title": "Soft cotton baby romper", "description": "snap buttons, 6-12 months"},
+                {"title": "Wireless optical mouse for laptop"},
+            ]
+        },
+    ).json()["predictions"]
+    assert [p["main_category"] for p in batch] == ["Watches", "Baby Care", "Computers"]
+    assert all(len(p["neighbors"]) == 10 and p["levels"] for p in batch)
+
+    hits = server.post("/similar", json={"text": "cotton bath towel", "k": 3, "category": "Home Furnishing"}).json()
+    assert len(hits["results"]) == 3
+    assert all(h["product"]["category"].startswith("Home Furnishing") for h in hits["results"])
+    first = hits["results"][0]["id"]
+    by_id = server.post("/similar", json={"id": first, "k": 5}).json()["results"]
+    assert len(by_id) == 5 and first not in [h["id"] for h in by_id]
+    assert server.get(f"/products/{first}").json()["id"] == first
+
+    assert server.get("/products/nope").status_code == 404
+    r = server.post("/categorize", json={"items": [{"title": ""}]})
+    assert r.status_code == 422 and "items.0" in r.json()["detail"]
+    assert server.put("/products/x", json={"title": "no key"}).status_code == 401
+
+
+def test_new_product_is_searchable_then_deleted(server: httpx.Client) -> None:
+    body = {"title": "Handmade bamboo flute", "description": "Indian classical bansuri", "category": "Music > Flutes"}
+    assert server.put("/products/flute-1", json=body, headers=KEY).json() == {"id": "flute-1", "status": "created"}
+    hits = server.post("/similar", json={"text": "bamboo bansuri flute", "k": 1}).json()["results"]
+    assert hits[0]["id"] == "flute-1"
+    pred = server.post("/categorize", json={"title": "Handmade bamboo flute, bansuri"}).json()["predictions"][0]
+    assert pred["main_category"] == "Music" and pred["near_duplicate"]
+    assert server.delete("/products/flute-1", headers=KEY).status_code == 204
+    assert server.get("/products/flute-1").status_code == 404
+
+
+def test_feedback_loop_relabel_changes_the_next_prediction(server: httpx.Client) -> None:
+    watch = server.post("/similar", json={"text": "analog wrist watch for men", "k": 1}).json()["results"][0]
+    product = watch["product"]
+    near_duplicate = {"title": product["title"], "description": product["description"] + " New listing."}
+    before = server.post("/categorize", json=near_duplicate).json()["predictions"][0]
+    assert before["main_category"] == "Watches"
+
+    relabel = {"title": product["title"], "description": product["description"], "category": "Jewellery > Watches"}
+    r = server.put(f"/products/{product['id']}", json=relabel, headers=KEY)
+    assert r.json()["status"] == "relabeled"
+    after = server.post("/categorize", json=near_duplicate).json()["predictions"][0]
+    assert after["category"] == "Jewellery > Watches" and after["near_duplicate"]
+    assert after["neighbors"][0]["id"] == product["id"]
