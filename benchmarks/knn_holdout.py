@@ -126,7 +126,8 @@ def main() -> None:
         f"torch {m['torch']}. Result file: `benchmarks/results/{path.name}`.",
         "",
         "MiniLM (all-MiniLM-L6-v2), text = title + brand + description (256 tokens), 840 products indexed, "
-        "210 categorized. Default settings (k=10, weight = cosine ** 8):",
+        "210 categorized. Default settings (k=10, weight = cosine ** 8, near-duplicates at cosine >= 0.95 "
+        "vote alone):",
         "",
         "| store | main-category accuracy | level 2 | level 3 | full path | index 840 (s) | categorize 210 (s) |",
         "|---|---|---|---|---|---|---|",
