@@ -53,6 +53,7 @@ class EvalConfig:
     vote_power: float = 8.0
     duplicate_threshold: float | None = 0.95
     plots: bool = True
+    test_ids: frozenset[str] | None = None  # a given held-out set instead of a random split
 
 
 def _stratify_on(data: LabeledSet, level: int | None, needed: int) -> np.ndarray | None:
@@ -68,6 +69,11 @@ def make_splits(data: LabeledSet, config: EvalConfig) -> list[tuple[np.ndarray, 
     from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
     index = np.arange(len(data))
+    if config.test_ids is not None:
+        is_test = np.array([i in config.test_ids for i in data.ids])
+        if not is_test.any() or is_test.all():
+            raise ValueError("test_ids must name some, but not all, of the products")
+        return [(index[~is_test], index[is_test])]
     if config.split == "cv":
         strat = _stratify_on(data, config.level, config.folds)
         splitter = (
@@ -170,7 +176,9 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
         "classes": len(set(data.labels(config.level))),
         "evaluated": len(tested),
         "split": (
-            f"stratified {config.folds}-fold CV, seed {config.seed}"
+            f"given held-out set of {len(tested)} products"
+            if config.test_ids is not None
+            else f"stratified {config.folds}-fold CV, seed {config.seed}"
             if config.split == "cv"
             else f"stratified hold-out {1 - config.test_size:.0%}/{config.test_size:.0%}, seed {config.seed}"
         ),
