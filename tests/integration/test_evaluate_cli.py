@@ -1,0 +1,68 @@
+"""`semcat evaluate` on the real catalog with the real model, both entry points."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.conftest import FLIPKART_CSV
+from typer.testing import CliRunner
+
+from semcat.cli import app
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+
+def test_evaluate_a_catalog_and_the_store(tmp_path: Path) -> None:
+    if not FLIPKART_CSV.exists():
+        pytest.skip(f"catalog not found at {FLIPKART_CSV}")
+    out = tmp_path / "report"
+    result = runner.invoke(
+        app,
+        ["evaluate", str(FLIPKART_CSV), "--limit", "350", "--k", "5,10", "--out", str(out), "-q", "--no-tsne"],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())["results"][0]
+    assert metrics["products"] == 350 and metrics["classes"] == 7
+    assert set(metrics["methods"]) == {"knn@5", "knn@10", "logreg", "tfidf-svm"}
+    assert metrics["methods"]["knn@10"]["accuracy"] > 0.8
+    assert metrics["methods"]["knn@10"]["held_out_neighbors"] == 0
+    assert 0.2 < metrics["kmeans_ari"]["mean"] < 1.0
+    assert (out / "report.md").exists() and any(p.suffix == ".png" for p in out.iterdir())
+
+    # the store's own vectors: index part of the catalog, then evaluate what is stored
+    data = tmp_path / "data"
+    small = tmp_path / "small.csv"
+    lines = FLIPKART_CSV.read_text(encoding="utf-8").splitlines(keepends=True)
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO("".join(lines))))
+    with small.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows[:1] + rows[1:1050:5])  # every 5th product: 210
+    assert runner.invoke(app, ["index", str(small), "--data-dir", str(data), "-q"]).exit_code == 0
+    stored = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--data-dir",
+            str(data),
+            "--cv",
+            "3",
+            "--methods",
+            "knn,logreg",
+            "--k",
+            "5",
+            "--no-tsne",
+            "--out",
+            str(tmp_path / "r2"),
+            "-q",
+        ],
+    )
+    assert stored.exit_code == 0, stored.output
+    again = json.loads((tmp_path / "r2" / "metrics.json").read_text())["results"][0]
+    assert again["products"] == 210 and "3-fold CV" in again["split"]
+    bad = runner.invoke(app, ["evaluate", "--data-dir", str(data), "--models", "minilm"])
+    assert bad.exit_code == 1 and "--models needs a CATALOG" in bad.output
