@@ -19,12 +19,33 @@ def test_evaluate_a_catalog_and_the_store(tmp_path: Path) -> None:
     if not FLIPKART_CSV.exists():
         pytest.skip(f"catalog not found at {FLIPKART_CSV}")
     out = tmp_path / "report"
+    from semcat.embedding.registry import MODEL_ALIASES
+
+    local_copy = str(MODEL_ALIASES["minilm"].locate())  # a second "model": the same weights as a folder
     result = runner.invoke(
         app,
-        ["evaluate", str(FLIPKART_CSV), "--limit", "350", "--k", "5,10", "--out", str(out), "-q", "--no-tsne"],
+        [
+            "evaluate",
+            str(FLIPKART_CSV),
+            "--limit",
+            "350",
+            "--k",
+            "5,10",
+            "--out",
+            str(out),
+            "-q",
+            "--no-tsne",
+            "--models",
+            f"minilm,{local_copy}",
+        ],
     )
     assert result.exit_code == 0, result.output
-    metrics = json.loads((out / "metrics.json").read_text())["results"][0]
+    both = json.loads((out / "metrics.json").read_text())["results"]
+    assert [r["model"] for r in both] == ["sentence-transformers/all-MiniLM-L6-v2", "local:model"]
+    assert both[0]["methods"]["knn@10"]["accuracy"] == both[1]["methods"]["knn@10"]["accuracy"]
+    assert all(r["embed_seconds"] > 0 for r in both)
+    assert "local:model" in (out / "report.md").read_text()
+    metrics = both[0]
     assert metrics["products"] == 350 and metrics["classes"] == 7
     assert set(metrics["methods"]) == {"knn@5", "knn@10", "logreg", "tfidf-svm"}
     assert metrics["methods"]["knn@10"]["accuracy"] > 0.8

@@ -181,3 +181,33 @@ def test_empty_store_categorize_is_a_409_not_a_500(tmp_path: Path) -> None:
     with make_client(tmp_path) as c:
         r = c.post("/categorize", json={"title": "anything"})
         assert r.status_code == 409 and r.json()["error"] == "empty_index"
+
+
+def test_reads_during_writes_see_whole_products(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def product(i: int) -> dict:
+        return {"title": f"item {i} kind {'lamp' if i % 2 else 'mug'}", "category": "Lamps" if i % 2 else "Mugs"}
+
+    with make_client(tmp_path) as c:
+
+        def write(i: int) -> int:
+            return c.put(f"/products/c{i}", json=product(i)).status_code
+
+        def read(i: int) -> None:
+            r = c.get(f"/products/c{i}")
+            if r.status_code == 200:  # never half a product: title and label always agree
+                body = r.json()
+                assert ("lamp" in body["title"]) == (body["category"] == "Lamps"), body
+            else:
+                assert r.status_code == 404
+            p = c.post("/categorize", json={"title": "item kind lamp"})
+            assert p.status_code in (200, 409), p.text  # 409 only before the first labeled write
+
+        with ThreadPoolExecutor(8) as pool:
+            writes = [pool.submit(write, i) for i in range(40)]
+            reads = [pool.submit(read, i % 40) for i in range(80)]
+            assert all(f.result() == 200 for f in writes)
+            for f in reads:
+                f.result()
+        assert c.get("/categories").json()["products"] == 40
