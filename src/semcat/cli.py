@@ -252,6 +252,10 @@ def categorize(
     k: Annotated[int | None, typer.Option("-k", help="Neighbors that vote.")] = None,
     top_n: Annotated[int | None, typer.Option("--top-n", help="Categories listed per product.")] = None,
     depth: Annotated[int | None, typer.Option("--depth", help="Deepest taxonomy level to predict.")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="knn (default), zero-shot or hybrid.")] = None,
+    taxonomy: Annotated[
+        Path | None, typer.Option("--taxonomy", help="Category list for zero-shot/hybrid, one path per line.")
+    ] = None,
     store: StoreOpt = None,
     model: ModelOpt = None,
     data_dir: DataDirOpt = None,
@@ -282,6 +286,8 @@ def categorize(
             k=k,
             top_n=top_n,
             predict_depth=depth,
+            method=method,
+            taxonomy_file=taxonomy,
         )
         with _engine(settings) as engine:
             if text is not None:

@@ -71,6 +71,16 @@ class Settings(BaseSettings):
         le=1.0,
         description="Neighbors at least this similar are near-duplicates: when any exist, only they vote.",
     )
+    method: Literal["knn", "zero-shot", "hybrid"] = Field(
+        "knn", description="Default categorization method (CLI --method and the API's method override it)."
+    )
+    taxonomy_file: Path | None = Field(
+        None,
+        description="Category list for zero-shot/hybrid, one path per line ('A > B'); unset: the stored labels.",
+    )
+    zero_shot_level: int = Field(1, ge=1, le=20, description="Taxonomy level zero-shot and hybrid choose at.")
+    zero_shot_temperature: float = Field(0.05, gt=0.0, le=10.0, description="Softmax temperature over cosines.")
+    hybrid_knn_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of the kNN vote in hybrid.")
     predict_depth: int | None = Field(
         None, ge=1, description="Deepest taxonomy level to predict (unset: as deep as labels go)."
     )

@@ -12,10 +12,17 @@ from typing import Any
 
 import numpy as np
 
-from semcat.catalog import CatalogReport, ColumnMap, Product, read_catalog
+from semcat.catalog import CatalogReport, ColumnMap, Product, parse_category, read_catalog
 from semcat.config import Settings
 from semcat.embedding.base import Embedder, Role
-from semcat.errors import InvalidInputError, NotFoundError, StoreError, StoreMissingError
+from semcat.errors import (
+    ConfigError,
+    EmptyIndexError,
+    InvalidInputError,
+    NotFoundError,
+    StoreError,
+    StoreMissingError,
+)
 from semcat.indexer import IndexSummary, index_products
 from semcat.search import (
     DEFAULT_SPACE,
@@ -27,6 +34,7 @@ from semcat.search import (
     VectorStore,
     open_store,
 )
+from semcat.search.zeroshot import HybridCategorizer, ZeroShotCategorizer
 
 
 class Engine:
@@ -38,6 +46,7 @@ class Engine:
         self.settings = settings or Settings()
         self._embedder = embedder
         self._store = store
+        self._zero_shot: tuple[Any, ZeroShotCategorizer] | None = None
 
     # ------------------------------------------------------------ resources
     @property
@@ -145,23 +154,67 @@ class Engine:
         top_n: int | None = None,
         depth: int | None = None,
         category: str | None = None,
+        method: str | None = None,
     ) -> list[Prediction]:
         """Categorize already-embedded queries (the API embeds in micro-batches)."""
-        return self.categorizer(k, top_n, depth).predict(vectors, category=category)
+        method = method or self.settings.method
+        if method == "knn":
+            return self.categorizer(k, top_n, depth).predict(vectors, category=category)
+        zero_shot = self.zero_shot()
+        if method == "zero-shot":
+            return zero_shot.predict(vectors)
+        if method == "hybrid":
+            hybrid = HybridCategorizer(self.categorizer(k, top_n, depth), zero_shot, self.settings.hybrid_knn_weight)
+            return hybrid.predict(vectors, category=category)
+        raise InvalidInputError(f"unknown method {method!r}: use knn, zero-shot or hybrid")
 
-    def categorize(self, products: Sequence[Product], k: int | None = None, batch_size: int = 256) -> list[Prediction]:
+    def zero_shot_categories(self) -> list[tuple[str, ...]]:
+        """The taxonomy file's paths, else the stored labels, cut at the zero-shot level."""
+        level = self.settings.zero_shot_level
+        if self.settings.taxonomy_file is not None:
+            path = self.settings.taxonomy_file
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise ConfigError(f"cannot read the taxonomy file {path}: {exc}") from None
+            paths = [parse_category(line) for line in lines if line.strip() and not line.startswith("#")]
+        else:
+            paths = [tuple(c.split(" > ")) for c in self.store().category_counts(level=None)]
+        cut = sorted({p[:level] for p in paths if p})
+        if not cut:
+            raise EmptyIndexError("zero-shot needs category names: index labeled products or set SEMCAT_TAXONOMY_FILE")
+        return cut
+
+    def zero_shot(self) -> ZeroShotCategorizer:
+        """The zero-shot categorizer for the current categories (prompt vectors cached)."""
+        categories = tuple(self.zero_shot_categories())
+        key = (categories, self.settings.zero_shot_temperature)
+        if self._zero_shot is None or self._zero_shot[0] != key:
+            self._check_model(self.store(), self.embedder)
+            categorizer = ZeroShotCategorizer(
+                self.embedder,
+                categories,
+                temperature=self.settings.zero_shot_temperature,
+                top_n=self.settings.top_n,
+                uncertain_threshold=self.settings.uncertain_threshold,
+            )
+            self._zero_shot = (key, categorizer)
+        return self._zero_shot[1]
+
+    def categorize(
+        self, products: Sequence[Product], k: int | None = None, batch_size: int = 256, method: str | None = None
+    ) -> list[Prediction]:
         """Predict a category for each product (which need not be stored)."""
-        categorizer = self.categorizer(k)
         predictions: list[Prediction] = []
         for start in range(0, len(products), batch_size):
             chunk = products[start : start + batch_size]
-            predictions += categorizer.predict(self.embed_queries(chunk))
+            predictions += self.predict_vectors(self.embed_queries(chunk), k=k, method=method)
         return predictions
 
-    def categorize_text(self, text: str, k: int | None = None) -> Prediction:
+    def categorize_text(self, text: str, k: int | None = None, method: str | None = None) -> Prediction:
         if not text or not text.strip():
             raise InvalidInputError("the text to categorize is empty")
-        return self.categorize([Product(id="query", title=text.strip())], k)[0]
+        return self.categorize([Product(id="query", title=text.strip())], k, method=method)[0]
 
     # -------------------------------------------------------------- search
     def similar(

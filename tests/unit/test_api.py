@@ -211,3 +211,11 @@ def test_reads_during_writes_see_whole_products(tmp_path: Path) -> None:
             for f in reads:
                 f.result()
         assert c.get("/categories").json()["products"] == 40
+
+
+def test_categorize_methods(client: TestClient) -> None:
+    for method in ("knn", "zero-shot", "hybrid"):
+        r = client.post("/categorize", json={"title": "baby cotton romper", "method": method})
+        assert r.status_code == 200, r.text
+        pred = r.json()["predictions"][0]
+        assert pred["method"] == method and pred["main_category"] == "Baby Care"

@@ -236,7 +236,7 @@ def create_app(settings: Settings | None = None, engine: Any | None = None) -> F
         vectors = await batcher.encode(texts)
         predictions = await call(
             lambda: engine_.predict_vectors(
-                vectors, k=body.k, top_n=body.top_n, depth=body.depth, category=body.category
+                vectors, k=body.k, top_n=body.top_n, depth=body.depth, category=body.category, method=body.method
             )
         )
         return CategorizeResponse(predictions=[_prediction_out(p) for p in predictions], model=engine_.model_name)

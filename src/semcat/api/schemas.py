@@ -47,7 +47,9 @@ class CategorizeRequest(_Strict):
     title: str | None = Field(None, max_length=2_000)
     description: str | None = Field(None, max_length=50_000)
     brand: str | None = Field(None, max_length=500)
-    method: Literal["knn"] = Field("knn", description="Categorization method.")
+    method: Literal["knn", "zero-shot", "hybrid"] | None = Field(
+        None, description="kNN vote, zero-shot (category names only) or hybrid (both); default: settings."
+    )
     k: int | None = Field(None, ge=1, le=1000, description="Neighbors that vote (default: settings).")
     top_n: int | None = Field(None, ge=1, le=100)
     depth: int | None = Field(None, ge=1, le=50, description="Deepest taxonomy level to predict.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -54,25 +54,55 @@ def vote(
     weights = np.ones_like(weights) if power == 0 else weights**power
     if weights.sum() <= 0:
         weights = np.ones_like(weights)
-    total = float(weights.sum())
-    best_sim = [h.score for h in voters]
+    mass: dict[tuple[str, ...], float] = defaultdict(float)
+    closest: dict[tuple[str, ...], float] = defaultdict(lambda: -1.0)
+    for path, w, h in zip(paths, weights, voters, strict=True):
+        mass[path] += float(w)
+        closest[path] = max(closest[path], h.score)
+    return decide(
+        mass,
+        top_n=top_n,
+        uncertain_threshold=uncertain_threshold,
+        neighbors=neighbors,
+        near_duplicate=bool(near),
+        tiebreak=closest,
+    )
 
+
+def decide(
+    mass: Mapping[tuple[str, ...], float],
+    *,
+    top_n: int = 5,
+    uncertain_threshold: float = 0.5,
+    neighbors: list[Neighbor] | None = None,
+    near_duplicate: bool = False,
+    tiebreak: Mapping[tuple[str, ...], float] | None = None,
+    method: str = "knn",
+) -> Prediction:
+    """A prediction from a mass (vote weight, probability) per taxonomy path.
+
+    Level by level, the child of the category already chosen with the largest share of
+    the total mass wins, so the path is always consistent; ties go to the larger
+    ``tiebreak`` (e.g. the closest neighbor), then alphabetically.
+    """
+    total = float(sum(mass.values()))
+    if total <= 0 or not mass:
+        return Prediction(None, 0.0, True, [], [], neighbors or [], method=method)
     levels: list[LevelScore] = []
     chosen: tuple[str, ...] = ()
-    max_depth = max(len(p) for p in paths)
-    for level in range(1, max_depth + 1):
+    for level in range(1, max(len(p) for p in mass) + 1):
         shares: dict[tuple[str, ...], float] = defaultdict(float)
-        closest: dict[tuple[str, ...], float] = defaultdict(lambda: -1.0)
-        for path, w, sim in zip(paths, weights, best_sim, strict=True):
+        best: dict[tuple[str, ...], float] = defaultdict(lambda: -np.inf)
+        for path, m in mass.items():
             if len(path) >= level:
                 key = path[:level]
-                shares[key] += w
-                closest[key] = max(closest[key], sim)
+                shares[key] += m
+                best[key] = max(best[key], tiebreak.get(path, m) if tiebreak else m)
         children = [c for c in shares if c[:-1] == chosen]
         if not children:
             break
-        chosen = max(children, key=lambda c: (shares[c], closest[c], c))
-        ranked = sorted(shares, key=lambda c: (-shares[c], -closest[c], c))[:top_n]
+        chosen = max(children, key=lambda c: (shares[c], best[c], c))
+        ranked = sorted(shares, key=lambda c: (-shares[c], -best[c], c))[:top_n]
         levels.append(
             LevelScore(
                 level=level,
@@ -81,12 +111,9 @@ def vote(
                 top=[CategoryScore(PATH_JOIN.join(c), float(shares[c] / total)) for c in ranked],
             )
         )
-    full: dict[tuple[str, ...], float] = defaultdict(float)
-    for path, w in zip(paths, weights, strict=True):
-        full[path] += w
     top = [
-        CategoryScore(PATH_JOIN.join(p), float(s / total))
-        for p, s in sorted(full.items(), key=lambda kv: (-kv[1], kv[0]))
+        CategoryScore(PATH_JOIN.join(p), float(m / total))
+        for p, m in sorted(mass.items(), key=lambda kv: (-kv[1], kv[0]))[:top_n]
     ]
     score = levels[0].score
     return Prediction(
@@ -94,9 +121,10 @@ def vote(
         score=score,
         uncertain=score < uncertain_threshold,
         levels=levels,
-        top=top[:top_n],
-        neighbors=neighbors,
-        near_duplicate=bool(near),
+        top=top,
+        neighbors=neighbors or [],
+        method=method,
+        near_duplicate=near_duplicate,
     )
 
 

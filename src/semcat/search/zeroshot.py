@@ -1,0 +1,145 @@
+"""Zero-shot and hybrid categorization.
+
+- :class:`ZeroShotCategorizer` needs no labeled product: each category (a name or a
+  taxonomy path) is embedded through an ensemble of prompt templates, averaged; a
+  product goes to the category whose prompt vector is most similar, with a softmax
+  over cosines (``temperature``) as the probability.
+- :class:`HybridCategorizer` mixes the kNN vote with that zero-shot prior at one
+  taxonomy level, so a category with few or no labeled products can still win (cold
+  start). It is ``uncertain`` when the two disagree or the mixed score is weak.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from semcat.embedding.base import Embedder, l2_normalize
+from semcat.errors import EmptyIndexError
+from semcat.search.knn import KnnCategorizer, decide
+from semcat.search.prediction import Prediction
+
+PATH_JOIN = " > "
+# Below this cosine for its closest labeled neighbor the vote's weight in hybrid shrinks
+# linearly to 0 (a product unlike anything labeled: the zero-shot prior decides).
+FULL_VOTE_SIMILARITY = 0.5
+DEFAULT_TEMPLATES = (
+    "{name}",
+    "a product in the category {name}",
+    "{path}",
+    "online shop department: {path}",
+)
+
+
+class ZeroShotCategorizer:
+    """Cosine to averaged category-prompt embeddings, softmax with a temperature."""
+
+    method = "zero-shot"
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        categories: Sequence[Sequence[str]],
+        templates: Sequence[str] = DEFAULT_TEMPLATES,
+        temperature: float = 0.05,
+        top_n: int = 5,
+        uncertain_threshold: float = 0.5,
+    ) -> None:
+        paths = sorted({tuple(c) for c in categories if c})
+        if not paths:
+            raise EmptyIndexError("zero-shot categorization needs at least one category name")
+        self.paths = paths
+        self.temperature = temperature
+        self.top_n = top_n
+        self.uncertain_threshold = uncertain_threshold
+        prompts = [t.format(name=p[-1], path=PATH_JOIN.join(p)) for p in paths for t in templates]
+        vectors = embedder.encode_texts(prompts, role="passage").reshape(len(paths), len(templates), -1)
+        self.matrix = l2_normalize(vectors.mean(axis=1))
+
+    def probabilities(self, query_vectors: np.ndarray) -> np.ndarray:
+        """(n, categories) softmax over cosine / temperature."""
+        sims = np.asarray(query_vectors, dtype=np.float32) @ self.matrix.T
+        logits = sims / max(self.temperature, 1e-6)
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def predict(self, query_vectors: np.ndarray) -> list[Prediction]:
+        return [
+            decide(
+                dict(zip(self.paths, row.tolist(), strict=True)),
+                top_n=self.top_n,
+                uncertain_threshold=self.uncertain_threshold,
+                method=self.method,
+            )
+            for row in self.probabilities(query_vectors)
+        ]
+
+
+class HybridCategorizer:
+    """w × the kNN vote share + (1 - w) × the zero-shot probability, per category at the
+    zero-shot categorizer's level, where w = ``knn_weight`` while the closest labeled
+    neighbor has cosine >= 0.5, shrinking linearly to 0 below that."""
+
+    method = "hybrid"
+
+    def __init__(self, knn: KnnCategorizer, zero_shot: ZeroShotCategorizer, knn_weight: float = 0.5) -> None:
+        self.knn = knn
+        self.zero_shot = zero_shot
+        self.knn_weight = knn_weight
+        self.level = max(len(p) for p in zero_shot.paths)
+
+    def predict(self, query_vectors: np.ndarray, category: str | None = None) -> list[Prediction]:
+        try:
+            knn_predictions = self.knn.predict(query_vectors, category=category)
+        except EmptyIndexError:  # cold start: no labeled product at all
+            knn_predictions = [None] * len(query_vectors)
+        probabilities = self.zero_shot.probabilities(query_vectors)
+        out = []
+        for knn_pred, probs in zip(knn_predictions, probabilities, strict=True):
+            knn_mass: dict[tuple[str, ...], float] = defaultdict(float)
+            if knn_pred is not None and knn_pred.levels:
+                cut = min(self.level, len(knn_pred.levels))
+                for entry in knn_pred.levels[cut - 1].top:  # shares at the zero-shot level
+                    knn_mass[tuple(entry.category.split(PATH_JOIN))] += entry.score
+            # the vote counts as much as its evidence is close: far neighbors (a category
+            # nobody labeled yet) leave the say to the zero-shot prior
+            closest = max((n.score for n in knn_pred.neighbors if n.category), default=0.0) if knn_pred else 0.0
+            weight = self.knn_weight * min(max(closest, 0.0) / FULL_VOTE_SIMILARITY, 1.0) if knn_mass else 0.0
+            mass: dict[tuple[str, ...], float] = defaultdict(float)
+            for path, p in zip(self.zero_shot.paths, probs.tolist(), strict=True):
+                mass[path] += (1 - weight) * p
+            for path, share in knn_mass.items():
+                mass[path] += weight * share
+            mixed = decide(
+                mass,
+                top_n=self.zero_shot.top_n,
+                uncertain_threshold=self.zero_shot.uncertain_threshold,
+                neighbors=knn_pred.neighbors if knn_pred is not None else [],
+                method=self.method,
+            )
+            zs_top = self.zero_shot.paths[int(np.argmax(probs))]
+            knn_top = max(knn_mass, key=knn_mass.__getitem__) if knn_mass else None
+            disagree = knn_top is not None and knn_top != zs_top
+            # below the zero-shot level, keep the kNN's own deeper path when it agrees
+            chosen = tuple(mixed.path)
+            if knn_pred is not None and knn_pred.category and tuple(knn_pred.path[: len(chosen)]) == chosen:
+                category = knn_pred.category
+                levels = mixed.levels + knn_pred.levels[len(mixed.levels) :]
+            else:
+                category, levels = mixed.category, mixed.levels
+            out.append(
+                Prediction(
+                    category=category,
+                    score=mixed.score,
+                    uncertain=mixed.uncertain or disagree,
+                    levels=levels,
+                    top=mixed.top,
+                    neighbors=mixed.neighbors,
+                    method=self.method,
+                    near_duplicate=bool(knn_pred and knn_pred.near_duplicate),
+                )
+            )
+        return out
