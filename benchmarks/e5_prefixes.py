@@ -73,7 +73,7 @@ def main() -> None:
 
     mains = [p.category[0] for p in cdiscount_all]
     counts = {c: mains.count(c) for c in set(mains)}
-    keep = [p for p in cdiscount_all if counts[p.category[0]] >= 10]  # stratifiable
+    keep = [p for p in cdiscount_all if counts[p.category[0]] >= 100]  # every class stays stratifiable
     cdiscount, _ = train_test_split(
         keep, train_size=args.cdiscount, random_state=0, stratify=[p.category[0] for p in keep]
     )

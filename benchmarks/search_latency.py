@@ -97,7 +97,7 @@ def main() -> None:
         if n <= args.qdrant_max:
             backends.append(("Qdrant local mode (:memory:)", lambda d: QdrantStore("bench", META, location=":memory:")))
         for name, make in backends:
-            with tempfile.TemporaryDirectory(dir=Path(__file__).resolve().parent) as tmp:
+            with tempfile.TemporaryDirectory(prefix="semcat-search-bench-") as tmp:
                 store = make(Path(tmp))
                 row = {"vectors": n, "backend": name, **measure(store, vectors, queries, truth)}
                 store.close()
