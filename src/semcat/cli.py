@@ -269,7 +269,7 @@ def categorize(
     category_col: CategoryCol = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Categorize one text, or every product of a file, by kNN vote over the stored catalog."""
+    """Categorize one text, or every product of a file (kNN vote, zero-shot or hybrid)."""
     if (text is None) == (file is None):
         err.print("error: give either a TEXT or --file (not both)")
         raise typer.Exit(2)
