@@ -13,6 +13,7 @@ from typing import Any
 
 from semcat.catalog import Product
 from semcat.errors import ConfigError
+from semcat.evaluation.metrics import level_accuracy
 from semcat.search.prediction import Prediction
 
 
@@ -57,13 +58,7 @@ def score_predictions(test: Sequence[Product], predictions: Sequence[Prediction]
     """Main-category accuracy, accuracy per level (products deep enough) and full path."""
     n = len(test)
     main = sum(p.main_category == t.category[0] for p, t in zip(predictions, test, strict=True)) / n
-    levels: dict[int, float] = {}
-    for level in range(1, max_level + 1):
-        pairs = [(p, t) for p, t in zip(predictions, test, strict=True) if len(t.category) >= level]
-        if pairs:
-            levels[level] = sum(" > ".join(p.path[:level]) == " > ".join(t.category[:level]) for p, t in pairs) / len(
-                pairs
-            )
+    levels = level_accuracy([t.category for t in test], [p.path for p in predictions], max_level)
     full = sum(p.category == t.category_path for p, t in zip(predictions, test, strict=True)) / n
     return HoldoutResult(
         n_train=0,

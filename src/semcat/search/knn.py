@@ -8,11 +8,10 @@ from typing import Protocol
 
 import numpy as np
 
+from semcat.catalog import PATH_JOIN
 from semcat.errors import EmptyIndexError
 from semcat.search.base import DEFAULT_SPACE, Hit, SearchFilter, VectorStore
 from semcat.search.prediction import CategoryScore, LevelScore, Neighbor, Prediction
-
-PATH_JOIN = " > "
 
 
 class Categorizer(Protocol):

@@ -16,12 +16,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from semcat.catalog import PATH_JOIN
 from semcat.embedding.base import Embedder, l2_normalize
 from semcat.errors import EmptyIndexError
 from semcat.search.knn import KnnCategorizer, decide
 from semcat.search.prediction import Prediction
 
-PATH_JOIN = " > "
 # Below this cosine for its closest labeled neighbor the vote's weight in hybrid shrinks
 # linearly to 0 (a product unlike anything labeled: the zero-shot prior decides).
 FULL_VOTE_SIMILARITY = 0.5
