@@ -18,6 +18,12 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "datasets"
 _FLIPKART_NAME = "flipkart_com-ecommerce_sample_1050.csv"
+# The photos: the shared copy, else the copy the repo ships beside the sample.
+FLIPKART_IMAGES = (
+    SHARED / "flipkart-1050" / "images"
+    if (SHARED / "flipkart-1050" / "images").is_dir()
+    else REPO / "examples" / "flipkart-1050" / "images"
+)
 # The shared copy when ../shared is there, else the identical sample the repo ships.
 FLIPKART_CSV = (
     SHARED / "flipkart-1050" / _FLIPKART_NAME
@@ -50,8 +56,42 @@ class HashEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
 
+    supports_images = False
+
     def encode_images(self, images: Sequence[Any], batch_size: int | None = None) -> np.ndarray:
         raise NotImplementedError
+
+
+class PixelEmbedder(HashEmbedder):
+    """A fast stand-in for CLIP: texts as in HashEmbedder, images as their mean colour
+    on a 4x4 grid (48 values, the rest zero), so same-looking photos are close."""
+
+    supports_images = True
+
+    def __init__(self, dim: int = 64, name: str = "test-pixels") -> None:
+        super().__init__(dim, name)
+        self.images_seen = 0
+
+    def encode_images(self, images: Sequence[Any], batch_size: int | None = None) -> np.ndarray:
+        self.images_seen += len(images)
+        out = np.zeros((len(images), self.dim), dtype=np.float32)
+        for row, image in enumerate(images):
+            assert image.mode == "RGB"
+            grid = np.asarray(image.resize((4, 4)), dtype=np.float32).ravel() / 255.0 - 0.5
+            out[row, : grid.size] = grid
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+
+
+def write_image(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (40, 30), fmt: str = "JPEG") -> Path:
+    """A small solid-colour photo with a darker stripe (so it is not flat)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size, colour)
+    ImageDraw.Draw(image).rectangle((0, 0, size[0] // 3, size[1]), fill=tuple(c // 2 for c in colour))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, fmt)
+    return path
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from semcat.catalog import PATH_JOIN
 from semcat.errors import ConfigError, SemcatError
 
 app = typer.Typer(
@@ -39,6 +40,23 @@ QdrantUrlOpt = Annotated[
     str | None, typer.Option("--qdrant-url", help="Qdrant server URL or ':memory:' (default: embedded).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+ClipModelOpt = Annotated[
+    str | None, typer.Option("--clip-model", help="open_clip architecture for --model clip [ViT-B-32].")
+]
+ClipPretrainedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--clip-pretrained",
+        help="CLIP weights for --model clip: a local weights file, a pretrained tag (needs a network), or 'random'.",
+    ),
+]
+ImagesRootOpt = Annotated[
+    Path | None,
+    typer.Option("--images-root", help="Folder the catalog's image column is resolved under (CLIP models)."),
+]
+ModalityOpt = Annotated[
+    str | None, typer.Option("--modality", help="text, image or both (default): what the vote uses.")
+]
 
 
 def _settings(**overrides: Any) -> Any:
@@ -127,10 +145,14 @@ def index(
     image_col: ImageCol = None,
     category_col: CategoryCol = None,
     category_sep: CategorySep = None,
+    images_root: ImagesRootOpt = None,
+    clip_model: ClipModelOpt = None,
+    clip_pretrained: ClipPretrainedOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Bulk-index a catalog: embed new or changed products, skip unchanged ones."""
+    """Bulk-index a catalog: embed new or changed products, skip unchanged ones.
+    With --model clip and --images-root, each product's photo is embedded too."""
 
     def body() -> int:
         settings = _settings(
@@ -140,6 +162,9 @@ def index(
             collection=collection,
             qdrant_url=qdrant_url,
             batch_size=batch_size,
+            images_root=images_root,
+            clip_model=clip_model,
+            clip_pretrained=clip_pretrained,
         )
         columns = _columns(id_col, title_col, description_col, brand_col, image_col, category_col, category_sep)
         with _engine(settings) as engine:
@@ -152,6 +177,7 @@ def index(
                 if as_json:
                     out.print_json(data={"catalog": str(catalog), "valid": 0, "rejected": len(report.rejected)})
                 return 1
+            _warn_images(engine, settings, report.products, as_json)
             summary = engine.index(report.products, progress=not quiet and not as_json)
             summary.rejected = report.rejected
             total = engine.store().count()
@@ -172,6 +198,12 @@ def index(
                 f"in {summary.seconds:.1f}s; {total} products in {settings.store_description()}",
                 markup=True,
             )
+            if summary.images:
+                err.print(f"embedded {summary.images} product images")
+            for line in summary.warnings[:10]:
+                err.print(f"[yellow]warning:[/yellow] {line}", markup=True)
+            if len(summary.warnings) > 10:
+                err.print(f"... and {len(summary.warnings) - 10} more image warnings (--json lists the first 100)")
             if summary.interrupted:
                 err.print("re-run the same command to resume: finished batches are kept")
         return 130 if summary.interrupted else 0
@@ -179,6 +211,45 @@ def index(
     code = _run(body)
     if code:
         raise typer.Exit(code)
+
+
+def _warn_images(engine: Any, settings: Any, products: Sequence[Any], quiet: bool) -> None:
+    """Say once why photos will not be embedded when the catalog has them."""
+    if quiet or not any(p.image for p in products):
+        return
+    if settings.clip_pretrained == "random" and engine.supports_images:
+        err.print(
+            "[yellow]note:[/yellow] CLIP with random weights: the pipeline runs, the vectors mean nothing", markup=True
+        )
+    if engine.supports_images and settings.images_root is None:
+        err.print("note: the catalog names images but no --images-root was given: indexing text only")
+    elif not engine.supports_images and settings.images_root is not None:
+        err.print(f"note: {engine.model_name} embeds text only: images are ignored (use --model clip)")
+
+
+def _load_cli_image(path: Path, settings: Any) -> Any:
+    from semcat.images import load_image
+
+    return load_image(Path(path), max_pixels=settings.image_max_pixels, name=f"image {path}")
+
+
+def _catalog_images(settings: Any, products: Sequence[Any]) -> list[Any] | None:
+    """Decoded photos of a catalog's products (None where missing, with a warning)."""
+    from semcat.images import ImageError, load_image, resolve_image
+
+    if settings.images_root is None or not any(p.image for p in products):
+        return None
+    images: list[Any] = []
+    for product in products:
+        image = None
+        if product.image:
+            try:
+                path = resolve_image(product.image, settings.images_root)
+                image = load_image(path, max_pixels=settings.image_max_pixels, name=f"image {product.image!r}")
+            except ImageError as exc:
+                err.print(f"[yellow]warning:[/yellow] product {product.id!r}: {exc}; categorized by text", markup=True)
+        images.append(image)
+    return images
 
 
 # -------------------------------------------------------------------- categorize
@@ -194,12 +265,14 @@ def _prediction_rows(products: Sequence[Any], predictions: Sequence[Any]) -> lis
                 "score": round(pred.score, 4),
                 "uncertain": pred.uncertain,
                 "near_duplicate": pred.near_duplicate,
+                "method": pred.method,
+                "modality": pred.modality,
                 "top": [{"category": c.category, "score": round(c.score, 4)} for c in pred.top],
                 "levels": [
                     {"level": lv.level, "category": lv.category, "score": round(lv.score, 4)} for lv in pred.levels
                 ],
                 "neighbors": [
-                    {"id": n.id, "score": round(n.score, 4), "category": n.category, "title": n.title}
+                    {"id": n.id, "score": round(n.score, 4), "category": n.category, "title": n.title, "space": n.space}
                     for n in pred.neighbors
                 ],
                 **({"true_category": product.category_path} if product.category else {}),
@@ -239,15 +312,25 @@ def _print_prediction(text: str, pred: Any) -> None:
         out.print(f"    level {lv.level}: {lv.category.split(' > ')[-1]} ({lv.score:.2f})")
     if len(pred.top) > 1:
         out.print("  alternatives: " + "; ".join(f"{c.category} ({c.score:.2f})" for c in pred.top[1:]))
+    if pred.modality == "both":
+        out.print("  decided by: text and image votes")
     out.print("  neighbors:")
     for n in pred.neighbors:
-        out.print(f"    {n.score:.3f}  {n.title[:70]}  [{n.category}]", markup=False)
+        by = f" ({n.space})" if pred.modality != "text" else ""
+        out.print(f"    {n.score:.3f}{by}  {n.title[:70]}  [{n.category}]", markup=False)
 
 
 @app.command()
 def categorize(
     text: Annotated[str | None, typer.Argument(help="A product text (title, optionally with description).")] = None,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Catalog of new products to categorize.")] = None,
+    image: Annotated[
+        Path | None, typer.Option("--image", help="A product photo (with or without TEXT; CLIP models).")
+    ] = None,
+    modality: ModalityOpt = None,
+    images_root: ImagesRootOpt = None,
+    clip_model: ClipModelOpt = None,
+    clip_pretrained: ClipPretrainedOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions (.csv or .jsonl).")] = None,
     k: Annotated[int | None, typer.Option("-k", help="Neighbors that vote.")] = None,
     top_n: Annotated[int | None, typer.Option("--top-n", help="Categories listed per product.")] = None,
@@ -266,16 +349,18 @@ def categorize(
     id_col: IdCol = None,
     title_col: TitleCol = None,
     description_col: DescCol = None,
+    image_col: ImageCol = None,
     category_col: CategoryCol = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Categorize one text, or every product of a file (kNN vote, zero-shot or hybrid)."""
-    if (text is None) == (file is None):
-        err.print("error: give either a TEXT or --file (not both)")
+    """Categorize one text (and/or --image), or every product of a file (kNN vote,
+    zero-shot or hybrid; by text, image or both)."""
+    if (text is None and image is None) == (file is None):
+        err.print("error: give a TEXT (and/or --image) or --file, not both")
         raise typer.Exit(2)
 
     def body() -> None:
-        from semcat.catalog import Product
+        from semcat.catalog import Product, clean_text
 
         settings = _settings(
             store=store,
@@ -288,32 +373,42 @@ def categorize(
             predict_depth=depth,
             method=method,
             taxonomy_file=taxonomy,
+            modality=modality,
+            images_root=images_root,
+            clip_model=clip_model,
+            clip_pretrained=clip_pretrained,
         )
+        images: list[Any] | None = None
         with _engine(settings) as engine:
-            if text is not None:
-                products = [Product.build(id="query", title=text)]
+            if file is None:
+                products = [Product(id="query", title=clean_text(text))]
+                if not products[0].title and image is None:
+                    raise ConfigError("the text to categorize is empty")
+                images = [_load_cli_image(image, settings)] if image is not None else None
             else:
-                columns = _columns(id_col, title_col, description_col, None, None, category_col, None)
+                columns = _columns(id_col, title_col, description_col, None, image_col, category_col, None)
                 report = engine.read_catalog(file, columns, fmt, encoding)
                 for line in report.summary_lines():
                     err.print(line)
                 products = report.products
                 if not products:
                     raise ConfigError(f"no valid product in {file}")
-            predictions = engine.categorize(products)
+                if engine.supports_images and settings.modality != "text":
+                    images = _catalog_images(settings, products)
+            predictions = engine.categorize(products, images=images)
         rows = _prediction_rows(products, predictions)
-        labeled = [(r["main_category"], r["true_category"].split(" > ")[0]) for r in rows if "true_category" in r]
+        labeled = [(r["main_category"], r["true_category"].split(PATH_JOIN)[0]) for r in rows if "true_category" in r]
         if output is not None:
             _write_predictions(output, rows)
             err.print(f"wrote {len(rows)} predictions to {output}")
         elif as_json:
-            if text is not None:
+            if file is None:
                 out.print_json(data=rows[0])
             else:
                 for row in rows:
                     sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
-        elif text is not None:
-            _print_prediction(text, predictions[0])
+        elif file is None:
+            _print_prediction(text or f"(image {image})", predictions[0])
         else:
             table = Table()
             table.add_column("id", overflow="ellipsis", no_wrap=True, max_width=16)
@@ -342,6 +437,12 @@ def categorize(
 def similar(
     text: Annotated[str | None, typer.Argument(help="Text to search for.")] = None,
     product_id: Annotated[str | None, typer.Option("--id", help="Search by a stored product instead.")] = None,
+    image: Annotated[
+        Path | None, typer.Option("--image", help="Search by a photo: nearest stored photos (CLIP models).")
+    ] = None,
+    by_image: Annotated[
+        bool, typer.Option("--by-image", help="With --id: compare the product's photo instead of its text.")
+    ] = False,
     k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many products.")] = 5,
     category: Annotated[str | None, typer.Option("--category", help="Only this category (any level).")] = None,
     store: StoreOpt = None,
@@ -349,17 +450,35 @@ def similar(
     data_dir: DataDirOpt = None,
     collection: CollectionOpt = None,
     qdrant_url: QdrantUrlOpt = None,
+    clip_model: ClipModelOpt = None,
+    clip_pretrained: ClipPretrainedOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Find the stored products most similar to a text or to a stored product."""
-    if (text is None) == (product_id is None):
-        err.print("error: give either a TEXT or --id (not both)")
+    """Find the stored products most similar to a text, a photo (--image) or a stored product (--id)."""
+    if sum(x is not None for x in (text, product_id, image)) != 1:
+        err.print("error: give exactly one of TEXT, --id or --image")
         raise typer.Exit(2)
 
     def body() -> None:
-        settings = _settings(store=store, model=model, data_dir=data_dir, collection=collection, qdrant_url=qdrant_url)
+        settings = _settings(
+            store=store,
+            model=model,
+            data_dir=data_dir,
+            collection=collection,
+            qdrant_url=qdrant_url,
+            clip_model=clip_model,
+            clip_pretrained=clip_pretrained,
+        )
         with _engine(settings) as engine:
-            hits = engine.similar(text=text, product_id=product_id, k=k, category=category)
+            picture = _load_cli_image(image, settings) if image is not None else None
+            hits = engine.similar(
+                text=text,
+                product_id=product_id,
+                k=k,
+                category=category,
+                image=picture,
+                space="image" if by_image else None,
+            )
         rows = [
             {
                 "id": h.id,

@@ -47,6 +47,30 @@ class Settings(BaseSettings):
         description="Where `semcat models prepare` writes models built offline (e.g. e5-small).",
     )
     device: str = Field("cpu", description="torch device for embedding.")
+    clip_model: str = Field(
+        "ViT-B-32", description="open_clip architecture used when model='clip' (open_clip.list_models())."
+    )
+    clip_pretrained: str = Field(
+        "laion2b_s34b_b79k",
+        description="open_clip weights when model='clip': a local weights file (.bin/.pt/.safetensors), or a "
+        "pretrained tag fetched from the hub where a network exists, or 'random' (untrained weights, for tests).",
+    )
+    images_root: Path | None = Field(
+        None,
+        description="Folder the catalog's image column is resolved under (no path may leave it). Unset: "
+        "images are not indexed. Used only by models that embed images (clip).",
+    )
+    image_max_pixels: int = Field(
+        40_000_000, ge=1, description="Images with more pixels are refused (decompression-bomb guard)."
+    )
+    modality: Literal["text", "image", "both"] = Field(
+        "both",
+        description="What categorization and search use: the text, the image, or both (each query's text and "
+        "image, whichever it has, votes fused by image_weight).",
+    )
+    image_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="Weight of the image vote in modality 'both' (the text vote gets 1 - it)."
+    )
     prefix_scheme: Literal["asymmetric", "symmetric", "none"] = Field(
         "symmetric",
         description="For models with role prefixes (E5): 'symmetric' = 'query: ' for stored products and queries "

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from semcat.catalog import CatalogReport, ColumnMap, Product, parse_category, read_catalog
+from semcat.catalog import PATH_JOIN, CatalogReport, ColumnMap, Product, parse_category, read_catalog
 from semcat.config import Settings
 from semcat.embedding.base import Embedder, Role
 from semcat.errors import (
@@ -26,6 +26,7 @@ from semcat.errors import (
 from semcat.indexer import IndexSummary, index_products
 from semcat.search import (
     DEFAULT_SPACE,
+    IMAGE_SPACE,
     Hit,
     KnnCategorizer,
     Prediction,
@@ -34,6 +35,7 @@ from semcat.search import (
     VectorStore,
     open_store,
 )
+from semcat.search.base import present_rows
 from semcat.search.zeroshot import HybridCategorizer, ZeroShotCategorizer
 
 
@@ -58,6 +60,15 @@ class Engine:
         return self._embedder
 
     @property
+    def supports_images(self) -> bool:
+        """Whether the configured model embeds images (CLIP), known without loading it."""
+        if self._embedder is not None:
+            return bool(getattr(self._embedder, "supports_images", False))
+        from semcat.embedding.registry import is_clip
+
+        return is_clip(self.settings)
+
+    @property
     def model_name(self) -> str:
         """The configured model's name, known without loading its weights."""
         if self._embedder is not None:
@@ -78,7 +89,10 @@ class Engine:
             except StoreMissingError:
                 if not create:
                     raise
-                meta = StoreMeta(model=self.embedder.name, spaces={DEFAULT_SPACE: self.embedder.dim})
+                spaces = {DEFAULT_SPACE: self.embedder.dim}
+                if self.supports_images:
+                    spaces[IMAGE_SPACE] = self.embedder.dim
+                meta = StoreMeta(model=self.embedder.name, spaces=spaces)
                 self._store = open_store(self.settings, meta)
         if create and self._store.meta.model != self.model_name:
             raise StoreError(
@@ -114,6 +128,7 @@ class Engine:
         return read_catalog(path, columns, fmt, encoding)
 
     def index(self, products: Sequence[Product], progress: bool = True, flush: bool = True) -> IndexSummary:
+        """Embed and store products (their photos too, with a CLIP model and an images root)."""
         store = self.store(create=True)
         return index_products(
             products,
@@ -123,6 +138,8 @@ class Engine:
             batch_size=self.settings.batch_size,
             progress=progress,
             flush=flush,
+            images_root=self.settings.images_root,
+            max_pixels=self.settings.image_max_pixels,
         )
 
     # --------------------------------------------------------- categorizing
@@ -132,6 +149,71 @@ class Engine:
             if not text.strip():
                 raise InvalidInputError(f"product {product.id!r} has no text to categorize")
         return self.embedder.encode_texts(texts, role="query")
+
+    def encode_query_images(self, images: Sequence[Any | None]) -> np.ndarray:
+        """Image vectors for decoded query images; an all-zero row where there is none."""
+        self.check_images()
+        out = np.zeros((len(images), self.embedder.dim), dtype=np.float32)
+        rows = [i for i, im in enumerate(images) if im is not None]
+        if rows:
+            out[rows] = self.embedder.encode_images([images[i] for i in rows])
+        return out
+
+    def check_images(self, need_store_space: bool = False) -> None:
+        """Images need a model that embeds them (and, to vote or search, stored image vectors)."""
+        if not self.supports_images:
+            raise InvalidInputError(
+                f"the model {self.model_name!r} embeds text only: image queries need a CLIP model "
+                "(SEMCAT_MODEL=clip, see README 'Images and CLIP')"
+            )
+        if need_store_space and IMAGE_SPACE not in self.store().meta.spaces:
+            raise InvalidInputError("the store holds no image vectors: index the catalog with a CLIP model")
+
+    def query_spaces(
+        self,
+        ids: Sequence[str],
+        text_vectors: np.ndarray | None,
+        image_vectors: np.ndarray | None,
+        modality: str | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The query vectors the modality asks for: ``text``, ``image`` or ``both``
+        (each query's text and image, whichever it has). Zero rows mean "none"."""
+        modality = modality or self.settings.modality
+        if modality not in ("text", "image", "both"):
+            raise InvalidInputError(f"unknown modality {modality!r}: use text, image or both")
+        n = len(ids)
+        has_text = present_rows(text_vectors) if text_vectors is not None else np.zeros(n, dtype=bool)
+        has_image = present_rows(image_vectors) if image_vectors is not None else np.zeros(n, dtype=bool)
+        spaces: dict[str, np.ndarray] = {}
+        if modality in ("text", "both") and has_text.any():
+            spaces[DEFAULT_SPACE] = text_vectors  # type: ignore[assignment]
+        if modality in ("image", "both") and has_image.any():
+            spaces[IMAGE_SPACE] = image_vectors  # type: ignore[assignment]
+        for row, pid in enumerate(ids):
+            if modality == "text" and not has_text[row]:
+                raise InvalidInputError(f"product {pid!r} has no text to categorize (modality text)")
+            if modality == "image" and not has_image[row]:
+                raise InvalidInputError(f"product {pid!r} has no image (modality image needs one)")
+            if modality == "both" and not (has_text[row] or has_image[row]):
+                raise InvalidInputError(f"product {pid!r} has neither text nor an image")
+        return spaces
+
+    def embed_products(
+        self, products: Sequence[Product], images: Sequence[Any | None] | None = None, modality: str | None = None
+    ) -> dict[str, np.ndarray]:
+        """Query vectors for products (which need not be stored) and their decoded images."""
+        modality = modality or self.settings.modality
+        texts = [p.text(self.settings.text_fields) for p in products]
+        text_vectors = None
+        if modality != "image" and any(t.strip() for t in texts):
+            rows = [i for i, t in enumerate(texts) if t.strip()]
+            encoded = self.embedder.encode_texts([texts[i] for i in rows], role="query")
+            text_vectors = np.zeros((len(products), encoded.shape[1]), dtype=np.float32)
+            text_vectors[rows] = encoded
+        image_vectors = None
+        if images is not None and modality != "text" and any(im is not None for im in images):
+            image_vectors = self.encode_query_images(images)
+        return self.query_spaces([p.id for p in products], text_vectors, image_vectors, modality)
 
     def categorizer(self, k: int | None = None, top_n: int | None = None, depth: int | None = None) -> KnnCategorizer:
         s = self.settings
@@ -145,19 +227,27 @@ class Engine:
             uncertain_threshold=s.uncertain_threshold,
             depth=depth or s.predict_depth,
             duplicate_threshold=s.duplicate_threshold,
+            space_weights=self.space_weights,
         )
+
+    @property
+    def space_weights(self) -> dict[str, float]:
+        return {DEFAULT_SPACE: 1.0 - self.settings.image_weight, IMAGE_SPACE: self.settings.image_weight}
 
     def predict_vectors(
         self,
-        vectors: np.ndarray,
+        vectors: np.ndarray | dict[str, np.ndarray],
         k: int | None = None,
         top_n: int | None = None,
         depth: int | None = None,
         category: str | None = None,
         method: str | None = None,
     ) -> list[Prediction]:
-        """Categorize already-embedded queries (the API embeds in micro-batches)."""
+        """Categorize already-embedded queries (the API embeds in micro-batches): one
+        text array, or {space: array} from :meth:`query_spaces`."""
         method = method or self.settings.method
+        if isinstance(vectors, dict) and IMAGE_SPACE in vectors and method != "zero-shot":
+            self.check_images(need_store_space=True)
         if method == "knn":
             return self.categorizer(k, top_n, depth).predict(vectors, category=category)
         zero_shot = self.zero_shot()
@@ -179,7 +269,7 @@ class Engine:
                 raise ConfigError(f"cannot read the taxonomy file {path}: {exc}") from None
             paths = [parse_category(line) for line in lines if line.strip() and not line.startswith("#")]
         else:
-            paths = [tuple(c.split(" > ")) for c in self.store().category_counts(level=None)]
+            paths = [tuple(c.split(PATH_JOIN)) for c in self.store().category_counts(level=None)]
         cut = sorted({p[:level] for p in paths if p})
         if not cut:
             raise EmptyIndexError("zero-shot needs category names: index labeled products or set SEMCAT_TAXONOMY_FILE")
@@ -197,18 +287,33 @@ class Engine:
                 temperature=self.settings.zero_shot_temperature,
                 top_n=self.settings.top_n,
                 uncertain_threshold=self.settings.uncertain_threshold,
+                space_weights=self.space_weights,
             )
             self._zero_shot = (key, categorizer)
         return self._zero_shot[1]
 
     def categorize(
-        self, products: Sequence[Product], k: int | None = None, batch_size: int = 256, method: str | None = None
+        self,
+        products: Sequence[Product],
+        k: int | None = None,
+        batch_size: int = 256,
+        method: str | None = None,
+        images: Sequence[Any | None] | None = None,
+        modality: str | None = None,
     ) -> list[Prediction]:
-        """Predict a category for each product (which need not be stored)."""
+        """Predict a category for each product (which need not be stored). ``images``
+        (decoded, one per product or None) are used with a CLIP model per ``modality``."""
+        if images is not None and len(images) != len(products):
+            raise InvalidInputError(f"{len(products)} products but {len(images)} images")
         predictions: list[Prediction] = []
         for start in range(0, len(products), batch_size):
             chunk = products[start : start + batch_size]
-            predictions += self.predict_vectors(self.embed_queries(chunk), k=k, method=method)
+            chunk_images = images[start : start + batch_size] if images is not None else None
+            if chunk_images is None and (modality or self.settings.modality) != "image":
+                vectors: Any = self.embed_queries(chunk)  # the text-only path
+            else:
+                vectors = self.embed_products(chunk, chunk_images, modality)
+            predictions += self.predict_vectors(vectors, k=k, method=method)
         return predictions
 
     def categorize_text(self, text: str, k: int | None = None, method: str | None = None) -> Prediction:
@@ -218,16 +323,32 @@ class Engine:
 
     # -------------------------------------------------------------- search
     def similar(
-        self, text: str | None = None, product_id: str | None = None, k: int = 5, category: str | None = None
+        self,
+        text: str | None = None,
+        product_id: str | None = None,
+        k: int = 5,
+        category: str | None = None,
+        image: Any | None = None,
+        space: str | None = None,
     ) -> list[Hit]:
-        """Nearest stored products to a text or to a stored product (itself excluded)."""
+        """Nearest stored products to a text, a decoded image (by the stored photos), or
+        a stored product (itself excluded; ``space='image'`` compares photos)."""
         store = self.store()
         flt = SearchFilter(category=category) if category else None
+        if image is not None:
+            self.check_images(need_store_space=True)
+            self._check_model(store, self.embedder)
+            return store.search(self.encode_query_images([image])[0], k, flt, space=IMAGE_SPACE)
         if product_id is not None:
+            space = space or DEFAULT_SPACE
+            if space not in store.meta.spaces:
+                raise InvalidInputError(f"the store has no {space!r} vectors (it has {', '.join(store.meta.spaces)})")
             records = store.get([product_id], with_vectors=True)
-            if not records or DEFAULT_SPACE not in records[0].vectors:
+            if not records:
                 raise NotFoundError(f"no stored product with id {product_id!r}")
-            hits = store.search(records[0].vectors[DEFAULT_SPACE], k + 1, flt)
+            if space not in records[0].vectors:
+                raise InvalidInputError(f"product {product_id!r} has no {space} vector (no usable photo was indexed)")
+            hits = store.search(records[0].vectors[space], k + 1, flt, space=space)
             return [h for h in hits if h.id != product_id][:k]
         if not text or not text.strip():
             raise InvalidInputError("the text to search for is empty")
@@ -276,6 +397,10 @@ class _LazyEmbedder:
 
     def encode_texts(self, texts: Sequence[str], role: Role = "query", batch_size: int | None = None) -> np.ndarray:
         return self._engine.embedder.encode_texts(texts, role=role, batch_size=batch_size)
+
+    @property
+    def supports_images(self) -> bool:
+        return self._engine.supports_images
 
     def encode_images(self, images: Sequence[Any], batch_size: int | None = None) -> np.ndarray:
         return self._engine.embedder.encode_images(images, batch_size=batch_size)

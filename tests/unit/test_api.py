@@ -132,6 +132,7 @@ def test_feedback_loop_relabel_changes_next_prediction(client: TestClient) -> No
         "score": pytest.approx(1.0, abs=1e-4),
         "category": "Sports > Gear",
         "title": "Casio digital wrist watch rubber strap",
+        "space": "text",
     }
 
 

@@ -138,3 +138,31 @@ def test_reopen_keeps_everything_and_checks_the_model(store_factory: Any) -> Non
     again.close()
     with pytest.raises(StoreError, match="holds vectors of model 'test-model'"):
         store_factory(StoreMeta(model="other-model", spaces={"text": 8}))
+
+
+def test_products_without_an_image_have_no_image_vector(store_factory: Any) -> None:
+    """A product whose photo is missing is stored text-only: found by text searches,
+    never returned by image searches, and re-adding a photo later makes it findable."""
+    meta = StoreMeta(model="test-clip", spaces={"text": 8, "image": 8})
+    store = store_factory(meta)
+    text = unit(rng.normal(size=(6, 8)))
+    image = unit(rng.normal(size=(6, 8)))
+    image[[1, 4]] = 0.0  # p1 and p4 have no usable photo
+    store.upsert([f"p{i}" for i in range(6)], {"text": text, "image": image}, [product(f"p{i}") for i in range(6)])
+    assert store.count() == 6
+    assert {h.id for h in store.search(text[1], k=6, space="text")} == {f"p{i}" for i in range(6)}
+    image_hits = store.search(image[0], k=6, space="image")
+    assert {h.id for h in image_hits} == {"p0", "p2", "p3", "p5"}
+    assert set(store.get(["p1"], with_vectors=True)[0].vectors) == {"text"}
+    assert [ids for ids, _, _ in store.iter_vectors("image")] and sum(
+        len(ids) for ids, _, _ in store.iter_vectors("image")
+    ) == 4
+    # the photo arrives: p1 gets its image vector; p0 loses its photo
+    new_image = unit(rng.normal(size=(2, 8)))
+    new_image[1] = 0.0
+    store.upsert(["p1", "p0"], {"text": text[[1, 0]], "image": new_image}, [product("p1"), product("p0")])
+    hits = store.search(new_image[0], k=6, space="image")
+    assert hits[0].id == "p1" and "p0" not in {h.id for h in hits}
+    assert len(hits) == 4
+    store.delete(["p2"])
+    assert {h.id for h in store.search(image[3], k=6, space="image")} == {"p1", "p3", "p5"}

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request, Response
+import numpy as np
+from fastapi import Depends, FastAPI, File, Form, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
@@ -31,6 +32,7 @@ from semcat.api.schemas import (
     CategoryCount,
     ErrorBody,
     Health,
+    ItemIn,
     PredictionOut,
     ProductIn,
     ProductOut,
@@ -41,7 +43,7 @@ from semcat.api.schemas import (
     SimilarResponse,
     UpsertResult,
 )
-from semcat.catalog import Product
+from semcat.catalog import Product, clean_text
 from semcat.config import Settings
 from semcat.errors import SemcatError
 from semcat.search import SearchFilter
@@ -221,38 +223,123 @@ def create_app(settings: Settings | None = None, engine: Any | None = None) -> F
     async def call(fn: Callable[[], Any]) -> Any:
         return await run_in_threadpool(fn)
 
-    # ------------------------------------------------------------ routes
-    @app.post("/categorize", response_model=CategorizeResponse, tags=["categorize"])
-    async def categorize(body: CategorizeRequest, request: Request) -> CategorizeResponse:
-        """Categorize one product or a batch by kNN vote over the stored labeled products."""
-        engine_, batcher = state(request)
-        items = body.products()
+    def decode_image(raw: bytes, name: str) -> Any:
+        from semcat.images import load_image
+
+        return load_image(raw, max_pixels=settings.image_max_pixels, name=name)
+
+    async def predict_items(
+        engine_: Any,
+        batcher: MicroBatcher,
+        items: list[ItemIn],
+        images: list[bytes | None],
+        options: dict[str, Any],
+        modality: str | None,
+    ) -> CategorizeResponse:
         check_batch(len(items))
         products = [
-            Product.build(id=f"item-{i}", title=it.title, description=it.description, brand=it.brand)
+            Product(
+                id=f"item-{i}",
+                title=clean_text(it.title),
+                description=clean_text(it.description),
+                brand=clean_text(it.brand),
+            )
             for i, it in enumerate(items)
         ]
         texts = [p.text(settings.text_fields) for p in products]
-        vectors = await batcher.encode(texts)
-        predictions = await call(
-            lambda: engine_.predict_vectors(
-                vectors, k=body.k, top_n=body.top_n, depth=body.depth, category=body.category, method=body.method
+        if not any(raw is not None for raw in images) and (modality or settings.modality) != "image":
+            vectors: Any = await batcher.encode(texts)  # the text-only path, micro-batched
+        else:
+            engine_.check_images()
+            decoded = await call(
+                lambda: [
+                    decode_image(raw, f"items[{i}] image") if raw is not None else None for i, raw in enumerate(images)
+                ]
             )
-        )
+            rows = [i for i, t in enumerate(texts) if t.strip()]
+            text_vectors = None
+            if rows:
+                encoded = await batcher.encode([texts[i] for i in rows])
+                text_vectors = np.zeros((len(texts), encoded.shape[1]), dtype=np.float32)
+                text_vectors[rows] = encoded
+            image_vectors = await call(lambda: engine_.encode_query_images(decoded))
+            vectors = engine_.query_spaces([p.id for p in products], text_vectors, image_vectors, modality)
+        predictions = await call(lambda: engine_.predict_vectors(vectors, **options))
         return CategorizeResponse(predictions=[_prediction_out(p) for p in predictions], model=engine_.model_name)
+
+    # ------------------------------------------------------------ routes
+    @app.post("/categorize", response_model=CategorizeResponse, tags=["categorize"])
+    async def categorize(body: CategorizeRequest, request: Request) -> CategorizeResponse:
+        """Categorize one product or a batch by kNN vote over the stored labeled products
+        (or zero-shot / hybrid). Items may carry a base64 photo (CLIP models)."""
+        from semcat.images import decode_base64
+
+        engine_, batcher = state(request)
+        items = body.products()
+        check_batch(len(items))
+        images = [
+            decode_base64(it.image_base64, f"items[{i}].image_base64") if it.image_base64 else None
+            for i, it in enumerate(items)
+        ]
+        options = {"k": body.k, "top_n": body.top_n, "depth": body.depth, "category": body.category}
+        return await predict_items(engine_, batcher, items, images, options | {"method": body.method}, body.modality)
+
+    @app.post("/categorize/image", response_model=CategorizeResponse, tags=["categorize"])
+    async def categorize_upload(
+        request: Request,
+        image: Annotated[UploadFile, File(description="The product photo (JPEG, PNG, WebP...).")],
+        title: Annotated[str, Form(max_length=2_000)] = "",
+        description: Annotated[str, Form(max_length=50_000)] = "",
+        brand: Annotated[str, Form(max_length=500)] = "",
+        method: Annotated[str | None, Form(pattern="^(knn|zero-shot|hybrid)$")] = None,
+        modality: Annotated[str | None, Form(pattern="^(text|image|both)$")] = None,
+        k: Annotated[int | None, Form(ge=1, le=1000)] = None,
+        top_n: Annotated[int | None, Form(ge=1, le=100)] = None,
+        depth: Annotated[int | None, Form(ge=1, le=50)] = None,
+        category: Annotated[str | None, Form(max_length=1_000)] = None,
+    ) -> CategorizeResponse:
+        """Categorize one product from an uploaded photo (multipart form), with optional text."""
+        engine_, batcher = state(request)
+        raw = await image.read()
+        item = ItemIn.model_construct(title=title, description=description, brand=brand, image_base64=None)
+        options = {"k": k, "top_n": top_n, "depth": depth, "category": category, "method": method}
+        return await predict_items(engine_, batcher, [item], [raw], options, modality)
+
+    def similar_out(hits: list[Any]) -> SimilarResponse:
+        return SimilarResponse(
+            results=[SimilarHit(id=h.id, score=h.score, product=ProductOut.from_payload(h.payload)) for h in hits]
+        )
+
+    async def similar_image(engine_: Any, raw: bytes, name: str, k: int, category: str | None) -> SimilarResponse:
+        engine_.check_images(need_store_space=True)
+        picture = await call(lambda: decode_image(raw, name))
+        return similar_out(await call(lambda: engine_.similar(image=picture, k=k, category=category)))
 
     @app.post("/similar", response_model=SimilarResponse, tags=["search"])
     async def similar(body: SimilarRequest, request: Request) -> SimilarResponse:
-        """Stored products nearest to a text or to a stored product."""
+        """Stored products nearest to a text, a stored product, or a base64 photo."""
+        from semcat.images import decode_base64
+
         engine_, batcher = state(request)
+        if body.image_base64 is not None:
+            return await similar_image(engine_, decode_base64(body.image_base64), "image_base64", body.k, body.category)
         if body.id is not None:
             hits = await call(lambda: engine_.similar(product_id=body.id, k=body.k, category=body.category))
         else:
             vector = (await batcher.encode([body.text.strip()]))[0]  # type: ignore[union-attr]
             hits = await call(lambda: engine_.search_vector(vector, k=body.k, category=body.category))
-        return SimilarResponse(
-            results=[SimilarHit(id=h.id, score=h.score, product=ProductOut.from_payload(h.payload)) for h in hits]
-        )
+        return similar_out(hits)
+
+    @app.post("/similar/image", response_model=SimilarResponse, tags=["search"])
+    async def similar_upload(
+        request: Request,
+        image: Annotated[UploadFile, File(description="The photo to search by.")],
+        k: Annotated[int, Form(ge=1, le=1000)] = 5,
+        category: Annotated[str | None, Form(max_length=1_000)] = None,
+    ) -> SimilarResponse:
+        """Stored products whose photos are nearest to an uploaded photo (CLIP models)."""
+        engine_, _ = state(request)
+        return await similar_image(engine_, await image.read(), "the uploaded image", k, category)
 
     @app.get("/products/{product_id}", response_model=ProductOut, tags=["products"])
     async def get_product(product_id: str, request: Request) -> ProductOut:

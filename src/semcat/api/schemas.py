@@ -22,21 +22,31 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=50_000)
 
 
-def _require_text(title: str, description: str) -> None:
-    if not clean_text(title) and not clean_text(description):
-        raise ValueError("give a non-empty title or description")
+def _require_text(title: str, description: str, image: str | None = None) -> None:
+    if not clean_text(title) and not clean_text(description) and not image:
+        raise ValueError("give a non-empty title or description" + (" (or an image)" if image is not None else ""))
+
+
+_IMAGE = Field(
+    None,
+    max_length=40_000_000,
+    description="A product photo, base64-encoded (a 'data:image/...;base64,' prefix is allowed). Needs a CLIP "
+    "model. Server paths are never accepted.",
+)
+Modality = Literal["text", "image", "both"]
 
 
 class ItemIn(_Strict):
-    """A product to categorize: it need not be stored."""
+    """A product to categorize: it need not be stored. Text, an image, or both."""
 
     title: str = _TITLE
     description: str = _DESCRIPTION
     brand: str = _BRAND
+    image_base64: str | None = _IMAGE
 
     @model_validator(mode="after")
     def _has_text(self) -> ItemIn:
-        _require_text(self.title, self.description)
+        _require_text(self.title, self.description, self.image_base64 or "")
         return self
 
 
@@ -47,8 +57,12 @@ class CategorizeRequest(_Strict):
     title: str | None = Field(None, max_length=2_000)
     description: str | None = Field(None, max_length=50_000)
     brand: str | None = Field(None, max_length=500)
+    image_base64: str | None = _IMAGE
     method: Literal["knn", "zero-shot", "hybrid"] | None = Field(
         None, description="kNN vote, zero-shot (category names only) or hybrid (both); default: settings."
+    )
+    modality: Modality | None = Field(
+        None, description="Vote by the text, the image, or both (whichever each item has); default: settings."
     )
     k: int | None = Field(None, ge=1, le=1000, description="Neighbors that vote (default: settings).")
     top_n: int | None = Field(None, ge=1, le=100)
@@ -57,19 +71,26 @@ class CategorizeRequest(_Strict):
 
     @model_validator(mode="after")
     def _one_form(self) -> CategorizeRequest:
-        single = any(v is not None for v in (self.title, self.description, self.brand))
+        single = any(v is not None for v in (self.title, self.description, self.brand, self.image_base64))
         if self.items is not None and single:
             raise ValueError("give either 'items' or one product's fields, not both")
         if self.items is None:
             if not single:
-                raise ValueError("give a product ('title'/'description') or a batch ('items')")
-            _require_text(self.title or "", self.description or "")
+                raise ValueError("give a product ('title'/'description'/'image_base64') or a batch ('items')")
+            _require_text(self.title or "", self.description or "", self.image_base64 or "")
         return self
 
     def products(self) -> list[ItemIn]:
         if self.items is not None:
             return self.items
-        return [ItemIn(title=self.title or "", description=self.description or "", brand=self.brand or "")]
+        return [
+            ItemIn(
+                title=self.title or "",
+                description=self.description or "",
+                brand=self.brand or "",
+                image_base64=self.image_base64,
+            )
+        ]
 
 
 class CategoryScoreOut(BaseModel):
@@ -89,6 +110,7 @@ class NeighborOut(BaseModel):
     score: float = Field(description="Cosine similarity to the query.")
     category: str | None
     title: str
+    space: str = Field("text", description="Where it was found: 'text' or 'image' vectors.")
 
 
 class PredictionOut(BaseModel):
@@ -101,6 +123,7 @@ class PredictionOut(BaseModel):
     neighbors: list[NeighborOut]
     method: str
     near_duplicate: bool = Field(description="Only near-duplicates of the query voted.")
+    modality: str = Field("text", description="What decided: 'text', 'image' or 'both'.")
 
 
 class CategorizeResponse(BaseModel):
@@ -110,14 +133,17 @@ class CategorizeResponse(BaseModel):
 
 class SimilarRequest(_Strict):
     text: str | None = Field(None, max_length=50_000, description="Search by text...")
-    id: str | None = Field(None, max_length=512, description="...or by a stored product's id (itself excluded).")
+    id: str | None = Field(None, max_length=512, description="...or by a stored product's id (itself excluded)...")
+    image_base64: str | None = Field(
+        None, max_length=40_000_000, description="...or by a base64 photo: nearest stored photos (CLIP models)."
+    )
     k: int = Field(5, ge=1, le=1000)
     category: str | None = Field(None, max_length=1_000, description="Only products under this category.")
 
     @model_validator(mode="after")
     def _one_query(self) -> SimilarRequest:
-        if (self.text is None) == (self.id is None):
-            raise ValueError("give exactly one of 'text' or 'id'")
+        if sum(v is not None for v in (self.text, self.id, self.image_base64)) != 1:
+            raise ValueError("give exactly one of 'text', 'id' or 'image_base64'")
         if self.text is not None and not self.text.strip():
             raise ValueError("'text' is empty")
         if self.id is not None and not self.id.strip():

@@ -7,6 +7,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from semcat.errors import InvalidInputError
+
 Role = Literal["query", "passage"]
 
 
@@ -18,10 +20,12 @@ class Embedder(Protocol):
     embedders with the same name are comparable: the indexer folds it into each
     product's content hash and the store refuses vectors of another model.
     Role-specific prefixes (E5's ``query: ``/``passage: ``) are applied here, never by callers.
+    ``encode_images`` takes decoded RGB ``PIL.Image`` objects (:func:`semcat.images.load_image`).
     """
 
     name: str
     dim: int
+    supports_images: bool  # True: encode_images works and shares the text space (CLIP)
 
     def encode_texts(self, texts: Sequence[str], role: Role = "query", batch_size: int | None = None) -> np.ndarray: ...
 
@@ -35,3 +39,10 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
         vectors = vectors[None, :]
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def check_texts(texts: Sequence[str]) -> None:
+    """Refuse an empty text, naming its position."""
+    for i, text in enumerate(texts):
+        if not text or not text.strip():
+            raise InvalidInputError(f"text #{i + 1} is empty: nothing to embed")

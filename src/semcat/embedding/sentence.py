@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from semcat.embedding.base import Role, l2_normalize
+from semcat.embedding.base import Role, check_texts, l2_normalize
 from semcat.embedding.registry import ResolvedModel
-from semcat.errors import InvalidInputError, ModelError
+from semcat.errors import ModelError
 
 
 class SentenceTransformerEmbedder:
@@ -17,6 +17,8 @@ class SentenceTransformerEmbedder:
 
     ``prefixes`` maps a role to the string put before each text (E5: ``"query: "``).
     """
+
+    supports_images = False
 
     def __init__(
         self,
@@ -54,9 +56,7 @@ class SentenceTransformerEmbedder:
     def encode_texts(self, texts: Sequence[str], role: Role = "query", batch_size: int | None = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            if not text or not text.strip():
-                raise InvalidInputError(f"text #{i + 1} is empty: nothing to embed")
+        check_texts(texts)
         prefix = self.prefixes.get(role, "")
         batch = [prefix + t for t in texts] if prefix else list(texts)
         vectors = self._model.encode(

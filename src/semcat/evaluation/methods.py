@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from semcat.catalog import PATH_JOIN
 from semcat.evaluation.data import LabeledSet
 from semcat.search.base import StoreMeta
 from semcat.search.faiss_store import FaissStore
@@ -70,7 +71,7 @@ def knn(
 
 
 def _split_paths(labels: np.ndarray) -> list[tuple[str, ...]]:
-    return [tuple(str(label).split(" > ")) for label in labels]
+    return [tuple(str(label).split(PATH_JOIN)) for label in labels]
 
 
 def logreg(train: LabeledSet, test: LabeledSet, level: int | None, c: float = 10.0) -> MethodRun:

@@ -6,6 +6,12 @@ text hash changed or that are not stored yet, and rewrites just the payload of t
 whose label or other fields changed. Each batch is one durable upsert, so an
 interrupted run (Ctrl-C, kill -9) resumes where it stopped: re-running the same
 command embeds only what is missing, and upsert-by-id never duplicates.
+
+With a model that embeds images (CLIP) and an images root, each product's photo is
+resolved under the root, hashed (its content digest joins the text hash, so a
+replaced photo is re-embedded) and decoded safely; the product gets a ``text`` and an
+``image`` vector. A missing, unsafe or corrupt photo is a warning naming the product,
+and the product is indexed text-only.
 """
 
 from __future__ import annotations
@@ -16,11 +22,15 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from semcat.catalog import Product, RejectedRow
 from semcat.embedding.base import Embedder
-from semcat.search.base import VectorStore
+from semcat.images import DEFAULT_MAX_PIXELS, ImageError, file_digest, load_image, resolve_image
+from semcat.search.base import DEFAULT_SPACE, IMAGE_SPACE, VectorStore
 
 _LOOKUP_CHUNK = 1000
 
@@ -47,6 +57,8 @@ class IndexSummary:
     interrupted: bool = False
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    images: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def to_embed(self) -> int:
@@ -62,6 +74,9 @@ class IndexSummary:
             "unchanged": self.unchanged,
             "rejected": len(self.rejected),
             "rejected_rows": [{"row": r.row, "reason": r.reason} for r in self.rejected],
+            "images": self.images,
+            "warnings": len(self.warnings),
+            "warning_messages": self.warnings[:100],
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 3),
             "products_per_second": round(self.embedded / self.seconds, 1) if self.embedded and self.seconds else None,
@@ -86,19 +101,34 @@ def index_products(
     progress: bool = True,
     on_batch: Callable[[int], None] | None = None,
     flush: bool = True,
+    images_root: Path | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> IndexSummary:
     """Index products into the store, embedding only what changed. Ctrl-C stops
     cleanly after the batch in flight; the summary says so."""
     start = time.perf_counter()
     summary = IndexSummary(valid=len(products))
     stored = _stored_hashes(store, [p.id for p in products])
+    with_images = bool(getattr(embedder, "supports_images", False)) and IMAGE_SPACE in store.meta.spaces
+    image_paths: dict[str, Path] = {}
+
+    def image_digest(product: Product) -> str:
+        if not with_images or not product.image or images_root is None:
+            return "none"
+        try:
+            image_paths[product.id] = resolve_image(product.image, images_root)
+            return file_digest(image_paths[product.id])
+        except (ImageError, OSError) as exc:
+            summary.warnings.append(f"product {product.id!r}: {exc}; indexed text-only")
+            return "none"
 
     to_embed: list[tuple[Product, str, dict[str, Any]]] = []
     relabel: list[tuple[str, dict[str, Any]]] = []
     for product in products:
         text = product.text(fields)
         payload = product.payload()
-        payload["text_hash"] = text_hash(embedder.name, text)
+        hashed = text + f"\x00image:{image_digest(product)}" if with_images else text
+        payload["text_hash"] = text_hash(embedder.name, hashed)
         payload["payload_hash"] = payload_hash(product.payload())
         old = stored.get(product.id)
         if old is None:
@@ -127,7 +157,10 @@ def index_products(
         for start_row in range(0, len(to_embed), batch_size):
             batch = to_embed[start_row : start_row + batch_size]
             t0 = time.perf_counter()
-            vectors = embedder.encode_texts([text for _, text, _ in batch], role="passage")
+            vectors: Any = embedder.encode_texts([text for _, text, _ in batch], role="passage")
+            if with_images:
+                images = _embed_images(batch, image_paths, embedder, max_pixels, summary)
+                vectors = {DEFAULT_SPACE: vectors, IMAGE_SPACE: images}
             summary.embed_seconds += time.perf_counter() - t0
             store.upsert([p.id for p, _, _ in batch], vectors, [payload for _, _, payload in batch])
             summary.embedded += len(batch)
@@ -144,3 +177,30 @@ def index_products(
             store.flush()
         summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _embed_images(
+    batch: Sequence[tuple[Product, str, dict[str, Any]]],
+    paths: dict[str, Path],
+    embedder: Embedder,
+    max_pixels: int,
+    summary: IndexSummary,
+) -> np.ndarray:
+    """Image vectors for a batch; an all-zero row (no image vector) where a product has
+    no usable photo."""
+    out = np.zeros((len(batch), embedder.dim), dtype=np.float32)
+    rows: list[int] = []
+    images: list[Any] = []
+    for row, (product, _, _) in enumerate(batch):
+        path = paths.get(product.id)
+        if path is None:
+            continue
+        try:
+            images.append(load_image(path, max_pixels=max_pixels, name=f"image {product.image!r}"))
+            rows.append(row)
+        except ImageError as exc:
+            summary.warnings.append(f"product {product.id!r}: {exc}; indexed text-only")
+    if images:
+        out[rows] = embedder.encode_images(images)
+        summary.images += len(images)
+    return out

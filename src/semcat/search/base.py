@@ -8,9 +8,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from semcat.catalog import PATH_JOIN
 from semcat.errors import InvalidInputError, StoreError
 
 DEFAULT_SPACE = "text"
+IMAGE_SPACE = "image"
 VectorsIn = np.ndarray | Mapping[str, np.ndarray]
 
 
@@ -54,8 +56,12 @@ class StoreMeta:
 
 @runtime_checkable
 class VectorStore(Protocol):
-    """A collection of products, each with one vector per named space and a JSON payload.
+    """A collection of products, each with up to one vector per named space and a JSON payload.
 
+    ``vectors`` given to :meth:`upsert` is one (n, dim) array (the ``text`` space) or a
+    mapping of space name to (n, dim) array. An all-zero row means "this product has no
+    vector in this space" (a product without a usable photo has no ``image`` vector):
+    it is not stored and the product is not found by searches in that space.
     Upserting an existing id replaces it (vectors and payload). Every write is durable
     when the call returns: an interrupted process loses at most the call in flight.
     """
@@ -121,10 +127,18 @@ class SingleQueryMixin:
         return self.search_batch(np.asarray(vector)[None, :] if np.ndim(vector) == 1 else vector, k, filter, space)[0]
 
 
-def as_space_arrays(ids: Sequence[str], vectors: VectorsIn, meta: StoreMeta) -> dict[str, np.ndarray]:
-    """Validate upsert input: one float32 (n, dim) array per known space."""
+def present_rows(array: np.ndarray) -> np.ndarray:
+    """Boolean mask of the rows that hold a vector (all-zero rows stand for "none")."""
+    return np.any(np.asarray(array) != 0, axis=1)
+
+
+def as_space_arrays(
+    ids: Sequence[str], vectors: VectorsIn, meta: StoreMeta
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Validate upsert input: one float32 (n, dim) array per known space. Returns, per
+    space, the row positions that hold a vector and those rows."""
     mapping = {DEFAULT_SPACE: vectors} if isinstance(vectors, np.ndarray) else dict(vectors)
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for space, array in mapping.items():
         if space not in meta.spaces:
             raise StoreError(f"unknown vector space {space!r}; this store has {', '.join(meta.spaces)}")
@@ -135,7 +149,8 @@ def as_space_arrays(ids: Sequence[str], vectors: VectorsIn, meta: StoreMeta) -> 
             )
         if not np.isfinite(array).all():
             raise InvalidInputError(f"vectors for space {space!r} contain NaN or infinity")
-        out[space] = array
+        rows = np.flatnonzero(present_rows(array)) if len(array) else np.zeros(0, dtype=np.int64)
+        out[space] = (rows.astype(np.int64), array[rows])
     if len(set(ids)) != len(ids):
         raise InvalidInputError("duplicate ids in one upsert call")
     return out
@@ -159,4 +174,4 @@ def level_key(path: str | None, level: int | None) -> str | None:
     """Cut a ' > '-joined category path to its first ``level`` levels."""
     if path is None or level is None:
         return path
-    return " > ".join(path.split(" > ")[:level])
+    return PATH_JOIN.join(path.split(PATH_JOIN)[:level])

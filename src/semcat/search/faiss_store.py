@@ -266,6 +266,7 @@ class FaissStore(SingleQueryMixin):
             self._sync()
             with self._transaction() as db:
                 old = self._iids_for(ids)
+                members = self._space_members(list(old.values()))
                 if old:
                     db.executemany("DELETE FROM items WHERE iid=?", [(i,) for i in old.values()])
                 new_iids: list[int] = []
@@ -278,16 +279,17 @@ class FaissStore(SingleQueryMixin):
                     iid = int(cur.lastrowid or 0)
                     new_iids.append(iid)
                     prefix_rows += _prefix_rows(iid, payload)
-                for space, array in arrays.items():
+                iid_array = np.asarray(new_iids, dtype=np.int64)
+                for space, (rows, array) in arrays.items():
                     db.executemany(
                         "INSERT INTO vectors(iid, space, vec) VALUES (?, ?, ?)",
-                        [(iid, space, array[row].tobytes()) for row, iid in enumerate(new_iids)],
+                        [(int(iid), space, vec.tobytes()) for iid, vec in zip(iid_array[rows], array, strict=True)],
                     )
                 db.executemany("INSERT INTO prefixes(iid, depth, prefix) VALUES (?, ?, ?)", prefix_rows)
-            self._forget(list(old.values()))
-            iid_array = np.asarray(new_iids, dtype=np.int64)
-            for space, array in arrays.items():
-                self._indexes[space].add_with_ids(array, iid_array)
+            self._forget(members)
+            for space, (rows, array) in arrays.items():
+                if len(rows):
+                    self._indexes[space].add_with_ids(array, iid_array[rows])
             self._after_write()
 
     def update_payloads(self, ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
@@ -317,8 +319,9 @@ class FaissStore(SingleQueryMixin):
             self._sync()
             with self._transaction() as db:
                 old = self._iids_for(ids)
+                members = self._space_members(list(old.values()))
                 db.executemany("DELETE FROM items WHERE iid=?", [(i,) for i in old.values()])
-            self._forget(list(old.values()))
+            self._forget(members)
             self._after_write()
             return len(old)
 
@@ -330,15 +333,23 @@ class FaissStore(SingleQueryMixin):
                 found[pid] = iid
         return found
 
-    def _forget(self, iids: list[int]) -> None:
-        if not iids:
-            return
-        arr = np.asarray(iids, dtype=np.int64)
-        for space, index in self._indexes.items():
+    def _space_members(self, iids: list[int]) -> dict[str, list[int]]:
+        """Which of these products have a vector in each space (not all have every space)."""
+        members: dict[str, list[int]] = {}
+        for chunk in _chunks(iids):
+            marks = ",".join("?" * len(chunk))
+            for iid, space in self._db.execute(f"SELECT iid, space FROM vectors WHERE iid IN ({marks})", list(chunk)):
+                members.setdefault(space, []).append(iid)
+        return members
+
+    def _forget(self, members: dict[str, list[int]]) -> None:
+        for space, iids in members.items():
+            if space not in self._indexes or not iids:
+                continue
             if self._is_hnsw(space):
                 self._stale[space] += len(iids)  # tombstones: skipped at search, cleared by rebuild
             else:
-                index.remove_ids(arr)
+                self._indexes[space].remove_ids(np.asarray(iids, dtype=np.int64))
 
     def _after_write(self) -> None:
         self._selector_cache.clear()

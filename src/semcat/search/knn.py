@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 
 from semcat.catalog import PATH_JOIN
-from semcat.errors import EmptyIndexError
-from semcat.search.base import DEFAULT_SPACE, Hit, SearchFilter, VectorStore
+from semcat.errors import EmptyIndexError, InvalidInputError
+from semcat.search.base import DEFAULT_SPACE, IMAGE_SPACE, Hit, SearchFilter, VectorStore, present_rows
 from semcat.search.prediction import CategoryScore, LevelScore, Neighbor, Prediction
 
 
@@ -18,6 +19,54 @@ class Categorizer(Protocol):
     """Query vectors in, one :class:`Prediction` per row out."""
 
     def predict(self, query_vectors: np.ndarray) -> list[Prediction]: ...
+
+
+@dataclass
+class Vote:
+    """The labeled neighbors' weight per taxonomy path, before a decision."""
+
+    mass: dict[tuple[str, ...], float]
+    closest: dict[tuple[str, ...], float]
+    neighbors: list[Neighbor]
+    near_duplicate: bool
+
+    def shares(self) -> dict[tuple[str, ...], float]:
+        total = sum(self.mass.values())
+        return {p: m / total for p, m in self.mass.items()} if total > 0 else {}
+
+
+def tally(
+    hits: Sequence[Hit],
+    *,
+    power: float = 8.0,
+    depth: int | None = None,
+    duplicate_threshold: float | None = 0.95,
+    space: str = DEFAULT_SPACE,
+) -> Vote:
+    """Weigh the labeled neighbors (see :func:`vote`)."""
+    voters = [h for h in hits if h.payload.get("category_levels")]
+    neighbors = [
+        Neighbor(
+            id=h.id, score=h.score, category=h.payload.get("category"), title=h.payload.get("title") or "", space=space
+        )
+        for h in hits
+    ]
+    mass: dict[tuple[str, ...], float] = defaultdict(float)
+    closest: dict[tuple[str, ...], float] = defaultdict(lambda: -1.0)
+    if not voters:
+        return Vote(mass, closest, neighbors, False)
+    near = [h for h in voters if duplicate_threshold is not None and h.score >= duplicate_threshold]
+    if near:
+        voters = near
+    paths = [tuple(h.payload["category_levels"][:depth] if depth else h.payload["category_levels"]) for h in voters]
+    weights = np.array([max(h.score, 0.0) for h in voters], dtype=np.float64)
+    weights = np.ones_like(weights) if power == 0 else weights**power
+    if weights.sum() <= 0:
+        weights = np.ones_like(weights)
+    for path, w, h in zip(paths, weights, voters, strict=True):
+        mass[path] += float(w)
+        closest[path] = max(closest[path], h.score)
+    return Vote(mass, closest, neighbors, bool(near))
 
 
 def vote(
@@ -38,34 +87,51 @@ def vote(
     Level by level, the category with the largest share of the total weight among the
     children of the category already chosen wins, so the path is always consistent.
     """
-    voters = [h for h in hits if h.payload.get("category_levels")]
-    neighbors = [
-        Neighbor(id=h.id, score=h.score, category=h.payload.get("category"), title=h.payload.get("title") or "")
-        for h in hits
-    ]
-    if not voters:
-        return Prediction(None, 0.0, True, [], [], neighbors)
-    near = [h for h in voters if duplicate_threshold is not None and h.score >= duplicate_threshold]
-    if near:
-        voters = near
-    paths = [tuple(h.payload["category_levels"][:depth] if depth else h.payload["category_levels"]) for h in voters]
-    weights = np.array([max(h.score, 0.0) for h in voters], dtype=np.float64)
-    weights = np.ones_like(weights) if power == 0 else weights**power
-    if weights.sum() <= 0:
-        weights = np.ones_like(weights)
-    mass: dict[tuple[str, ...], float] = defaultdict(float)
-    closest: dict[tuple[str, ...], float] = defaultdict(lambda: -1.0)
-    for path, w, h in zip(paths, weights, voters, strict=True):
-        mass[path] += float(w)
-        closest[path] = max(closest[path], h.score)
+    tallied = tally(hits, power=power, depth=depth, duplicate_threshold=duplicate_threshold)
     return decide(
-        mass,
+        tallied.mass,
         top_n=top_n,
         uncertain_threshold=uncertain_threshold,
-        neighbors=neighbors,
-        near_duplicate=bool(near),
-        tiebreak=closest,
+        neighbors=tallied.neighbors,
+        near_duplicate=tallied.near_duplicate,
+        tiebreak=tallied.closest,
     )
+
+
+def fuse(votes: Mapping[str, Vote], weights: Mapping[str, float]) -> Vote:
+    """One vote from several spaces: each space's shares (summing to 1), weighted.
+    A space with no labeled neighbor abstains; the others' weights are renormalized."""
+    active = {space: v for space, v in votes.items() if v.mass and weights.get(space, 0.0) > 0}
+    if not active:  # fall back to any space that voted, unweighted
+        active = {space: v for space, v in votes.items() if v.mass}
+        weights = dict.fromkeys(active, 1.0)
+    total_weight = sum(weights[s] for s in active) or 1.0
+    mass: dict[tuple[str, ...], float] = defaultdict(float)
+    closest: dict[tuple[str, ...], float] = defaultdict(lambda: -1.0)
+    for space, v in active.items():
+        for path, share in v.shares().items():
+            mass[path] += weights[space] / total_weight * share
+            closest[path] = max(closest[path], v.closest[path])
+    neighbors = sorted((n for v in votes.values() for n in v.neighbors), key=lambda n: -n.score)
+    return Vote(mass, closest, neighbors, any(v.near_duplicate for v in active.values()))
+
+
+def as_query_spaces(query_vectors: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Queries as {space: (n, dim) array}; a bare array is the text space. All-zero rows
+    mean the query has nothing in that space (e.g. no image)."""
+    if isinstance(query_vectors, Mapping):
+        spaces = {s: np.atleast_2d(np.asarray(v, dtype=np.float32)) for s, v in query_vectors.items()}
+    else:
+        spaces = {DEFAULT_SPACE: np.atleast_2d(np.asarray(query_vectors, dtype=np.float32))}
+    sizes = {len(v) for v in spaces.values()}
+    if len(sizes) != 1:
+        raise InvalidInputError(f"query spaces have different row counts: {sizes}")
+    return spaces
+
+
+def modality_of(spaces: Mapping[str, np.ndarray], row: int) -> str:
+    used = [s for s, array in spaces.items() if np.any(array[row] != 0)]
+    return "both" if len(used) > 1 else (used[0] if used else "none")
 
 
 def decide(
@@ -142,6 +208,7 @@ class KnnCategorizer:
         depth: int | None = None,
         space: str = DEFAULT_SPACE,
         duplicate_threshold: float | None = 0.95,
+        space_weights: Mapping[str, float] | None = None,
     ) -> None:
         self.store = store
         self.k = k
@@ -151,23 +218,51 @@ class KnnCategorizer:
         self.depth = depth
         self.space = space
         self.duplicate_threshold = duplicate_threshold
+        self.space_weights = dict(space_weights or {DEFAULT_SPACE: 0.5, IMAGE_SPACE: 0.5})
 
-    def predict(self, query_vectors: np.ndarray, category: str | None = None) -> list[Prediction]:
-        """Predict for each row; ``category`` restricts voters to one subtree."""
+    def votes(
+        self, query_vectors: np.ndarray | Mapping[str, np.ndarray], category: str | None = None
+    ) -> list[dict[str, Vote]]:
+        """Per query, the vote of each space the query has a vector in."""
         flt = SearchFilter(category=category, labeled=True)
         if self.store.count(flt) == 0:
             raise EmptyIndexError(
                 "the store holds no labeled product to vote: index a catalog with a category column first"
             )
-        results = self.store.search_batch(query_vectors, self.k, flt, space=self.space)
-        return [
-            vote(
-                hits,
+        if not isinstance(query_vectors, Mapping):
+            query_vectors = {self.space: query_vectors}
+        spaces = as_query_spaces(query_vectors)
+        n = len(next(iter(spaces.values())))
+        out: list[dict[str, Vote]] = [{} for _ in range(n)]
+        for space, array in spaces.items():
+            rows = np.flatnonzero(present_rows(array))
+            if not len(rows):
+                continue
+            results = self.store.search_batch(array[rows], self.k, flt, space=space)
+            for row, hits in zip(rows.tolist(), results, strict=True):
+                out[row][space] = tally(
+                    hits, power=self.power, depth=self.depth, duplicate_threshold=self.duplicate_threshold, space=space
+                )
+        return out
+
+    def predict(
+        self, query_vectors: np.ndarray | Mapping[str, np.ndarray], category: str | None = None
+    ) -> list[Prediction]:
+        """Predict for each row; ``category`` restricts voters to one subtree. Several
+        spaces (text and image): each votes and the shares are fused by ``space_weights``."""
+        predictions = []
+        for per_space in self.votes(query_vectors, category):
+            if not per_space:
+                raise InvalidInputError("a query has no vector in any space (no text and no image)")
+            tallied = next(iter(per_space.values())) if len(per_space) == 1 else fuse(per_space, self.space_weights)
+            prediction = decide(
+                tallied.mass,
                 top_n=self.top_n,
-                power=self.power,
                 uncertain_threshold=self.uncertain_threshold,
-                depth=self.depth,
-                duplicate_threshold=self.duplicate_threshold,
+                neighbors=tallied.neighbors,
+                near_duplicate=tallied.near_duplicate,
+                tiebreak=tallied.closest,
             )
-            for hits in results
-        ]
+            modality = "both" if len(per_space) > 1 else next(iter(per_space))
+            predictions.append(replace(prediction, modality=modality))
+        return predictions

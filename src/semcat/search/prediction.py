@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from semcat.catalog import PATH_JOIN
+
 
 @dataclass(frozen=True, slots=True)
 class CategoryScore:
@@ -25,12 +27,14 @@ class LevelScore:
 
 @dataclass(frozen=True, slots=True)
 class Neighbor:
-    """A stored product that voted: its id, cosine similarity, label and title."""
+    """A stored product that voted: its id, cosine similarity, label, title, and the
+    space (``text`` or ``image``) it was found in."""
 
     id: str
     score: float
     category: str | None
     title: str
+    space: str = "text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +45,8 @@ class Prediction:
     ``score`` is the main category's (level 1) normalized vote share and ``uncertain``
     is true when it is below the configured threshold; ``levels`` gives each level's
     choice and share; ``top`` the top-N full paths; ``neighbors`` the evidence;
-    ``near_duplicate`` says the vote was left to near-duplicates of the query.
+    ``near_duplicate`` says the vote was left to near-duplicates of the query;
+    ``modality`` which of the query's vectors decided (``text``, ``image`` or ``both``).
     """
 
     category: str | None
@@ -52,6 +57,7 @@ class Prediction:
     neighbors: list[Neighbor]
     method: str = "knn"
     near_duplicate: bool = False
+    modality: str = "text"
 
     @property
     def main_category(self) -> str | None:
@@ -59,7 +65,7 @@ class Prediction:
 
     @property
     def path(self) -> list[str]:
-        return self.category.split(" > ") if self.category else []
+        return self.category.split(PATH_JOIN) if self.category else []
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -159,12 +159,12 @@ class QdrantStore(SingleQueryMixin):
             raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
         arrays = as_space_arrays(ids, vectors, self.meta)
         models = self._models
+        per_row: list[dict[str, list[float]]] = [{} for _ in ids]
+        for space, (rows, array) in arrays.items():
+            for row, vec in zip(rows.tolist(), array, strict=True):
+                per_row[row][space] = vec.tolist()
         points = [
-            models.PointStruct(
-                id=point_id(pid),
-                vector={space: arrays[space][row].tolist() for space in arrays},
-                payload={**payloads[row], "id": pid},
-            )
+            models.PointStruct(id=point_id(pid), vector=per_row[row], payload={**payloads[row], "id": pid})
             for row, pid in enumerate(ids)
         ]
         for start in range(0, len(points), _UPSERT_CHUNK):

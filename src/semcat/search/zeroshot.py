@@ -12,14 +12,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from semcat.catalog import PATH_JOIN
 from semcat.embedding.base import Embedder, l2_normalize
-from semcat.errors import EmptyIndexError
-from semcat.search.knn import KnnCategorizer, decide
+from semcat.errors import EmptyIndexError, InvalidInputError
+from semcat.search.base import DEFAULT_SPACE, IMAGE_SPACE, present_rows
+from semcat.search.knn import KnnCategorizer, as_query_spaces, decide, modality_of
 from semcat.search.prediction import Prediction
 
 # Below this cosine for its closest labeled neighbor the vote's weight in hybrid shrinks
@@ -46,7 +48,9 @@ class ZeroShotCategorizer:
         temperature: float = 0.05,
         top_n: int = 5,
         uncertain_threshold: float = 0.5,
+        space_weights: Mapping[str, float] | None = None,
     ) -> None:
+        self.space_weights = dict(space_weights or {DEFAULT_SPACE: 0.5, IMAGE_SPACE: 0.5})
         paths = sorted({tuple(c) for c in categories if c})
         if not paths:
             raise EmptyIndexError("zero-shot categorization needs at least one category name")
@@ -58,23 +62,46 @@ class ZeroShotCategorizer:
         vectors = embedder.encode_texts(prompts, role="passage").reshape(len(paths), len(templates), -1)
         self.matrix = l2_normalize(vectors.mean(axis=1))
 
-    def probabilities(self, query_vectors: np.ndarray) -> np.ndarray:
-        """(n, categories) softmax over cosine / temperature."""
-        sims = np.asarray(query_vectors, dtype=np.float32) @ self.matrix.T
+    def _softmax(self, vectors: np.ndarray) -> np.ndarray:
+        sims = np.asarray(vectors, dtype=np.float32) @ self.matrix.T
         logits = sims / max(self.temperature, 1e-6)
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
         return exp / exp.sum(axis=1, keepdims=True)
 
-    def predict(self, query_vectors: np.ndarray) -> list[Prediction]:
+    def probabilities(self, query_vectors: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray:
+        """(n, categories) softmax over cosine / temperature. With several spaces (a CLIP
+        query's text and image vectors, both comparable to the text prompts), each
+        space's probabilities are averaged with ``space_weights`` over the spaces a
+        query has."""
+        spaces = as_query_spaces(query_vectors)
+        n = len(next(iter(spaces.values())))
+        total = np.zeros((n, len(self.paths)), dtype=np.float64)
+        weight = np.zeros((n, 1), dtype=np.float64)
+        for space, array in spaces.items():
+            w = self.space_weights.get(space, 0.0) if len(spaces) > 1 else 1.0
+            mask = present_rows(array)
+            if w <= 0 or not mask.any():
+                continue
+            total[mask] += w * self._softmax(array[mask])
+            weight[mask] += w
+        if np.any(weight == 0):
+            raise InvalidInputError("a query has no vector in any space (no text and no image)")
+        return (total / weight).astype(np.float32)
+
+    def predict(self, query_vectors: np.ndarray | Mapping[str, np.ndarray]) -> list[Prediction]:
+        spaces = as_query_spaces(query_vectors)
         return [
-            decide(
-                dict(zip(self.paths, row.tolist(), strict=True)),
-                top_n=self.top_n,
-                uncertain_threshold=self.uncertain_threshold,
-                method=self.method,
+            replace(
+                decide(
+                    dict(zip(self.paths, row.tolist(), strict=True)),
+                    top_n=self.top_n,
+                    uncertain_threshold=self.uncertain_threshold,
+                    method=self.method,
+                ),
+                modality=modality_of(spaces, i),
             )
-            for row in self.probabilities(query_vectors)
+            for i, row in enumerate(self.probabilities(spaces))
         ]
 
 
@@ -91,12 +118,15 @@ class HybridCategorizer:
         self.knn_weight = knn_weight
         self.level = max(len(p) for p in zero_shot.paths)
 
-    def predict(self, query_vectors: np.ndarray, category: str | None = None) -> list[Prediction]:
+    def predict(
+        self, query_vectors: np.ndarray | Mapping[str, np.ndarray], category: str | None = None
+    ) -> list[Prediction]:
+        spaces = as_query_spaces(query_vectors)
         try:
-            knn_predictions = self.knn.predict(query_vectors, category=category)
+            knn_predictions: list[Prediction | None] = list(self.knn.predict(spaces, category=category))
         except EmptyIndexError:  # cold start: no labeled product at all
-            knn_predictions = [None] * len(query_vectors)
-        probabilities = self.zero_shot.probabilities(query_vectors)
+            knn_predictions = [None] * len(next(iter(spaces.values())))
+        probabilities = self.zero_shot.probabilities(spaces)
         out = []
         for knn_pred, probs in zip(knn_predictions, probabilities, strict=True):
             knn_mass: dict[tuple[str, ...], float] = defaultdict(float)
@@ -140,6 +170,7 @@ class HybridCategorizer:
                     neighbors=mixed.neighbors,
                     method=self.method,
                     near_duplicate=bool(knn_pred and knn_pred.near_duplicate),
+                    modality=modality_of(spaces, len(out)),
                 )
             )
         return out
