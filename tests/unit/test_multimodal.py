@@ -24,8 +24,8 @@ from semcat.search.knn import Vote, fuse
 RED, GREEN, BLUE = (220, 20, 20), (20, 200, 40), (30, 40, 220)
 
 
-@pytest.fixture
-def photo_engine(tmp_path: Path) -> Any:
+@pytest.fixture(params=["faiss", "qdrant"])
+def photo_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     """Shoes are photographed on red, bags on blue; titles are deliberately vague."""
     root = tmp_path / "images"
     products = []
@@ -34,7 +34,8 @@ def photo_engine(tmp_path: Path) -> Any:
         write_image(root / f"bag{i}.jpg", (BLUE[0], BLUE[1], BLUE[2] - 10 * i))
         products.append(Product(id=f"s{i}", title=f"item {i} gift", image=f"shoe{i}.jpg", category=("Shoes",)))
         products.append(Product(id=f"b{i}", title=f"item {i} present", image=f"bag{i}.jpg", category=("Bags",)))
-    settings = Settings(data_dir=tmp_path / "data", images_root=root)
+    store = {"store": "qdrant", "qdrant_url": ":memory:"} if request.param == "qdrant" else {}
+    settings = Settings(data_dir=tmp_path / "data", images_root=root, **store)
     embedder = PixelEmbedder()
     engine = Engine(settings, embedder=embedder)
     summary = engine.index(products, progress=False)

@@ -154,6 +154,8 @@ def test_products_without_an_image_have_no_image_vector(store_factory: Any) -> N
     image_hits = store.search(image[0], k=6, space="image")
     assert {h.id for h in image_hits} == {"p0", "p2", "p3", "p5"}
     assert set(store.get(["p1"], with_vectors=True)[0].vectors) == {"text"}
+    spaces = store.describe()["spaces"]
+    assert spaces["text"]["vectors"] == 6 and spaces["image"]["vectors"] == 4
     assert [ids for ids, _, _ in store.iter_vectors("image")] and sum(
         len(ids) for ids, _, _ in store.iter_vectors("image")
     ) == 4

@@ -276,6 +276,11 @@ class QdrantStore(SingleQueryMixin):
                     [dict(p.payload) for p in rows],
                 )
 
+    def _count_vectors(self, space: str) -> int:
+        """Points holding a vector in this space (not every product has a photo)."""
+        has = self._models.Filter(must=[self._models.HasVectorCondition(has_vector=space)])
+        return int(self._client.count(self.collection, count_filter=has, exact=True).count)
+
     @_locked
     def describe(self) -> dict[str, Any]:
         return {
@@ -284,7 +289,11 @@ class QdrantStore(SingleQueryMixin):
             "collection": self.collection,
             "model": self.meta.model,
             "spaces": {
-                space: {"dim": dim, "index": "hnsw (server)" if self.server else "exact (local mode)"}
+                space: {
+                    "dim": dim,
+                    "index": "hnsw (server)" if self.server else "exact (local mode)",
+                    "vectors": self._count_vectors(space),
+                }
                 for space, dim in self.meta.spaces.items()
             },
             "products": self.count(),
