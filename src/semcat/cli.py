@@ -652,6 +652,127 @@ def _stratified_sample(products: list[Any], n: int, seed: int) -> list[Any]:
 
 
 # -------------------------------------------------------------------------- serve
+# -------------------------------------------------------------------------- train
+@app.command()
+def train(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the fine-tuned model [models dir/<model>-ft-<collection>].")
+    ] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=100, help="Passes over the labeled products.")] = 3,
+    level: Annotated[int, typer.Option("--level", min=1, help="Taxonomy level whose categories are learned.")] = 1,
+    max_products: Annotated[
+        int, typer.Option("--max-products", min=10, help="Class-balanced sample above this many products.")
+    ] = 5000,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=4, help="Products per training step.")] = 32,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", min=1e-7, max=1e-2)] = 5e-5,
+    reindex_into: Annotated[
+        str | None,
+        typer.Option(
+            "--reindex-into", help="Then re-embed every stored product with the new model into this collection."
+        ),
+    ] = None,
+    store: StoreOpt = None,
+    model: ModelOpt = None,
+    data_dir: DataDirOpt = None,
+    collection: CollectionOpt = None,
+    qdrant_url: QdrantUrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fine-tune the store's embedding model on its labeled products (supervised
+    contrastive learning, CPU-friendly) and write a new local model."""
+
+    def body() -> int:
+        from semcat.catalog import Product
+        from semcat.embedding.registry import _prefixes, is_clip, resolve_model
+        from semcat.embedding.train import TrainConfig, fine_tune
+        from semcat.search.base import level_key
+
+        settings = _settings(store=store, model=model, data_dir=data_dir, collection=collection, qdrant_url=qdrant_url)
+        if is_clip(settings):
+            raise ConfigError("semcat train fine-tunes sentence-transformers text models, not CLIP")
+        resolved = resolve_model(settings.model, settings.models_dir)
+        prefix = _prefixes(resolved, settings.prefix_scheme)[0].get("query", "")
+        with _engine(settings) as engine:
+            stored = engine.store()
+            if stored.meta.model != engine.model_name:
+                raise ConfigError(
+                    f"the store holds vectors of {stored.meta.model!r}; pass that model with --model to train it"
+                )
+            products: list[Any] = []
+            for _, _, payloads in stored.iter_vectors():
+                for p in payloads:
+                    products.append(
+                        Product(
+                            id=str(p["id"]),
+                            title=p.get("title") or "",
+                            description=p.get("description") or "",
+                            brand=p.get("brand") or "",
+                            image=p.get("image"),
+                            category=tuple(p.get("category_levels") or ()),
+                        )
+                    )
+        labeled = [p for p in products if p.category]
+        if not labeled:
+            raise ConfigError("the store holds no labeled product to learn from: index a labeled catalog first")
+        name = Path(resolved.source).name if resolved.local else resolved.name.replace("/", "-")
+        target = out or settings.models_dir.expanduser() / f"{name}-ft-{settings.collection}"
+        config = TrainConfig(
+            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_products=max_products
+        )
+        bar = None
+        if not as_json:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(unit="step", desc="training", file=sys.stderr, dynamic_ncols=True)
+
+        def progress(step: int, total: int, loss: float) -> None:
+            if bar is not None:
+                bar.total = total
+                bar.set_postfix(loss=f"{loss:.3f}")
+                bar.update(1)
+
+        summary = fine_tune(
+            resolved.source,
+            [p.text(settings.text_fields) for p in labeled],
+            [level_key(p.category_path, level) or "" for p in labeled],
+            target,
+            config,
+            prefix=prefix,
+            base_name=engine.model_name,
+            device=settings.device,
+            progress=progress,
+        )
+        if bar is not None:
+            bar.close()
+        data = summary.as_dict()
+        if summary.interrupted:
+            err.print("interrupted: nothing was saved")
+            return 130
+        if reindex_into:
+            new_settings = settings.model_copy(update={"model": str(target), "collection": reindex_into})
+            with _engine(new_settings) as new_engine:
+                indexed = new_engine.index(products, progress=not as_json)
+                data["reindexed"] = {"collection": reindex_into, "products": indexed.as_dict()["indexed"]}
+        if as_json:
+            sys.stdout.write(json.dumps(data) + "\n")
+            return 0
+        err.print(
+            f"[green]done[/green]: fine-tuned {summary.base_model} on {summary.products} products "
+            f"({summary.categories} categories, {summary.steps} steps) in {summary.seconds:.0f}s -> {target}",
+            markup=True,
+        )
+        if reindex_into:
+            err.print(f"re-embedded {data['reindexed']['products']} products into collection {reindex_into!r}")
+            err.print(f"use it with: --model {target} --collection {reindex_into}")
+        else:
+            err.print(f"index with it: semcat index CATALOG --model {target} --collection <new collection>")
+        return 0
+
+    code = _run(body)
+    if code:
+        raise typer.Exit(code)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option("--host", help="Bind address [127.0.0.1].")] = None,

@@ -91,7 +91,15 @@ def resolve_model(model: str, models_dir: Path | None = None) -> ResolvedModel:
     if path.exists():
         if not path.is_dir():
             raise ModelError(f"model path {path} is a file; give a sentence-transformers model folder")
-        return ResolvedModel(name=f"local:{path.resolve().name}", source=str(path.resolve()), local=True)
+        from semcat.embedding.train import trained_prefix
+
+        prefix = trained_prefix(path)  # a model fine-tuned by `semcat train` keeps its base's prefix
+        return ResolvedModel(
+            name=f"local:{path.resolve().name}",
+            source=str(path.resolve()),
+            local=True,
+            prefixes=(("query", prefix), ("passage", prefix)) if prefix else (),
+        )
     if model.startswith((".", "/", "~")):
         raise ModelError(f"model folder {model} does not exist")
     return ResolvedModel(name=model, source=model, local=False)
