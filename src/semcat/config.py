@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     uncertain_threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="Main-category score below which a prediction is uncertain."
     )
+    lexical_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Share of the text vote given to the lexical (word) neighbors; 0: dense vectors only. "
+        "New stores keep a sparse word vector per product for it.",
+    )
+    lexical_power: float = Field(
+        4.0, ge=0.0, le=64.0, description="Lexical neighbor weight = (score / best score) ** lexical_power."
+    )
     duplicate_threshold: float | None = Field(
         0.95,
         ge=0.0,

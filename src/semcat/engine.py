@@ -15,6 +15,7 @@ import numpy as np
 from semcat.catalog import PATH_JOIN, CatalogReport, ColumnMap, Product, parse_category, read_catalog
 from semcat.config import Settings
 from semcat.embedding.base import Embedder, Role
+from semcat.embedding.lexical import LEXICAL_SPACE, LexicalEncoder
 from semcat.errors import (
     ConfigError,
     EmptyIndexError,
@@ -49,6 +50,7 @@ class Engine:
         self._embedder = embedder
         self._store = store
         self._zero_shot: tuple[Any, ZeroShotCategorizer] | None = None
+        self._lexical: Any = None
 
     # ------------------------------------------------------------ resources
     @property
@@ -92,7 +94,7 @@ class Engine:
                 spaces = {DEFAULT_SPACE: self.embedder.dim}
                 if self.supports_images:
                     spaces[IMAGE_SPACE] = self.embedder.dim
-                meta = StoreMeta(model=self.embedder.name, spaces=spaces)
+                meta = StoreMeta(model=self.embedder.name, spaces=spaces, sparse=(LEXICAL_SPACE,))
                 self._store = open_store(self.settings, meta)
         if create and self._store.meta.model != self.model_name:
             raise StoreError(
@@ -228,7 +230,24 @@ class Engine:
             depth=depth or s.predict_depth,
             duplicate_threshold=s.duplicate_threshold,
             space_weights=self.space_weights,
+            lexical_weight=s.lexical_weight,
+            lexical_power=s.lexical_power,
         )
+
+    def with_lexical(self, vectors: Any, texts: Sequence[str]) -> Any:
+        """Add the queries' word vectors when the store keeps them and they get a vote."""
+        if self.settings.lexical_weight <= 0 or LEXICAL_SPACE not in self.store().meta.sparse:
+            return vectors
+        spaces = dict(vectors) if isinstance(vectors, dict) else {DEFAULT_SPACE: vectors}
+        if DEFAULT_SPACE not in spaces:  # an image-only query: the words have no say
+            return vectors
+        spaces[LEXICAL_SPACE] = self._lexical_encoder().encode([t if t.strip() else "" for t in texts])
+        return spaces
+
+    def _lexical_encoder(self) -> Any:
+        if self._lexical is None:
+            self._lexical = LexicalEncoder()
+        return self._lexical
 
     @property
     def space_weights(self) -> dict[str, float]:
@@ -313,6 +332,8 @@ class Engine:
                 vectors: Any = self.embed_queries(chunk)  # the text-only path
             else:
                 vectors = self.embed_products(chunk, chunk_images, modality)
+            if (method or self.settings.method) != "zero-shot":
+                vectors = self.with_lexical(vectors, [p.text(self.settings.text_fields) for p in chunk])
             predictions += self.predict_vectors(vectors, k=k, method=method)
         return predictions
 

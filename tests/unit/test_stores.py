@@ -168,3 +168,44 @@ def test_products_without_an_image_have_no_image_vector(store_factory: Any) -> N
     assert len(hits) == 4
     store.delete(["p2"])
     assert {h.id for h in store.search(image[3], k=6, space="image")} == {"p1", "p3", "p5"}
+
+
+def test_sparse_lexical_space(store_factory: Any) -> None:
+    """Stored word vectors, searched with BM25 IDF on the query side: the same scores on
+    every backend, filters apply, replaced and deleted products follow."""
+    from semcat.embedding.lexical import LexicalEncoder, bm25_idf
+
+    meta = StoreMeta(model="test-model", spaces={"text": 8}, sparse=("lexical",))
+    store = store_factory(meta)
+    texts = {
+        "a": "steel pressure cooker 5 litre",
+        "b": "steel water bottle",
+        "c": "steel lunch box",
+        "d": "cotton bath towel",
+        "e": "",  # no words: no lexical vector
+    }
+    encoder = LexicalEncoder()
+    ids = list(texts)
+    empty = (np.zeros(0, np.int32), np.zeros(0, np.float32))
+    lexical = [encoder.encode([t])[0] if t else empty for t in texts.values()]
+    cats = [("Kitchen",), ("Kitchen",), ("Kitchen",), ("Bath",), ("Bath",)]
+    dense = unit(rng.normal(size=(5, 8)))
+    store.upsert(ids, {"text": dense, "lexical": lexical}, [product(i, c) for i, c in zip(ids, cats, strict=True)])
+    query = encoder.encode(["pressure cooker steel"])[0]
+    hits = store.search_sparse([query], 5, None, "lexical")[0]
+    assert hits[0].id == "a" and {h.id for h in hits} == {"a", "b", "c"}  # no shared word: absent
+    # the score is sum(idf * q * d) with idf over the 4 products that have words
+    q = dict(zip(query[0].tolist(), query[1].tolist(), strict=True))
+    d = dict(zip(lexical[0][0].tolist(), lexical[0][1].tolist(), strict=True))
+    df = {t: sum(t in set(row[0].tolist()) for row in lexical) for t in q}
+    expected = sum(bm25_idf(np.array([df[t]]), 4)[0] * q[t] * d.get(t, 0.0) for t in q)
+    assert hits[0].score == pytest.approx(expected, rel=1e-4)
+    # "steel" is in three products, "cooker" in one: the rare word weighs more
+    assert hits[1].score < hits[0].score / 2
+    assert [h.id for h in store.search_sparse([query], 5, SearchFilter(category="Bath"), "lexical")[0]] == []
+    store.upsert(["a"], {"text": dense[:1], "lexical": [encoder.encode(["bath towel"])[0]]}, [product("a", ("Bath",))])
+    assert "a" not in {h.id for h in store.search_sparse([query], 5, None, "lexical")[0]}
+    store.delete(["b"])
+    assert [h.id for h in store.search_sparse([query], 5, None, "lexical")[0]] == ["c"]
+    with pytest.raises(StoreError, match="unknown sparse space"):
+        store.search_sparse([query], 5, None, "nope")

@@ -2,7 +2,8 @@
 
 - ``knn@k``: the held-out products are categorized by :class:`KnnCategorizer` against a
   FAISS store holding only the training products (built in a temporary folder), exactly
-  as the service would categorize a new product.
+  as the service would categorize a new product: dense vectors and, with a lexical
+  weight above 0 (the default), the stored word vectors voting beside them.
 - ``logreg``: logistic regression on the same vectors (the baseline of the reference
   studies).
 - ``tfidf-svm``: TF-IDF (word 1-2 grams) + a linear SVM on the raw text, a lexical
@@ -15,10 +16,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from semcat.catalog import PATH_JOIN
+from semcat.embedding.lexical import LEXICAL_SPACE, LexicalEncoder
 from semcat.evaluation.data import LabeledSet
 from semcat.search.base import StoreMeta
 from semcat.search.faiss_store import FaissStore
@@ -44,19 +47,38 @@ def knn(
     vote_power: float = 8.0,
     duplicate_threshold: float | None = 0.95,
     batch: int = 1024,
+    lexical_weight: float = 0.0,
+    lexical_power: float = 4.0,
 ) -> MethodRun:
     start = time.perf_counter()
+    lexical = LexicalEncoder() if lexical_weight > 0 else None
+    sparse = (LEXICAL_SPACE,) if lexical is not None else ()
+    meta = StoreMeta(model=train.model, spaces={"text": train.vectors.shape[1]}, sparse=sparse)
     with tempfile.TemporaryDirectory(prefix="semcat-eval-") as tmp:
-        store = FaissStore(Path(tmp), StoreMeta(model=train.model, spaces={"text": train.vectors.shape[1]}), "flat")
+        store = FaissStore(Path(tmp), meta, "flat")
         try:
             for begin in range(0, len(train), 4096):
                 end = begin + 4096
-                store.upsert(train.ids[begin:end], train.vectors[begin:end], train.payloads[begin:end])
+                vectors: Any = train.vectors[begin:end]
+                if lexical is not None:
+                    vectors = {"text": vectors, LEXICAL_SPACE: lexical.encode(train.texts[begin:end])}
+                store.upsert(train.ids[begin:end], vectors, train.payloads[begin:end])
             fitted = time.perf_counter()
-            categorizer = KnnCategorizer(store, k=k, power=vote_power, duplicate_threshold=duplicate_threshold)
+            categorizer = KnnCategorizer(
+                store,
+                k=k,
+                power=vote_power,
+                duplicate_threshold=duplicate_threshold,
+                lexical_weight=lexical_weight,
+                lexical_power=lexical_power,
+                space_weights={"text": 1.0},
+            )
             predictions = []
             for begin in range(0, len(test), batch):
-                predictions += categorizer.predict(test.vectors[begin : begin + batch])
+                queries: Any = test.vectors[begin : begin + batch]
+                if lexical is not None:
+                    queries = {"text": queries, LEXICAL_SPACE: lexical.encode(test.texts[begin : begin + batch])}
+                predictions += categorizer.predict(queries)
         finally:
             store.close()
     held_out = set(test.ids)

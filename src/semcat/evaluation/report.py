@@ -52,6 +52,8 @@ class EvalConfig:
     max_level: int = 3
     vote_power: float = 8.0
     duplicate_threshold: float | None = 0.95
+    lexical_weight: float = 0.5  # the product default (Settings.lexical_weight); 0: dense vectors only
+    lexical_power: float = 4.0
     plots: bool = True
     test_ids: frozenset[str] | None = None  # a given held-out set instead of a random split
 
@@ -110,7 +112,15 @@ def _deepest(name: str, config: EvalConfig) -> int:
 
 def _run_method(name: str, train: LabeledSet, test: LabeledSet, config: EvalConfig) -> m.MethodRun:
     if name.startswith("knn@"):
-        return m.knn(train, test, int(name[4:]), config.vote_power, config.duplicate_threshold)
+        return m.knn(
+            train,
+            test,
+            int(name[4:]),
+            config.vote_power,
+            config.duplicate_threshold,
+            lexical_weight=config.lexical_weight,
+            lexical_power=config.lexical_power,
+        )
     if name == "logreg":
         return m.logreg(train, test, config.level)
     return m.tfidf_svm(train, test, config.level)

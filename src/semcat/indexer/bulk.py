@@ -29,6 +29,7 @@ import numpy as np
 
 from semcat.catalog import Product, RejectedRow
 from semcat.embedding.base import Embedder
+from semcat.embedding.lexical import LEXICAL_SPACE, LexicalEncoder
 from semcat.images import DEFAULT_MAX_PIXELS, ImageError, file_digest, load_image, resolve_image
 from semcat.search.base import DEFAULT_SPACE, IMAGE_SPACE, VectorStore
 
@@ -110,6 +111,7 @@ def index_products(
     summary = IndexSummary(valid=len(products))
     stored = _stored_hashes(store, [p.id for p in products])
     with_images = bool(getattr(embedder, "supports_images", False)) and IMAGE_SPACE in store.meta.spaces
+    lexical = LexicalEncoder() if LEXICAL_SPACE in store.meta.sparse else None
     image_paths: dict[str, Path] = {}
 
     def image_digest(product: Product) -> str:
@@ -158,9 +160,12 @@ def index_products(
             batch = to_embed[start_row : start_row + batch_size]
             t0 = time.perf_counter()
             vectors: Any = embedder.encode_texts([text for _, text, _ in batch], role="passage")
+            if with_images or lexical is not None:
+                vectors = {DEFAULT_SPACE: vectors}
             if with_images:
-                images = _embed_images(batch, image_paths, embedder, max_pixels, summary)
-                vectors = {DEFAULT_SPACE: vectors, IMAGE_SPACE: images}
+                vectors[IMAGE_SPACE] = _embed_images(batch, image_paths, embedder, max_pixels, summary)
+            if lexical is not None:
+                vectors[LEXICAL_SPACE] = lexical.encode([text for _, text, _ in batch])
             summary.embed_seconds += time.perf_counter() - t0
             store.upsert([p.id for p, _, _ in batch], vectors, [payload for _, _, payload in batch])
             summary.embedded += len(batch)

@@ -13,7 +13,7 @@ from semcat.errors import InvalidInputError, StoreError
 
 DEFAULT_SPACE = "text"
 IMAGE_SPACE = "image"
-VectorsIn = np.ndarray | Mapping[str, np.ndarray]
+VectorsIn = np.ndarray | Mapping[str, Any]  # dense (n, dim) arrays; sparse spaces: lists of (indices, values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +48,18 @@ class SearchFilter:
 
 @dataclass(frozen=True, slots=True)
 class StoreMeta:
-    """What a store was built with; checked on every open."""
+    """What a store was built with; checked on every open. ``spaces`` are the dense
+    vector spaces and their dimensions; ``sparse`` the sparse (lexical) ones."""
 
     model: str
     spaces: dict[str, int]
+    sparse: tuple[str, ...] = ()
+
+    def same_as(self, other: StoreMeta) -> bool:
+        return self.model == other.model and self.spaces == other.spaces and set(self.sparse) == set(other.sparse)
+
+    def describe(self) -> str:
+        return f"{self.model!r} ({', '.join([*self.spaces, *self.sparse])})"
 
 
 @runtime_checkable
@@ -85,6 +93,13 @@ class VectorStore(Protocol):
     def search_batch(
         self, vectors: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
     ) -> list[list[Hit]]: ...
+
+    def search_sparse(
+        self, queries: Sequence[tuple[np.ndarray, np.ndarray]], k: int, filter: SearchFilter | None, space: str
+    ) -> list[list[Hit]]:
+        """Top-k by sparse dot product, the query weighted by the stored products' IDF
+        (BM25's, as Qdrant's ``Modifier.IDF``). Queries are (indices, values) rows."""
+        ...
 
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
         """Stored records for the ids that exist, in the order asked."""
@@ -140,6 +155,8 @@ def as_space_arrays(
     mapping = {DEFAULT_SPACE: vectors} if isinstance(vectors, np.ndarray) else dict(vectors)
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for space, array in mapping.items():
+        if space in meta.sparse:
+            continue
         if space not in meta.spaces:
             raise StoreError(f"unknown vector space {space!r}; this store has {', '.join(meta.spaces)}")
         array = np.ascontiguousarray(array, dtype=np.float32)
@@ -175,3 +192,30 @@ def level_key(path: str | None, level: int | None) -> str | None:
     if path is None or level is None:
         return path
     return PATH_JOIN.join(path.split(PATH_JOIN)[:level])
+
+
+def as_sparse_rows(
+    ids: Sequence[str], vectors: VectorsIn, meta: StoreMeta
+) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """The sparse rows of an upsert, per sparse space: one (indices, values) pair per id;
+    an empty pair means no vector in that space."""
+    if isinstance(vectors, np.ndarray):
+        return {}
+    out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for space in meta.sparse:
+        rows = vectors.get(space)  # type: ignore[union-attr]
+        if rows is None:
+            continue
+        if len(rows) != len(ids):
+            raise StoreError(f"sparse space {space!r} expects {len(ids)} rows, got {len(rows)}")
+        clean = []
+        for indices, values in rows:
+            indices = np.asarray(indices, dtype=np.int32)
+            values = np.asarray(values, dtype=np.float32)
+            if indices.shape != values.shape or indices.ndim != 1:
+                raise StoreError(f"sparse space {space!r}: indices and values must be 1-D of one length")
+            if len(values) and not np.isfinite(values).all():
+                raise InvalidInputError(f"sparse vectors for space {space!r} contain NaN or infinity")
+            clean.append((indices, values))
+        out[space] = clean
+    return out

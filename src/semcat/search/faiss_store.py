@@ -37,6 +37,7 @@ from semcat.search.base import (
     StoreMeta,
     VectorsIn,
     as_space_arrays,
+    as_sparse_rows,
     check_query,
     level_key,
 )
@@ -54,6 +55,13 @@ CREATE TABLE IF NOT EXISTS vectors (
     iid INTEGER NOT NULL REFERENCES items(iid) ON DELETE CASCADE,
     space TEXT NOT NULL,
     vec BLOB NOT NULL,
+    PRIMARY KEY (space, iid)
+);
+CREATE TABLE IF NOT EXISTS sparse (
+    iid INTEGER NOT NULL REFERENCES items(iid) ON DELETE CASCADE,
+    space TEXT NOT NULL,
+    idx BLOB NOT NULL,
+    val BLOB NOT NULL,
     PRIMARY KEY (space, iid)
 );
 CREATE TABLE IF NOT EXISTS prefixes (
@@ -125,6 +133,7 @@ class FaissStore(SingleQueryMixin):
         self._indexes: dict[str, Any] = {}
         self._stale: dict[str, int] = {}
         self._selector_cache: dict[tuple[str | None, bool], tuple[int, Any, int]] = {}
+        self._sparse_cache: dict[str, tuple[int, _SparseIndex]] = {}
         self._generation = -1
         self._dirty = False
         self._foreign_write = False
@@ -138,16 +147,19 @@ class FaissStore(SingleQueryMixin):
                 raise StoreMissingError(f"the FAISS store at {self.directory} is empty: index a catalog first")
             self._db.execute(
                 "INSERT INTO meta(key, value) VALUES ('meta', ?), ('generation', '0')",
-                (json.dumps({"model": wanted.model, "spaces": wanted.spaces}),),
+                (json.dumps({"model": wanted.model, "spaces": wanted.spaces, "sparse": list(wanted.sparse)}),),
             )
             return wanted
         stored = json.loads(row[0])
-        have = StoreMeta(model=stored["model"], spaces={k: int(v) for k, v in stored["spaces"].items()})
-        if wanted is not None and (wanted.model != have.model or wanted.spaces != have.spaces):
+        have = StoreMeta(
+            model=stored["model"],
+            spaces={k: int(v) for k, v in stored["spaces"].items()},
+            sparse=tuple(stored.get("sparse", ())),
+        )
+        if wanted is not None and not wanted.same_as(have):
             raise StoreError(
-                f"the store at {self.directory} holds vectors of model {have.model!r} "
-                f"({have.spaces}); you asked for {wanted.model!r} ({wanted.spaces}). "
-                "Use another --data-dir or --collection, or delete the store to rebuild it"
+                f"the store at {self.directory} holds vectors of model {have.describe()}; you asked for "
+                f"{wanted.describe()}. Use another --data-dir or --collection, or delete the store to rebuild it"
             )
         return have
 
@@ -260,6 +272,7 @@ class FaissStore(SingleQueryMixin):
         if len(payloads) != len(ids):
             raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
         arrays = as_space_arrays(ids, vectors, self.meta)
+        sparse_rows = as_sparse_rows(ids, vectors, self.meta)
         if not ids:
             return
         with self._lock:
@@ -284,6 +297,15 @@ class FaissStore(SingleQueryMixin):
                     db.executemany(
                         "INSERT INTO vectors(iid, space, vec) VALUES (?, ?, ?)",
                         [(int(iid), space, vec.tobytes()) for iid, vec in zip(iid_array[rows], array, strict=True)],
+                    )
+                for space, rows in sparse_rows.items():
+                    db.executemany(
+                        "INSERT INTO sparse(iid, space, idx, val) VALUES (?, ?, ?, ?)",
+                        [
+                            (iid, space, idx.tobytes(), val.tobytes())
+                            for iid, (idx, val) in zip(new_iids, rows, strict=True)
+                            if len(idx)
+                        ],
                     )
                 db.executemany("INSERT INTO prefixes(iid, depth, prefix) VALUES (?, ?, ?)", prefix_rows)
             self._forget(members)
@@ -437,6 +459,39 @@ class FaissStore(SingleQueryMixin):
                         results[row] = self._exact_subset(queries[row], allowed_iids, k, space)
             return results
 
+    def search_sparse(
+        self, queries: Sequence[tuple[np.ndarray, np.ndarray]], k: int, filter: SearchFilter | None, space: str
+    ) -> list[list[Hit]]:
+        if space not in self.meta.sparse:
+            raise StoreError(f"unknown sparse space {space!r}; this store has {', '.join(self.meta.sparse) or 'none'}")
+        if k < 1:
+            raise StoreError("k must be at least 1")
+        with self._lock:
+            self._sync()
+            cached = self._sparse_cache.get(space)
+            if cached is None or cached[0] != self._generation:
+                cached = (self._generation, _SparseIndex.load(self._db, space))
+                self._sparse_cache[space] = cached
+            index = cached[1]
+            if index.n_docs == 0 or not queries:
+                return [[] for _ in queries]
+            allowed = None
+            if filter is not None and not filter.empty:
+                sel = self._selector(filter)
+                if sel is not None:
+                    allowed = np.isin(index.iids, sel[0][1])
+            scores = index.scores(queries)
+            if allowed is not None:
+                scores[:, ~allowed] = 0.0
+            fetch = min(k, index.n_docs)
+            top = np.argpartition(-scores, fetch - 1, axis=1)[:, :fetch]
+            top_scores = np.take_along_axis(scores, top, axis=1)
+            order = np.argsort(-top_scores, axis=1)
+            top = np.take_along_axis(top, order, axis=1)
+            top_scores = np.take_along_axis(top_scores, order, axis=1)
+            iids = np.where(top_scores > 0, index.iids[top], -1)  # no shared word: not a neighbor
+            return self._hits(top_scores, iids, k)
+
     def _hits(self, scores: np.ndarray, iids: np.ndarray, k: int) -> list[list[Hit]]:
         wanted = {int(i) for i in iids.ravel() if i >= 0}
         payloads = self._payloads_by_iid(list(wanted))
@@ -564,3 +619,56 @@ class FaissStore(SingleQueryMixin):
             finally:
                 self._db.close()
                 self._db = None  # type: ignore[assignment]
+
+
+class _SparseIndex:
+    """The stored sparse rows of one space as a CSR matrix, with document frequencies."""
+
+    def __init__(self, iids: np.ndarray, matrix: Any) -> None:
+        from semcat.embedding.lexical import N_FEATURES, bm25_idf
+
+        self.iids = iids
+        self.matrix = matrix
+        self.n_docs = len(iids)
+        doc_freq = np.bincount(matrix.indices, minlength=N_FEATURES) if self.n_docs else np.zeros(N_FEATURES)
+        self.idf = bm25_idf(doc_freq, self.n_docs).astype(np.float32)
+
+    @classmethod
+    def load(cls, db: sqlite3.Connection, space: str) -> _SparseIndex:
+        from scipy import sparse
+
+        from semcat.embedding.lexical import N_FEATURES
+
+        iids: list[int] = []
+        indices: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        for iid, idx, val in db.execute("SELECT iid, idx, val FROM sparse WHERE space=? ORDER BY iid", (space,)):
+            iids.append(iid)
+            indices.append(np.frombuffer(idx, dtype=np.int32))
+            values.append(np.frombuffer(val, dtype=np.float32))
+        indptr = np.zeros(len(iids) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(i) for i in indices])
+        matrix = sparse.csr_matrix(
+            (
+                np.concatenate(values) if values else np.zeros(0, np.float32),
+                np.concatenate(indices) if indices else np.zeros(0, np.int32),
+                indptr,
+            ),
+            shape=(len(iids), N_FEATURES),
+        )
+        return cls(np.asarray(iids, dtype=np.int64), matrix)
+
+    def scores(self, queries: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """(queries, docs) dense scores: sum over shared terms of idf * query * doc."""
+        from scipy import sparse
+
+        from semcat.embedding.lexical import N_FEATURES
+
+        indptr = np.zeros(len(queries) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(q[0]) for q in queries])
+        idx = (
+            np.concatenate([np.asarray(q[0], dtype=np.int32) for q in queries]) if indptr[-1] else np.zeros(0, np.int32)
+        )
+        val = np.concatenate([np.asarray(q[1], dtype=np.float32) for q in queries]) if indptr[-1] else np.zeros(0)
+        weighted = sparse.csr_matrix((val * self.idf[idx], idx, indptr), shape=(len(queries), N_FEATURES))
+        return np.asarray((weighted @ self.matrix.T).todense(), dtype=np.float32)

@@ -10,6 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from semcat.catalog import PATH_JOIN
+from semcat.embedding.lexical import LEXICAL_SPACE
 from semcat.errors import EmptyIndexError, InvalidInputError
 from semcat.search.base import DEFAULT_SPACE, IMAGE_SPACE, Hit, SearchFilter, VectorStore, present_rows
 from semcat.search.prediction import CategoryScore, LevelScore, Neighbor, Prediction
@@ -100,11 +101,16 @@ def vote(
 
 def fuse(votes: Mapping[str, Vote], weights: Mapping[str, float]) -> Vote:
     """One vote from several spaces: each space's shares (summing to 1), weighted.
-    A space with no labeled neighbor abstains; the others' weights are renormalized."""
+    A space with no labeled neighbor abstains; the others' weights are renormalized.
+    When some space found near-duplicates of the query, only those spaces vote (a
+    stored copy's label, however recently corrected, decides)."""
     active = {space: v for space, v in votes.items() if v.mass and weights.get(space, 0.0) > 0}
     if not active:  # fall back to any space that voted, unweighted
         active = {space: v for space, v in votes.items() if v.mass}
         weights = dict.fromkeys(active, 1.0)
+    near = {space: v for space, v in active.items() if v.near_duplicate}
+    if near:
+        active = near
     total_weight = sum(weights[s] for s in active) or 1.0
     mass: dict[tuple[str, ...], float] = defaultdict(float)
     closest: dict[tuple[str, ...], float] = defaultdict(lambda: -1.0)
@@ -112,7 +118,15 @@ def fuse(votes: Mapping[str, Vote], weights: Mapping[str, float]) -> Vote:
         for path, share in v.shares().items():
             mass[path] += weights[space] / total_weight * share
             closest[path] = max(closest[path], v.closest[path])
-    neighbors = sorted((n for v in votes.values() for n in v.neighbors), key=lambda n: -n.score)
+    # the evidence: dense-space neighbors by similarity, then products only the words found
+    neighbors = sorted(
+        (n for space, v in votes.items() if space != LEXICAL_SPACE for n in v.neighbors), key=lambda n: -n.score
+    )
+    listed = {n.id for n in neighbors}
+    for n in votes[LEXICAL_SPACE].neighbors if LEXICAL_SPACE in votes else []:
+        if n.id not in listed:
+            neighbors.append(n)
+            listed.add(n.id)
     return Vote(mass, closest, neighbors, any(v.near_duplicate for v in active.values()))
 
 
@@ -120,7 +134,11 @@ def as_query_spaces(query_vectors: np.ndarray | Mapping[str, np.ndarray]) -> dic
     """Queries as {space: (n, dim) array}; a bare array is the text space. All-zero rows
     mean the query has nothing in that space (e.g. no image)."""
     if isinstance(query_vectors, Mapping):
-        spaces = {s: np.atleast_2d(np.asarray(v, dtype=np.float32)) for s, v in query_vectors.items()}
+        spaces = {
+            s: np.atleast_2d(np.asarray(v, dtype=np.float32))
+            for s, v in query_vectors.items()
+            if s != LEXICAL_SPACE  # sparse rows, handled by the kNN vote itself
+        }
     else:
         spaces = {DEFAULT_SPACE: np.atleast_2d(np.asarray(query_vectors, dtype=np.float32))}
     sizes = {len(v) for v in spaces.values()}
@@ -209,6 +227,8 @@ class KnnCategorizer:
         space: str = DEFAULT_SPACE,
         duplicate_threshold: float | None = 0.95,
         space_weights: Mapping[str, float] | None = None,
+        lexical_weight: float = 0.0,
+        lexical_power: float = 4.0,
     ) -> None:
         self.store = store
         self.k = k
@@ -218,7 +238,14 @@ class KnnCategorizer:
         self.depth = depth
         self.space = space
         self.duplicate_threshold = duplicate_threshold
-        self.space_weights = dict(space_weights or {DEFAULT_SPACE: 0.5, IMAGE_SPACE: 0.5})
+        base = dict(space_weights or {DEFAULT_SPACE: 0.5, IMAGE_SPACE: 0.5})
+        # the lexical vote takes its share out of the text side
+        text_side = base.get(DEFAULT_SPACE, 0.0)
+        base[DEFAULT_SPACE] = text_side * (1 - lexical_weight)
+        base[LEXICAL_SPACE] = text_side * lexical_weight
+        self.space_weights = base
+        self.lexical_weight = lexical_weight
+        self.lexical_power = lexical_power
 
     def votes(
         self, query_vectors: np.ndarray | Mapping[str, np.ndarray], category: str | None = None
@@ -234,6 +261,22 @@ class KnnCategorizer:
         spaces = as_query_spaces(query_vectors)
         n = len(next(iter(spaces.values())))
         out: list[dict[str, Vote]] = [{} for _ in range(n)]
+        lexical = query_vectors.get(LEXICAL_SPACE)
+        if lexical is not None and LEXICAL_SPACE in self.store.meta.sparse and self.lexical_weight > 0:
+            rows = [i for i, (idx, _) in enumerate(lexical) if len(idx)]
+            if rows:
+                results = self.store.search_sparse([lexical[i] for i in rows], self.k, flt, LEXICAL_SPACE)
+                for row, hits in zip(rows, results, strict=True):
+                    if hits:
+                        top = max(h.score for h in hits)  # BM25-style scores: scale the best to 1
+                        scaled = [Hit(h.id, h.score / top, h.payload) for h in hits]
+                        out[row][LEXICAL_SPACE] = tally(
+                            scaled,
+                            power=self.lexical_power,
+                            depth=self.depth,
+                            duplicate_threshold=None,
+                            space=LEXICAL_SPACE,
+                        )
         for space, array in spaces.items():
             rows = np.flatnonzero(present_rows(array))
             if not len(rows):
@@ -255,6 +298,7 @@ class KnnCategorizer:
             if not per_space:
                 raise InvalidInputError("a query has no vector in any space (no text and no image)")
             tallied = next(iter(per_space.values())) if len(per_space) == 1 else fuse(per_space, self.space_weights)
+            per_space.pop(LEXICAL_SPACE, None)  # the modality names what the query had: text and/or image
             prediction = decide(
                 tallied.mass,
                 top_n=self.top_n,
@@ -263,6 +307,6 @@ class KnnCategorizer:
                 near_duplicate=tallied.near_duplicate,
                 tiebreak=tallied.closest,
             )
-            modality = "both" if len(per_space) > 1 else next(iter(per_space))
+            modality = "both" if len(per_space) > 1 else next(iter(per_space), DEFAULT_SPACE)
             predictions.append(replace(prediction, modality=modality))
         return predictions

@@ -28,6 +28,7 @@ from semcat.search.base import (
     StoreMeta,
     VectorsIn,
     as_space_arrays,
+    as_sparse_rows,
     check_query,
     level_key,
 )
@@ -110,7 +111,15 @@ class QdrantStore(SingleQueryMixin):
                     space: models.VectorParams(size=dim, distance=models.Distance.COSINE)
                     for space, dim in wanted.spaces.items()
                 },
-                metadata={"semcat_model": wanted.model, "semcat_spaces": wanted.spaces},
+                sparse_vectors_config={
+                    space: models.SparseVectorParams(modifier=models.Modifier.IDF) for space in wanted.sparse
+                }
+                or None,
+                metadata={
+                    "semcat_model": wanted.model,
+                    "semcat_spaces": wanted.spaces,
+                    "semcat_sparse": list(wanted.sparse),
+                },
             )
             if self.server:  # local mode ignores payload indexes (and warns)
                 for key in ("id", "category", "category_prefixes"):
@@ -126,12 +135,14 @@ class QdrantStore(SingleQueryMixin):
                 "choose another --collection"
             )
         have = StoreMeta(
-            model=metadata["semcat_model"], spaces={k: int(v) for k, v in metadata["semcat_spaces"].items()}
+            model=metadata["semcat_model"],
+            spaces={k: int(v) for k, v in metadata["semcat_spaces"].items()},
+            sparse=tuple(metadata.get("semcat_sparse") or ()),
         )
-        if wanted is not None and (wanted.model != have.model or wanted.spaces != have.spaces):
+        if wanted is not None and not wanted.same_as(have):
             raise StoreError(
-                f"Qdrant collection {self.collection!r} holds vectors of model {have.model!r} ({have.spaces}); "
-                f"you asked for {wanted.model!r} ({wanted.spaces}). Use another --collection"
+                f"Qdrant collection {self.collection!r} holds vectors of model {have.describe()}; "
+                f"you asked for {wanted.describe()}. Use another --collection"
             )
         return have
 
@@ -159,10 +170,14 @@ class QdrantStore(SingleQueryMixin):
             raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
         arrays = as_space_arrays(ids, vectors, self.meta)
         models = self._models
-        per_row: list[dict[str, list[float]]] = [{} for _ in ids]
+        per_row: list[dict[str, Any]] = [{} for _ in ids]
         for space, (rows, array) in arrays.items():
             for row, vec in zip(rows.tolist(), array, strict=True):
                 per_row[row][space] = vec.tolist()
+        for space, sparse_rows in as_sparse_rows(ids, vectors, self.meta).items():
+            for row, (idx, val) in enumerate(sparse_rows):
+                if len(idx):
+                    per_row[row][space] = models.SparseVector(indices=idx.tolist(), values=val.tolist())
         points = [
             models.PointStruct(id=point_id(pid), vector=per_row[row], payload={**payloads[row], "id": pid})
             for row, pid in enumerate(ids)
@@ -218,6 +233,31 @@ class QdrantStore(SingleQueryMixin):
         return [[self._hit(p) for p in response.points] for response in responses]
 
     @_locked
+    def search_sparse(
+        self, queries: Sequence[tuple[np.ndarray, np.ndarray]], k: int, filter: SearchFilter | None, space: str
+    ) -> list[list[Hit]]:
+        if space not in self.meta.sparse:
+            raise StoreError(f"unknown sparse space {space!r}; this store has {', '.join(self.meta.sparse) or 'none'}")
+        if k < 1:
+            raise StoreError("k must be at least 1")
+        if not queries:
+            return []
+        models = self._models
+        qfilter = self._filter(filter)
+        requests = [
+            models.QueryRequest(
+                query=models.SparseVector(indices=np.asarray(idx).tolist(), values=np.asarray(val).tolist()),
+                using=space,
+                limit=k,
+                filter=qfilter,
+                with_payload=True,
+            )
+            for idx, val in queries
+        ]
+        responses = self._client.query_batch_points(self.collection, requests=requests)
+        return [[self._hit(p) for p in response.points if p.score > 0] for response in responses]
+
+    @_locked
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
         ids = [str(i) for i in ids]
         if not ids:
@@ -229,7 +269,7 @@ class QdrantStore(SingleQueryMixin):
         for p in points:
             payload = dict(p.payload or {})
             vecs = (
-                {name: np.asarray(v, dtype=np.float32) for name, v in p.vector.items()}
+                {name: np.asarray(v, dtype=np.float32) for name, v in p.vector.items() if name in self.meta.spaces}
                 if with_vectors and isinstance(p.vector, dict)
                 else {}
             )

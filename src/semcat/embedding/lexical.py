@@ -1,0 +1,64 @@
+"""Sparse lexical vectors: the words of a product, stored beside its dense vector.
+
+A dense embedding knows that "mug" and "cup" are close; it can blur a model number, a
+brand or a rare technical word that decides the category. The lexical vector keeps
+exactly those: word unigrams and bigrams (lower-cased, accents stripped), hashed into
+2**20 dimensions (no vocabulary to fit, so a product's vector never changes when the
+catalog grows), with sublinear term frequency (1 + log tf) and unit L2 norm. Rare words
+are weighted up at query time by an IDF computed over the stored products (BM25's IDF,
+what Qdrant's ``Modifier.IDF`` applies to sparse vectors; the FAISS backend computes the
+same), so a newly indexed word counts as rare as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+LEXICAL_SPACE = "lexical"
+N_FEATURES = 2**20
+SparseRow = tuple[np.ndarray, np.ndarray]  # (int32 indices, float32 values); empty arrays: no vector
+
+
+class LexicalEncoder:
+    """Texts -> sparse rows (indices sorted, values > 0, L2 norm 1)."""
+
+    name = "hash-words12-2^20"
+
+    def __init__(self) -> None:
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        self._vectorizer = HashingVectorizer(
+            n_features=N_FEATURES,
+            ngram_range=(1, 2),
+            alternate_sign=False,
+            norm=None,
+            strip_accents="unicode",
+            lowercase=True,
+        )
+
+    def encode(self, texts: Sequence[str]) -> list[SparseRow]:
+        if not texts:
+            return []
+        matrix = self._vectorizer.transform(list(texts)).tocsr()
+        matrix.sum_duplicates()
+        matrix.sort_indices()
+        rows: list[SparseRow] = []
+        for i in range(matrix.shape[0]):
+            start, end = matrix.indptr[i], matrix.indptr[i + 1]
+            values = 1.0 + np.log(matrix.data[start:end].astype(np.float64))
+            norm = float(np.linalg.norm(values))
+            rows.append(
+                (
+                    matrix.indices[start:end].astype(np.int32),
+                    (values / norm if norm > 0 else values).astype(np.float32),
+                )
+            )
+        return rows
+
+
+def bm25_idf(doc_freq: np.ndarray, n_docs: int) -> np.ndarray:
+    """IDF as Qdrant computes it for ``Modifier.IDF``: ln((N - n + 0.5) / (n + 0.5) + 1)."""
+    doc_freq = np.asarray(doc_freq, dtype=np.float64)
+    return np.log((n_docs - doc_freq + 0.5) / (doc_freq + 0.5) + 1.0)
