@@ -105,6 +105,14 @@ class Settings(BaseSettings):
     lexical_power: float = Field(
         4.0, ge=0.0, le=64.0, description="Lexical neighbor weight = (score / best score) ** lexical_power."
     )
+    head_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Share of the main-category decision given to a linear head trained on the stored vectors "
+        "(retrained after writes); 0: the kNN vote alone.",
+    )
+    head_c: float = Field(1.0, gt=0.0, le=1000.0, description="Regularization C of the linear head's SVM.")
     duplicate_threshold: float | None = Field(
         0.95,
         ge=0.0,

@@ -37,6 +37,7 @@ from semcat.search import (
     open_store,
 )
 from semcat.search.base import present_rows
+from semcat.search.head import LinearHead
 from semcat.search.zeroshot import HybridCategorizer, ZeroShotCategorizer
 
 
@@ -51,6 +52,8 @@ class Engine:
         self._store = store
         self._zero_shot: tuple[Any, ZeroShotCategorizer] | None = None
         self._lexical: Any = None
+        self._head: tuple[Any, LinearHead | None] | None = None
+        self._writes = 0  # bumped by every write through this engine: the head retrains after one
 
     # ------------------------------------------------------------ resources
     @property
@@ -132,6 +135,7 @@ class Engine:
     def index(self, products: Sequence[Product], progress: bool = True, flush: bool = True) -> IndexSummary:
         """Embed and store products (their photos too, with a CLIP model and an images root)."""
         store = self.store(create=True)
+        self._writes += 1
         return index_products(
             products,
             _LazyEmbedder(self),
@@ -234,9 +238,32 @@ class Engine:
             lexical_power=s.lexical_power,
         )
 
+    def head(self) -> LinearHead | None:
+        """The linear head for the store as it is now (trained on first use and again
+        after writes); None when the store has fewer than two labeled categories."""
+        store = self.store()
+        key = (id(store), self._writes, store.count(), store.count(SearchFilter(labeled=True)), _generation(store))
+        if self._head is not None and self._head[0] == key:
+            return self._head[1]
+        self._check_model(store, self.embedder)
+        try:
+            head = LinearHead.from_store(
+                store,
+                self.settings.text_fields,
+                c=self.settings.head_c,
+                top_n=self.settings.top_n,
+                uncertain_threshold=self.settings.uncertain_threshold,
+            )
+        except EmptyIndexError:
+            head = None
+        self._head = (key, head)
+        return head
+
     def with_lexical(self, vectors: Any, texts: Sequence[str]) -> Any:
-        """Add the queries' word vectors when the store keeps them and they get a vote."""
-        if self.settings.lexical_weight <= 0 or LEXICAL_SPACE not in self.store().meta.sparse:
+        """Add the queries' word vectors when they get a vote or feed the linear head."""
+        s = self.settings
+        votes = s.lexical_weight > 0 and LEXICAL_SPACE in self.store().meta.sparse
+        if not votes and s.head_weight <= 0:
             return vectors
         spaces = dict(vectors) if isinstance(vectors, dict) else {DEFAULT_SPACE: vectors}
         if DEFAULT_SPACE not in spaces:  # an image-only query: the words have no say
@@ -268,7 +295,14 @@ class Engine:
         if isinstance(vectors, dict) and IMAGE_SPACE in vectors and method != "zero-shot":
             self.check_images(need_store_space=True)
         if method == "knn":
-            return self.categorizer(k, top_n, depth).predict(vectors, category=category)
+            knn = self.categorizer(k, top_n, depth)
+            head = self.head() if self.settings.head_weight > 0 else None
+            if head is None or (isinstance(vectors, dict) and DEFAULT_SPACE not in vectors):
+                return knn.predict(vectors, category=category)
+            if not isinstance(vectors, dict):
+                vectors = {DEFAULT_SPACE: vectors}
+            mixed = HybridCategorizer(knn, head, 1.0 - self.settings.head_weight, method="knn")
+            return mixed.predict(vectors, category=category)
         zero_shot = self.zero_shot()
         if method == "zero-shot":
             return zero_shot.predict(vectors)
@@ -389,6 +423,7 @@ class Engine:
         return public_payload(records[0].payload)
 
     def delete_product(self, product_id: str) -> None:
+        self._writes += 1
         if self.store().delete([product_id]) == 0:
             raise NotFoundError(f"no stored product with id {product_id!r}")
 
@@ -433,3 +468,8 @@ _INTERNAL_KEYS = ("text_hash", "payload_hash", "category_prefixes")
 def public_payload(payload: dict[str, Any]) -> dict[str, Any]:
     """A stored payload without semcat's bookkeeping fields."""
     return {k: v for k, v in payload.items() if k not in _INTERNAL_KEYS}
+
+
+def _generation(store: VectorStore) -> int:
+    """The FAISS store's write counter (seen across processes); 0 where there is none."""
+    return int(getattr(store, "_generation", 0))

@@ -80,3 +80,29 @@ def test_lexical_rows_are_normalized_hashed_word_ngrams() -> None:
     assert np.isclose(np.linalg.norm(val), 1.0) and np.all(val > 0) and np.all(np.diff(idx) > 0)
     assert set(idx2) <= set(idx)  # accents stripped, case folded: same words, same dimensions
     assert len(idx) == 6  # crème, brûlée, set + "crème brûlée", "brûlée brûlée", "brûlée set"
+
+
+def test_linear_head_is_trained_on_the_store_and_follows_writes(tmp_path: Path) -> None:
+    """The head sees every stored product; after a write it is retrained before the next
+    prediction, so a category added through the API is predictable at once."""
+    from tests.conftest import HashEmbedder
+
+    settings = Settings(data_dir=tmp_path / "head", head_weight=0.7, k=3)
+    with Engine(settings, embedder=HashEmbedder()) as engine:
+        engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
+        head = engine.head()
+        assert head is not None and head.products == len(CATALOG)
+        assert {p[0] for p in head.paths} == {"Office", "Garden"}
+        assert engine.head() is head  # nothing changed: not retrained
+        new = [
+            ("k1", "Espresso machine 15 bar", "Kitchen > Coffee"),
+            ("k2", "Coffee grinder burr espresso", "Kitchen > Coffee"),
+            ("k3", "Milk frother for espresso", "Kitchen > Coffee"),
+        ]
+        engine.upsert_products([Product.build(id=i, title=t, category=c) for i, t, c in new])
+        retrained = engine.head()
+        assert retrained is not head and {p[0] for p in retrained.paths} == {"Office", "Garden", "Kitchen"}
+        prediction = engine.categorize_text("espresso coffee machine")
+        assert prediction.main_category == "Kitchen" and prediction.method == "knn"
+        engine.delete_product("k3")
+        assert engine.head().products == len(CATALOG) + 2

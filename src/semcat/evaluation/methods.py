@@ -25,7 +25,9 @@ from semcat.embedding.lexical import LEXICAL_SPACE, LexicalEncoder
 from semcat.evaluation.data import LabeledSet
 from semcat.search.base import StoreMeta
 from semcat.search.faiss_store import FaissStore
+from semcat.search.head import LinearHead
 from semcat.search.knn import KnnCategorizer
+from semcat.search.zeroshot import HybridCategorizer
 
 
 @dataclass
@@ -49,10 +51,12 @@ def knn(
     batch: int = 1024,
     lexical_weight: float = 0.0,
     lexical_power: float = 4.0,
+    head_weight: float = 0.0,
+    head_c: float = 1.0,
 ) -> MethodRun:
     start = time.perf_counter()
-    lexical = LexicalEncoder() if lexical_weight > 0 else None
-    sparse = (LEXICAL_SPACE,) if lexical is not None else ()
+    lexical = LexicalEncoder() if lexical_weight > 0 or head_weight > 0 else None
+    sparse = (LEXICAL_SPACE,) if lexical_weight > 0 else ()
     meta = StoreMeta(model=train.model, spaces={"text": train.vectors.shape[1]}, sparse=sparse)
     with tempfile.TemporaryDirectory(prefix="semcat-eval-") as tmp:
         store = FaissStore(Path(tmp), meta, "flat")
@@ -60,11 +64,14 @@ def knn(
             for begin in range(0, len(train), 4096):
                 end = begin + 4096
                 vectors: Any = train.vectors[begin:end]
-                if lexical is not None:
-                    vectors = {"text": vectors, LEXICAL_SPACE: lexical.encode(train.texts[begin:end])}
+                if lexical_weight > 0:
+                    vectors = {"text": vectors, LEXICAL_SPACE: lexical.encode(train.texts[begin:end])}  # type: ignore[union-attr]
                 store.upsert(train.ids[begin:end], vectors, train.payloads[begin:end])
+            head = None
+            if head_weight > 0 and lexical is not None:
+                head = LinearHead(train.vectors, lexical.encode(train.texts), train.labels(1), c=head_c)
             fitted = time.perf_counter()
-            categorizer = KnnCategorizer(
+            categorizer: Any = KnnCategorizer(
                 store,
                 k=k,
                 power=vote_power,
@@ -73,6 +80,8 @@ def knn(
                 lexical_power=lexical_power,
                 space_weights={"text": 1.0},
             )
+            if head is not None:
+                categorizer = HybridCategorizer(categorizer, head, 1.0 - head_weight, method="knn")
             predictions = []
             for begin in range(0, len(test), batch):
                 queries: Any = test.vectors[begin : begin + batch]

@@ -54,6 +54,8 @@ class EvalConfig:
     duplicate_threshold: float | None = 0.95
     lexical_weight: float = 0.5  # the product default (Settings.lexical_weight); 0: dense vectors only
     lexical_power: float = 4.0
+    head_weight: float = 0.5  # the product default (Settings.head_weight); 0: the vote alone
+    head_c: float = 1.0
     plots: bool = True
     test_ids: frozenset[str] | None = None  # a given held-out set instead of a random split
 
@@ -120,6 +122,8 @@ def _run_method(name: str, train: LabeledSet, test: LabeledSet, config: EvalConf
             config.duplicate_threshold,
             lexical_weight=config.lexical_weight,
             lexical_power=config.lexical_power,
+            head_weight=config.head_weight,
+            head_c=config.head_c,
         )
     if name == "logreg":
         return m.logreg(train, test, config.level)

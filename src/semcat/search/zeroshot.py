@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -112,23 +113,31 @@ class HybridCategorizer:
 
     method = "hybrid"
 
-    def __init__(self, knn: KnnCategorizer, zero_shot: ZeroShotCategorizer, knn_weight: float = 0.5) -> None:
+    def __init__(self, knn: KnnCategorizer, zero_shot: Any, knn_weight: float = 0.5, method: str = "hybrid") -> None:
+        """``zero_shot`` is the prior: a :class:`ZeroShotCategorizer`, or anything with
+        ``paths``, ``probabilities(queries)``, ``top_n`` and ``uncertain_threshold``
+        (the linear head, :class:`semcat.search.head.LinearHead`)."""
         self.knn = knn
         self.zero_shot = zero_shot
         self.knn_weight = knn_weight
+        self.method = method
         self.level = max(len(p) for p in zero_shot.paths)
 
     def predict(
         self, query_vectors: np.ndarray | Mapping[str, np.ndarray], category: str | None = None
     ) -> list[Prediction]:
         spaces = as_query_spaces(query_vectors)
+        full = dict(query_vectors) if isinstance(query_vectors, Mapping) else spaces  # with lexical rows
         try:
-            knn_predictions: list[Prediction | None] = list(self.knn.predict(spaces, category=category))
+            knn_predictions: list[Prediction | None] = list(self.knn.predict(full, category=category))
         except EmptyIndexError:  # cold start: no labeled product at all
             knn_predictions = [None] * len(next(iter(spaces.values())))
-        probabilities = self.zero_shot.probabilities(spaces)
-        out = []
+        probabilities = self.zero_shot.probabilities(full)
+        out: list[Prediction] = []
         for knn_pred, probs in zip(knn_predictions, probabilities, strict=True):
+            if knn_pred is not None and knn_pred.near_duplicate:
+                out.append(replace(knn_pred, method=self.method))  # a stored copy's label decides
+                continue
             knn_mass: dict[tuple[str, ...], float] = defaultdict(float)
             if knn_pred is not None and knn_pred.levels:
                 cut = min(self.level, len(knn_pred.levels))

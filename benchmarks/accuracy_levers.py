@@ -1,0 +1,237 @@
+"""Accuracy levers beyond the reference studies, stratified 5-fold CV with seed 0.
+
+    .venv/bin/python benchmarks/accuracy_levers.py --datasets flipkart1050,cdiscount [--finetune]
+    .venv/bin/python benchmarks/accuracy_levers.py --render
+
+Every kNN row runs semcat's own categorizer (`evaluation.methods.knn`: a temporary FAISS
+store of the training folds, `KnnCategorizer`, and for the head rows the same
+`LinearHead` + `HybridCategorizer` mix the engine uses) on MiniLM vectors:
+
+- the kNN vote on dense vectors alone (semcat 0.1's default);
+- + the lexical vote (stored hashed word vectors, BM25 IDF), several weights;
+- + the linear head over the stored vectors (dense + IDF-weighted words), mixed at the
+  main category; the head alone (`head_weight` 1);
+- baselines: logistic regression on the vectors, TF-IDF + linear SVM on the text.
+
+`--finetune` (flipkart-1050 only, about 4 minutes per fold on 2 cores) fine-tunes
+MiniLM per fold on the training folds only (`semcat train`'s SupCon, 3 epochs), embeds
+every product with it, and runs the same rows; KMeans ARI is reported on the held-out
+fold's vectors (the model never saw their labels) and on all stored vectors.
+
+Writes benchmarks/results/levers_<dataset>.json and the table in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, dataset, machine, update_doc_section, write_result
+from accuracy_suite import embedded
+from semcat.catalog import read_catalog
+from semcat.config import Settings
+from semcat.embedding import load_embedder
+from semcat.evaluation import LabeledSet
+from semcat.evaluation import methods as m
+from semcat.evaluation.metrics import kmeans_ari
+from semcat.evaluation.report import EvalConfig, make_splits
+
+ROWS: dict[str, dict[str, float]] = {
+    "kNN, dense only (0.1 default)": {"lexical_weight": 0.0, "head_weight": 0.0},
+    "kNN + lexical 0.3": {"lexical_weight": 0.3, "head_weight": 0.0},
+    "kNN + lexical 0.5": {"lexical_weight": 0.5, "head_weight": 0.0},
+    "kNN + head 0.5": {"lexical_weight": 0.0, "head_weight": 0.5},
+    "kNN + lexical 0.5 + head 0.5": {"lexical_weight": 0.5, "head_weight": 0.5},
+    "kNN + lexical 0.5 + head 0.7": {"lexical_weight": 0.5, "head_weight": 0.7},
+    "head alone": {"lexical_weight": 0.0, "head_weight": 1.0},
+}
+FT_ROWS = ("kNN, dense only (0.1 default)", "kNN + lexical 0.5", "kNN + lexical 0.5 + head 0.5", "head alone")
+DATASETS = {
+    "flipkart1050": ("flipkart-1050", "flipkart_com-ecommerce_sample_1050.csv"),
+    "cdiscount": ("cdiscount-50k", "cdiscount_test.csv"),
+}
+
+
+def score(run: m.MethodRun, test: LabeledSet) -> tuple[float, float]:
+    main = np.mean([bool(p) and p[0] == t[0] for p, t in zip(run.predicted, test.paths, strict=True)])
+    full = np.mean([tuple(p) == tuple(t) for p, t in zip(run.predicted, test.paths, strict=True)])
+    return float(main), float(full)
+
+
+def run_rows(data: LabeledSet, splits: list, rows: list[str], baselines: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in [*rows, *(["logreg", "tfidf-svm"] if baselines else [])]:
+        mains, fulls, fit, predict = [], [], 0.0, 0.0
+        for train_idx, test_idx in splits:
+            train, test = data.subset(train_idx), data.subset(test_idx)
+            if name == "logreg":
+                run = m.logreg(train, test, 1)
+            elif name == "tfidf-svm":
+                run = m.tfidf_svm(train, test, 1)
+            else:
+                run = m.knn(train, test, 10, **ROWS[name])
+            main, full = score(run, test)
+            mains.append(main)
+            fulls.append(full)
+            fit += run.fit_seconds
+            predict += run.predict_seconds
+        out[name] = {
+            "accuracy": round(float(np.mean(mains)), 4),
+            "std": round(float(np.std(mains)), 4),
+            "folds": [round(a, 4) for a in mains],
+            "full_path": round(float(np.mean(fulls)), 4) if not name.startswith(("logreg", "tfidf")) else None,
+            "fit_seconds_per_fold": round(fit / len(splits), 2),
+            "predict_ms_per_product": round(1000 * predict / len(data), 3),
+        }
+        print(f"  {name:34s} {out[name]['accuracy']:.4f} ± {out[name]['std']:.4f}", flush=True)
+    return out
+
+
+def finetuned(data: LabeledSet, splits: list, epochs: int) -> dict[str, Any]:
+    """Per fold: fine-tune on the training folds, embed everything, run the rows."""
+    from sentence_transformers import SentenceTransformer
+
+    from semcat.embedding.registry import resolve_model
+    from semcat.embedding.train import TrainConfig, fine_tune
+
+    source = resolve_model("minilm").source
+    results: dict[str, list] = {name: [] for name in FT_ROWS}
+    full: dict[str, list] = {name: [] for name in FT_ROWS}
+    ari_test, ari_all, seconds = [], [], []
+    labels = data.labels(1)
+    for fold, (train_idx, test_idx) in enumerate(splits):
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = fine_tune(
+                source,
+                [data.texts[i] for i in train_idx],
+                list(labels[train_idx]),
+                Path(tmp) / "ft",
+                TrainConfig(epochs=epochs),
+            )
+            seconds.append(summary.seconds)
+            model = SentenceTransformer(str(Path(tmp) / "ft"), device="cpu")
+            model.max_seq_length = 256
+            vectors = model.encode(data.texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+        tuned = LabeledSet(
+            ids=data.ids, vectors=vectors, paths=data.paths, texts=data.texts, payloads=data.payloads, model="ft"
+        )
+        train, test = tuned.subset(train_idx), tuned.subset(test_idx)
+        for name in FT_ROWS:
+            main, path = score(m.knn(train, test, 10, **ROWS[name]), test)
+            results[name].append(main)
+            full[name].append(path)
+        k = len(set(labels))
+        ari_test.append(kmeans_ari(vectors[test_idx], list(labels[test_idx]), k)["mean"])
+        ari_all.append(kmeans_ari(vectors, list(labels), k)["mean"])
+        print(
+            f"  fold {fold}: train {summary.seconds:.0f}s, "
+            + ", ".join(f"{n} {results[n][-1]:.4f}" for n in FT_ROWS)
+            + f", ARI held-out {ari_test[-1]:.3f}, all {ari_all[-1]:.3f}",
+            flush=True,
+        )
+    return {
+        "epochs": epochs,
+        "train_seconds_per_fold": round(float(np.mean(seconds)), 1),
+        "rows": {
+            name: {
+                "accuracy": round(float(np.mean(results[name])), 4),
+                "std": round(float(np.std(results[name])), 4),
+                "folds": [round(a, 4) for a in results[name]],
+                "full_path": round(float(np.mean(full[name])), 4),
+            }
+            for name in FT_ROWS
+        },
+        "kmeans_ari_heldout": round(float(np.mean(ari_test)), 4),
+        "kmeans_ari_all": round(float(np.mean(ari_all)), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--datasets", default="flipkart1050,cdiscount")
+    parser.add_argument("--finetune", action="store_true", help="also fine-tune per fold (flipkart1050)")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--render", action="store_true", help="only rebuild the docs table from saved results")
+    args = parser.parse_args()
+    if args.render:
+        render()
+        return
+    embedder = load_embedder(Settings())
+    for name in args.datasets.split(","):
+        folder, file = DATASETS[name]
+        products = read_catalog(dataset(folder, file)).products
+        data = embedded(name, products, embedder)
+        splits = make_splits(data, EvalConfig(split="cv", folds=5, seed=0, level=1))
+        print(f"{name}: {len(data)} labeled products, {len(set(data.labels(1)))} main categories", flush=True)
+        t0 = time.perf_counter()
+        result: dict[str, Any] = {
+            "machine": machine(),
+            "command": f"python benchmarks/accuracy_levers.py --datasets {name}"
+            + (" --finetune" if args.finetune else ""),
+            "products": len(data),
+            "classes": len(set(data.labels(1))),
+            "protocol": "stratified 5-fold CV on the main category, seed 0; k=10",
+            "rows": run_rows(data, splits, list(ROWS), baselines=True),
+            "kmeans_ari_minilm": kmeans_ari(data.vectors, list(data.labels(1)), len(set(data.labels(1)))),
+        }
+        if args.finetune and name == "flipkart1050":
+            result["finetuned"] = finetuned(data, splits, args.epochs)
+        else:
+            previous = RESULTS / f"levers_{name}.json"
+            if previous.exists() and "finetuned" in json.loads(previous.read_text()):
+                result["finetuned"] = json.loads(previous.read_text())["finetuned"]  # keep the slow part
+        result["wall_seconds"] = round(time.perf_counter() - t0, 1)
+        write_result(f"levers_{name}", result)
+    render()
+
+
+def render() -> None:
+    lines = []
+    for name in DATASETS:
+        path = RESULTS / f"levers_{name}.json"
+        if not path.exists():
+            continue
+        r = json.loads(path.read_text())
+        lines += [
+            f"**{name}** — {r['products']} products, {r['classes']} main categories, {r['protocol']}; "
+            f"{r['machine']['date']}, {r['machine']['cpu']}, {r['machine']['cores']} cores; `{r['command']}`",
+            "",
+            "| method | main category | ± (folds) | full path | fit s/fold | predict ms/product |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row, v in r["rows"].items():
+            full = f"{v['full_path']:.4f}" if v.get("full_path") is not None else "–"
+            lines.append(
+                f"| {row} | {v['accuracy']:.4f} | {v['std']:.4f} | {full} | {v['fit_seconds_per_fold']} | "
+                f"{v['predict_ms_per_product']} |"
+            )
+        ft = r.get("finetuned")
+        if ft:
+            for row, v in ft["rows"].items():
+                lines.append(
+                    f"| fine-tuned MiniLM ({ft['epochs']} epochs, {ft['train_seconds_per_fold']} s/fold): {row} | "
+                    f"{v['accuracy']:.4f} | {v['std']:.4f} | {v['full_path']:.4f} | – | – |"
+                )
+        ari = r["kmeans_ari_minilm"]
+        lines += ["", f"KMeans ARI on the stored MiniLM vectors: {ari['mean']:.4f} ± {ari['std']:.4f}."]
+        if ft:
+            lines.append(
+                f"Fine-tuned per fold: KMeans ARI {ft['kmeans_ari_heldout']:.4f} on the held-out fold's vectors "
+                f"(labels never seen in training), {ft['kmeans_ari_all']:.4f} on all stored vectors."
+            )
+        lines.append("")
+    update_doc_section("levers", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
