@@ -596,6 +596,10 @@ def evaluate(
             tsne=not no_tsne,
             vote_power=settings.vote_power,
             duplicate_threshold=settings.duplicate_threshold,
+            lexical_weight=settings.lexical_weight,
+            lexical_power=settings.lexical_power,
+            head_weight=settings.head_weight,
+            head_c=settings.head_c,
         )
         sets = []
         if catalog is None:
@@ -683,7 +687,7 @@ def train(
 
     def body() -> int:
         from semcat.catalog import Product
-        from semcat.embedding.registry import _prefixes, is_clip, resolve_model
+        from semcat.embedding.registry import MODEL_ALIASES, _prefixes, is_clip, resolve_model
         from semcat.embedding.train import TrainConfig, fine_tune
         from semcat.search.base import level_key
 
@@ -714,7 +718,10 @@ def train(
         labeled = [p for p in products if p.category]
         if not labeled:
             raise ConfigError("the store holds no labeled product to learn from: index a labeled catalog first")
-        name = Path(resolved.source).name if resolved.local else resolved.name.replace("/", "-")
+        if settings.model.lower() in MODEL_ALIASES:
+            name = settings.model.lower()
+        else:
+            name = Path(resolved.source).name if resolved.local else resolved.name.replace("/", "-")
         target = out or settings.models_dir.expanduser() / f"{name}-ft-{settings.collection}"
         config = TrainConfig(
             epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_products=max_products

@@ -6,6 +6,7 @@ call these methods and format the output.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ class Engine:
         self._lexical: Any = None
         self._head: tuple[Any, LinearHead | None] | None = None
         self._writes = 0  # bumped by every write through this engine: the head retrains after one
+        self._head_lock = threading.Lock()
 
     # ------------------------------------------------------------ resources
     @property
@@ -242,22 +244,23 @@ class Engine:
         """The linear head for the store as it is now (trained on first use and again
         after writes); None when the store has fewer than two labeled categories."""
         store = self.store()
-        key = (id(store), self._writes, store.count(), store.count(SearchFilter(labeled=True)), _generation(store))
-        if self._head is not None and self._head[0] == key:
-            return self._head[1]
-        self._check_model(store, self.embedder)
-        try:
-            head = LinearHead.from_store(
-                store,
-                self.settings.text_fields,
-                c=self.settings.head_c,
-                top_n=self.settings.top_n,
-                uncertain_threshold=self.settings.uncertain_threshold,
-            )
-        except EmptyIndexError:
-            head = None
-        self._head = (key, head)
-        return head
+        with self._head_lock:  # concurrent requests after a write train it once
+            key = (id(store), self._writes, store.count(), store.count(SearchFilter(labeled=True)), _generation(store))
+            if self._head is not None and self._head[0] == key:
+                return self._head[1]
+            self._check_model(store, self.embedder)
+            try:
+                head = LinearHead.from_store(
+                    store,
+                    self.settings.text_fields,
+                    c=self.settings.head_c,
+                    top_n=self.settings.top_n,
+                    uncertain_threshold=self.settings.uncertain_threshold,
+                )
+            except EmptyIndexError:
+                head = None
+            self._head = (key, head)
+            return head
 
     def with_lexical(self, vectors: Any, texts: Sequence[str]) -> Any:
         """Add the queries' word vectors when they get a vote or feed the linear head."""
