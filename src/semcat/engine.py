@@ -299,11 +299,15 @@ class Engine:
             self.check_images(need_store_space=True)
         if method == "knn":
             knn = self.categorizer(k, top_n, depth)
-            head = self.head() if self.settings.head_weight > 0 else None
-            if head is None or (isinstance(vectors, dict) and DEFAULT_SPACE not in vectors):
-                return knn.predict(vectors, category=category)
             if not isinstance(vectors, dict):
                 vectors = {DEFAULT_SPACE: vectors}
+            # the head judges texts among all main categories: not for photo-only queries,
+            # nor when the caller already restricted the vote to one subtree
+            texts = vectors.get(DEFAULT_SPACE)
+            usable = self.settings.head_weight > 0 and category is None
+            head = self.head() if usable and texts is not None and present_rows(texts).all() else None
+            if head is None:
+                return knn.predict(vectors, category=category)
             mixed = HybridCategorizer(knn, head, 1.0 - self.settings.head_weight, method="knn")
             return mixed.predict(vectors, category=category)
         zero_shot = self.zero_shot()
