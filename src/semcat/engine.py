@@ -56,6 +56,8 @@ class Engine:
         self._head: tuple[Any, LinearHead | None] | None = None
         self._writes = 0  # bumped by every write through this engine: the head retrains after one
         self._head_lock = threading.Lock()
+        self._head_train_lock = threading.Lock()
+        self._head_training: threading.Thread | None = None
 
     # ------------------------------------------------------------ resources
     @property
@@ -244,10 +246,24 @@ class Engine:
         """The linear head for the store as it is now (trained on first use and again
         after writes); None when the store has fewer than two labeled categories."""
         store = self.store()
-        with self._head_lock:  # concurrent requests after a write train it once
-            key = (id(store), self._writes, store.count(), store.count(SearchFilter(labeled=True)), _generation(store))
+        key = (id(store), self._writes, store.count(), store.count(SearchFilter(labeled=True)), _generation(store))
+        with self._head_lock:
+            current = self._head
+            if current is not None and (current[0] == key or self._head_training is not None):
+                return current[1]  # up to date, or a retrain is running: serve the one we have
+            if current is not None and current[1] is not None and current[1].train_seconds > _SYNC_HEAD_SECONDS:
+                # a big store: retrain in the background, keep answering with the old head
+                # (a relabeled product still decides for its copies through the vote)
+                self._head_training = threading.Thread(target=self._train_head, args=(key,), daemon=True)
+                self._head_training.start()
+                return current[1]
+        return self._train_head(key)
+
+    def _train_head(self, key: tuple[Any, ...]) -> LinearHead | None:
+        with self._head_train_lock:  # concurrent requests after a write train it once
             if self._head is not None and self._head[0] == key:
                 return self._head[1]
+            store = self.store()
             self._check_model(store, self.embedder)
             try:
                 head = LinearHead.from_store(
@@ -259,7 +275,11 @@ class Engine:
                 )
             except EmptyIndexError:
                 head = None
+            except Exception:
+                self._head_training = None
+                raise
             self._head = (key, head)
+            self._head_training = None
             return head
 
     def with_lexical(self, vectors: Any, texts: Sequence[str]) -> Any:
@@ -445,6 +465,10 @@ class Engine:
         data["labeled"] = store.count(SearchFilter(labeled=True))
         data["categories"] = store.category_counts(level=1)
         return data
+
+
+# A head that took longer than this to train is retrained in the background after writes.
+_SYNC_HEAD_SECONDS = 2.0
 
 
 class _LazyEmbedder:

@@ -47,7 +47,7 @@ CATALOG = [
 
 
 def engine_with(tmp_path: Path, lexical_weight: float) -> Engine:
-    settings = Settings(data_dir=tmp_path / f"w{lexical_weight}", lexical_weight=lexical_weight, k=3)
+    settings = Settings(data_dir=tmp_path / f"w{lexical_weight}", lexical_weight=lexical_weight, k=3, head_weight=0)
     engine = Engine(settings, embedder=BlurryEmbedder())
     engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
     return engine
