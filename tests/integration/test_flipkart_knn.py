@@ -31,9 +31,9 @@ def faiss_run(tmp_path_factory: pytest.TempPathFactory):
 
 def test_minilm_knn_main_category_accuracy_faiss(faiss_run) -> None:
     _, _, result = faiss_run
-    print(f"\nflipkart-1050 80/20 seed 42, MiniLM kNN (k=10), FAISS: {result.as_dict()}")
+    print(f"\nflipkart-1050 80/20 seed 42, MiniLM, default categorizer, FAISS: {result.as_dict()}")
     assert result.n_train == 840 and result.n_test == 210
-    assert result.accuracy >= 0.90
+    assert result.accuracy >= 0.94  # kNN + words + head; the dense vote alone gave 0.933
     assert set(result.level_accuracy) == {1, 2, 3}
     assert result.level_accuracy[2] <= result.level_accuracy[1]
 
