@@ -106,3 +106,22 @@ def test_linear_head_is_trained_on_the_store_and_follows_writes(tmp_path: Path) 
         assert prediction.main_category == "Kitchen" and prediction.method == "knn"
         engine.delete_product("k3")
         assert engine.head().products == len(CATALOG) + 2
+
+
+def test_a_slow_head_is_retrained_in_the_background(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a big store the previous head keeps answering while the new one trains."""
+    from tests.conftest import HashEmbedder
+
+    import semcat.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "_SYNC_HEAD_SECONDS", -1.0)  # every head counts as slow
+    with Engine(Settings(data_dir=tmp_path / "bg"), embedder=HashEmbedder()) as engine:
+        engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
+        first = engine.head()
+        engine.upsert_products([Product.build(id="k1", title="Espresso machine", category="Kitchen")])
+        assert engine.head() is first  # served at once, retraining behind
+        thread = engine._head_training
+        if thread is not None:
+            thread.join(timeout=30)
+        retrained = engine.head()
+        assert retrained is not first and {p[0] for p in retrained.paths} == {"Office", "Garden", "Kitchen"}
