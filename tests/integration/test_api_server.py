@@ -85,7 +85,7 @@ def test_service_endpoints(server: httpx.Client) -> None:
         },
     ).json()["predictions"]
     assert [p["main_category"] for p in batch] == ["Watches", "Baby Care", "Computers"]
-    assert all(len(p["neighbors"]) == 10 and p["levels"] for p in batch)
+    assert all(len(p["neighbors"]) >= 10 and p["levels"] for p in batch)  # 10 by vector, then by words
 
     hits = server.post("/similar", json={"text": "cotton bath towel", "k": 3, "category": "Home Furnishing"}).json()
     assert len(hits["results"]) == 3

@@ -109,7 +109,7 @@ def test_index_kill9_resume_restart(backend: str, tmp_path: Path) -> None:
     assert "row 4: no text" in result.stderr
     rows = [json.loads(line) for line in out_file.read_text().splitlines()]
     assert [(r["id"], r["main_category"]) for r in rows] == [("n1", "Baby Care"), ("n2", "Computers")]
-    assert all(len(r["neighbors"]) == 10 and r["levels"] for r in rows)
+    assert all(len(r["neighbors"]) >= 10 and r["levels"] for r in rows)  # 10 by vector, then by words
 
 
 def test_some_bad_rows_index_the_rest_and_exit_0(tmp_path: Path) -> None:
