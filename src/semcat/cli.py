@@ -527,6 +527,8 @@ def info(
         out.print(f"model:    {data['model']}")
         for space, details in data["spaces"].items():
             out.print(f"space:    {space} ({details['dim']}-d, {details['index']})")
+        for space, details in data.get("sparse", {}).items():
+            out.print(f"space:    {space} (sparse word vectors, {details['vectors']} stored)")
         out.print(f"products: {data['products']} ({data['labeled']} labeled)")
         table = Table(f"category (level {level})", "products")
         for name, count in data["categories"].items():

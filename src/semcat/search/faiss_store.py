@@ -607,6 +607,14 @@ class FaissStore(SingleQueryMixin):
                     }
                     for space, index in self._indexes.items()
                 },
+                "sparse": {
+                    space: {
+                        "vectors": int(
+                            self._db.execute("SELECT COUNT(*) FROM sparse WHERE space=?", (space,)).fetchone()[0]
+                        )
+                    }
+                    for space in self.meta.sparse
+                },
                 "products": self.count(),
             }
 

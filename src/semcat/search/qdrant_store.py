@@ -336,6 +336,7 @@ class QdrantStore(SingleQueryMixin):
                 }
                 for space, dim in self.meta.spaces.items()
             },
+            "sparse": {space: {"vectors": self._count_vectors(space)} for space in self.meta.sparse},
             "products": self.count(),
         }
 

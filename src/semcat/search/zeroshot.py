@@ -164,9 +164,12 @@ class HybridCategorizer:
             disagree = knn_top is not None and knn_top != zs_top
             # below the zero-shot level, keep the kNN's own deeper path when it agrees
             chosen = tuple(mixed.path)
+            top = mixed.top
             if knn_pred is not None and knn_pred.category and tuple(knn_pred.path[: len(chosen)]) == chosen:
                 category = knn_pred.category
                 levels = mixed.levels + knn_pred.levels[len(mixed.levels) :]
+                if len(knn_pred.path) > len(chosen):
+                    top = knn_pred.top  # full paths (the vote's shares), as a plain vote lists them
             else:
                 category, levels = mixed.category, mixed.levels
             out.append(
@@ -175,7 +178,7 @@ class HybridCategorizer:
                     score=mixed.score,
                     uncertain=mixed.uncertain or disagree,
                     levels=levels,
-                    top=mixed.top,
+                    top=top,
                     neighbors=mixed.neighbors,
                     method=self.method,
                     near_duplicate=bool(knn_pred and knn_pred.near_duplicate),
