@@ -187,6 +187,14 @@ def check_query(vectors: np.ndarray, meta: StoreMeta, space: str, k: int) -> np.
     return array
 
 
+def check_sparse_query(meta: StoreMeta, space: str, k: int) -> None:
+    """Validate a sparse search: a known sparse space, k >= 1."""
+    if k < 1:
+        raise InvalidInputError("k must be at least 1")
+    if space not in meta.sparse:
+        raise StoreError(f"unknown sparse space {space!r}; this store has {', '.join(meta.sparse) or 'none'}")
+
+
 def level_key(path: str | None, level: int | None) -> str | None:
     """Cut a ' > '-joined category path to its first ``level`` levels."""
     if path is None or level is None:

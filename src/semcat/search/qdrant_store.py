@@ -30,6 +30,7 @@ from semcat.search.base import (
     as_space_arrays,
     as_sparse_rows,
     check_query,
+    check_sparse_query,
     level_key,
 )
 
@@ -236,10 +237,7 @@ class QdrantStore(SingleQueryMixin):
     def search_sparse(
         self, queries: Sequence[tuple[np.ndarray, np.ndarray]], k: int, filter: SearchFilter | None, space: str
     ) -> list[list[Hit]]:
-        if space not in self.meta.sparse:
-            raise StoreError(f"unknown sparse space {space!r}; this store has {', '.join(self.meta.sparse) or 'none'}")
-        if k < 1:
-            raise StoreError("k must be at least 1")
+        check_sparse_query(self.meta, space, k)
         if not queries:
             return []
         models = self._models
