@@ -146,6 +146,18 @@ class Product:
         }
 
     @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Product:
+        """The product a stored payload describes (the inverse of :meth:`payload`)."""
+        return cls(
+            id=str(payload.get("id") or ""),
+            title=payload.get("title") or "",
+            description=payload.get("description") or "",
+            brand=payload.get("brand") or "",
+            image=payload.get("image"),
+            category=tuple(payload.get("category_levels") or ()),
+        )
+
+    @classmethod
     def build(
         cls,
         id: object,

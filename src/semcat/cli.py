@@ -704,19 +704,7 @@ def train(
                 raise ConfigError(
                     f"the store holds vectors of {stored.meta.model!r}; pass that model with --model to train it"
                 )
-            products: list[Any] = []
-            for _, _, payloads in stored.iter_vectors():
-                for p in payloads:
-                    products.append(
-                        Product(
-                            id=str(p["id"]),
-                            title=p.get("title") or "",
-                            description=p.get("description") or "",
-                            brand=p.get("brand") or "",
-                            image=p.get("image"),
-                            category=tuple(p.get("category_levels") or ()),
-                        )
-                    )
+            products = [Product.from_payload(p) for _, _, payloads in stored.iter_vectors() for p in payloads]
         labeled = [p for p in products if p.category]
         if not labeled:
             raise ConfigError("the store holds no labeled product to learn from: index a labeled catalog first")

@@ -45,10 +45,7 @@ def test_same_accuracy_on_qdrant_local_path(faiss_run, tmp_path: Path) -> None:
     store = qdrant.store(create=True)
     lexical = LexicalEncoder()
     for ids, vectors, payloads in engine.store().iter_vectors():
-        texts = [
-            Product(id=i, title=p["title"], description=p["description"], brand=p["brand"]).text()
-            for i, p in zip(ids, payloads, strict=True)
-        ]
+        texts = [Product.from_payload(p).text() for p in payloads]
         store.upsert(ids, {"text": vectors, "lexical": lexical.encode(texts)}, payloads)
     _, test = stratified_holdout(products, 0.2, 42)
     predictions = qdrant.categorize(test)

@@ -13,6 +13,7 @@ same), so a newly indexed word counts as rare as it is.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +57,22 @@ class LexicalEncoder:
                 )
             )
         return rows
+
+
+def rows_to_csr(rows: Sequence[tuple[np.ndarray, np.ndarray]], values_scale: np.ndarray | None = None) -> Any:
+    """Sparse rows as one (len(rows), N_FEATURES) CSR matrix; ``values_scale`` (one weight
+    per feature, e.g. an IDF) multiplies each value by its feature's weight."""
+    from scipy import sparse
+
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(r[0]) for r in rows])
+    if indptr[-1] == 0:
+        return sparse.csr_matrix((len(rows), N_FEATURES), dtype=np.float32)
+    indices = np.concatenate([np.asarray(r[0], dtype=np.int32) for r in rows])
+    values = np.concatenate([np.asarray(r[1], dtype=np.float32) for r in rows])
+    if values_scale is not None:
+        values = values * values_scale[indices]
+    return sparse.csr_matrix((values, indices, indptr), shape=(len(rows), N_FEATURES))
 
 
 def bm25_idf(doc_freq: np.ndarray, n_docs: int) -> np.ndarray:

@@ -60,13 +60,7 @@ def from_store(store: VectorStore, fields: Sequence[str] = ("title", "brand", "d
         for i in keep:
             payload = batch_payloads[i]
             paths.append(tuple(payload["category_levels"]))
-            product = Product(
-                id=batch_ids[i],
-                title=payload.get("title") or "",
-                description=payload.get("description") or "",
-                brand=payload.get("brand") or "",
-            )
-            texts.append(product.text(fields))
+            texts.append(Product.from_payload(payload).text(fields))
             payloads.append(payload)
     dim = store.meta.spaces.get("text", 0)
     vectors = np.concatenate(chunks) if chunks else np.zeros((0, dim), dtype=np.float32)

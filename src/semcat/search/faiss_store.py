@@ -641,40 +641,18 @@ class _SparseIndex:
 
     @classmethod
     def load(cls, db: sqlite3.Connection, space: str) -> _SparseIndex:
-        from scipy import sparse
-
-        from semcat.embedding.lexical import N_FEATURES
+        from semcat.embedding.lexical import rows_to_csr
 
         iids: list[int] = []
-        indices: list[np.ndarray] = []
-        values: list[np.ndarray] = []
+        rows: list[tuple[np.ndarray, np.ndarray]] = []
         for iid, idx, val in db.execute("SELECT iid, idx, val FROM sparse WHERE space=? ORDER BY iid", (space,)):
             iids.append(iid)
-            indices.append(np.frombuffer(idx, dtype=np.int32))
-            values.append(np.frombuffer(val, dtype=np.float32))
-        indptr = np.zeros(len(iids) + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum([len(i) for i in indices])
-        matrix = sparse.csr_matrix(
-            (
-                np.concatenate(values) if values else np.zeros(0, np.float32),
-                np.concatenate(indices) if indices else np.zeros(0, np.int32),
-                indptr,
-            ),
-            shape=(len(iids), N_FEATURES),
-        )
-        return cls(np.asarray(iids, dtype=np.int64), matrix)
+            rows.append((np.frombuffer(idx, dtype=np.int32), np.frombuffer(val, dtype=np.float32)))
+        return cls(np.asarray(iids, dtype=np.int64), rows_to_csr(rows))
 
     def scores(self, queries: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """(queries, docs) dense scores: sum over shared terms of idf * query * doc."""
-        from scipy import sparse
+        from semcat.embedding.lexical import rows_to_csr
 
-        from semcat.embedding.lexical import N_FEATURES
-
-        indptr = np.zeros(len(queries) + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum([len(q[0]) for q in queries])
-        idx = (
-            np.concatenate([np.asarray(q[0], dtype=np.int32) for q in queries]) if indptr[-1] else np.zeros(0, np.int32)
-        )
-        val = np.concatenate([np.asarray(q[1], dtype=np.float32) for q in queries]) if indptr[-1] else np.zeros(0)
-        weighted = sparse.csr_matrix((val * self.idf[idx], idx, indptr), shape=(len(queries), N_FEATURES))
+        weighted = rows_to_csr(queries, values_scale=self.idf)
         return np.asarray((weighted @ self.matrix.T).todense(), dtype=np.float32)

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from semcat.catalog import PATH_JOIN
-from semcat.embedding.lexical import LEXICAL_SPACE, N_FEATURES, LexicalEncoder, SparseRow, bm25_idf
+from semcat.catalog import PATH_JOIN, Product
+from semcat.embedding.lexical import LEXICAL_SPACE, N_FEATURES, LexicalEncoder, SparseRow, bm25_idf, rows_to_csr
 from semcat.errors import EmptyIndexError
 from semcat.search.base import DEFAULT_SPACE, VectorStore, level_key
 
@@ -28,8 +28,6 @@ _SCALE = 4.0  # SVM margins -> softmax; a margin of 0.5 over the runner-up reads
 
 class LinearHead:
     """Main-category classifier on [dense vector, IDF-weighted word vector]."""
-
-    method = "knn"
 
     def __init__(
         self,
@@ -47,7 +45,7 @@ class LinearHead:
         classes = sorted(set(labels))
         if len(classes) < 2:
             raise EmptyIndexError("the linear head needs labeled products of at least two categories")
-        matrix = _rows_to_csr(lexical)
+        matrix = rows_to_csr(lexical)
         doc_freq = np.bincount(matrix.indices, minlength=N_FEATURES)
         self.idf = bm25_idf(doc_freq, max(len(lexical), 1)).astype(np.float32)
         self.level = level
@@ -73,7 +71,7 @@ class LinearHead:
         rows = query_vectors.get(LEXICAL_SPACE)
         if rows is None:
             rows = [(np.zeros(0, np.int32), np.zeros(0, np.float32))] * len(dense)
-        margins = self._svm.decision_function(self._features(dense, _rows_to_csr(rows)))
+        margins = self._svm.decision_function(self._features(dense, rows_to_csr(rows)))
         if margins.ndim == 1:  # two classes
             margins = np.stack([-margins, margins], axis=1)
         logits = _SCALE * margins
@@ -84,8 +82,6 @@ class LinearHead:
     @classmethod
     def from_store(cls, store: VectorStore, fields: Sequence[str], level: int = 1, **kwargs: Any) -> LinearHead:
         """Train on the store's labeled products (their stored vectors and texts)."""
-        from semcat.catalog import Product
-
         dense: list[np.ndarray] = []
         texts: list[str] = []
         labels: list[str] = []
@@ -95,26 +91,8 @@ class LinearHead:
                 if not path:
                     continue
                 dense.append(vector)
-                product = Product(
-                    id="",
-                    title=p.get("title") or "",
-                    description=p.get("description") or "",
-                    brand=p.get("brand") or "",
-                )
-                texts.append(product.text(fields))
+                texts.append(Product.from_payload(p).text(fields))
                 labels.append(level_key(path, level) or path)
         if not labels:
             raise EmptyIndexError("the store holds no labeled product to train the linear head on")
         return cls(np.stack(dense), LexicalEncoder().encode(texts), labels, level=level, **kwargs)
-
-
-def _rows_to_csr(rows: Sequence[SparseRow]) -> Any:
-    from scipy import sparse
-
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(r[0]) for r in rows])
-    if indptr[-1] == 0:
-        return sparse.csr_matrix((len(rows), N_FEATURES), dtype=np.float32)
-    indices = np.concatenate([np.asarray(r[0], dtype=np.int32) for r in rows])
-    values = np.concatenate([np.asarray(r[1], dtype=np.float32) for r in rows])
-    return sparse.csr_matrix((values, indices, indptr), shape=(len(rows), N_FEATURES))
