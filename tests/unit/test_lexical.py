@@ -11,7 +11,7 @@ import pytest
 
 from semcat.catalog import Product
 from semcat.config import Settings
-from semcat.embedding.lexical import LexicalEncoder
+from semcat.embedding.lexical import LEXICAL_SPACE, LexicalEncoder
 from semcat.engine import Engine
 
 
@@ -125,3 +125,41 @@ def test_a_slow_head_is_retrained_in_the_background(tmp_path: Path, monkeypatch:
             thread.join(timeout=30)
         retrained = engine.head()
         assert retrained is not first and {p[0] for p in retrained.paths} == {"Office", "Garden", "Kitchen"}
+
+
+def test_char_rows_link_words_the_word_rows_keep_apart() -> None:
+    """Plurals and compounds share character n-grams where they share no word."""
+    words, chars = LexicalEncoder(), LexicalEncoder("char")
+    (w1, _), (w2, _) = words.encode(["coques", "coque"])
+    (c1, v1), (c2, _) = chars.encode(["coques", "coque"])
+    assert not set(w1) & set(w2)
+    assert len(set(c1) & set(c2)) >= 3 and np.isclose(np.linalg.norm(v1), 1.0)
+    with pytest.raises(ValueError, match="unknown analyzer"):
+        LexicalEncoder("bytes")
+
+
+def test_head_character_block_categorizes_an_unseen_word_form() -> None:
+    """A query whose only word never occurs in the store ("coques", the catalog says
+    "coque") is still placed by its character n-grams; without them the head can only
+    guess."""
+    from semcat.embedding.lexical import CHAR_SPACE
+    from semcat.search.head import LinearHead
+
+    titles = {
+        "Phone": ["coque silicone iphone", "coque rigide samsung", "coque cuir xiaomi", "coque pour pixel"],
+        "Kitchen": ["poele inox induction", "poele fonte grill", "casserole inox", "casserole cuivre"],
+    }
+    texts = [t for ts in titles.values() for t in ts]
+    labels = [c for c, ts in titles.items() for _ in ts]
+    dense = np.zeros((len(texts), 8), dtype=np.float32)  # no semantic help: words and n-grams only
+    words, chars = LexicalEncoder(), LexicalEncoder("char")
+    with_chars = LinearHead(dense, words.encode(texts), labels, chars=chars.encode(texts))
+    without = LinearHead(dense, words.encode(texts), labels)
+    assert with_chars.spaces == (LEXICAL_SPACE, CHAR_SPACE) and without.spaces == (LEXICAL_SPACE,)
+    query = {"text": np.zeros((1, 8), np.float32), LEXICAL_SPACE: words.encode(["coques"])}
+    query[CHAR_SPACE] = chars.encode(["coques"])
+    phone = with_chars.paths.index(("Phone",))
+    assert with_chars.probabilities(query)[0, phone] > 0.8
+    gibberish = {"text": query["text"], LEXICAL_SPACE: words.encode(["zzxq"])}
+    # without them "coques" reads like gibberish: the head answers from its intercepts alone
+    assert np.allclose(without.probabilities(query), without.probabilities(gibberish))

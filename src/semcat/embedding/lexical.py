@@ -18,21 +18,31 @@ from typing import Any
 import numpy as np
 
 LEXICAL_SPACE = "lexical"
+CHAR_SPACE = "lexical-chars"  # query-side only: the linear head's character n-grams, never stored
+SPARSE_QUERY_SPACES = (LEXICAL_SPACE, CHAR_SPACE)  # keys of a query mapping that hold sparse rows
 N_FEATURES = 2**20
 SparseRow = tuple[np.ndarray, np.ndarray]  # (int32 indices, float32 values); empty arrays: no vector
 
 
 class LexicalEncoder:
-    """Texts -> sparse rows (indices sorted, values > 0, L2 norm 1)."""
+    """Texts -> sparse rows (indices sorted, values > 0, L2 norm 1).
 
-    name = "hash-words12-2^20"
+    ``analyzer="word"`` (the stored lexical vector): word unigrams and bigrams.
+    ``analyzer="char"``: character 3- to 5-grams inside word boundaries, which catch
+    morphology, compounds and misspellings ("coques", "coque-iphone", "tshirt"); never
+    stored, computed from the stored texts for the linear head only.
+    """
 
-    def __init__(self) -> None:
+    def __init__(self, analyzer: str = "word") -> None:
         from sklearn.feature_extraction.text import HashingVectorizer
 
+        if analyzer not in ("word", "char"):
+            raise ValueError(f"unknown analyzer {analyzer!r}: use 'word' or 'char'")
+        self.name = "hash-words12-2^20" if analyzer == "word" else "hash-chars35-2^20"
         self._vectorizer = HashingVectorizer(
             n_features=N_FEATURES,
-            ngram_range=(1, 2),
+            analyzer="word" if analyzer == "word" else "char_wb",
+            ngram_range=(1, 2) if analyzer == "word" else (3, 5),
             alternate_sign=False,
             norm=None,
             strip_accents="unicode",
@@ -79,3 +89,12 @@ def bm25_idf(doc_freq: np.ndarray, n_docs: int) -> np.ndarray:
     """IDF as Qdrant computes it for ``Modifier.IDF``: ln((N - n + 0.5) / (n + 0.5) + 1)."""
     doc_freq = np.asarray(doc_freq, dtype=np.float64)
     return np.log((n_docs - doc_freq + 0.5) / (doc_freq + 0.5) + 1.0)
+
+
+def smooth_idf(doc_freq: np.ndarray, n_docs: int, min_df: int = 1) -> np.ndarray:
+    """IDF as scikit-learn's TfidfVectorizer computes it (ln((1 + N) / (1 + n)) + 1),
+    0 for features seen in fewer than ``min_df`` documents."""
+    doc_freq = np.asarray(doc_freq, dtype=np.float64)
+    idf = np.log((1.0 + n_docs) / (1.0 + doc_freq)) + 1.0
+    idf[doc_freq < min_df] = 0.0
+    return idf

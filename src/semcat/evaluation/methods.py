@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from semcat.catalog import PATH_JOIN
-from semcat.embedding.lexical import LEXICAL_SPACE, LexicalEncoder
+from semcat.embedding.lexical import CHAR_SPACE, LEXICAL_SPACE, LexicalEncoder
 from semcat.evaluation.data import LabeledSet
 from semcat.search.base import StoreMeta
 from semcat.search.faiss_store import FaissStore
@@ -53,9 +53,11 @@ def knn(
     lexical_power: float = 4.0,
     head_weight: float = 0.0,
     head_c: float = 1.0,
+    head_chars: bool = True,
 ) -> MethodRun:
     start = time.perf_counter()
     lexical = LexicalEncoder() if lexical_weight > 0 or head_weight > 0 else None
+    chars = LexicalEncoder("char") if head_weight > 0 and head_chars else None
     sparse = (LEXICAL_SPACE,) if lexical_weight > 0 else ()
     meta = StoreMeta(model=train.model, spaces={"text": train.vectors.shape[1]}, sparse=sparse)
     with tempfile.TemporaryDirectory(prefix="semcat-eval-") as tmp:
@@ -69,7 +71,13 @@ def knn(
                 store.upsert(train.ids[begin:end], vectors, train.payloads[begin:end])
             head = None
             if head_weight > 0 and lexical is not None:
-                head = LinearHead(train.vectors, lexical.encode(train.texts), train.labels(1), c=head_c)
+                head = LinearHead(
+                    train.vectors,
+                    lexical.encode(train.texts),
+                    train.labels(1),
+                    chars=chars.encode(train.texts) if chars is not None else None,
+                    c=head_c,
+                )
             fitted = time.perf_counter()
             categorizer: Any = KnnCategorizer(
                 store,
@@ -86,7 +94,10 @@ def knn(
             for begin in range(0, len(test), batch):
                 queries: Any = test.vectors[begin : begin + batch]
                 if lexical is not None:
-                    queries = {"text": queries, LEXICAL_SPACE: lexical.encode(test.texts[begin : begin + batch])}
+                    texts = test.texts[begin : begin + batch]
+                    queries = {"text": queries, LEXICAL_SPACE: lexical.encode(texts)}
+                    if chars is not None:
+                        queries[CHAR_SPACE] = chars.encode(texts)
                 predictions += categorizer.predict(queries)
         finally:
             store.close()

@@ -1,10 +1,14 @@
 """A linear head over the stored vectors: the main category from a linear classifier.
 
-Trained on what the store holds, nothing else: each labeled product's dense vector next
-to its word vector (the lexical row semcat stores, weighted by the stored products'
-IDF), one linear SVM per main category (one-vs-rest). It sees every labeled product at
-once where the kNN vote sees ten, which is what lets it beat the vote on catalogs whose
-categories are decided by many weak word cues (cdiscount). It is mixed with the vote the
+Trained on what the store holds, nothing else: each labeled product's stored dense
+vector (at half weight) next to two TF-IDF blocks computed from its stored text, word
+1-2-grams (the words of its stored lexical row) and character 3-5-grams, each weighted
+by an IDF over the labeled products that drops features seen in a single product (they
+only let the SVM memorize), one linear SVM per main category (one-vs-rest). It sees
+every labeled product at once where the kNN vote sees ten, which is what lets it beat
+the vote on catalogs whose categories are decided by many weak word cues (cdiscount);
+the character block catches plurals, compounds and misspellings the words miss. Feature
+choices measured in ``benchmarks/head_features.py``. It is mixed with the vote the
 way the zero-shot prior is (:class:`semcat.search.zeroshot.HybridCategorizer`), so the
 vote's deeper levels, its evidence and its near-duplicate rule are kept: a relabeled
 product decides for its copies on the next request even before the head is retrained.
@@ -19,21 +23,37 @@ from typing import Any
 import numpy as np
 
 from semcat.catalog import PATH_JOIN, Product
-from semcat.embedding.lexical import LEXICAL_SPACE, N_FEATURES, LexicalEncoder, SparseRow, bm25_idf, rows_to_csr
+from semcat.embedding.lexical import (
+    CHAR_SPACE,
+    LEXICAL_SPACE,
+    N_FEATURES,
+    LexicalEncoder,
+    SparseRow,
+    rows_to_csr,
+    smooth_idf,
+)
 from semcat.errors import EmptyIndexError
 from semcat.search.base import DEFAULT_SPACE, VectorStore, level_key
 
 _SCALE = 4.0  # SVM margins -> softmax; a margin of 0.5 over the runner-up reads as ~0.88
+DENSE_WEIGHT = 0.5  # the dense block's scale next to the two unit-norm TF-IDF blocks
+MIN_DF = 2  # a word or n-gram must occur in two labeled products to count
 
 
 class LinearHead:
-    """Main-category classifier on [dense vector, IDF-weighted word vector]."""
+    """Main-category classifier on [dense vector, word TF-IDF, character TF-IDF].
+
+    ``lexical`` and ``chars`` are the labeled products' word and character rows
+    (:class:`LexicalEncoder` ``"word"`` / ``"char"``); ``chars=None`` leaves the
+    character block out (``SEMCAT_HEAD_CHARS=false``: half the training time and memory).
+    """
 
     def __init__(
         self,
         dense: np.ndarray,
         lexical: Sequence[SparseRow],
         labels: Sequence[str],
+        chars: Sequence[SparseRow] | None = None,
         level: int = 1,
         c: float = 1.0,
         top_n: int = 5,
@@ -45,33 +65,46 @@ class LinearHead:
         classes = sorted(set(labels))
         if len(classes) < 2:
             raise EmptyIndexError("the linear head needs labeled products of at least two categories")
-        matrix = rows_to_csr(lexical)
-        doc_freq = np.bincount(matrix.indices, minlength=N_FEATURES)
-        self.idf = bm25_idf(doc_freq, max(len(lexical), 1)).astype(np.float32)
+        self._blocks: list[tuple[str, np.ndarray]] = []
+        matrices = []
+        for space, rows in ((LEXICAL_SPACE, lexical), (CHAR_SPACE, chars)):
+            if rows is None:
+                continue
+            matrix = rows_to_csr(rows)
+            doc_freq = np.bincount(matrix.indices, minlength=N_FEATURES)
+            self._blocks.append((space, smooth_idf(doc_freq, len(rows), MIN_DF).astype(np.float32)))
+            matrices.append(matrix)
         self.level = level
         self.top_n = top_n
         self.uncertain_threshold = uncertain_threshold
         self._svm = LinearSVC(C=c)
-        self._svm.fit(self._features(np.asarray(dense, dtype=np.float32), matrix), list(labels))
+        self._svm.fit(self._features(np.asarray(dense, dtype=np.float32), matrices), list(labels))
         self.paths = [tuple(str(c).split(PATH_JOIN)) for c in self._svm.classes_]
         self.products = len(labels)
         self.train_seconds = time.perf_counter() - start
 
-    def _features(self, dense: np.ndarray, lexical: Any) -> Any:
+    @property
+    def spaces(self) -> tuple[str, ...]:
+        """The sparse query rows :meth:`probabilities` reads besides the dense ``text``."""
+        return tuple(space for space, _ in self._blocks)
+
+    def _features(self, dense: np.ndarray, matrices: Sequence[Any]) -> Any:
         from scipy import sparse
         from sklearn.preprocessing import normalize
 
-        weighted = normalize(lexical.multiply(self.idf[None, :]).tocsr())
-        return sparse.hstack([sparse.csr_matrix(dense), weighted], format="csr")
+        blocks = [sparse.csr_matrix(dense * DENSE_WEIGHT)]
+        for (_, idf), matrix in zip(self._blocks, matrices, strict=True):
+            blocks.append(normalize(matrix.multiply(idf[None, :]).tocsr()))
+        return sparse.hstack(blocks, format="csr")
 
     def probabilities(self, query_vectors: Mapping[str, Any]) -> np.ndarray:
         """(n, categories): softmax over the SVM margins. Needs the queries' ``text``
-        vectors and, for the word part, their ``lexical`` rows."""
+        vectors and, for the sparse blocks, their rows under :attr:`spaces` (a missing
+        space reads as no words)."""
         dense = np.atleast_2d(np.asarray(query_vectors[DEFAULT_SPACE], dtype=np.float32))
-        rows = query_vectors.get(LEXICAL_SPACE)
-        if rows is None:
-            rows = [(np.zeros(0, np.int32), np.zeros(0, np.float32))] * len(dense)
-        margins = self._svm.decision_function(self._features(dense, rows_to_csr(rows)))
+        empty = [(np.zeros(0, np.int32), np.zeros(0, np.float32))] * len(dense)
+        matrices = [rows_to_csr(query_vectors.get(space) or empty) for space in self.spaces]
+        margins = self._svm.decision_function(self._features(dense, matrices))
         if margins.ndim == 1:  # two classes
             margins = np.stack([-margins, margins], axis=1)
         logits = _SCALE * margins
@@ -80,7 +113,9 @@ class LinearHead:
         return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
 
     @classmethod
-    def from_store(cls, store: VectorStore, fields: Sequence[str], level: int = 1, **kwargs: Any) -> LinearHead:
+    def from_store(
+        cls, store: VectorStore, fields: Sequence[str], level: int = 1, chars: bool = True, **kwargs: Any
+    ) -> LinearHead:
         """Train on the store's labeled products (their stored vectors and texts)."""
         dense: list[np.ndarray] = []
         texts: list[str] = []
@@ -95,4 +130,5 @@ class LinearHead:
                 labels.append(level_key(path, level) or path)
         if not labels:
             raise EmptyIndexError("the store holds no labeled product to train the linear head on")
-        return cls(np.stack(dense), LexicalEncoder().encode(texts), labels, level=level, **kwargs)
+        char_rows = LexicalEncoder("char").encode(texts) if chars else None
+        return cls(np.stack(dense), LexicalEncoder().encode(texts), labels, chars=char_rows, level=level, **kwargs)

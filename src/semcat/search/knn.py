@@ -10,7 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from semcat.catalog import PATH_JOIN
-from semcat.embedding.lexical import LEXICAL_SPACE
+from semcat.embedding.lexical import LEXICAL_SPACE, SPARSE_QUERY_SPACES
 from semcat.errors import EmptyIndexError, InvalidInputError
 from semcat.search.base import DEFAULT_SPACE, IMAGE_SPACE, Hit, SearchFilter, VectorStore, present_rows
 from semcat.search.prediction import CategoryScore, LevelScore, Neighbor, Prediction
@@ -137,7 +137,7 @@ def as_query_spaces(query_vectors: np.ndarray | Mapping[str, np.ndarray]) -> dic
         spaces = {
             s: np.atleast_2d(np.asarray(v, dtype=np.float32))
             for s, v in query_vectors.items()
-            if s != LEXICAL_SPACE  # sparse rows, handled by the kNN vote itself
+            if s not in SPARSE_QUERY_SPACES  # sparse rows: the kNN vote's words, the head's n-grams
         }
     else:
         spaces = {DEFAULT_SPACE: np.atleast_2d(np.asarray(query_vectors, dtype=np.float32))}
