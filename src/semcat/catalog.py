@@ -37,6 +37,14 @@ _CANDIDATES: dict[str, tuple[str, ...]] = {
     "title": ("title", "product_name", "name", "product_title", "libelle", "item_name"),
     "description": ("description", "product_description", "desc", "body"),
     "brand": ("brand", "marque", "manufacturer"),
+    "attributes": (
+        "attributes",
+        "product_specifications",
+        "specifications",
+        "specs",
+        "characteristics",
+        "caracteristiques",
+    ),
     "image": ("image", "image_path", "image_file", "img", "picture"),
     "category": (
         "category",
@@ -93,6 +101,48 @@ def parse_category(value: object, separator: str | None = None) -> tuple[str, ..
     return tuple(p for p in (clean_text(p) for p in parts) if p)
 
 
+_PAIR = re.compile(r'"(?:key|name)"\s*(?:=>|:)\s*"([^"]*)"\s*,\s*"value"\s*(?:=>|:)\s*"([^"]*)"')
+
+
+def parse_attributes(value: object) -> str:
+    """Product attributes (specifications) as one text: ``"Type: Mug; Material: Ceramic"``.
+
+    Accepts a mapping (``{"Type": "Mug"}``), a list of ``{"key"/"name", "value"}`` pairs,
+    either as JSON text, Flipkart's Ruby-style dump
+    (``{"product_specification"=>[{"key"=>"Type", "value"=>"Mug"}]}``), or plain text
+    (kept as it is).
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, Mapping | list | tuple):
+        return "; ".join(p for p in (clean_text(x) for x in _flatten_attributes(value)) if p)
+    text = clean_text(value)
+    if text.lower() in ("nil", "null", "none", "{}", "[]"):
+        return ""
+    if text[:1] in "{[":
+        try:
+            return parse_attributes(json.loads(re.sub(r"=>\s*nil\b", ": null", text).replace("=>", ":")))
+        except ValueError:
+            pairs = _PAIR.findall(text)
+            if pairs:
+                return "; ".join(f"{clean_text(k)}: {clean_text(v)}" for k, v in pairs)
+    return text
+
+
+def _flatten_attributes(value: object) -> list[str]:
+    if isinstance(value, Mapping):
+        key = value.get("key", value.get("name"))
+        if "value" in value and (key is None or isinstance(key, str)):
+            inner = ", ".join(_flatten_attributes(value["value"]))
+            return [f"{key}: {inner}" if key else inner]
+        if len(value) == 1 and isinstance(next(iter(value.values())), Mapping | list):
+            return _flatten_attributes(next(iter(value.values())))  # a wrapper: {"specs": [...]}
+        return [f"{k}: {', '.join(_flatten_attributes(v))}" for k, v in value.items() if v not in (None, "")]
+    if isinstance(value, list | tuple):
+        return [part for item in value for part in _flatten_attributes(item)]
+    return [] if value is None else [str(value)]
+
+
 def category_prefixes(path: Sequence[str]) -> list[str]:
     """``("A", "B", "C")`` -> ``["A", "A > B", "A > B > C"]``: what a level filter matches."""
     return [PATH_JOIN.join(path[: i + 1]) for i in range(len(path))]
@@ -108,6 +158,7 @@ class Product:
     brand: str = ""
     image: str | None = None
     category: tuple[str, ...] = ()
+    attributes: str = ""
 
     @property
     def category_path(self) -> str | None:
@@ -117,7 +168,7 @@ class Product:
     def has_text(self) -> bool:
         return bool(self.title or self.description)
 
-    def text(self, fields: Sequence[str] = ("title", "brand", "description")) -> str:
+    def text(self, fields: Sequence[str] = ("title", "brand", "description", "attributes")) -> str:
         """The text that gets embedded: the chosen fields in order, joined with '. '.
 
         The brand is skipped when the title already names it (Flipkart titles do).
@@ -139,6 +190,7 @@ class Product:
             "title": self.title,
             "description": self.description,
             "brand": self.brand,
+            "attributes": self.attributes,
             "image": self.image,
             "category": self.category_path,
             "category_levels": list(self.category),
@@ -155,6 +207,7 @@ class Product:
             brand=payload.get("brand") or "",
             image=payload.get("image"),
             category=tuple(payload.get("category_levels") or ()),
+            attributes=payload.get("attributes") or "",
         )
 
     @classmethod
@@ -167,6 +220,7 @@ class Product:
         image: object = None,
         category: object = None,
         separator: str | None = None,
+        attributes: object = None,
     ) -> Product:
         """Build a product from loose values (API bodies, CLI text), validating it."""
         product = cls(
@@ -176,6 +230,7 @@ class Product:
             brand=clean_text(brand),
             image=clean_text(image) or None,
             category=parse_category(category, separator),
+            attributes=parse_attributes(attributes),
         )
         if not product.id:
             raise InvalidInputError("product id is empty")
@@ -195,11 +250,12 @@ class ColumnMap:
     brand: str | None = None
     image: str | None = None
     category: list[str] = field(default_factory=list)
+    attributes: str | None = None
     category_separator: str | None = None
 
     def describe(self) -> str:
         fields = {"id": self.id, "title": self.title, "description": self.description}
-        fields |= {"brand": self.brand, "image": self.image}
+        fields |= {"brand": self.brand, "attributes": self.attributes, "image": self.image}
         parts = [f"{k}={v}" for k, v in fields.items() if v]
         if self.category:
             parts.append("category=" + "+".join(self.category))
@@ -291,7 +347,7 @@ def resolve_columns(header: Sequence[str], given: ColumnMap | None = None) -> tu
         return None
 
     result = ColumnMap(category_separator=given.category_separator)
-    for what in ("id", "title", "description", "brand", "image"):
+    for what in ("id", "title", "description", "brand", "image", "attributes"):
         explicit = check(getattr(given, what), what)
         setattr(result, what, explicit if explicit is not None else detect(what))
     if given.category:
@@ -475,6 +531,7 @@ def rows_to_products(
             brand=clean_text(record.get(columns.brand)) if columns.brand else "",
             image=(clean_text(record.get(columns.image)) or None) if columns.image else None,
             category=category,
+            attributes=parse_attributes(record.get(columns.attributes)) if columns.attributes else "",
         )
         if not product.has_text:
             report.rejected.append(RejectedRow(number, f"no text: title and description are empty (id {pid!r})"))

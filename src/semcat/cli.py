@@ -96,6 +96,7 @@ def _columns(
     image_col: str | None,
     category_col: str | None,
     category_sep: str | None,
+    attributes_col: str | None = None,
 ) -> Any:
     from semcat.catalog import ColumnMap
 
@@ -107,6 +108,7 @@ def _columns(
         image=image_col,
         category=[c.strip() for c in category_col.split(",") if c.strip()] if category_col else [],
         category_separator=category_sep,
+        attributes=attributes_col,
     )
 
 
@@ -114,6 +116,13 @@ IdCol = Annotated[str | None, typer.Option("--id-col", help="Column holding the 
 TitleCol = Annotated[str | None, typer.Option("--title-col", help="Column holding the title.")]
 DescCol = Annotated[str | None, typer.Option("--description-col", help="Column holding the description.")]
 BrandCol = Annotated[str | None, typer.Option("--brand-col", help="Column holding the brand.")]
+AttributesCol = Annotated[
+    str | None,
+    typer.Option(
+        "--attributes-col",
+        help="Column holding the product attributes/specifications (JSON object, key/value list or text).",
+    ),
+]
 ImageCol = Annotated[str | None, typer.Option("--image-col", help="Column holding the image file name.")]
 CategoryCol = Annotated[
     str | None,
@@ -142,6 +151,7 @@ def index(
     title_col: TitleCol = None,
     description_col: DescCol = None,
     brand_col: BrandCol = None,
+    attributes_col: AttributesCol = None,
     image_col: ImageCol = None,
     category_col: CategoryCol = None,
     category_sep: CategorySep = None,
@@ -166,7 +176,9 @@ def index(
             clip_model=clip_model,
             clip_pretrained=clip_pretrained,
         )
-        columns = _columns(id_col, title_col, description_col, brand_col, image_col, category_col, category_sep)
+        columns = _columns(
+            id_col, title_col, description_col, brand_col, image_col, category_col, category_sep, attributes_col
+        )
         with _engine(settings) as engine:
             report = engine.read_catalog(catalog, columns, fmt, encoding)
             if not as_json:
@@ -570,6 +582,7 @@ def evaluate(
     title_col: TitleCol = None,
     description_col: DescCol = None,
     brand_col: BrandCol = None,
+    attributes_col: AttributesCol = None,
     category_col: CategoryCol = None,
     category_sep: CategorySep = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -602,6 +615,7 @@ def evaluate(
             lexical_power=settings.lexical_power,
             head_weight=settings.head_weight,
             head_c=settings.head_c,
+            head_chars=settings.head_chars,
         )
         sets = []
         if catalog is None:
@@ -614,7 +628,9 @@ def evaluate(
             from semcat.catalog import read_catalog
             from semcat.embedding import load_embedder
 
-            columns = _columns(id_col, title_col, description_col, brand_col, None, category_col, category_sep)
+            columns = _columns(
+                id_col, title_col, description_col, brand_col, None, category_col, category_sep, attributes_col
+            )
             report = read_catalog(catalog, columns, fmt, encoding)
             for line in report.summary_lines(max_rows=5):
                 err.print(line)

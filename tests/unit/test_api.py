@@ -108,6 +108,22 @@ def test_products_crud_and_404(client: TestClient) -> None:
     assert client.get("/no/such/route").json()["error"] == "not_found"
 
 
+def test_attributes_are_stored_and_count_as_text(client: TestClient) -> None:
+    body = {
+        "title": "Ceramic mug",
+        "attributes": {"Volume": "350 ml", "Colors": ["Red", "Blue"]},
+        "category": "Kitchen",
+    }
+    assert client.put("/products/m1", json=body).json()["status"] == "created"
+    assert client.get("/products/m1").json()["attributes"] == "Volume: 350 ml; Colors: Red, Blue"
+    body["attributes"] = [{"key": "Volume", "value": "500 ml"}]
+    assert client.put("/products/m1", json=body).json()["status"] == "updated"  # re-embedded
+    one = client.post("/categorize", json={"title": "mug", "attributes": "Volume: 350 ml"})
+    assert one.status_code == 200 and one.json()["predictions"][0]["main_category"]
+    r = client.post("/categorize", json={"title": "mug", "attributes": 12})
+    assert r.status_code == 422 and "attributes" in r.text
+
+
 def test_batch_upsert_reports_duplicates(client: TestClient) -> None:
     r = client.post(
         "/products",

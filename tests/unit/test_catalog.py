@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from semcat.catalog import ColumnMap, Product, parse_category, read_catalog
+from semcat.catalog import ColumnMap, Product, parse_attributes, parse_category, read_catalog
 from semcat.errors import CatalogError, InvalidInputError
 
 FLIPKART_HEADER = "uniq_id,product_name,product_category_tree,image,description,brand\n"
@@ -169,3 +169,39 @@ def test_product_build_validates() -> None:
     with pytest.raises(InvalidInputError, match="has no text"):
         Product.build(id="x", title="  ")
     assert Product.build(id="x", title="Mug", category="Kitchen > Mugs").category == ("Kitchen", "Mugs")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (  # Flipkart's Ruby-style dump
+            '{"product_specification"=>[{"key"=>"Type", "value"=>"Mug"}, {"key"=>"Material", "value"=>"Ceramic"}]}',
+            "Type: Mug; Material: Ceramic",
+        ),
+        ('{"product_specification"=>nil}', ""),
+        ('{"Type": "Mug", "Colors": ["Red", "Blue"]}', "Type: Mug; Colors: Red, Blue"),
+        ('[{"name": "Size", "value": "L"}, {"key": "Fit", "value": "Slim"}]', "Size: L; Fit: Slim"),
+        ({"Type": "Mug", "Empty": None}, "Type: Mug"),
+        ("Dishwasher safe,  350 ml", "Dishwasher safe, 350 ml"),
+        ('{"broken json', '{"broken json'),
+        (None, ""),
+    ],
+)
+def test_parse_attributes_formats(value: object, expected: str) -> None:
+    assert parse_attributes(value) == expected
+
+
+def test_attributes_column_is_read_into_the_text(tmp_path: Path) -> None:
+    """Specifications are product text: detected by name (product_specifications, attributes,
+    specs...), flattened, embedded after the description and kept in the payload."""
+    spec = '"{""product_specification""=>[{""key""=>""Ideal For"", ""value""=>""Baby Boys""}]}"'
+    path = write(tmp_path, "fk.csv", "uniq_id,product_name,description,product_specifications\n")
+    path.write_text(path.read_text() + f"t1,Cotton Towel,Soft.,{spec}\n")
+    product = read_catalog(path).products[0]
+    assert product.attributes == "Ideal For: Baby Boys"
+    assert product.text() == "Cotton Towel. Soft. Ideal For: Baby Boys"
+    assert product.text(("title", "description")) == "Cotton Towel. Soft"
+    assert Product.from_payload(product.payload()) == product
+    custom = write(tmp_path, "c.csv", 'sku,name,feats\n1,Mug,"{""Volume"": ""350 ml""}"\n')
+    report = read_catalog(custom, ColumnMap(id="sku", attributes="feats"))
+    assert report.products[0].attributes == "Volume: 350 ml" and "attributes=feats" in report.summary_lines()[0]

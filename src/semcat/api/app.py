@@ -43,7 +43,7 @@ from semcat.api.schemas import (
     SimilarResponse,
     UpsertResult,
 )
-from semcat.catalog import Product, clean_text
+from semcat.catalog import Product, clean_text, parse_attributes
 from semcat.config import Settings
 from semcat.errors import SemcatError
 from semcat.search import SearchFilter
@@ -243,6 +243,7 @@ def create_app(settings: Settings | None = None, engine: Any | None = None) -> F
                 title=clean_text(it.title),
                 description=clean_text(it.description),
                 brand=clean_text(it.brand),
+                attributes=parse_attributes(it.attributes),
             )
             for i, it in enumerate(items)
         ]
@@ -293,6 +294,7 @@ def create_app(settings: Settings | None = None, engine: Any | None = None) -> F
         title: Annotated[str, Form(max_length=2_000)] = "",
         description: Annotated[str, Form(max_length=50_000)] = "",
         brand: Annotated[str, Form(max_length=500)] = "",
+        attributes: Annotated[str, Form(max_length=50_000)] = "",
         method: Annotated[str | None, Form(pattern="^(knn|zero-shot|hybrid)$")] = None,
         modality: Annotated[str | None, Form(pattern="^(text|image|both)$")] = None,
         k: Annotated[int | None, Form(ge=1, le=1000)] = None,
@@ -303,7 +305,9 @@ def create_app(settings: Settings | None = None, engine: Any | None = None) -> F
         """Categorize one product from an uploaded photo (multipart form), with optional text."""
         engine_, batcher = state(request)
         raw = await image.read()
-        item = ItemIn.model_construct(title=title, description=description, brand=brand, image_base64=None)
+        item = ItemIn.model_construct(
+            title=title, description=description, brand=brand, attributes=attributes or None, image_base64=None
+        )
         options = {"k": k, "top_n": top_n, "depth": depth, "category": category, "method": method}
         return await predict_items(engine_, batcher, [item], [raw], options, modality)
 
@@ -434,5 +438,10 @@ def create_app(settings: Settings | None = None, engine: Any | None = None) -> F
 
 def _to_product(product_id: str, body: ProductIn) -> Product:
     return Product.build(
-        id=product_id, title=body.title, description=body.description, brand=body.brand, category=body.category
+        id=product_id,
+        title=body.title,
+        description=body.description,
+        brand=body.brand,
+        category=body.category,
+        attributes=body.attributes,
     )

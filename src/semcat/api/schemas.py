@@ -12,6 +12,11 @@ _TITLE = Field("", max_length=2_000, description="Product title.")
 _DESCRIPTION = Field("", max_length=50_000, description="Product description.")
 _BRAND = Field("", max_length=500, description="Brand.")
 CategoryIn = str | list[str] | None
+AttributesIn = str | dict[str, Any] | list[Any] | None
+_ATTRIBUTES = Field(
+    None,
+    description="Attributes/specifications: text, an object ({'Type': 'Mug'}) or a list of {'key', 'value'} pairs.",
+)
 _CATEGORY = Field(
     None,
     description="Taxonomy path: 'A > B > C', 'A >> B', or a list of levels. Omit for an unlabeled product.",
@@ -42,6 +47,7 @@ class ItemIn(_Strict):
     title: str = _TITLE
     description: str = _DESCRIPTION
     brand: str = _BRAND
+    attributes: AttributesIn = _ATTRIBUTES
     image_base64: str | None = _IMAGE
 
     @model_validator(mode="after")
@@ -57,6 +63,7 @@ class CategorizeRequest(_Strict):
     title: str | None = Field(None, max_length=2_000)
     description: str | None = Field(None, max_length=50_000)
     brand: str | None = Field(None, max_length=500)
+    attributes: AttributesIn = _ATTRIBUTES
     image_base64: str | None = _IMAGE
     method: Literal["knn", "zero-shot", "hybrid"] | None = Field(
         None, description="kNN vote, zero-shot (category names only) or hybrid (both); default: settings."
@@ -71,7 +78,9 @@ class CategorizeRequest(_Strict):
 
     @model_validator(mode="after")
     def _one_form(self) -> CategorizeRequest:
-        single = any(v is not None for v in (self.title, self.description, self.brand, self.image_base64))
+        single = any(
+            v is not None for v in (self.title, self.description, self.brand, self.attributes, self.image_base64)
+        )
         if self.items is not None and single:
             raise ValueError("give either 'items' or one product's fields, not both")
         if self.items is None:
@@ -88,6 +97,7 @@ class CategorizeRequest(_Strict):
                 title=self.title or "",
                 description=self.description or "",
                 brand=self.brand or "",
+                attributes=self.attributes,
                 image_base64=self.image_base64,
             )
         ]
@@ -156,6 +166,7 @@ class ProductOut(BaseModel):
     title: str
     description: str
     brand: str
+    attributes: str
     image: str | None
     category: str | None
     category_levels: list[str]
@@ -167,6 +178,7 @@ class ProductOut(BaseModel):
             title=payload.get("title") or "",
             description=payload.get("description") or "",
             brand=payload.get("brand") or "",
+            attributes=payload.get("attributes") or "",
             image=payload.get("image"),
             category=payload.get("category"),
             category_levels=list(payload.get("category_levels") or []),
@@ -195,6 +207,7 @@ class ProductIn(_Strict):
     title: str = _TITLE
     description: str = _DESCRIPTION
     brand: str = _BRAND
+    attributes: AttributesIn = _ATTRIBUTES
     category: CategoryIn = _CATEGORY
 
     @model_validator(mode="after")

@@ -70,7 +70,7 @@ def from_store(store: VectorStore, fields: Sequence[str] = ("title", "brand", "d
 def from_products(
     products: Sequence[Product],
     embedder: Embedder,
-    fields: Sequence[str] = ("title", "brand", "description"),
+    fields: Sequence[str] = ("title", "brand", "description", "attributes"),
     batch_size: int = 64,
     progress: bool = True,
 ) -> LabeledSet:

@@ -97,7 +97,7 @@ def index_products(
     embedder: Embedder,
     store: VectorStore,
     *,
-    fields: Sequence[str] = ("title", "brand", "description"),
+    fields: Sequence[str] = ("title", "brand", "description", "attributes"),
     batch_size: int = 64,
     progress: bool = True,
     on_batch: Callable[[int], None] | None = None,
