@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-TEXT_FIELDS = ("title", "brand", "description")
+TEXT_FIELDS = ("title", "brand", "description", "attributes")
 
 
 class Settings(BaseSettings):
@@ -106,13 +106,18 @@ class Settings(BaseSettings):
         4.0, ge=0.0, le=64.0, description="Lexical neighbor weight = (score / best score) ** lexical_power."
     )
     head_weight: float = Field(
-        0.5,
+        0.7,
         ge=0.0,
         le=1.0,
         description="Share of the main-category decision given to a linear head trained on the stored vectors "
         "(retrained after writes); 0: the kNN vote alone.",
     )
     head_c: float = Field(1.0, gt=0.0, le=1000.0, description="Regularization C of the linear head's SVM.")
+    head_chars: bool = Field(
+        True,
+        description="Give the linear head character 3-5-gram features besides words and the dense vector "
+        "(+1.2 points on cdiscount-50k; false halves its training time and memory).",
+    )
     duplicate_threshold: float | None = Field(
         0.95,
         ge=0.0,

@@ -16,7 +16,7 @@ import numpy as np
 from semcat.catalog import PATH_JOIN, CatalogReport, ColumnMap, Product, parse_category, read_catalog
 from semcat.config import Settings
 from semcat.embedding.base import Embedder, Role
-from semcat.embedding.lexical import LEXICAL_SPACE, LexicalEncoder
+from semcat.embedding.lexical import CHAR_SPACE, LEXICAL_SPACE, LexicalEncoder
 from semcat.errors import (
     ConfigError,
     EmptyIndexError,
@@ -52,7 +52,7 @@ class Engine:
         self._embedder = embedder
         self._store = store
         self._zero_shot: tuple[Any, ZeroShotCategorizer] | None = None
-        self._lexical: Any = None
+        self._lexical: dict[str, LexicalEncoder] = {}
         self._head: tuple[Any, LinearHead | None] | None = None
         self._writes = 0  # bumped by every write through this engine: the head retrains after one
         self._head_lock = threading.Lock()
@@ -269,6 +269,7 @@ class Engine:
                 head = LinearHead.from_store(
                     store,
                     self.settings.text_fields,
+                    chars=self.settings.head_chars,
                     c=self.settings.head_c,
                     top_n=self.settings.top_n,
                     uncertain_threshold=self.settings.uncertain_threshold,
@@ -283,7 +284,8 @@ class Engine:
             return head
 
     def with_lexical(self, vectors: Any, texts: Sequence[str]) -> Any:
-        """Add the queries' word vectors when they get a vote or feed the linear head."""
+        """Add the queries' word vectors when they get a vote or feed the linear head,
+        and their character n-grams when the head uses them."""
         s = self.settings
         votes = s.lexical_weight > 0 and LEXICAL_SPACE in self.store().meta.sparse
         if not votes and s.head_weight <= 0:
@@ -291,13 +293,16 @@ class Engine:
         spaces = dict(vectors) if isinstance(vectors, dict) else {DEFAULT_SPACE: vectors}
         if DEFAULT_SPACE not in spaces:  # an image-only query: the words have no say
             return vectors
-        spaces[LEXICAL_SPACE] = self._lexical_encoder().encode([t if t.strip() else "" for t in texts])
+        cleaned = [t if t.strip() else "" for t in texts]
+        spaces[LEXICAL_SPACE] = self._lexical_encoder("word").encode(cleaned)
+        if s.head_weight > 0 and s.head_chars:
+            spaces[CHAR_SPACE] = self._lexical_encoder("char").encode(cleaned)
         return spaces
 
-    def _lexical_encoder(self) -> Any:
-        if self._lexical is None:
-            self._lexical = LexicalEncoder()
-        return self._lexical
+    def _lexical_encoder(self, analyzer: str) -> LexicalEncoder:
+        if analyzer not in self._lexical:
+            self._lexical[analyzer] = LexicalEncoder(analyzer)
+        return self._lexical[analyzer]
 
     @property
     def space_weights(self) -> dict[str, float]:

@@ -54,8 +54,9 @@ class EvalConfig:
     duplicate_threshold: float | None = 0.95
     lexical_weight: float = 0.5  # the product default (Settings.lexical_weight); 0: dense vectors only
     lexical_power: float = 4.0
-    head_weight: float = 0.5  # the product default (Settings.head_weight); 0: the vote alone
+    head_weight: float = 0.7  # the product default (Settings.head_weight); 0: the vote alone
     head_c: float = 1.0
+    head_chars: bool = True
     plots: bool = True
     test_ids: frozenset[str] | None = None  # a given held-out set instead of a random split
 
@@ -124,6 +125,7 @@ def _run_method(name: str, train: LabeledSet, test: LabeledSet, config: EvalConf
             lexical_power=config.lexical_power,
             head_weight=config.head_weight,
             head_c=config.head_c,
+            head_chars=config.head_chars,
         )
     if name == "logreg":
         return m.logreg(train, test, config.level)
