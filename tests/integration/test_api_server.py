@@ -115,11 +115,17 @@ def test_new_product_is_searchable_then_deleted(server: httpx.Client) -> None:
 def test_feedback_loop_relabel_changes_the_next_prediction(server: httpx.Client) -> None:
     watch = server.post("/similar", json={"text": "analog wrist watch for men", "k": 1}).json()["results"][0]
     product = watch["product"]
-    near_duplicate = {"title": product["title"], "description": product["description"] + " New listing."}
+    near_duplicate = {
+        "title": product["title"],
+        "description": product["description"] + " New listing.",
+        "attributes": product["attributes"],
+    }
     before = server.post("/categorize", json=near_duplicate).json()["predictions"][0]
     assert before["main_category"] == "Watches"
 
-    relabel = {"title": product["title"], "description": product["description"], "category": "Jewellery > Watches"}
+    # a PUT replaces the product: same text (attributes included), new label = a relabel
+    relabel = {key: product[key] for key in ("title", "description", "attributes")}
+    relabel["category"] = "Jewellery > Watches"
     r = server.put(f"/products/{product['id']}", json=relabel, headers=KEY)
     assert r.json()["status"] == "relabeled"
     after = server.post("/categorize", json=near_duplicate).json()["predictions"][0]
