@@ -9,9 +9,16 @@ store of the training folds, `KnnCategorizer`, and for the head rows the same
 
 - the kNN vote on dense vectors alone (semcat 0.1's default);
 - + the lexical vote (stored hashed word vectors, BM25 IDF), several weights;
-- + the linear head over the stored vectors (dense + IDF-weighted words), mixed at the
-  main category; the head alone (`head_weight` 1);
-- baselines: logistic regression on the vectors, TF-IDF + linear SVM on the text.
+- + the linear head over the stored vectors (dense at half weight + word and character
+  TF-IDF of the stored texts), mixed at the main category; the same without the character
+  block (`SEMCAT_HEAD_CHARS=false`); the head alone (`head_weight` 1);
+- baselines: logistic regression on the vectors, TF-IDF + linear SVM on the same text.
+
+The text is what `semcat index` embeds: title, brand, description and, where the catalog
+has one (flipkart-1050's `product_specifications`), the attributes column; for
+flipkart-1050 the key rows are repeated without the attributes (the text-fields lever).
+cdiscount-50k runs the informative subset of rows (each head row trains a 40k-product
+head per fold).
 
 `--finetune` (flipkart-1050 only, about 4 minutes per fold on 2 cores) fine-tunes
 MiniLM per fold on the training folds only (`semcat train`'s SupCon, 3 epochs), embeds
@@ -24,6 +31,7 @@ Writes benchmarks/results/levers_<dataset>.json and the table in docs/benchmarks
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -46,16 +54,35 @@ from semcat.evaluation import methods as m
 from semcat.evaluation.metrics import kmeans_ari
 from semcat.evaluation.report import EvalConfig, make_splits
 
-ROWS: dict[str, dict[str, float]] = {
+ROWS: dict[str, dict[str, Any]] = {
     "kNN, dense only (0.1 default)": {"lexical_weight": 0.0, "head_weight": 0.0},
     "kNN + lexical 0.3": {"lexical_weight": 0.3, "head_weight": 0.0},
     "kNN + lexical 0.5": {"lexical_weight": 0.5, "head_weight": 0.0},
     "kNN + head 0.5": {"lexical_weight": 0.0, "head_weight": 0.5},
     "kNN + lexical 0.5 + head 0.5": {"lexical_weight": 0.5, "head_weight": 0.5},
-    "kNN + lexical 0.5 + head 0.7": {"lexical_weight": 0.5, "head_weight": 0.7},
+    "kNN + lexical 0.5 + head 0.7 (default)": {"lexical_weight": 0.5, "head_weight": 0.7},
+    "kNN + lexical 0.5 + head 0.7, head without characters": {
+        "lexical_weight": 0.5,
+        "head_weight": 0.7,
+        "head_chars": False,
+    },
     "head alone": {"lexical_weight": 0.0, "head_weight": 1.0},
 }
-FT_ROWS = ("kNN, dense only (0.1 default)", "kNN + lexical 0.5", "kNN + lexical 0.5 + head 0.5", "head alone")
+# cdiscount: each head row trains a 40k-product head per fold (~1.5 min); the table keeps the informative ones
+CDISCOUNT_ROWS = (
+    "kNN, dense only (0.1 default)",
+    "kNN + lexical 0.5",
+    "kNN + lexical 0.5 + head 0.7 (default)",
+    "kNN + lexical 0.5 + head 0.7, head without characters",
+)
+# the same rows on the text without the attributes column (name, brand, description): the text-fields lever
+NO_ATTRIBUTE_ROWS = ("kNN, dense only (0.1 default)", "kNN + lexical 0.5 + head 0.7 (default)", "head alone")
+FT_ROWS = (
+    "kNN, dense only (0.1 default)",
+    "kNN + lexical 0.5",
+    "kNN + lexical 0.5 + head 0.7 (default)",
+    "head alone",
+)
 DATASETS = {
     "flipkart1050": ("flipkart-1050", "flipkart_com-ecommerce_sample_1050.csv"),
     "cdiscount": ("cdiscount-50k", "cdiscount_test.csv"),
@@ -93,7 +120,7 @@ def run_rows(data: LabeledSet, splits: list, rows: list[str], baselines: bool) -
             "fit_seconds_per_fold": round(fit / len(splits), 2),
             "predict_ms_per_product": round(1000 * predict / len(data), 3),
         }
-        print(f"  {name:34s} {out[name]['accuracy']:.4f} ± {out[name]['std']:.4f}", flush=True)
+        print(f"  {name:54s} {out[name]['accuracy']:.4f} ± {out[name]['std']:.4f}", flush=True)
     return out
 
 
@@ -174,6 +201,7 @@ def main() -> None:
         splits = make_splits(data, EvalConfig(split="cv", folds=5, seed=0, level=1))
         print(f"{name}: {len(data)} labeled products, {len(set(data.labels(1)))} main categories", flush=True)
         t0 = time.perf_counter()
+        rows = list(CDISCOUNT_ROWS) if name == "cdiscount" else list(ROWS)
         result: dict[str, Any] = {
             "machine": machine(),
             "command": f"python benchmarks/accuracy_levers.py --datasets {name}"
@@ -181,9 +209,16 @@ def main() -> None:
             "products": len(data),
             "classes": len(set(data.labels(1))),
             "protocol": "stratified 5-fold CV on the main category, seed 0; k=10",
-            "rows": run_rows(data, splits, list(ROWS), baselines=True),
+            "text": "title, brand, description, attributes"
+            if any(p.attributes for p in products)
+            else "title, brand, description",
+            "rows": run_rows(data, splits, rows, baselines=True),
             "kmeans_ari_minilm": kmeans_ari(data.vectors, list(data.labels(1)), len(set(data.labels(1)))),
         }
+        if any(p.attributes for p in products):
+            print("  without the attributes column:", flush=True)
+            plain = embedded(name, [dataclasses.replace(p, attributes="") for p in products], embedder)
+            result["rows_without_attributes"] = run_rows(plain, splits, list(NO_ATTRIBUTE_ROWS), baselines=True)
         if args.finetune and name == "flipkart1050":
             result["finetuned"] = finetuned(data, splits, args.epochs)
         else:
@@ -204,17 +239,22 @@ def render() -> None:
         r = json.loads(path.read_text())
         lines += [
             f"**{name}** — {r['products']} products, {r['classes']} main categories, {r['protocol']}; "
+            f"text: {r.get('text', 'title, brand, description')}; "
             f"{r['machine']['date']}, {r['machine']['cpu']}, {r['machine']['cores']} cores; `{r['command']}`",
             "",
             "| method | main category | ± (folds) | full path | fit s/fold | predict ms/product |",
             "|---|---|---|---|---|---|",
         ]
-        for row, v in r["rows"].items():
-            full = f"{v['full_path']:.4f}" if v.get("full_path") is not None else "–"
-            lines.append(
-                f"| {row} | {v['accuracy']:.4f} | {v['std']:.4f} | {full} | {v['fit_seconds_per_fold']} | "
-                f"{v['predict_ms_per_product']} |"
-            )
+        variants = [("", r["rows"])]
+        if r.get("rows_without_attributes"):
+            variants.append((" — without the attributes column", r["rows_without_attributes"]))
+        for suffix, rows in variants:
+            for row, v in rows.items():
+                full = f"{v['full_path']:.4f}" if v.get("full_path") is not None else "–"
+                lines.append(
+                    f"| {row}{suffix} | {v['accuracy']:.4f} | {v['std']:.4f} | {full} | "
+                    f"{v['fit_seconds_per_fold']} | {v['predict_ms_per_product']} |"
+                )
         ft = r.get("finetuned")
         if ft:
             for row, v in ft["rows"].items():

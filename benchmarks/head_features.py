@@ -1,10 +1,13 @@
-"""Variants of the linear head's features (word IDF, weight of the dense part, C), head alone.
+"""Variants of the linear head's features, head alone (no kNN vote).
 
-    .venv/bin/python benchmarks/head_features.py flipkart 5     # flipkart-1050, all 5 folds
-    .venv/bin/python benchmarks/head_features.py cdiscount 1    # cdiscount-50k, fold 0 only (~4 min)
+    .venv/bin/python benchmarks/head_features.py flipkart 5     # flipkart-1050, all 5 folds (~1 min)
+    .venv/bin/python benchmarks/head_features.py cdiscount 1    # cdiscount-50k, fold 0 only (~10 min)
 
-Stratified 5-fold CV, seed 0, main category; MiniLM vectors from the accuracy suite's
-cache. Prints accuracy and seconds per variant. Not adopted yet (see docs/benchmarks.md).
+Stratified 5-fold CV, seed 0, main category; MiniLM vectors of the default text (title,
+brand, description, attributes) from the accuracy suite's cache. Varies what
+``semcat.search.head`` fixes: the character block, the dense part's weight, the minimum
+document frequency of a word or n-gram. Prints accuracy and seconds per variant; the
+shipped head is the first line.
 """
 
 from __future__ import annotations
@@ -23,13 +26,17 @@ from accuracy_suite import embedded
 from semcat.catalog import read_catalog
 from semcat.config import Settings
 from semcat.embedding import load_embedder
-from semcat.embedding.lexical import LexicalEncoder
+from semcat.embedding.lexical import CHAR_SPACE, LEXICAL_SPACE, LexicalEncoder
 from semcat.evaluation.report import EvalConfig, make_splits
 from semcat.search import head as head_module
 
-
-def smooth_idf(doc_freq: np.ndarray, n_docs: int) -> np.ndarray:
-    return np.log((1 + n_docs) / (1 + np.asarray(doc_freq, dtype=np.float64))) + 1.0
+VARIANTS = [  # name, characters, dense weight, min_df
+    ("words + chars, dense x0.5, min_df 2 (shipped)", True, 0.5, 2),
+    ("words only, dense x0.5, min_df 2", False, 0.5, 2),
+    ("words + chars, dense x1, min_df 2", True, 1.0, 2),
+    ("words + chars, dense x0.5, min_df 1", True, 0.5, 1),
+    ("words only, dense x1, min_df 1", False, 1.0, 1),
+]
 
 
 def main() -> None:
@@ -41,28 +48,28 @@ def main() -> None:
         products = read_catalog(dataset("flipkart-1050", "flipkart_com-ecommerce_sample_1050.csv")).products
     data = embedded("cdiscount" if which == "cdiscount" else "flipkart1050", products, load_embedder(Settings()))
     splits = make_splits(data, EvalConfig(split="cv", folds=5, seed=0, level=1))[:folds]
-    lexical = LexicalEncoder().encode(data.texts)
+    words = LexicalEncoder().encode(data.texts)
+    chars = LexicalEncoder("char").encode(data.texts)
     labels = data.labels(1)
-    bm25 = head_module.bm25_idf
-    variants = [
-        ("BM25 idf, C 1, dense x1 (shipped)", bm25, 1.0, 1.0),
-        ("smooth idf, C 1, dense x1", smooth_idf, 1.0, 1.0),
-        ("smooth idf, C 0.5, dense x1", smooth_idf, 0.5, 1.0),
-        ("smooth idf, C 1, dense x0.5", smooth_idf, 1.0, 0.5),
-        ("smooth idf, C 1, dense x2", smooth_idf, 1.0, 2.0),
-    ]
-    for name, idf, c, scale in variants:
-        head_module.bm25_idf = idf
-        accs, start = [], time.perf_counter()
-        for train, test in splits:
-            head = head_module.LinearHead(
-                data.vectors[train] * scale, [lexical[i] for i in train], list(labels[train]), c=c
-            )
-            probs = head.probabilities({"text": data.vectors[test] * scale, "lexical": [lexical[i] for i in test]})
-            predicted = [" > ".join(head.paths[j]) for j in probs.argmax(1)]
-            accs.append(np.mean([p == str(t) for p, t in zip(predicted, labels[test], strict=True)]))
-        print(f"{name:36s} {np.mean(accs):.4f}  ({time.perf_counter() - start:.1f} s)", flush=True)
-    head_module.bm25_idf = bm25
+    shipped = (head_module.DENSE_WEIGHT, head_module.MIN_DF)
+    try:
+        for name, use_chars, dense_weight, min_df in VARIANTS:
+            head_module.DENSE_WEIGHT, head_module.MIN_DF = dense_weight, min_df
+            accs, start = [], time.perf_counter()
+            for train, test in splits:
+                head = head_module.LinearHead(
+                    data.vectors[train],
+                    [words[i] for i in train],
+                    list(labels[train]),
+                    chars=[chars[i] for i in train] if use_chars else None,
+                )
+                query = {"text": data.vectors[test], LEXICAL_SPACE: [words[i] for i in test]}
+                query[CHAR_SPACE] = [chars[i] for i in test]
+                predicted = [" > ".join(head.paths[j]) for j in head.probabilities(query).argmax(1)]
+                accs.append(np.mean([p == str(t) for p, t in zip(predicted, labels[test], strict=True)]))
+            print(f"{name:48s} {np.mean(accs):.4f}  ({time.perf_counter() - start:.1f} s)", flush=True)
+    finally:
+        head_module.DENSE_WEIGHT, head_module.MIN_DF = shipped
 
 
 if __name__ == "__main__":
