@@ -117,7 +117,7 @@ def parse_attributes(value: object) -> str:
     if isinstance(value, Mapping | list | tuple):
         return "; ".join(p for p in (clean_text(x) for x in _flatten_attributes(value)) if p)
     text = clean_text(value)
-    if text.lower() in ("nil", "null", "none", "{}", "[]"):
+    if not text or text.lower() in ("nil", "null", "none", "{}", "[]"):
         return ""
     if text[:1] in "{[":
         try:
