@@ -60,6 +60,7 @@ def knn(
     chars = LexicalEncoder("char") if head_weight > 0 and head_chars else None
     sparse = (LEXICAL_SPACE,) if lexical_weight > 0 else ()
     meta = StoreMeta(model=train.model, spaces={"text": train.vectors.shape[1]}, sparse=sparse)
+    word_rows = lexical.encode(train.texts) if lexical is not None else []  # stored and/or the head's
     with tempfile.TemporaryDirectory(prefix="semcat-eval-") as tmp:
         store = FaissStore(Path(tmp), meta, "flat")
         try:
@@ -67,13 +68,13 @@ def knn(
                 end = begin + 4096
                 vectors: Any = train.vectors[begin:end]
                 if lexical_weight > 0:
-                    vectors = {"text": vectors, LEXICAL_SPACE: lexical.encode(train.texts[begin:end])}  # type: ignore[union-attr]
+                    vectors = {"text": vectors, LEXICAL_SPACE: word_rows[begin:end]}
                 store.upsert(train.ids[begin:end], vectors, train.payloads[begin:end])
             head = None
             if head_weight > 0 and lexical is not None:
                 head = LinearHead(
                     train.vectors,
-                    lexical.encode(train.texts),
+                    word_rows,
                     train.labels(1),
                     chars=chars.encode(train.texts) if chars is not None else None,
                     c=head_c,
