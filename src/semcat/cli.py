@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -193,12 +194,20 @@ def index(
             summary = engine.index(report.products, progress=not quiet and not as_json)
             summary.rejected = report.rejected
             total = engine.store().count()
+            head_seconds = None
+            if settings.head_weight > 0 and not summary.interrupted:
+                # train (or confirm) the linear head now and keep it in the data folder, so the
+                # first categorization after indexing does not wait for it
+                start = time.perf_counter()
+                head = engine.head()
+                head_seconds = round(time.perf_counter() - start, 1) if head is not None else None
             data = summary.as_dict() | {
                 "catalog": str(catalog),
                 "rows_read": report.rows_read,
                 "duplicate_ids": len(report.duplicates),
                 "store": settings.store_description(),
                 "products_in_store": total,
+                "head_seconds": head_seconds,
             }
         if as_json:
             out.print_json(data=data)
@@ -210,6 +219,8 @@ def index(
                 f"in {summary.seconds:.1f}s; {total} products in {settings.store_description()}",
                 markup=True,
             )
+            if head_seconds is not None:
+                err.print(f"linear head ready ({head_seconds:.1f}s), kept in {engine.head_path}")
             if summary.images:
                 err.print(f"embedded {summary.images} product images")
             for line in summary.warnings[:10]:

@@ -6,6 +6,7 @@ call these methods and format the output.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,8 +39,10 @@ from semcat.search import (
     open_store,
 )
 from semcat.search.base import present_rows
-from semcat.search.head import LinearHead
+from semcat.search.head import LinearHead, fingerprint, training_set
 from semcat.search.zeroshot import HybridCategorizer, ZeroShotCategorizer
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -266,14 +269,7 @@ class Engine:
             store = self.store()
             self._check_model(store, self.embedder)
             try:
-                head = LinearHead.from_store(
-                    store,
-                    self.settings.text_fields,
-                    chars=self.settings.head_chars,
-                    c=self.settings.head_c,
-                    top_n=self.settings.top_n,
-                    uncertain_threshold=self.settings.uncertain_threshold,
-                )
+                head = self._saved_or_new_head(store)
             except EmptyIndexError:
                 head = None
             except Exception:
@@ -282,6 +278,29 @@ class Engine:
             self._head = (key, head)
             self._head_training = None
             return head
+
+    @property
+    def head_path(self) -> Path:
+        """Where the trained linear head of this store is kept between processes."""
+        return self.settings.data_dir / "heads" / f"{self.settings.store}-{self.settings.collection}.pkl"
+
+    def _saved_or_new_head(self, store: VectorStore) -> LinearHead:
+        """The head saved for exactly the store's labeled products and these settings, else
+        a newly trained one (then saved: the next process loads it in a second)."""
+        s = self.settings
+        data = training_set(store, s.text_fields)
+        options = {"fields": tuple(s.text_fields), "chars": s.head_chars, "c": s.head_c}
+        digest = fingerprint(data, store.meta.model, **options)
+        head = LinearHead.load(self.head_path, digest)
+        if head is None:
+            head = LinearHead.from_training_set(data, chars=s.head_chars, c=s.head_c)
+            try:
+                head.save(self.head_path, digest)
+            except OSError as exc:  # a read-only data folder: the head still serves this process
+                log.warning("could not save the linear head to %s: %s", self.head_path, exc)
+        head.top_n = s.top_n
+        head.uncertain_threshold = s.uncertain_threshold
+        return head
 
     def with_lexical(self, vectors: Any, texts: Sequence[str]) -> Any:
         """Add the queries' word vectors when they get a vote or feed the linear head,

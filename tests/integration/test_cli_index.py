@@ -81,6 +81,9 @@ def test_index_kill9_resume_restart(backend: str, tmp_path: Path) -> None:
     assert resumed["unchanged"] >= at_kill - 32  # at most the batch in flight was lost
     assert resumed["new"] + resumed["unchanged"] == VALID_ROWS
     assert resumed["rejected"] == 0
+    # the linear head is trained at the end of indexing and kept for the next process
+    assert resumed["head_seconds"] is not None
+    assert (tmp_path / "data" / "heads" / f"{backend}-products.pkl").exists()
 
     # 3. a second run embeds nothing
     again = as_json(semcat("index", str(FLIPKART_CSV), *common, "--json", cwd=tmp_path))

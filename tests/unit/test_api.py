@@ -236,3 +236,34 @@ def test_categorize_methods(client: TestClient) -> None:
         assert r.status_code == 200, r.text
         pred = r.json()["predictions"][0]
         assert pred["method"] == method and pred["main_category"] == "Baby Care"
+
+
+def test_the_saved_head_is_loaded_at_startup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restarted server has the linear head `semcat index` left, before any request,
+    without retraining it."""
+    import threading
+
+    from semcat.catalog import Product
+    from semcat.search.head import LinearHead
+
+    settings = Settings(data_dir=tmp_path)
+    with Engine(settings, embedder=HashEmbedder()) as engine:
+        engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
+        assert engine.head() is not None  # what `semcat index` does at the end
+    trained: list[int] = []
+    real_init = LinearHead.__init__
+
+    def counting_init(self: LinearHead, *args: Any, **kwargs: Any) -> None:
+        trained.append(1)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(LinearHead, "__init__", counting_init)
+    with make_client(tmp_path) as c:
+        for thread in threading.enumerate():
+            if thread.name == "semcat-head-warmup":
+                thread.join(timeout=30)
+        head = c.app.state.engine._head  # type: ignore[attr-defined]
+        assert head is not None and head[1] is not None and head[1].products == len(CATALOG)
+        response = c.post("/categorize", json={"title": "steel analog watch"})
+        assert response.status_code == 200 and response.json()["predictions"][0]["main_category"] == "Watches"
+    assert not trained

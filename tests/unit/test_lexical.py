@@ -163,3 +163,56 @@ def test_head_character_block_categorizes_an_unseen_word_form() -> None:
     gibberish = {"text": query["text"], LEXICAL_SPACE: words.encode(["zzxq"])}
     # without them "coques" reads like gibberish: the head answers from its intercepts alone
     assert np.allclose(without.probabilities(query), without.probabilities(gibberish))
+
+
+def test_a_trained_head_is_kept_for_the_next_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new engine over an unchanged store (the next `semcat categorize`, an API restart)
+    loads the saved head instead of retraining; a write by anyone makes it stale."""
+    from tests.conftest import HashEmbedder
+
+    from semcat.search.head import LinearHead
+
+    settings = Settings(data_dir=tmp_path / "kept", head_weight=0.7, k=3)
+    with Engine(settings, embedder=HashEmbedder()) as engine:
+        engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
+        expected = engine.categorize_text("toner cartridge for laser printer")
+        assert engine.head_path.exists()
+        # the weights cover the features the catalog has, not all 2 x 2^20 hashed ones
+        assert engine.head_path.stat().st_size < 20_000_000
+
+    trained: list[int] = []
+    real_init = LinearHead.__init__
+
+    def counting_init(self: LinearHead, *args: object, **kwargs: object) -> None:
+        trained.append(1)
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LinearHead, "__init__", counting_init)
+    with Engine(settings, embedder=HashEmbedder()) as engine:
+        again = engine.categorize_text("toner cartridge for laser printer")
+        assert not trained  # loaded, not retrained
+        assert again.main_category == expected.main_category and np.isclose(again.score, expected.score)
+    with Engine(settings, embedder=HashEmbedder()) as writer:  # another process relabels a product
+        writer.upsert_products([Product.build(id="g3", title=CATALOG[5][1], category="Office > Misc")])
+    with Engine(settings, embedder=HashEmbedder()) as engine:
+        engine.categorize_text("toner cartridge for laser printer")
+        assert trained  # the saved head no longer matches the store: retrained
+        assert engine.head() is not None and engine.head().products == len(CATALOG)
+    with Engine(Settings(data_dir=tmp_path / "kept", head_weight=0.7, head_chars=False), embedder=HashEmbedder()) as e:
+        trained.clear()
+        assert e.head().spaces == (LEXICAL_SPACE,)  # other head options: not the saved head
+        assert trained
+
+
+def test_an_unreadable_saved_head_is_retrained(tmp_path: Path) -> None:
+    from tests.conftest import HashEmbedder
+
+    settings = Settings(data_dir=tmp_path / "broken", head_weight=0.7, k=3)
+    with Engine(settings, embedder=HashEmbedder()) as engine:
+        engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
+        engine.head()
+        path = engine.head_path
+    path.write_bytes(b"not a pickle")
+    with Engine(settings, embedder=HashEmbedder()) as engine:
+        assert engine.categorize_text("garden hose reel").main_category == "Garden"
+        assert path.stat().st_size > 100  # rewritten with the new head

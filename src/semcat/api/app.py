@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -49,6 +50,13 @@ from semcat.errors import SemcatError
 from semcat.search import SearchFilter
 
 log = logging.getLogger("semcat.api")
+
+
+def _warm_head(engine: Any) -> None:
+    try:
+        engine.head()
+    except Exception as exc:  # a request will meet the same error and report it
+        log.warning("linear head not ready at startup: %s", exc)
 
 
 class PayloadTooLargeError(SemcatError):
@@ -141,12 +149,20 @@ def create_app(settings: Settings | None = None, engine: Any | None = None) -> F
             enabled=settings.microbatch,
         )
         await batcher.start()
+        warmup = None
+        if settings.head_weight > 0 and settings.method == "knn":
+            # load the saved linear head (or train it) behind the first requests: they wait for
+            # it only if they arrive before it is ready
+            warmup = threading.Thread(target=_warm_head, args=(eng,), name="semcat-head-warmup", daemon=True)
+            warmup.start()
         app.state.engine = eng
         app.state.batcher = batcher
         try:
             yield
         finally:
             await batcher.stop()
+            if warmup is not None:
+                await run_in_threadpool(warmup.join)
             if own:
                 await run_in_threadpool(eng.close)
             else:

@@ -12,12 +12,23 @@ choices measured in ``benchmarks/head_features.py``. It is mixed with the vote t
 way the zero-shot prior is (:class:`semcat.search.zeroshot.HybridCategorizer`), so the
 vote's deeper levels, its evidence and its near-duplicate rule are kept: a relabeled
 product decides for its copies on the next request even before the head is retrained.
+
+The SVM is fitted on the feature columns some labeled product has (a few hundred
+thousand of the 2 x 2^20 hashed ones), so its weights take tens of MB, not the ~0.7 GB
+a 44-category head over every hashed column would; :meth:`LinearHead.save` /
+:meth:`LinearHead.load` keep a trained head on disk next to the fingerprint of what it
+was trained on (:func:`fingerprint`), so a new process over an unchanged store loads it
+instead of retraining.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +49,7 @@ from semcat.search.base import DEFAULT_SPACE, VectorStore, level_key
 _SCALE = 4.0  # SVM margins -> softmax; a margin of 0.5 over the runner-up reads as ~0.88
 DENSE_WEIGHT = 0.5  # the dense block's scale next to the two unit-norm TF-IDF blocks
 MIN_DF = 2  # a word or n-gram must occur in two labeled products to count
+_FORMAT = 1  # bump when the saved head's layout or features change: older files are retrained
 
 
 class LinearHead:
@@ -77,8 +89,15 @@ class LinearHead:
         self.level = level
         self.top_n = top_n
         self.uncertain_threshold = uncertain_threshold
+        features = self._features(np.asarray(dense, dtype=np.float32), matrices)
+        # fit on the columns a labeled product has: a hashed feature no labeled product has
+        # gets a zero weight anyway, and leaving it out keeps the weights small
+        self._columns = np.unique(features.indices).astype(np.int32)
+        self._lookup = np.full(features.shape[1], -1, dtype=np.int32)
+        self._lookup[self._columns] = np.arange(len(self._columns), dtype=np.int32)
         self._svm = LinearSVC(C=c)
-        self._svm.fit(self._features(np.asarray(dense, dtype=np.float32), matrices), list(labels))
+        self._svm.fit(self._compact(features), list(labels))
+        self._svm.coef_ = self._svm.coef_.astype(np.float32)  # half the memory; margins need no more
         self.paths = [tuple(str(c).split(PATH_JOIN)) for c in self._svm.classes_]
         self.products = len(labels)
         self.train_seconds = time.perf_counter() - start
@@ -95,7 +114,20 @@ class LinearHead:
         blocks = [sparse.csr_matrix(dense * DENSE_WEIGHT)]
         for (_, idf), matrix in zip(self._blocks, matrices, strict=True):
             blocks.append(normalize(matrix.multiply(idf[None, :]).tocsr()))
-        return sparse.hstack(blocks, format="csr")
+        features = sparse.hstack(blocks, format="csr")
+        features.eliminate_zeros()  # features below MIN_DF (IDF 0) are not features
+        return features
+
+    def _compact(self, features: Any) -> Any:
+        """Keep the columns the SVM was fitted on (a query's other features weigh nothing)."""
+        from scipy import sparse
+
+        position = self._lookup[features.indices]
+        keep = position >= 0
+        rows = np.repeat(np.arange(features.shape[0]), np.diff(features.indptr))
+        return sparse.csr_matrix(
+            (features.data[keep], (rows[keep], position[keep])), shape=(features.shape[0], len(self._columns))
+        )
 
     def probabilities(self, query_vectors: Mapping[str, Any]) -> np.ndarray:
         """(n, categories): softmax over the SVM margins. Needs the queries' ``text``
@@ -104,7 +136,7 @@ class LinearHead:
         dense = np.atleast_2d(np.asarray(query_vectors[DEFAULT_SPACE], dtype=np.float32))
         empty = [(np.zeros(0, np.int32), np.zeros(0, np.float32))] * len(dense)
         matrices = [rows_to_csr(query_vectors.get(space) or empty) for space in self.spaces]
-        margins = self._svm.decision_function(self._features(dense, matrices))
+        margins = self._svm.decision_function(self._compact(self._features(dense, matrices)))
         if margins.ndim == 1:  # two classes
             margins = np.stack([-margins, margins], axis=1)
         logits = _SCALE * margins
@@ -117,18 +149,71 @@ class LinearHead:
         cls, store: VectorStore, fields: Sequence[str], level: int = 1, chars: bool = True, **kwargs: Any
     ) -> LinearHead:
         """Train on the store's labeled products (their stored vectors and texts)."""
-        dense: list[np.ndarray] = []
-        texts: list[str] = []
-        labels: list[str] = []
-        for _, vectors, payloads in store.iter_vectors(DEFAULT_SPACE):
-            for vector, p in zip(vectors, payloads, strict=True):
-                path = p.get("category")
-                if not path:
-                    continue
-                dense.append(vector)
-                texts.append(Product.from_payload(p).text(fields))
-                labels.append(level_key(path, level) or path)
-        if not labels:
-            raise EmptyIndexError("the store holds no labeled product to train the linear head on")
+        return cls.from_training_set(training_set(store, fields, level), level=level, chars=chars, **kwargs)
+
+    @classmethod
+    def from_training_set(cls, data: TrainingSet, level: int = 1, chars: bool = True, **kwargs: Any) -> LinearHead:
+        dense, texts, labels = data
         char_rows = LexicalEncoder("char").encode(texts) if chars else None
-        return cls(np.stack(dense), LexicalEncoder().encode(texts), labels, chars=char_rows, level=level, **kwargs)
+        return cls(dense, LexicalEncoder().encode(texts), labels, chars=char_rows, level=level, **kwargs)
+
+    def save(self, path: Path, fingerprint: str) -> None:
+        """Write the head and what it was trained on (atomically: a reader never sees half a file)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump({"format": _FORMAT, "fingerprint": fingerprint, "head": self}, fh, protocol=5)
+        os.replace(tmp, path)
+
+    @staticmethod
+    def load(path: Path, fingerprint: str) -> LinearHead | None:
+        """The head saved at ``path`` if it was trained on exactly this ``fingerprint``;
+        None when there is none, it is stale, or it cannot be read (then it is retrained).
+        The file is a pickle: it is trusted as the store beside it is."""
+        try:
+            with path.open("rb") as fh:
+                saved = pickle.load(fh)  # written by semcat into its own data folder
+        except FileNotFoundError:
+            return None
+        except Exception:  # a truncated or foreign file: retrain and overwrite it
+            return None
+        if not isinstance(saved, dict) or saved.get("format") != _FORMAT or saved.get("fingerprint") != fingerprint:
+            return None
+        head = saved.get("head")
+        return head if isinstance(head, LinearHead) else None
+
+
+TrainingSet = tuple[np.ndarray, list[str], list[str]]  # dense vectors, texts, labels
+
+
+def training_set(store: VectorStore, fields: Sequence[str], level: int = 1) -> TrainingSet:
+    """The store's labeled products as the head trains on them."""
+    dense: list[np.ndarray] = []
+    texts: list[str] = []
+    labels: list[str] = []
+    for _, vectors, payloads in store.iter_vectors(DEFAULT_SPACE):
+        for vector, p in zip(vectors, payloads, strict=True):
+            path = p.get("category")
+            if not path:
+                continue
+            dense.append(vector)
+            texts.append(Product.from_payload(p).text(fields))
+            labels.append(level_key(path, level) or path)
+    if not labels:
+        raise EmptyIndexError("the store holds no labeled product to train the linear head on")
+    return np.stack(dense).astype(np.float32), texts, labels
+
+
+def fingerprint(data: TrainingSet, model: str, **options: Any) -> str:
+    """A digest of everything a trained head depends on: the labeled products' vectors,
+    texts and labels (in store order), the model name and the head's options."""
+    dense, texts, labels = data
+    digest = hashlib.sha256()
+    digest.update(repr((_FORMAT, model, sorted(options.items()), len(labels))).encode())
+    digest.update(np.ascontiguousarray(dense).tobytes())
+    for text, label in zip(texts, labels, strict=True):
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+        digest.update(label.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x01")
+    return digest.hexdigest()
