@@ -204,7 +204,7 @@ def test_a_trained_head_is_kept_for_the_next_process(tmp_path: Path, monkeypatch
         assert trained
 
 
-def test_an_unreadable_saved_head_is_retrained(tmp_path: Path) -> None:
+def test_an_unreadable_saved_head_is_retrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.conftest import HashEmbedder
 
     settings = Settings(data_dir=tmp_path / "broken", head_weight=0.7, k=3)
@@ -216,3 +216,10 @@ def test_an_unreadable_saved_head_is_retrained(tmp_path: Path) -> None:
     with Engine(settings, embedder=HashEmbedder()) as engine:
         assert engine.categorize_text("garden hose reel").main_category == "Garden"
         assert path.stat().st_size > 100  # rewritten with the new head
+    saved = path.read_bytes()
+    import sklearn
+
+    monkeypatch.setattr(sklearn, "__version__", "0.0-other")  # scikit-learn upgraded since the save
+    with Engine(settings, embedder=HashEmbedder()) as engine:
+        assert engine.head() is not None
+    assert path.read_bytes() != saved  # retrained and saved under the new version

@@ -26,7 +26,9 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -163,25 +165,34 @@ class LinearHead:
 
     def save(self, path: Path, fingerprint: str) -> None:
         """Write the head and what it was trained on (atomically: a reader never sees half a file)."""
+        import sklearn
+
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump({"format": _FORMAT, "fingerprint": fingerprint, "head": self}, fh, protocol=5)
-        os.replace(tmp, path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+        saved = {"format": _FORMAT, "sklearn": sklearn.__version__, "fingerprint": fingerprint, "head": self}
+        try:
+            with tmp.open("wb") as fh:
+                pickle.dump(saved, fh, protocol=5)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves nothing behind
 
     @staticmethod
     def load(path: Path, fingerprint: str) -> LinearHead | None:
         """The head saved at ``path`` if it was trained on exactly this ``fingerprint``;
         None when there is none, it is stale, or it cannot be read (then it is retrained).
         The file is a pickle: it is trusted as the store beside it is."""
+        import sklearn
+
         try:
-            with path.open("rb") as fh:
+            with path.open("rb") as fh, warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # scikit-learn's version warning: checked below
                 saved = pickle.load(fh)  # written by semcat into its own data folder
-        except FileNotFoundError:
-            return None
-        except Exception:  # a truncated or foreign file: retrain and overwrite it
+        except Exception:  # none yet, or a truncated or foreign file: retrain and overwrite it
             return None
         if not isinstance(saved, dict) or saved.get("format") != _FORMAT or saved.get("fingerprint") != fingerprint:
+            return None
+        if saved.get("sklearn") != sklearn.__version__:  # another scikit-learn may not read its SVM right
             return None
         head = saved.get("head")
         return head if isinstance(head, LinearHead) else None
