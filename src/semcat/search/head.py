@@ -28,7 +28,6 @@ import os
 import pickle
 import threading
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,7 @@ from semcat.search.base import DEFAULT_SPACE, VectorStore, level_key
 _SCALE = 4.0  # SVM margins -> softmax; a margin of 0.5 over the runner-up reads as ~0.88
 DENSE_WEIGHT = 0.5  # the dense block's scale next to the two unit-norm TF-IDF blocks
 MIN_DF = 2  # a word or n-gram must occur in two labeled products to count
-_FORMAT = 1  # bump when the saved head's layout or features change: older files are retrained
+_FORMAT = 2  # bump when the saved head's layout or features change: older files are retrained
 
 
 class LinearHead:
@@ -164,41 +163,42 @@ class LinearHead:
         return cls(dense, LexicalEncoder().encode(texts), labels, chars=char_rows, level=level, **kwargs)
 
     def save(self, path: Path, fingerprint: str) -> None:
-        """Write the head and what it was trained on (atomically: a reader never sees half a file)."""
-        import sklearn
-
+        """Write what the head was trained on, then the head (atomically: a reader never
+        sees half a file). The small header comes first so that :meth:`load` can tell a
+        stale file without unpickling the weights."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-        saved = {"format": _FORMAT, "sklearn": sklearn.__version__, "fingerprint": fingerprint, "head": self}
         try:
             with tmp.open("wb") as fh:
-                pickle.dump(saved, fh, protocol=5)
+                pickle.dump(_header(fingerprint), fh, protocol=5)
+                pickle.dump(self, fh, protocol=5)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves nothing behind
 
     @staticmethod
     def load(path: Path, fingerprint: str) -> LinearHead | None:
-        """The head saved at ``path`` if it was trained on exactly this ``fingerprint``;
-        None when there is none, it is stale, or it cannot be read (then it is retrained).
-        The file is a pickle: it is trusted as the store beside it is."""
-        import sklearn
-
+        """The head saved at ``path`` if it was trained on exactly this ``fingerprint`` with
+        this scikit-learn; None when there is none, it is stale, or it cannot be read (then
+        it is retrained). The file is a pickle: it is trusted as the store beside it is."""
         try:
-            with path.open("rb") as fh, warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # scikit-learn's version warning: checked below
-                saved = pickle.load(fh)  # written by semcat into its own data folder
+            with path.open("rb") as fh:
+                if pickle.load(fh) != _header(fingerprint):  # written by semcat into its own data folder
+                    return None
+                head = pickle.load(fh)
         except Exception:  # none yet, or a truncated or foreign file: retrain and overwrite it
             return None
-        if not isinstance(saved, dict) or saved.get("format") != _FORMAT or saved.get("fingerprint") != fingerprint:
-            return None
-        if saved.get("sklearn") != sklearn.__version__:  # another scikit-learn may not read its SVM right
-            return None
-        head = saved.get("head")
         return head if isinstance(head, LinearHead) else None
 
 
 TrainingSet = tuple[np.ndarray, list[str], list[str]]  # dense vectors, texts, labels
+
+
+def _header(fingerprint: str) -> dict[str, str | int]:
+    """What a saved head must match to be loaded; another scikit-learn may not read its SVM right."""
+    import sklearn
+
+    return {"format": _FORMAT, "sklearn": sklearn.__version__, "fingerprint": fingerprint}
 
 
 def training_set(store: VectorStore, fields: Sequence[str], level: int = 1) -> TrainingSet:
