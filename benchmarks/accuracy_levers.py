@@ -77,14 +77,8 @@ CDISCOUNT_ROWS = (
 )
 # the same rows on the text without the attributes column (name, brand, description): the text-fields lever
 NO_ATTRIBUTE_ROWS = ("kNN, dense only (0.1 default)", "kNN + lexical 0.5 + head 0.7 (default)", "head alone")
-# with another embedder (--model): the rows the embedder changes (TF-IDF + SVM does not use it)
-MODEL_ROWS = (
-    "kNN, dense only (0.1 default)",
-    "kNN + lexical 0.5",
-    "kNN + lexical 0.5 + head 0.7 (default)",
-    "head alone",
-)
-FT_ROWS = (
+# the rows an embedder changes, run on fine-tuned vectors (--finetune) and on another embedder (--model)
+FT_ROWS = MODEL_ROWS = (
     "kNN, dense only (0.1 default)",
     "kNN + lexical 0.5",
     "kNN + lexical 0.5 + head 0.7 (default)",
@@ -287,6 +281,14 @@ def other_model(name: str, model: str, embedder) -> None:
     )
 
 
+def table_row(label: str, v: dict[str, Any]) -> str:
+    full = f"{v['full_path']:.4f}" if v.get("full_path") is not None else "–"
+    return (
+        f"| {label} | {v['accuracy']:.4f} | {v['std']:.4f} | {full} | "
+        f"{v['fit_seconds_per_fold']} | {v['predict_ms_per_product']} |"
+    )
+
+
 def render() -> None:
     lines = []
     for name in DATASETS:
@@ -306,22 +308,12 @@ def render() -> None:
         if r.get("rows_without_attributes"):
             variants.append((" — without the attributes column", r["rows_without_attributes"]))
         for suffix, rows in variants:
-            for row, v in rows.items():
-                full = f"{v['full_path']:.4f}" if v.get("full_path") is not None else "–"
-                lines.append(
-                    f"| {row}{suffix} | {v['accuracy']:.4f} | {v['std']:.4f} | {full} | "
-                    f"{v['fit_seconds_per_fold']} | {v['predict_ms_per_product']} |"
-                )
+            lines += [table_row(f"{row}{suffix}", v) for row, v in rows.items()]
         others = sorted(RESULTS.glob(f"levers_{name}_*.json"))
         for other in others:
             o = json.loads(other.read_text())
             short = MODEL_LABELS.get(o["model"], o["model"])
-            for row, v in o["rows"].items():
-                lines.append(
-                    f"| {short}: {row} | {v['accuracy']:.4f} | {v['std']:.4f} | "
-                    f"{'–' if v.get('full_path') is None else format(v['full_path'], '.4f')} | "
-                    f"{v['fit_seconds_per_fold']} | {v['predict_ms_per_product']} |"
-                )
+            lines += [table_row(f"{short}: {row}", v) for row, v in o["rows"].items()]
         ft = r.get("finetuned")
         if ft:
             for row, v in ft["rows"].items():
