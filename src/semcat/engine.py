@@ -302,19 +302,24 @@ class Engine:
         head.uncertain_threshold = s.uncertain_threshold
         return head
 
-    def with_lexical(self, vectors: Any, texts: Sequence[str]) -> Any:
+    def with_lexical(
+        self, vectors: Any, texts: Sequence[str], method: str | None = None, category: str | None = None
+    ) -> Any:
         """Add the queries' word vectors when they get a vote or feed the linear head,
-        and their character n-grams when the head uses them."""
+        and their character n-grams when the head uses them (the ``knn`` method without a
+        category restriction, as :meth:`predict_vectors` decides)."""
         s = self.settings
-        votes = s.lexical_weight > 0 and LEXICAL_SPACE in self.store().meta.sparse
-        if not votes and s.head_weight <= 0:
+        method = method or s.method
+        head = s.head_weight > 0 and method == "knn" and category is None
+        votes = s.lexical_weight > 0 and method != "zero-shot" and LEXICAL_SPACE in self.store().meta.sparse
+        if not votes and not head:
             return vectors
         spaces = dict(vectors) if isinstance(vectors, dict) else {DEFAULT_SPACE: vectors}
         if DEFAULT_SPACE not in spaces:  # an image-only query: the words have no say
             return vectors
         cleaned = [t if t.strip() else "" for t in texts]
         spaces[LEXICAL_SPACE] = self._lexical_encoder("word").encode(cleaned)
-        if s.head_weight > 0 and s.head_chars:
+        if head and s.head_chars:
             spaces[CHAR_SPACE] = self._lexical_encoder("char").encode(cleaned)
         return spaces
 
@@ -417,8 +422,7 @@ class Engine:
                 vectors: Any = self.embed_queries(chunk)  # the text-only path
             else:
                 vectors = self.embed_products(chunk, chunk_images, modality)
-            if (method or self.settings.method) != "zero-shot":
-                vectors = self.with_lexical(vectors, [p.text(self.settings.text_fields) for p in chunk])
+            vectors = self.with_lexical(vectors, [p.text(self.settings.text_fields) for p in chunk], method)
             predictions += self.predict_vectors(vectors, k=k, method=method)
         return predictions
 

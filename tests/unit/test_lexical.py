@@ -223,3 +223,23 @@ def test_an_unreadable_saved_head_is_retrained(tmp_path: Path, monkeypatch: pyte
     with Engine(settings, embedder=HashEmbedder()) as engine:
         assert engine.head() is not None
     assert path.read_bytes() != saved  # retrained and saved under the new version
+
+
+def test_character_rows_are_computed_only_for_queries_the_head_judges(tmp_path: Path) -> None:
+    """The head reads characters only for a knn query over all categories; a hybrid
+    query, a category-restricted one or a zero-shot one does not pay for them."""
+    from tests.conftest import HashEmbedder
+
+    from semcat.embedding.lexical import CHAR_SPACE
+
+    with Engine(Settings(data_dir=tmp_path / "q", head_weight=0.7), embedder=HashEmbedder()) as engine:
+        engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
+        query = engine.embedder.encode_texts(["toner cartridge"])
+        assert set(engine.with_lexical(query, ["toner cartridge"], "knn")) == {"text", LEXICAL_SPACE, CHAR_SPACE}
+        assert set(engine.with_lexical(query, ["toner cartridge"], "hybrid")) == {"text", LEXICAL_SPACE}
+        restricted = engine.with_lexical(query, ["toner cartridge"], "knn", category="Office")
+        assert set(restricted) == {"text", LEXICAL_SPACE}
+        assert engine.with_lexical(query, ["toner cartridge"], "zero-shot") is query
+        # and the restricted query is still categorized within its subtree by the vote
+        prediction = engine.predict_vectors(restricted, category="Office")[0]
+        assert prediction.main_category == "Office"

@@ -281,8 +281,9 @@ def create_app(settings: Settings | None = None, engine: Any | None = None) -> F
                 text_vectors[rows] = encoded
             image_vectors = await call(lambda: engine_.encode_query_images(decoded))
             vectors = engine_.query_spaces([p.id for p in products], text_vectors, image_vectors, modality)
-        if options.get("method") != "zero-shot":
-            vectors = await call(lambda: engine_.with_lexical(vectors, texts))
+        vectors = await call(
+            lambda: engine_.with_lexical(vectors, texts, options.get("method"), options.get("category"))
+        )
         predictions = await call(lambda: engine_.predict_vectors(vectors, **options))
         return CategorizeResponse(predictions=[_prediction_out(p) for p in predictions], model=engine_.model_name)
 
