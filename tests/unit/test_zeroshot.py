@@ -59,3 +59,55 @@ def test_zero_shot_without_any_category_says_how(tmp_path: Path) -> None:
     with pytest.raises(EmptyIndexError, match="SEMCAT_TAXONOMY_FILE"):
         eng.categorize([Product(id="q", title="anything")], method="zero-shot")
     eng.close()
+
+
+class _FixedPrior:
+    """A prior that always prefers one main category (as the linear head may)."""
+
+    top_n = 5
+    uncertain_threshold = 0.5
+
+    def __init__(self, paths: list[tuple[str, ...]], favourite: str) -> None:
+        self.paths = paths
+        self.favourite = favourite
+
+    def probabilities(self, queries: object) -> np.ndarray:
+        n = len(np.atleast_2d(queries["text"]))  # type: ignore[index]
+        row = [1.0 if p[0] == self.favourite else 0.0 for p in self.paths]
+        return np.tile(np.asarray(row, dtype=np.float32), (n, 1))
+
+
+def test_a_prior_that_moves_the_main_category_gets_the_deeper_levels_from_that_subtree(tmp_path: Path) -> None:
+    from semcat.search import KnnCategorizer, StoreMeta
+    from semcat.search.faiss_store import FaissStore
+    from semcat.search.zeroshot import HybridCategorizer
+
+    embedder = HashEmbedder()
+    catalog = [
+        Product(id="1", title="cotton bath towel soft", category=("Home", "Bath Linen", "Towels")),
+        Product(id="2", title="cotton bath towel thick", category=("Home", "Bath Linen", "Towels")),
+        Product(id="3", title="hooded baby bath towel cotton", category=("Baby", "Bath", "Baby Towels")),
+        Product(id="4", title="baby feeding bottle", category=("Baby", "Feeding", "Bottles")),
+    ]
+    store = FaissStore(tmp_path, StoreMeta(model=embedder.name, spaces={"text": embedder.dim}), "flat")
+    store.upsert(
+        [p.id for p in catalog], embedder.encode_texts([p.text() for p in catalog]), [p.payload() for p in catalog]
+    )
+    knn = KnnCategorizer(store, k=3, space_weights={"text": 1.0})
+    query = {"text": embedder.encode_texts(["cotton bath towel"])}
+    assert knn.predict(query)[0].category == "Home > Bath Linen > Towels"  # the words side with Home
+    prior = _FixedPrior([("Baby",), ("Home",)], favourite="Baby")
+
+    (pred,) = HybridCategorizer(knn, prior, knn_weight=0.3, method="knn").predict(query)
+    # the prior decides Baby; its towel (not its bottle) gives the levels below
+    assert pred.category == "Baby > Bath > Baby Towels" and pred.uncertain
+    assert [lv.category for lv in pred.levels] == ["Baby", "Baby > Bath", "Baby > Bath > Baby Towels"]
+    assert pred.top[0].category == "Baby > Bath > Baby Towels"
+    assert {n.id for n in pred.neighbors[:2]} == {"1", "2"}  # the first vote's evidence stays
+    # without the second vote the path stops where the prior decided
+    (short,) = HybridCategorizer(knn, prior, knn_weight=0.3, method="knn", subtree_vote=False).predict(query)
+    assert short.category == "Baby"
+    # a caller's category restriction is never left for another subtree
+    (kept,) = HybridCategorizer(knn, prior, knn_weight=0.3, method="knn").predict(query, category="Home")
+    assert kept.category == "Baby"
+    store.close()

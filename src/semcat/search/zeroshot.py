@@ -113,14 +113,25 @@ class HybridCategorizer:
 
     method = "hybrid"
 
-    def __init__(self, knn: KnnCategorizer, zero_shot: Any, knn_weight: float = 0.5, method: str = "hybrid") -> None:
+    def __init__(
+        self,
+        knn: KnnCategorizer,
+        zero_shot: Any,
+        knn_weight: float = 0.5,
+        method: str = "hybrid",
+        subtree_vote: bool = True,
+    ) -> None:
         """``zero_shot`` is the prior: a :class:`ZeroShotCategorizer`, or anything with
         ``paths``, ``probabilities(queries)``, ``top_n`` and ``uncertain_threshold``
-        (the linear head, :class:`semcat.search.head.LinearHead`)."""
+        (the linear head, :class:`semcat.search.head.LinearHead`). ``subtree_vote``:
+        where the prior moves a product to another category than the vote's, a second
+        vote among that category's labeled products gives the deeper levels (off: the
+        path stops at the prior's level; kept for the benchmark that measures it)."""
         self.knn = knn
         self.zero_shot = zero_shot
         self.knn_weight = knn_weight
         self.method = method
+        self.subtree_vote = subtree_vote
         self.level = max(len(p) for p in zero_shot.paths)
 
     def predict(
@@ -134,6 +145,9 @@ class HybridCategorizer:
             knn_predictions = [None] * len(next(iter(spaces.values())))
         probabilities = self.zero_shot.probabilities(full)
         out: list[Prediction] = []
+        # queries whose main category the prior moved away from the vote's: their deeper
+        # levels come from a second vote among the labeled products of that subtree
+        subtree_rows: dict[str, list[int]] = {}
         for knn_pred, probs in zip(knn_predictions, probabilities, strict=True):
             if knn_pred is not None and knn_pred.near_duplicate:
                 out.append(replace(knn_pred, method=self.method))  # a stored copy's label decides
@@ -166,15 +180,19 @@ class HybridCategorizer:
             chosen = tuple(mixed.path)
             top = mixed.top
             if knn_pred is not None and knn_pred.category and tuple(knn_pred.path[: len(chosen)]) == chosen:
-                category = knn_pred.category
+                decided = knn_pred.category
                 levels = mixed.levels + knn_pred.levels[len(mixed.levels) :]
                 if len(knn_pred.path) > len(chosen):
                     top = knn_pred.top  # full paths (the vote's shares), as a plain vote lists them
             else:
-                category, levels = mixed.category, mixed.levels
+                decided, levels = mixed.category, mixed.levels
+                if (
+                    self.subtree_vote and knn_pred is not None and category is None and decided
+                ):  # a caller's subtree stays
+                    subtree_rows.setdefault(decided, []).append(len(out))
             out.append(
                 Prediction(
-                    category=category,
+                    category=decided,
                     score=mixed.score,
                     uncertain=mixed.uncertain or disagree,
                     levels=levels,
@@ -185,4 +203,26 @@ class HybridCategorizer:
                     modality=modality_of(spaces, len(out)),
                 )
             )
+        for subtree, rows in subtree_rows.items():
+            self._complete_in_subtree(out, rows, full, subtree)
         return out
+
+    def _complete_in_subtree(
+        self, out: list[Prediction], rows: list[int], queries: Mapping[str, Any], subtree: str
+    ) -> None:
+        """Fill in the levels below ``subtree`` (the mixed decision) for ``rows`` from a
+        vote restricted to it: the first vote's neighbors sat in another main category,
+        so without this the prediction would stop at the main category. A subtree with
+        no labeled product (a cold-start category) stays as it is."""
+        subset = {s: v[rows] if isinstance(v, np.ndarray) else [v[i] for i in rows] for s, v in queries.items()}
+        try:
+            deeper = self.knn.predict(subset, category=subtree)
+        except EmptyIndexError:
+            return
+        depth = len(subtree.split(PATH_JOIN))
+        for row, vote in zip(rows, deeper, strict=True):
+            if vote.category is None or len(vote.path) <= depth or tuple(vote.path[:depth]) != tuple(out[row].path):
+                continue
+            out[row] = replace(
+                out[row], category=vote.category, levels=out[row].levels + vote.levels[depth:], top=vote.top
+            )
