@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ class MethodRun:
     predict_seconds: float
     leaks: int = 0  # neighbors that were themselves held out (must stay 0)
     uncertain: int = 0
+    variants: dict[str, MethodRun] = field(default_factory=dict)  # see knn(variants=...)
 
 
 def knn(
@@ -54,7 +56,11 @@ def knn(
     head_weight: float = 0.0,
     head_c: float = 1.0,
     head_chars: bool = True,
+    subtree_vote: bool = True,
+    variants: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> MethodRun:
+    """``variants``: other settings of the head mix (``head_weight``, ``subtree_vote``)
+    run on the same store and head, their predictions in ``MethodRun.variants``."""
     start = time.perf_counter()
     lexical = LexicalEncoder() if lexical_weight > 0 or head_weight > 0 else None
     chars = LexicalEncoder("char") if head_weight > 0 and head_chars else None
@@ -79,8 +85,7 @@ def knn(
                     chars=chars.encode(train.texts) if chars is not None else None,
                     c=head_c,
                 )
-            fitted = time.perf_counter()
-            categorizer: Any = KnnCategorizer(
+            vote = KnnCategorizer(
                 store,
                 k=k,
                 power=vote_power,
@@ -89,17 +94,34 @@ def knn(
                 lexical_power=lexical_power,
                 space_weights={"text": 1.0},
             )
-            if head is not None:
-                categorizer = HybridCategorizer(categorizer, head, 1.0 - head_weight, method="knn")
-            predictions = []
-            for begin in range(0, len(test), batch):
-                queries: Any = test.vectors[begin : begin + batch]
-                if lexical is not None:
-                    texts = test.texts[begin : begin + batch]
-                    queries = {"text": queries, LEXICAL_SPACE: lexical.encode(texts)}
-                    if chars is not None:
-                        queries[CHAR_SPACE] = chars.encode(texts)
-                predictions += categorizer.predict(queries)
+
+            def categorizer(weight: float, subtree: bool) -> Any:
+                if head is None:
+                    return vote
+                return HybridCategorizer(vote, head, 1.0 - weight, method="knn", subtree_vote=subtree)
+
+            def queries(begin: int, end: int) -> Any:
+                if lexical is None:
+                    return test.vectors[begin:end]
+                texts = test.texts[begin:end]
+                out: dict[str, Any] = {"text": test.vectors[begin:end], LEXICAL_SPACE: lexical.encode(texts)}
+                if chars is not None:
+                    out[CHAR_SPACE] = chars.encode(texts)
+                return out
+
+            vote.predict(queries(0, 1))  # the store's search structures are built on first use: part of the fit
+            fitted = time.perf_counter()
+            batches = [queries(begin, begin + batch) for begin in range(0, len(test), batch)]
+            encoded_seconds = time.perf_counter() - fitted  # the query's word and character rows
+            predictions = [p for b in batches for p in categorizer(head_weight, subtree_vote).predict(b)]
+            predicted_seconds = time.perf_counter() - fitted
+            other = {}
+            for name, options in (variants or {}).items():
+                alt = categorizer(options.get("head_weight", head_weight), options.get("subtree_vote", subtree_vote))
+                begin_alt = time.perf_counter()
+                paths = [tuple(p.path) for b in batches for p in alt.predict(b)]
+                alt_seconds = encoded_seconds + time.perf_counter() - begin_alt
+                other[name] = MethodRun(name, paths, fitted - start, alt_seconds)
         finally:
             store.close()
     held_out = set(test.ids)
@@ -107,9 +129,10 @@ def knn(
         method=f"knn@{k}",
         predicted=[tuple(p.path) for p in predictions],
         fit_seconds=fitted - start,
-        predict_seconds=time.perf_counter() - fitted,
+        predict_seconds=predicted_seconds,
         leaks=sum(1 for p in predictions for n in p.neighbors if n.id in held_out),
         uncertain=sum(p.uncertain for p in predictions),
+        variants=other,
     )
 
 
