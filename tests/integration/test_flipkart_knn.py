@@ -78,3 +78,17 @@ def test_knn_per_level_scores_on_real_neighbors(faiss_run) -> None:
     categorizer = KnnCategorizer(engine.store(), k=5, depth=1)
     (only_main,) = categorizer.predict(engine.embedder.encode_texts(["baby boy cotton romper"]))
     assert only_main.category == "Baby Care" and len(only_main.levels) == 1
+
+
+def test_every_default_prediction_goes_below_the_main_category(faiss_run) -> None:
+    # where the head overrules the vote, a second vote in the chosen category gives the
+    # sub-categories: no held-out product is left with a main category alone
+    engine, products, _ = faiss_run
+    _, test = stratified_holdout(products, 0.2, 42)
+    predictions = engine.categorize(test)
+    stopped = [(p.id, pred.category) for p, pred in zip(test, predictions, strict=True) if len(pred.path) < 2]
+    assert not stopped
+    overruled = [pred for pred in predictions if pred.neighbors[0].category.split(" > ")[0] != pred.main_category]
+    assert overruled  # the head does move some products away from their closest neighbor's category
+    for pred in overruled:
+        assert [lv.level for lv in pred.levels][:2] == [1, 2] and pred.levels[1].category.startswith(pred.main_category)
