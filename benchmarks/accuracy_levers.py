@@ -328,7 +328,8 @@ def render() -> None:
             short = MODEL_LABELS.get(o["model"], o["model"])
             lines.append(
                 f"{short} ({o['dim']}-d, embedding all {r['products']} products {o['embed_seconds']} s, "
-                f"`{o['command']}`): KMeans ARI {o['kmeans_ari']['mean']:.4f} ± {o['kmeans_ari']['std']:.4f}."
+                f"`{o['command']}`, {o['machine']['date']}): KMeans ARI {o['kmeans_ari']['mean']:.4f} ± "
+                f"{o['kmeans_ari']['std']:.4f}."
             )
         if ft:
             lines.append(
