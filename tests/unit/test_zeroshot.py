@@ -107,6 +107,10 @@ def test_a_prior_that_moves_the_main_category_gets_the_deeper_levels_from_that_s
     # without the second vote the path stops where the prior decided
     (short,) = HybridCategorizer(knn, prior, knn_weight=0.3, method="knn", subtree_vote=False).predict(query)
     assert short.category == "Baby"
+    # nor when the caller asked for the main category only (--depth 1)
+    shallow = KnnCategorizer(store, k=3, depth=1, space_weights={"text": 1.0})
+    (cut,) = HybridCategorizer(shallow, prior, knn_weight=0.3, method="knn").predict(query)
+    assert cut.category == "Baby"
     # a caller's category restriction is never left for another subtree
     (kept,) = HybridCategorizer(knn, prior, knn_weight=0.3, method="knn").predict(query, category="Home")
     assert kept.category == "Baby"

@@ -146,8 +146,10 @@ class HybridCategorizer:
         probabilities = self.zero_shot.probabilities(full)
         out: list[Prediction] = []
         # queries whose main category the prior moved away from the vote's: their deeper
-        # levels come from a second vote among the labeled products of that subtree
+        # levels come from a second vote among the labeled products of that subtree (never
+        # outside a caller's subtree, and not when the vote stops at the prior's level)
         subtree_rows: dict[str, list[int]] = {}
+        deeper_vote = self.subtree_vote and category is None and (self.knn.depth or self.level + 1) > self.level
         for knn_pred, probs in zip(knn_predictions, probabilities, strict=True):
             if knn_pred is not None and knn_pred.near_duplicate:
                 out.append(replace(knn_pred, method=self.method))  # a stored copy's label decides
@@ -186,9 +188,7 @@ class HybridCategorizer:
                     top = knn_pred.top  # full paths (the vote's shares), as a plain vote lists them
             else:
                 decided, levels = mixed.category, mixed.levels
-                if (
-                    self.subtree_vote and knn_pred is not None and category is None and decided
-                ):  # a caller's subtree stays
+                if deeper_vote and knn_pred is not None and decided:
                     subtree_rows.setdefault(decided, []).append(len(out))
             out.append(
                 Prediction(
