@@ -149,7 +149,7 @@ class HybridCategorizer:
         # levels come from a second vote among the labeled products of that subtree (never
         # outside a caller's subtree, and not when the vote stops at the prior's level)
         subtree_rows: dict[str, list[int]] = {}
-        deeper_vote = self.subtree_vote and category is None and (self.knn.depth or self.level + 1) > self.level
+        deeper_vote = self.subtree_vote and category is None and (self.knn.depth is None or self.knn.depth > self.level)
         for knn_pred, probs in zip(knn_predictions, probabilities, strict=True):
             if knn_pred is not None and knn_pred.near_duplicate:
                 out.append(replace(knn_pred, method=self.method))  # a stored copy's label decides
