@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -15,6 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DOC = ROOT / "docs" / "benchmarks.md"
 SHARED = ROOT.parent / "shared" / "datasets"
+CACHE = ROOT / "benchmarks" / ".cache"  # embedded vectors per catalog and model (delete to re-embed)
+# the catalogs the accuracy studies run on: name -> (shared folder, file)
+DATASETS = {
+    "flipkart1050": ("flipkart-1050", "flipkart_com-ecommerce_sample_1050.csv"),
+    "cdiscount": ("cdiscount-50k", "cdiscount_test.csv"),
+}
 
 
 def machine() -> dict[str, Any]:
@@ -64,3 +71,40 @@ def update_doc_section(name: str, markdown: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     DOC.write_text(text)
+
+
+def embedded(name: str, products: list, embedder: Any) -> Any:
+    """from_products with an on-disk cache of the vectors (keyed by model and texts)."""
+    import numpy as np
+
+    from semcat.evaluation import LabeledSet, from_products
+
+    texts = "\n".join(p.text() for p in products if p.category)
+    key = hashlib.sha256(f"{embedder.name}\n{texts}".encode()).hexdigest()[:16]
+    path = CACHE / f"{name}-{key}.npz"
+    if path.exists():
+        cached = np.load(path)
+        labeled = [p for p in products if p.category]
+        return LabeledSet(
+            ids=[p.id for p in labeled],
+            vectors=cached["vectors"],
+            paths=[p.category for p in labeled],
+            texts=[p.text() for p in labeled],
+            payloads=[p.payload() for p in labeled],
+            model=embedder.name,
+            embed_seconds=float(cached["seconds"]),
+        )
+    data = from_products(products, embedder)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, vectors=data.vectors, seconds=data.embed_seconds)
+    return data
+
+
+def publish(name: str, data: dict[str, Any], section: str | None = None, markdown: str | None = None) -> Path:
+    """The one way a benchmark records what it measured: ``results/<name>.json`` (with the
+    machine it ran on) and, when given, its section of docs/benchmarks.md."""
+    data = {"machine": machine(), **data} if "machine" not in data else data
+    path = write_result(name, data)
+    if section is not None and markdown is not None:
+        update_doc_section(section, markdown)
+    return path

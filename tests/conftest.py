@@ -110,7 +110,7 @@ BACKENDS = ["faiss", "faiss-hnsw", "qdrant-memory", "qdrant-path"]
 
 
 def make_store(kind: str, tmp_path: Path, meta: Any) -> Any:
-    from semcat.search.faiss_store import FaissStore
+    from semcat.search.faiss import FaissStore
     from semcat.search.qdrant_store import QdrantStore
 
     if kind == "faiss":

@@ -10,7 +10,17 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-TEXT_FIELDS = ("title", "brand", "description", "attributes")
+from semcat.catalog.product import TEXT_FIELDS
+from semcat.options import (
+    DEFAULTS,
+    HEAD_DEFAULTS,
+    ZERO_SHOT_DEFAULTS,
+    HeadOptions,
+    Method,
+    Modality,
+    QueryOptions,
+    ZeroShotOptions,
+)
 
 
 class Settings(BaseSettings):
@@ -63,13 +73,16 @@ class Settings(BaseSettings):
     image_max_pixels: int = Field(
         40_000_000, ge=1, description="Images with more pixels are refused (decompression-bomb guard)."
     )
-    modality: Literal["text", "image", "both"] = Field(
-        "both",
+    modality: Modality = Field(
+        DEFAULTS.modality,
         description="What categorization and search use: the text, the image, or both (each query's text and "
         "image, whichever it has, votes fused by image_weight).",
     )
     image_weight: float = Field(
-        0.5, ge=0.0, le=1.0, description="Weight of the image vote in modality 'both' (the text vote gets 1 - it)."
+        DEFAULTS.image_weight,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the image vote in modality 'both' (the text vote gets 1 - it).",
     )
     prefix_scheme: Literal["asymmetric", "symmetric", "none"] = Field(
         "symmetric",
@@ -84,58 +97,70 @@ class Settings(BaseSettings):
     )
 
     # categorization
-    k: int = Field(10, ge=1, le=1000, description="Neighbors consulted by the kNN vote.")
-    top_n: int = Field(5, ge=1, le=100, description="Categories listed per prediction.")
+    k: int = Field(DEFAULTS.k, ge=1, le=1000, description="Neighbors consulted by the kNN vote.")
+    top_n: int = Field(DEFAULTS.top_n, ge=1, le=100, description="Categories listed per prediction.")
     vote_power: float = Field(
-        8.0,
+        DEFAULTS.vote_power,
         ge=0.0,
         le=64.0,
         description="Neighbor weight = max(similarity, 0) ** vote_power (8 was chosen by 5-fold CV).",
     )
     uncertain_threshold: float = Field(
-        0.5, ge=0.0, le=1.0, description="Main-category score below which a prediction is uncertain."
+        DEFAULTS.uncertain_threshold,
+        ge=0.0,
+        le=1.0,
+        description="Main-category score below which a prediction is uncertain.",
     )
     lexical_weight: float = Field(
-        0.5,
+        DEFAULTS.lexical_weight,
         ge=0.0,
         le=1.0,
         description="Share of the text vote given to the lexical (word) neighbors; 0: dense vectors only. "
         "New stores keep a sparse word vector per product for it.",
     )
     lexical_power: float = Field(
-        4.0, ge=0.0, le=64.0, description="Lexical neighbor weight = (score / best score) ** lexical_power."
+        DEFAULTS.lexical_power,
+        ge=0.0,
+        le=64.0,
+        description="Lexical neighbor weight = (score / best score) ** lexical_power.",
     )
     head_weight: float = Field(
-        0.7,
+        DEFAULTS.head_weight,
         ge=0.0,
         le=1.0,
         description="Share of the main-category decision given to a linear head trained on the stored vectors "
         "(retrained after writes); 0: the kNN vote alone.",
     )
-    head_c: float = Field(1.0, gt=0.0, le=1000.0, description="Regularization C of the linear head's SVM.")
+    head_c: float = Field(HEAD_DEFAULTS.c, gt=0.0, le=1000.0, description="Regularization C of the linear head's SVM.")
     head_chars: bool = Field(
-        True,
+        HEAD_DEFAULTS.chars,
         description="Give the linear head character 3-5-gram features besides words and the dense vector "
         "(+0.45 point on cdiscount-50k; false: about a third of its training time, 38 s vs 108 s at 40k).",
     )
     duplicate_threshold: float | None = Field(
-        0.95,
+        DEFAULTS.duplicate_threshold,
         ge=0.0,
         le=1.0,
         description="Neighbors at least this similar are near-duplicates: when any exist, only they vote.",
     )
-    method: Literal["knn", "zero-shot", "hybrid"] = Field(
-        "knn", description="Default categorization method (CLI --method and the API's method override it)."
+    method: Method = Field(
+        DEFAULTS.method, description="Default categorization method (CLI --method and the API's method override it)."
     )
     taxonomy_file: Path | None = Field(
         None,
         description="Category list for zero-shot/hybrid, one path per line ('A > B'); unset: the stored labels.",
     )
-    zero_shot_level: int = Field(1, ge=1, le=20, description="Taxonomy level zero-shot and hybrid choose at.")
-    zero_shot_temperature: float = Field(0.05, gt=0.0, le=10.0, description="Softmax temperature over cosines.")
-    hybrid_knn_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of the kNN vote in hybrid.")
+    zero_shot_level: int = Field(
+        ZERO_SHOT_DEFAULTS.level, ge=1, le=20, description="Taxonomy level zero-shot and hybrid choose at."
+    )
+    zero_shot_temperature: float = Field(
+        ZERO_SHOT_DEFAULTS.temperature, gt=0.0, le=10.0, description="Softmax temperature over cosines."
+    )
+    hybrid_knn_weight: float = Field(
+        DEFAULTS.hybrid_knn_weight, ge=0.0, le=1.0, description="Weight of the kNN vote in hybrid."
+    )
     predict_depth: int | None = Field(
-        None, ge=1, description="Deepest taxonomy level to predict (unset: as deep as labels go)."
+        DEFAULTS.depth, ge=1, description="Deepest taxonomy level to predict (unset: as deep as labels go)."
     )
 
     # HTTP service
@@ -184,6 +209,32 @@ class Settings(BaseSettings):
         if self.qdrant_api_key is not None and not self.qdrant_url:
             raise ValueError("qdrant_api_key is set but qdrant_url is not")
         return self
+
+    def query_options(self, **overrides: object) -> QueryOptions:
+        """The categorization options these settings give, with a request's overrides
+        (``None``: not given) applied."""
+        base = QueryOptions(
+            k=self.k,
+            top_n=self.top_n,
+            depth=self.predict_depth,
+            method=self.method,
+            modality=self.modality,
+            vote_power=self.vote_power,
+            duplicate_threshold=self.duplicate_threshold,
+            lexical_weight=self.lexical_weight,
+            lexical_power=self.lexical_power,
+            head_weight=self.head_weight,
+            image_weight=self.image_weight,
+            uncertain_threshold=self.uncertain_threshold,
+            hybrid_knn_weight=self.hybrid_knn_weight,
+        )
+        return base.merged(**overrides)
+
+    def head_options(self) -> HeadOptions:
+        return HeadOptions(c=self.head_c, chars=self.head_chars)
+
+    def zero_shot_options(self) -> ZeroShotOptions:
+        return ZeroShotOptions(level=self.zero_shot_level, temperature=self.zero_shot_temperature)
 
     def store_description(self) -> str:
         """Where the configured store lives, in words."""

@@ -1,66 +1,73 @@
-"""The one object the faces (CLI, API) use: settings + embedder + store + categorizer.
+"""The one pipeline, and the only thing the faces (CLI, API, Python) call.
 
-Models and stores are loaded lazily, once, and kept; the faces only parse input,
-call these methods and format the output.
+``categorize`` runs the whole path for every face: request options resolved once into
+:class:`~semcat.options.QueryOptions` -> query vectors (texts through the query encoder,
+which the API replaces by its micro-batcher; photos decoded under the pixel guard) ->
+sparse query rows -> the categorizer the options call for (built by
+:func:`semcat.categorize.build_categorizer`, with the linear head and the zero-shot
+prior kept here) -> predictions. Models and stores load lazily, once; the linear head is
+kept current by a :class:`~semcat.categorize.keeper.HeadKeeper`, which never makes a
+read wait for a retrain.
+
+Long module: the engine is the faces' only door, so every operation a user has (index,
+upsert, categorize, search, read, fine-tune) has its entry point here; each is a short
+call into the package that does the work, and splitting the class would put the
+pipeline back in several places.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from semcat.catalog import PATH_JOIN, CatalogReport, ColumnMap, Product, parse_category, read_catalog
+from semcat.catalog import PATH_JOIN, CatalogReport, ColumnMap, Product, parse_category, public_payload, read_catalog
+from semcat.categorize import QueryRows, ZeroShotCategorizer, build_categorizer, head_applies
+from semcat.categorize.head import LinearHead
+from semcat.categorize.keeper import HeadKeeper
+from semcat.categorize.prediction import Prediction
 from semcat.config import Settings
-from semcat.embedding.base import Embedder, Role
-from semcat.embedding.lexical import CHAR_SPACE, LEXICAL_SPACE, LexicalEncoder
-from semcat.errors import (
-    ConfigError,
-    EmptyIndexError,
-    InvalidInputError,
-    NotFoundError,
-    StoreError,
-    StoreMissingError,
-)
+from semcat.embedding.base import Embedder, LazyEmbedder, Role
+from semcat.embedding.lexical import LEXICAL_SPACE
+from semcat.embedding.queries import image_rows, query_spaces
+from semcat.errors import ConfigError, EmptyIndexError, InvalidInputError, NotFoundError, StoreError, StoreMissingError
 from semcat.indexer import IndexSummary, index_products
-from semcat.search import (
-    DEFAULT_SPACE,
-    IMAGE_SPACE,
-    Hit,
-    KnnCategorizer,
-    Prediction,
-    SearchFilter,
-    StoreMeta,
-    VectorStore,
-    open_store,
-)
-from semcat.search.base import present_rows
-from semcat.search.head import LinearHead, fingerprint, training_set
-from semcat.search.zeroshot import HybridCategorizer, ZeroShotCategorizer
+from semcat.options import SIMILAR_K, QueryOptions
+from semcat.search import DEFAULT_SPACE, IMAGE_SPACE, Hit, SearchFilter, StoreMeta, VectorStore, open_store
 
-log = logging.getLogger(__name__)
+CATEGORIZE_BATCH = 256  # products embedded and categorized per step of a long list
+
+
+class TextEncoder(Protocol):
+    """What encodes query texts: the embedder itself, or the API's micro-batcher."""
+
+    def encode_texts(self, texts: Sequence[str], role: Role = "query") -> np.ndarray: ...
 
 
 class Engine:
     """semcat's core, configured by one :class:`Settings`."""
 
     def __init__(
-        self, settings: Settings | None = None, embedder: Embedder | None = None, store: VectorStore | None = None
+        self,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        store: VectorStore | None = None,
+        query_encoder: TextEncoder | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self._embedder = embedder
         self._store = store
+        self.query_encoder = query_encoder  # None: the embedder encodes queries itself
         self._zero_shot: tuple[Any, ZeroShotCategorizer] | None = None
-        self._lexical: dict[str, LexicalEncoder] = {}
-        self._head: tuple[Any, LinearHead | None] | None = None
+        self._rows = QueryRows()
         self._writes = 0  # bumped by every write through this engine: the head retrains after one
-        self._head_lock = threading.Lock()
-        self._head_train_lock = threading.Lock()
-        self._head_training: threading.Thread | None = None
+        s = self.settings
+        self._heads = HeadKeeper(
+            s.data_dir / "heads" / f"{s.store}-{s.collection}.pkl", s.text_fields, s.head_options()
+        )
 
     # ------------------------------------------------------------ resources
     @property
@@ -114,13 +121,15 @@ class Engine:
             )
         return self._store
 
-    @staticmethod
-    def _check_model(store: VectorStore, embedder: Embedder) -> None:
-        if store.meta.model != embedder.name:
+    def _checked_store(self) -> VectorStore:
+        """The store, once it is known to hold vectors of the model that embeds the queries."""
+        store = self.store()
+        if store.meta.model != self.model_name:  # known without loading the weights
             raise StoreError(
                 f"the store holds vectors of model {store.meta.model!r} but the configured model "
-                f"{embedder.name!r} would embed the queries; pass the store's model with --model"
+                f"{self.model_name!r} would embed the queries; pass the store's model with --model"
             )
+        return store
 
     def close(self) -> None:
         if self._store is not None:
@@ -133,10 +142,11 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -------------------------------------------------------------- indexing
+    # -------------------------------------------------------------- writes
     def read_catalog(
-        self, path: str | Path, columns: ColumnMap | None = None, fmt: str | None = None, encoding: str = "utf-8"
+        self, path: str | Path | Any, columns: ColumnMap | None = None, fmt: str | None = None, encoding: str = "utf-8"
     ) -> CatalogReport:
+        """A catalog file, or a ``pandas.DataFrame``, read into products and a row report."""
         return read_catalog(path, columns, fmt, encoding)
 
     def index(self, products: Sequence[Product], progress: bool = True, flush: bool = True) -> IndexSummary:
@@ -145,7 +155,7 @@ class Engine:
         self._writes += 1
         return index_products(
             products,
-            _LazyEmbedder(self),
+            LazyEmbedder(lambda: self.embedder, self.model_name, self.supports_images),
             store,
             fields=self.settings.text_fields,
             batch_size=self.settings.batch_size,
@@ -155,217 +165,89 @@ class Engine:
             max_pixels=self.settings.image_max_pixels,
         )
 
+    def upsert_products(self, products: Sequence[Product]) -> IndexSummary:
+        """Store products now: searchable and voting on the next request. Index files
+        are saved at close (the store's database already holds every write)."""
+        return self.index(products, progress=False, flush=False)
+
+    def delete_product(self, product_id: str) -> None:
+        self._writes += 1
+        if self.store().delete([product_id]) == 0:
+            raise NotFoundError(f"no stored product with id {product_id!r}")
+
     # --------------------------------------------------------- categorizing
-    def embed_queries(self, products: Sequence[Product]) -> np.ndarray:
-        texts = [p.text(self.settings.text_fields) for p in products]
-        for product, text in zip(products, texts, strict=True):
-            if not text.strip():
-                raise InvalidInputError(f"product {product.id!r} has no text to categorize")
-        return self.embedder.encode_texts(texts, role="query")
+    def options(self, **overrides: Any) -> QueryOptions:
+        """The settings' categorization options with a request's overrides (None: not given)."""
+        return self.settings.query_options(**overrides)
 
-    def encode_query_images(self, images: Sequence[Any | None]) -> np.ndarray:
-        """Image vectors for decoded query images; an all-zero row where there is none."""
-        self.check_images()
-        out = np.zeros((len(images), self.embedder.dim), dtype=np.float32)
-        rows = [i for i, im in enumerate(images) if im is not None]
-        if rows:
-            out[rows] = self.embedder.encode_images([images[i] for i in rows])
-        return out
-
-    def check_images(self, need_store_space: bool = False) -> None:
-        """Images need a model that embeds them (and, to vote or search, stored image vectors)."""
-        if not self.supports_images:
-            raise InvalidInputError(
-                f"the model {self.model_name!r} embeds text only: image queries need a CLIP model "
-                "(SEMCAT_MODEL=clip, see README 'Images and CLIP')"
-            )
-        if need_store_space and IMAGE_SPACE not in self.store().meta.spaces:
-            raise InvalidInputError("the store holds no image vectors: index the catalog with a CLIP model")
-
-    def query_spaces(
+    def categorize(
         self,
-        ids: Sequence[str],
-        text_vectors: np.ndarray | None,
-        image_vectors: np.ndarray | None,
-        modality: str | None = None,
-    ) -> dict[str, np.ndarray]:
-        """The query vectors the modality asks for: ``text``, ``image`` or ``both``
-        (each query's text and image, whichever it has). Zero rows mean "none"."""
-        modality = modality or self.settings.modality
-        if modality not in ("text", "image", "both"):
-            raise InvalidInputError(f"unknown modality {modality!r}: use text, image or both")
-        n = len(ids)
-        has_text = present_rows(text_vectors) if text_vectors is not None else np.zeros(n, dtype=bool)
-        has_image = present_rows(image_vectors) if image_vectors is not None else np.zeros(n, dtype=bool)
-        spaces: dict[str, np.ndarray] = {}
-        if modality in ("text", "both") and has_text.any():
-            spaces[DEFAULT_SPACE] = text_vectors  # type: ignore[assignment]
-        if modality in ("image", "both") and has_image.any():
-            spaces[IMAGE_SPACE] = image_vectors  # type: ignore[assignment]
-        for row, pid in enumerate(ids):
-            if modality == "text" and not has_text[row]:
-                raise InvalidInputError(f"product {pid!r} has no text to categorize (modality text)")
-            if modality == "image" and not has_image[row]:
-                raise InvalidInputError(f"product {pid!r} has no image (modality image needs one)")
-            if modality == "both" and not (has_text[row] or has_image[row]):
-                raise InvalidInputError(f"product {pid!r} has neither text nor an image")
-        return spaces
+        products: Sequence[Product],
+        options: QueryOptions | None = None,
+        *,
+        images: Sequence[Any | None] | None = None,
+        **overrides: Any,
+    ) -> list[Prediction]:
+        """Predict a category for each product (which need not be stored).
 
-    def embed_products(
-        self, products: Sequence[Product], images: Sequence[Any | None] | None = None, modality: str | None = None
-    ) -> dict[str, np.ndarray]:
-        """Query vectors for products (which need not be stored) and their decoded images."""
-        modality = modality or self.settings.modality
-        texts = [p.text(self.settings.text_fields) for p in products]
-        text_vectors = None
-        if modality != "image" and any(t.strip() for t in texts):
-            rows = [i for i, t in enumerate(texts) if t.strip()]
-            encoded = self.embedder.encode_texts([texts[i] for i in rows], role="query")
-            text_vectors = np.zeros((len(products), encoded.shape[1]), dtype=np.float32)
-            text_vectors[rows] = encoded
-        image_vectors = None
-        if images is not None and modality != "text" and any(im is not None for im in images):
-            image_vectors = self.encode_query_images(images)
-        return self.query_spaces([p.id for p in products], text_vectors, image_vectors, modality)
+        ``options`` (else the settings') with ``overrides`` (``k``, ``top_n``, ``depth``,
+        ``method``, ``modality``, ``category``, ...; None means not given) decide how.
+        ``images``, one per product or None, are decoded photos or raw image bytes
+        (decoded here under the pixel guard); a CLIP model embeds them per the modality.
+        """
+        opts = (options or self.settings.query_options()).merged(**overrides)
+        if images is not None and len(images) != len(products):
+            raise InvalidInputError(f"{len(products)} products but {len(images)} images")
+        if opts.method == "zero-shot" and opts.category is not None:
+            self.zero_shot_categories()  # a taxonomy must exist before the subtree is looked up
+        predictions: list[Prediction] = []
+        for start in range(0, len(products), CATEGORIZE_BATCH):
+            chunk = products[start : start + CATEGORIZE_BATCH]
+            chunk_images = images[start : start + CATEGORIZE_BATCH] if images is not None else None
+            predictions += self._predict(chunk, self._query_vectors(chunk, chunk_images, opts, start), opts)
+        return predictions
 
-    def categorizer(self, k: int | None = None, top_n: int | None = None, depth: int | None = None) -> KnnCategorizer:
-        s = self.settings
-        store = self.store()
-        self._check_model(store, self.embedder)
-        return KnnCategorizer(
-            store,
-            k=k or s.k,
-            top_n=top_n or s.top_n,
-            power=s.vote_power,
-            uncertain_threshold=s.uncertain_threshold,
-            depth=depth or s.predict_depth,
-            duplicate_threshold=s.duplicate_threshold,
-            space_weights=self.space_weights,
-            lexical_weight=s.lexical_weight,
-            lexical_power=s.lexical_power,
-        )
+    def categorize_text(self, text: str, options: QueryOptions | None = None, **overrides: Any) -> Prediction:
+        if not text or not text.strip():
+            raise InvalidInputError("the text to categorize is empty")
+        return self.categorize([Product(id="query", title=text.strip())], options, **overrides)[0]
+
+    def categorize_frame(
+        self, frame: Any, options: QueryOptions | None = None, columns: ColumnMap | None = None, **overrides: Any
+    ) -> Any:
+        """Categorize the rows of a ``pandas.DataFrame`` (columns detected as for a catalog
+        file, or mapped by ``columns``): a DataFrame with one prediction row per valid row
+        (id, title, category, main_category, score, uncertain, top, levels, neighbors, and
+        true_category where the frame has labels). Rejected rows raise nothing: they are
+        missing from the result, as in a catalog report."""
+        import pandas as pd
+
+        from semcat.categorize.prediction import prediction_row
+
+        report = self.read_catalog(frame, columns)
+        predictions = self.categorize(report.products, options, **overrides)
+        return pd.DataFrame([prediction_row(p, pred) for p, pred in zip(report.products, predictions, strict=True)])
 
     def head(self) -> LinearHead | None:
         """The linear head for the store as it is now (trained on first use and again
-        after writes); None when the store has fewer than two labeled categories."""
+        after writes, in the background when it is slow); None when the store has fewer
+        than two labeled categories."""
         store = self.store()
-        key = (id(store), self._writes, store.count(), store.count(SearchFilter(labeled=True)), _generation(store))
-        with self._head_lock:
-            current = self._head
-            if current is not None and (current[0] == key or self._head_training is not None):
-                return current[1]  # up to date, or a retrain is running: serve the one we have
-            if current is not None and current[1] is not None and current[1].train_seconds > _SYNC_HEAD_SECONDS:
-                # a big store: retrain in the background, keep answering with the old head
-                # (a relabeled product still decides for its copies through the vote)
-                self._head_training = threading.Thread(target=self._train_head, args=(key,), daemon=True)
-                self._head_training.start()
-                return current[1]
-        return self._train_head(key)
-
-    def _train_head(self, key: tuple[Any, ...]) -> LinearHead | None:
-        with self._head_train_lock:  # concurrent requests after a write train it once
-            if self._head is not None and self._head[0] == key:
-                return self._head[1]
-            store = self.store()
-            self._check_model(store, self.embedder)
-            try:
-                head = self._saved_or_new_head(store)
-            except EmptyIndexError:
-                head = None
-            except Exception:
-                self._head_training = None
-                raise
-            self._head = (key, head)
-            self._head_training = None
-            return head
+        return self._heads.current(store, self._writes, self._checked_store)
 
     @property
     def head_path(self) -> Path:
         """Where the trained linear head of this store is kept between processes."""
-        return self.settings.data_dir / "heads" / f"{self.settings.store}-{self.settings.collection}.pkl"
+        return self._heads.path
 
-    def _saved_or_new_head(self, store: VectorStore) -> LinearHead:
-        """The head saved for exactly the store's labeled products and these settings, else
-        a newly trained one (then saved: the next process loads it in a second)."""
-        s = self.settings
-        data = training_set(store, s.text_fields)
-        options = {"fields": tuple(s.text_fields), "chars": s.head_chars, "c": s.head_c}
-        digest = fingerprint(data, store.meta.model, **options)
-        head = LinearHead.load(self.head_path, digest)
-        if head is None:
-            head = LinearHead.from_training_set(data, chars=s.head_chars, c=s.head_c)
-            try:
-                head.save(self.head_path, digest)
-            except OSError as exc:  # a read-only data folder: the head still serves this process
-                log.warning("could not save the linear head to %s: %s", self.head_path, exc)
-        head.top_n = s.top_n
-        head.uncertain_threshold = s.uncertain_threshold
-        return head
-
-    def with_lexical(
-        self, vectors: Any, texts: Sequence[str], method: str | None = None, category: str | None = None
-    ) -> Any:
-        """Add the queries' word vectors when they get a vote or feed the linear head,
-        and their character n-grams when the head uses them (the ``knn`` method without a
-        category restriction, as :meth:`predict_vectors` decides)."""
-        s = self.settings
-        method = method or s.method
-        head = s.head_weight > 0 and method == "knn" and category is None
-        votes = s.lexical_weight > 0 and method != "zero-shot" and LEXICAL_SPACE in self.store().meta.sparse
-        if not votes and not head:
-            return vectors
-        spaces = dict(vectors) if isinstance(vectors, dict) else {DEFAULT_SPACE: vectors}
-        if DEFAULT_SPACE not in spaces:  # an image-only query: the words have no say
-            return vectors
-        cleaned = [t if t.strip() else "" for t in texts]
-        spaces[LEXICAL_SPACE] = self._lexical_encoder("word").encode(cleaned)
-        if head and s.head_chars:
-            spaces[CHAR_SPACE] = self._lexical_encoder("char").encode(cleaned)
-        return spaces
-
-    def _lexical_encoder(self, analyzer: str) -> LexicalEncoder:
-        if analyzer not in self._lexical:
-            self._lexical[analyzer] = LexicalEncoder(analyzer)
-        return self._lexical[analyzer]
-
-    @property
-    def space_weights(self) -> dict[str, float]:
-        return {DEFAULT_SPACE: 1.0 - self.settings.image_weight, IMAGE_SPACE: self.settings.image_weight}
-
-    def predict_vectors(
-        self,
-        vectors: np.ndarray | dict[str, np.ndarray],
-        k: int | None = None,
-        top_n: int | None = None,
-        depth: int | None = None,
-        category: str | None = None,
-        method: str | None = None,
-    ) -> list[Prediction]:
-        """Categorize already-embedded queries (the API embeds in micro-batches): one
-        text array, or {space: array} from :meth:`query_spaces`."""
-        method = method or self.settings.method
-        if isinstance(vectors, dict) and IMAGE_SPACE in vectors and method != "zero-shot":
-            self.check_images(need_store_space=True)
-        if method == "knn":
-            knn = self.categorizer(k, top_n, depth)
-            if not isinstance(vectors, dict):
-                vectors = {DEFAULT_SPACE: vectors}
-            # the head judges texts among all main categories: not for photo-only queries,
-            # nor when the caller already restricted the vote to one subtree
-            texts = vectors.get(DEFAULT_SPACE)
-            usable = self.settings.head_weight > 0 and category is None
-            head = self.head() if usable and texts is not None and present_rows(texts).all() else None
-            if head is None:
-                return knn.predict(vectors, category=category)
-            mixed = HybridCategorizer(knn, head, 1.0 - self.settings.head_weight, method="knn")
-            return mixed.predict(vectors, category=category)
-        zero_shot = self.zero_shot()
-        if method == "zero-shot":
-            return zero_shot.predict(vectors)
-        if method == "hybrid":
-            hybrid = HybridCategorizer(self.categorizer(k, top_n, depth), zero_shot, self.settings.hybrid_knn_weight)
-            return hybrid.predict(vectors, category=category)
-        raise InvalidInputError(f"unknown method {method!r}: use knn, zero-shot or hybrid")
+    def warm_up(self) -> float | None:
+        """Load (or train and save) what the default options need before the first request:
+        the linear head. Returns its seconds, or None when the defaults use no head."""
+        if not self.settings.query_options().uses_head:
+            return None
+        start = time.perf_counter()
+        head = self.head()
+        return round(time.perf_counter() - start, 1) if head is not None else None
 
     def zero_shot_categories(self) -> list[tuple[str, ...]]:
         """The taxonomy file's paths, else the stored labels, cut at the zero-shot level."""
@@ -384,71 +266,85 @@ class Engine:
             raise EmptyIndexError("zero-shot needs category names: index labeled products or set SEMCAT_TAXONOMY_FILE")
         return cut
 
-    def zero_shot(self) -> ZeroShotCategorizer:
+    def _zero_shot_prior(self) -> ZeroShotCategorizer:
         """The zero-shot categorizer for the current categories (prompt vectors cached)."""
         categories = tuple(self.zero_shot_categories())
         key = (categories, self.settings.zero_shot_temperature)
         if self._zero_shot is None or self._zero_shot[0] != key:
-            self._check_model(self.store(), self.embedder)
-            categorizer = ZeroShotCategorizer(
-                self.embedder,
-                categories,
-                temperature=self.settings.zero_shot_temperature,
-                top_n=self.settings.top_n,
-                uncertain_threshold=self.settings.uncertain_threshold,
-                space_weights=self.space_weights,
-            )
-            self._zero_shot = (key, categorizer)
+            self._checked_store()
+            prior = ZeroShotCategorizer(self.embedder, categories, temperature=self.settings.zero_shot_temperature)
+            self._zero_shot = (key, prior)
         return self._zero_shot[1]
 
-    def categorize(
-        self,
-        products: Sequence[Product],
-        k: int | None = None,
-        batch_size: int = 256,
-        method: str | None = None,
-        images: Sequence[Any | None] | None = None,
-        modality: str | None = None,
-    ) -> list[Prediction]:
-        """Predict a category for each product (which need not be stored). ``images``
-        (decoded, one per product or None) are used with a CLIP model per ``modality``."""
-        if images is not None and len(images) != len(products):
-            raise InvalidInputError(f"{len(products)} products but {len(images)} images")
-        predictions: list[Prediction] = []
-        for start in range(0, len(products), batch_size):
-            chunk = products[start : start + batch_size]
-            chunk_images = images[start : start + batch_size] if images is not None else None
-            if chunk_images is None and (modality or self.settings.modality) != "image":
-                vectors: Any = self.embed_queries(chunk)  # the text-only path
-            else:
-                vectors = self.embed_products(chunk, chunk_images, modality)
-            vectors = self.with_lexical(vectors, [p.text(self.settings.text_fields) for p in chunk], method)
-            predictions += self.predict_vectors(vectors, k=k, method=method)
-        return predictions
+    # ------------------------------------------------- the pipeline's steps
+    def _encode_query_texts(self, texts: Sequence[str]) -> np.ndarray:
+        encoder = self.query_encoder or self.embedder
+        return encoder.encode_texts(list(texts), role="query")
 
-    def categorize_text(self, text: str, k: int | None = None, method: str | None = None) -> Prediction:
-        if not text or not text.strip():
-            raise InvalidInputError("the text to categorize is empty")
-        return self.categorize([Product(id="query", title=text.strip())], k, method=method)[0]
+    def _check_images(self, need_store_space: bool = False) -> None:
+        """Images need a model that embeds them (and, to vote or search, stored image vectors)."""
+        if not self.supports_images:
+            raise InvalidInputError(
+                f"the model {self.model_name!r} embeds text only: image queries need a CLIP model "
+                "(SEMCAT_MODEL=clip, see README 'Images and CLIP')"
+            )
+        if need_store_space and IMAGE_SPACE not in self.store().meta.spaces:
+            raise InvalidInputError("the store holds no image vectors: index the catalog with a CLIP model")
+
+    def _image_vectors(self, images: Sequence[Any | None], offset: int = 0) -> np.ndarray:
+        self._check_images()
+        return image_rows(
+            images, self.embedder.encode_images, self.embedder.dim, self.settings.image_max_pixels, offset
+        )
+
+    def _query_vectors(
+        self, products: Sequence[Product], images: Sequence[Any | None] | None, options: QueryOptions, offset: int
+    ) -> dict[str, np.ndarray]:
+        if options.modality == "image" or (images is not None and any(im is not None for im in images)):
+            self._check_images()  # a text model cannot read photos, whatever else the query has
+        return query_spaces(
+            products,
+            images,
+            options.modality,
+            fields=self.settings.text_fields,
+            encode_texts=self._encode_query_texts,
+            encode_images=lambda chunk: self._image_vectors(chunk, offset),
+        )
+
+    def _predict(
+        self, products: Sequence[Product], vectors: dict[str, np.ndarray], options: QueryOptions
+    ) -> list[Prediction]:
+        """Sparse rows, the categorizer the options call for, and its predictions."""
+        if IMAGE_SPACE in vectors and options.method != "zero-shot":
+            self._check_images(need_store_space=True)
+        store = self._checked_store()
+        texts = [p.text(self.settings.text_fields) for p in products]
+        queries = self._rows.add(
+            vectors, texts, options, store_sparse=store.meta.sparse, head_chars=self.settings.head_chars
+        )
+        head = self.head() if head_applies(options, queries) else None
+        zero_shot = self._zero_shot_prior() if options.method in ("zero-shot", "hybrid") else None
+        categorizer = build_categorizer(store, options, head=head, zero_shot=zero_shot)
+        return categorizer.predict(queries, category=options.category)
 
     # -------------------------------------------------------------- search
     def similar(
         self,
         text: str | None = None,
         product_id: str | None = None,
-        k: int = 5,
+        k: int = SIMILAR_K,
         category: str | None = None,
         image: Any | None = None,
         space: str | None = None,
     ) -> list[Hit]:
-        """Nearest stored products to a text, a decoded image (by the stored photos), or
-        a stored product (itself excluded; ``space='image'`` compares photos)."""
+        """Nearest stored products to a text, a photo (decoded or raw bytes; by the stored
+        photos), or a stored product (itself excluded; ``space='image'`` compares photos)."""
         store = self.store()
         flt = SearchFilter(category=category) if category else None
         if image is not None:
-            self.check_images(need_store_space=True)
-            self._check_model(store, self.embedder)
-            return store.search(self.encode_query_images([image])[0], k, flt, space=IMAGE_SPACE)
+            self._check_images(need_store_space=True)
+            self._checked_store()
+            return store.search(self._image_vectors([image])[0], k, flt, space=IMAGE_SPACE)
         if product_id is not None:
             space = space or DEFAULT_SPACE
             if space not in store.meta.spaces:
@@ -462,73 +358,69 @@ class Engine:
             return [h for h in hits if h.id != product_id][:k]
         if not text or not text.strip():
             raise InvalidInputError("the text to search for is empty")
-        self._check_model(store, self.embedder)
-        return store.search(self.embedder.encode_texts([text.strip()], role="query")[0], k, flt)
+        self._checked_store()
+        return store.search(self._encode_query_texts([text.strip()])[0], k, flt)
 
-    def search_vector(self, vector: np.ndarray, k: int = 5, category: str | None = None) -> list[Hit]:
-        store = self.store()
-        self._check_model(store, self.embedder)
-        return store.search(vector, k, SearchFilter(category=category) if category else None)
-
-    # ------------------------------------------------------------ products
+    # ------------------------------------------------------------- reading
     def get_product(self, product_id: str) -> dict[str, Any]:
         records = self.store().get([product_id])
         if not records:
             raise NotFoundError(f"no stored product with id {product_id!r}")
         return public_payload(records[0].payload)
 
-    def delete_product(self, product_id: str) -> None:
-        self._writes += 1
-        if self.store().delete([product_id]) == 0:
-            raise NotFoundError(f"no stored product with id {product_id!r}")
+    def categories(self, level: int | None = 1) -> dict[str, Any]:
+        """Products per category at a level (None: full paths), with the store's counts."""
+        store = self.store()
+        return {
+            "level": level,
+            "categories": store.category_counts(level=level),
+            "products": store.count(),
+            "labeled": store.count(SearchFilter(labeled=True)),
+        }
 
-    def upsert_products(self, products: Sequence[Product]) -> IndexSummary:
-        """Store products now: searchable and voting on the next request. Index files
-        are saved at close (the store's database already holds every write)."""
-        return self.index(products, progress=False, flush=False)
-
-    def info(self) -> dict[str, Any]:
+    def info(self, level: int = 1) -> dict[str, Any]:
         store = self.store()
         data = store.describe()
         data["labeled"] = store.count(SearchFilter(labeled=True))
-        data["categories"] = store.category_counts(level=1)
+        data["categories"] = store.category_counts(level=level)
         return data
 
+    def ready(self) -> dict[str, Any]:
+        """What /ready reports: the model and the store answer."""
+        return {
+            "status": "ready",
+            "model": self.model_name,
+            "store": self.settings.store_description(),
+            "products": self.store().count(),
+        }
 
-# A head that took longer than this to train is retrained in the background after writes.
-_SYNC_HEAD_SECONDS = 2.0
+    # ------------------------------------------------------------ training
+    def fine_tune(
+        self,
+        config: Any,
+        out: Path | None = None,
+        level: int = 1,
+        reindex_into: str | None = None,
+        progress: Any = None,
+        show_progress: bool = False,
+    ) -> dict[str, Any]:
+        """Fine-tune the store's model on its labeled products into a new model folder
+        (:func:`semcat.embedding.train.fine_tune_labeled`) and, with ``reindex_into``,
+        re-embed every stored product into that new collection. Returns the training
+        summary (``target``: the folder; ``interrupted``: nothing was saved)."""
+        from semcat.embedding.train import fine_tune_labeled
 
-
-class _LazyEmbedder:
-    """The engine's embedder, loaded on the first vector asked of it."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self.name = engine.model_name
-
-    @property
-    def dim(self) -> int:
-        return self._engine.embedder.dim
-
-    def encode_texts(self, texts: Sequence[str], role: Role = "query", batch_size: int | None = None) -> np.ndarray:
-        return self._engine.embedder.encode_texts(texts, role=role, batch_size=batch_size)
-
-    @property
-    def supports_images(self) -> bool:
-        return self._engine.supports_images
-
-    def encode_images(self, images: Sequence[Any], batch_size: int | None = None) -> np.ndarray:
-        return self._engine.embedder.encode_images(images, batch_size=batch_size)
-
-
-_INTERNAL_KEYS = ("text_hash", "payload_hash", "category_prefixes")
-
-
-def public_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    """A stored payload without semcat's bookkeeping fields."""
-    return {k: v for k, v in payload.items() if k not in _INTERNAL_KEYS}
-
-
-def _generation(store: VectorStore) -> int:
-    """The FAISS store's write counter (seen across processes); 0 where there is none."""
-    return int(getattr(store, "_generation", 0))
+        stored = self.store()
+        if stored.meta.model != self.model_name:
+            raise ConfigError(f"the store holds vectors of {stored.meta.model!r}; pass that model with --model")
+        products = [Product.from_payload(p) for _, _, payloads in stored.iter_vectors() for p in payloads]
+        self.close()  # the products are read; an embedded Qdrant folder admits one client at a time
+        summary = fine_tune_labeled(products, self.settings, config, out, level, self.model_name, progress)
+        data = summary.as_dict() | {"target": summary.output, "interrupted": summary.interrupted}
+        if summary.interrupted or not reindex_into:
+            return data
+        update = {"model": summary.output, "collection": reindex_into}
+        with Engine(self.settings.model_copy(update=update)) as new_engine:
+            indexed = new_engine.index(products, progress=show_progress)
+        data["reindexed"] = {"collection": reindex_into, "products": indexed.as_dict()["indexed"]}
+        return data

@@ -8,12 +8,12 @@ import pytest
 from tests.conftest import FLIPKART_CSV
 
 from semcat.catalog import Product, read_catalog
+from semcat.categorize import KnnCategorizer
 from semcat.config import Settings
 from semcat.embedding.lexical import LexicalEncoder
 from semcat.engine import Engine
 from semcat.evaluation import evaluate_holdout, stratified_holdout
 from semcat.evaluation.holdout import score_predictions
-from semcat.search import KnnCategorizer
 
 pytestmark = pytest.mark.integration
 

@@ -244,7 +244,7 @@ def test_the_saved_head_is_loaded_at_startup(tmp_path: Path, monkeypatch: pytest
     import threading
 
     from semcat.catalog import Product
-    from semcat.search.head import LinearHead
+    from semcat.categorize.head import LinearHead
 
     settings = Settings(data_dir=tmp_path)
     with Engine(settings, embedder=HashEmbedder()) as engine:
@@ -262,7 +262,7 @@ def test_the_saved_head_is_loaded_at_startup(tmp_path: Path, monkeypatch: pytest
         for thread in threading.enumerate():
             if thread.name == "semcat-head-warmup":
                 thread.join(timeout=30)
-        head = c.app.state.engine._head  # type: ignore[attr-defined]
+        head = c.app.state.engine._heads._head  # type: ignore[attr-defined]
         assert head is not None and head[1] is not None and head[1].products == len(CATALOG)
         response = c.post("/categorize", json={"title": "steel analog watch"})
         assert response.status_code == 200 and response.json()["predictions"][0]["main_category"] == "Watches"

@@ -63,3 +63,21 @@ def test_usage_errors(tmp_path: Path) -> None:
 def test_models_lists_the_offline_alias() -> None:
     code, output = run("models")
     assert code == 0 and "minilm" in output and "yes" in output
+
+
+def test_unknown_evaluate_method_is_one_line_before_any_embedding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: a Python traceback, and only after the whole catalog was embedded."""
+    import semcat.embedding
+
+    def no_model(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a model was loaded before the options were checked")
+
+    monkeypatch.setattr(semcat.embedding, "load_embedder", no_model)
+    catalog = tmp_path / "c.csv"
+    catalog.write_text("id,title,category\n" + "".join(f"{i},item {i},{'AB'[i % 2]}\n" for i in range(20)))
+    code, output = run("evaluate", str(catalog), "--methods", "knn,foo", "--out", str(tmp_path / "r"))
+    assert code == 1
+    assert "error: unknown method 'foo': use knn, logreg, tfidf" in output
+    assert "Traceback" not in output and len(set(output.strip().splitlines())) == 1

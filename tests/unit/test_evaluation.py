@@ -78,3 +78,14 @@ def test_level_accuracy_counts_only_deep_enough_labels() -> None:
     true = [("A", "B"), ("A",), ("C", "D")]
     pred = [("A", "B"), ("A", "X"), ("C", "E")]
     assert level_accuracy(true, pred, 3) == {1: 1.0, 2: 0.5}
+
+
+def test_results_come_back_as_a_dataframe(tmp_path: Path) -> None:
+    from semcat.evaluation import results_frame
+
+    config = EvalConfig(level=None, k_grid=(5,), methods=("knn", "tfidf"), ari=False, tsne=False, plots=False)
+    results = run_evaluation([synthetic()], config, tmp_path, progress=False)
+    frame = results_frame(results)
+    assert list(frame["method"]) == ["knn@5", "tfidf-svm"]
+    assert list(frame["accuracy"]) == [1.0, 1.0] and list(frame["level_2"]) == [1.0, 1.0]
+    assert set(frame["model"]) == {"synthetic"}

@@ -9,7 +9,7 @@ import numpy as np
 
 from semcat.catalog import Product
 from semcat.search import SearchFilter, StoreMeta
-from semcat.search.faiss_store import FaissStore
+from semcat.search.faiss import FaissStore
 
 META = StoreMeta(model="m", spaces={"text": 16})
 

@@ -8,7 +8,7 @@ from typing import Any
 from semcat.catalog import Product
 from semcat.indexer import index_products
 from semcat.search import StoreMeta
-from semcat.search.faiss_store import FaissStore
+from semcat.search.faiss import FaissStore
 
 
 def catalog(n: int = 50) -> list[Product]:

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from semcat.catalog import Product
+from semcat.categorize import KnnCategorizer, vote
 from semcat.errors import EmptyIndexError
-from semcat.search import Hit, KnnCategorizer, StoreMeta, vote
-from semcat.search.faiss_store import FaissStore
+from semcat.search import Hit, StoreMeta
+from semcat.search.faiss import FaissStore
 
 
 def hit(pid: str, score: float, *path: str) -> Hit:

@@ -112,15 +112,15 @@ def test_a_slow_head_is_retrained_in_the_background(tmp_path: Path, monkeypatch:
     """On a big store the previous head keeps answering while the new one trains."""
     from tests.conftest import HashEmbedder
 
-    import semcat.engine as engine_module
+    import semcat.categorize.keeper as keeper_module
 
-    monkeypatch.setattr(engine_module, "_SYNC_HEAD_SECONDS", -1.0)  # every head counts as slow
+    monkeypatch.setattr(keeper_module, "SYNC_HEAD_SECONDS", -1.0)  # every head counts as slow
     with Engine(Settings(data_dir=tmp_path / "bg"), embedder=HashEmbedder()) as engine:
         engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
         first = engine.head()
         engine.upsert_products([Product.build(id="k1", title="Espresso machine", category="Kitchen")])
         assert engine.head() is first  # served at once, retraining behind
-        thread = engine._head_training
+        thread = engine._heads.training
         if thread is not None:
             thread.join(timeout=30)
         retrained = engine.head()
@@ -142,8 +142,8 @@ def test_head_character_block_categorizes_an_unseen_word_form() -> None:
     """A query whose only word never occurs in the store ("coques", the catalog says
     "coque") is still placed by its character n-grams; without them the head can only
     guess."""
+    from semcat.categorize.head import LinearHead
     from semcat.embedding.lexical import CHAR_SPACE
-    from semcat.search.head import LinearHead
 
     titles = {
         "Phone": ["coque silicone iphone", "coque rigide samsung", "coque cuir xiaomi", "coque pour pixel"],
@@ -170,7 +170,7 @@ def test_a_trained_head_is_kept_for_the_next_process(tmp_path: Path, monkeypatch
     loads the saved head instead of retraining; a write by anyone makes it stale."""
     from tests.conftest import HashEmbedder
 
-    from semcat.search.head import LinearHead
+    from semcat.categorize.head import LinearHead
 
     settings = Settings(data_dir=tmp_path / "kept", head_weight=0.7, k=3)
     with Engine(settings, embedder=HashEmbedder()) as engine:
@@ -230,16 +230,23 @@ def test_character_rows_are_computed_only_for_queries_the_head_judges(tmp_path: 
     query, a category-restricted one or a zero-shot one does not pay for them."""
     from tests.conftest import HashEmbedder
 
+    from semcat.categorize import QueryRows
     from semcat.embedding.lexical import CHAR_SPACE
 
     with Engine(Settings(data_dir=tmp_path / "q", head_weight=0.7), embedder=HashEmbedder()) as engine:
         engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
         query = engine.embedder.encode_texts(["toner cartridge"])
-        assert set(engine.with_lexical(query, ["toner cartridge"], "knn")) == {"text", LEXICAL_SPACE, CHAR_SPACE}
-        assert set(engine.with_lexical(query, ["toner cartridge"], "hybrid")) == {"text", LEXICAL_SPACE}
-        restricted = engine.with_lexical(query, ["toner cartridge"], "knn", category="Office")
+        sparse = engine.store().meta.sparse
+
+        def with_lexical(method: str, category: str | None = None) -> dict:
+            options = engine.options(method=method, category=category)
+            return QueryRows().add(query, ["toner cartridge"], options, store_sparse=sparse, head_chars=True)
+
+        assert set(with_lexical("knn")) == {"text", LEXICAL_SPACE, CHAR_SPACE}
+        assert set(with_lexical("hybrid")) == {"text", LEXICAL_SPACE}
+        restricted = with_lexical("knn", category="Office")
         assert set(restricted) == {"text", LEXICAL_SPACE}
-        assert engine.with_lexical(query, ["toner cartridge"], "zero-shot") is query
+        assert set(with_lexical("zero-shot")) == {"text"}
         # and the restricted query is still categorized within its subtree by the vote
-        prediction = engine.predict_vectors(restricted, category="Office")[0]
+        prediction = engine.categorize([Product(id="q", title="toner cartridge")], category="Office")[0]
         assert prediction.main_category == "Office"

@@ -14,12 +14,12 @@ import pytest
 from tests.conftest import HashEmbedder, PixelEmbedder, write_image
 
 from semcat.catalog import Product
+from semcat.categorize.vote import Vote, fuse
 from semcat.config import Settings
 from semcat.engine import Engine
 from semcat.errors import InvalidInputError
 from semcat.images import load_image
 from semcat.search import IMAGE_SPACE
-from semcat.search.knn import Vote, fuse
 
 RED, GREEN, BLUE = (220, 20, 20), (20, 200, 40), (30, 40, 220)
 

@@ -9,10 +9,10 @@ import pytest
 from tests.conftest import HashEmbedder
 
 from semcat.catalog import Product
+from semcat.categorize import ZeroShotCategorizer
 from semcat.config import Settings
 from semcat.engine import Engine
 from semcat.errors import EmptyIndexError
-from semcat.search.zeroshot import ZeroShotCategorizer
 
 WATCHES = [("w1", "steel analog watch"), ("w2", "leather strap watch"), ("w3", "digital sports watch")]
 
@@ -78,9 +78,9 @@ class _FixedPrior:
 
 
 def test_a_prior_that_moves_the_main_category_gets_the_deeper_levels_from_that_subtree(tmp_path: Path) -> None:
-    from semcat.search import KnnCategorizer, StoreMeta
-    from semcat.search.faiss_store import FaissStore
-    from semcat.search.zeroshot import HybridCategorizer
+    from semcat.categorize import HybridCategorizer, KnnCategorizer
+    from semcat.search import StoreMeta
+    from semcat.search.faiss import FaissStore
 
     embedder = HashEmbedder()
     catalog = [

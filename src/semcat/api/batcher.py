@@ -5,6 +5,10 @@ Requests put their texts on a queue; one worker takes whatever is waiting (up to
 it in one model call on a worker thread, and hands each request its rows. While a call
 runs, new requests pile up and form the next batch, so under load the model sees a few
 large batches instead of many one-text calls competing for the same cores.
+
+The engine is handed the batcher as its query-text encoder: its synchronous
+:meth:`MicroBatcher.encode_texts`, called from the threadpool a route runs the engine
+in, queues the texts on the event loop and waits for its rows.
 """
 
 from __future__ import annotations
@@ -52,8 +56,10 @@ class MicroBatcher:
         self.stats = BatchStats()
         self._queue: asyncio.Queue[_Job] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         if self.enabled and self._worker is None:
             self._queue = asyncio.Queue()
             self._worker = asyncio.create_task(self._run(), name="semcat-microbatcher")
@@ -64,6 +70,18 @@ class MicroBatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        self._loop = None
+
+    def encode_texts(self, texts: Sequence[str], role: str = "query") -> np.ndarray:
+        """Query rows for ``texts``, from a thread other than the event loop's (the
+        engine's, in a route's threadpool): merged with concurrent calls when enabled."""
+        if role != "query":
+            raise ValueError("the micro-batcher encodes query texts only")
+        loop = self._loop
+        if not self.enabled or loop is None or _on_loop(loop):
+            self.stats.record(len(texts))
+            return self._encode(list(texts))
+        return asyncio.run_coroutine_threadsafe(self.encode(texts), loop).result()
 
     async def encode(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
@@ -112,3 +130,10 @@ class MicroBatcher:
             if not job.future.done():
                 job.future.set_result(vectors[start:end])
             start = end
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:  # no loop runs in this thread
+        return False

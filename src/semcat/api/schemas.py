@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from semcat.catalog import clean_text
+from semcat.options import REQUEST_FIELDS, SIMILAR_K, Method, Modality
 
 _TITLE = Field("", max_length=2_000, description="Product title.")
 _DESCRIPTION = Field("", max_length=50_000, description="Product description.")
@@ -38,7 +39,6 @@ _IMAGE = Field(
     description="A product photo, base64-encoded (a 'data:image/...;base64,' prefix is allowed). Needs a CLIP "
     "model. Server paths are never accepted.",
 )
-Modality = Literal["text", "image", "both"]
 
 
 class ItemIn(_Strict):
@@ -65,7 +65,7 @@ class CategorizeRequest(_Strict):
     brand: str | None = Field(None, max_length=500)
     attributes: AttributesIn = _ATTRIBUTES
     image_base64: str | None = _IMAGE
-    method: Literal["knn", "zero-shot", "hybrid"] | None = Field(
+    method: Method | None = Field(
         None, description="kNN vote, zero-shot (category names only) or hybrid (both); default: settings."
     )
     modality: Modality | None = Field(
@@ -88,6 +88,10 @@ class CategorizeRequest(_Strict):
                 raise ValueError("give a product ('title'/'description'/'image_base64') or a batch ('items')")
             _require_text(self.title or "", self.description or "", self.image_base64 or "")
         return self
+
+    def options(self) -> dict[str, Any]:
+        """The request's categorization options (None: the settings' default)."""
+        return {name: getattr(self, name) for name in REQUEST_FIELDS}
 
     def products(self) -> list[ItemIn]:
         if self.items is not None:
@@ -147,7 +151,7 @@ class SimilarRequest(_Strict):
     image_base64: str | None = Field(
         None, max_length=40_000_000, description="...or by a base64 photo: nearest stored photos (CLIP models)."
     )
-    k: int = Field(5, ge=1, le=1000)
+    k: int = Field(SIMILAR_K, ge=1, le=1000)
     category: str | None = Field(None, max_length=1_000, description="Only products under this category.")
 
     @model_validator(mode="after")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -10,6 +11,17 @@ import numpy as np
 from semcat.errors import InvalidInputError
 
 Role = Literal["query", "passage"]
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a model will be loaded from and the stable name its vectors carry (what the
+    registry resolves a model option to, and what an embedder is built from)."""
+
+    name: str
+    source: str
+    local: bool
+    prefixes: tuple[tuple[str, str], ...] = ()
 
 
 @runtime_checkable
@@ -46,3 +58,24 @@ def check_texts(texts: Sequence[str]) -> None:
     for i, text in enumerate(texts):
         if not text or not text.strip():
             raise InvalidInputError(f"text #{i + 1} is empty: nothing to embed")
+
+
+class LazyEmbedder:
+    """An embedder loaded on the first vector asked of it (``load``): its name and whether
+    it reads images are known without loading the weights, so a re-run that has nothing
+    to embed never pays for them."""
+
+    def __init__(self, load: Callable[[], Embedder], name: str, supports_images: bool) -> None:
+        self._load = load
+        self.name = name
+        self.supports_images = supports_images
+
+    @property
+    def dim(self) -> int:
+        return self._load().dim
+
+    def encode_texts(self, texts: Sequence[str], role: Role = "query", batch_size: int | None = None) -> np.ndarray:
+        return self._load().encode_texts(texts, role=role, batch_size=batch_size)
+
+    def encode_images(self, images: Sequence[Any], batch_size: int | None = None) -> np.ndarray:
+        return self._load().encode_images(images, batch_size=batch_size)

@@ -8,12 +8,13 @@ anything else is handed to sentence-transformers as a local folder or a hub name
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from semcat.config import Settings
-from semcat.embedding.base import Embedder
+from semcat.embedding.base import Embedder, ResolvedModel
 from semcat.errors import ModelError
 
 
@@ -68,14 +69,19 @@ MODEL_ALIASES: dict[str, ModelAlias] = {
 }
 
 
-@dataclass(frozen=True)
-class ResolvedModel:
-    """Where a model will be loaded from and the stable name its vectors carry."""
+# What `semcat train` writes beside a fine-tuned model: the base model and its prefix.
+TRAIN_META = "semcat_train.json"
 
-    name: str
-    source: str
-    local: bool
-    prefixes: tuple[tuple[str, str], ...] = ()
+
+def trained_prefix(folder: Path) -> str | None:
+    """The prefix a model fine-tuned by semcat was trained with (None: not semcat's)."""
+    path = Path(folder) / TRAIN_META
+    if not path.exists():
+        return None
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8")).get("prefix", ""))
+    except (OSError, ValueError):
+        return None
 
 
 def resolve_model(model: str, models_dir: Path | None = None) -> ResolvedModel:
@@ -91,8 +97,6 @@ def resolve_model(model: str, models_dir: Path | None = None) -> ResolvedModel:
     if path.exists():
         if not path.is_dir():
             raise ModelError(f"model path {path} is a file; give a sentence-transformers model folder")
-        from semcat.embedding.train import trained_prefix
-
         prefix = trained_prefix(path)  # a model fine-tuned by `semcat train` keeps its base's prefix
         return ResolvedModel(
             name=f"local:{path.resolve().name}",
@@ -115,6 +119,12 @@ def _prefixes(resolved: ResolvedModel, scheme: str) -> tuple[dict[str, str], str
     elif scheme == "none":
         prefixes = {}
     return prefixes, f"+{scheme}"
+
+
+def query_prefix(resolved: ResolvedModel, scheme: str) -> str:
+    """The prefix a query (and, symmetric, a stored product) gets under a scheme: what a
+    model fine-tuned from this one must keep."""
+    return _prefixes(resolved, scheme)[0].get("query", "")
 
 
 CLIP_ALIAS = "clip"

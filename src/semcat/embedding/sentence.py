@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from semcat.embedding.base import Role, check_texts, l2_normalize
-from semcat.embedding.registry import ResolvedModel
+from semcat.embedding.base import ResolvedModel, Role, check_texts, l2_normalize
 from semcat.errors import ModelError
 
 

@@ -23,9 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from semcat.embedding.registry import TRAIN_META
 from semcat.errors import InvalidInputError, ModelError
-
-TRAIN_META = "semcat_train.json"
 
 
 @dataclass
@@ -179,12 +178,41 @@ def fine_tune(
     return summary
 
 
-def trained_prefix(folder: Path) -> str | None:
-    """The prefix a model fine-tuned by semcat was trained with (None: not semcat's)."""
-    path = Path(folder) / TRAIN_META
-    if not path.exists():
-        return None
-    try:
-        return str(json.loads(path.read_text(encoding="utf-8")).get("prefix", ""))
-    except (OSError, ValueError):
-        return None
+def fine_tune_labeled(
+    products: Sequence[Any],
+    settings: Any,
+    config: TrainConfig,
+    out: Path | None = None,
+    level: int = 1,
+    base_name: str = "",
+    progress: Callable[[int, int, float], None] | None = None,
+) -> TrainSummary:
+    """``semcat train``'s model step: fine-tune the configured sentence-transformers model
+    on labeled products (their texts as the settings embed them, labels cut at ``level``)
+    into ``out`` (default: ``<models dir>/<model>-ft-<collection>``), keeping the model's
+    query prefix. ``TrainSummary.output`` is the folder."""
+    from semcat.catalog import level_key
+    from semcat.embedding.registry import MODEL_ALIASES, is_clip, query_prefix, resolve_model
+
+    if is_clip(settings):
+        raise ModelError("semcat train fine-tunes sentence-transformers text models, not CLIP")
+    labeled = [p for p in products if p.category]
+    if not labeled:
+        raise InvalidInputError("the store holds no labeled product to learn from: index a labeled catalog first")
+    resolved = resolve_model(settings.model, settings.models_dir)
+    if settings.model.lower() in MODEL_ALIASES:
+        name = settings.model.lower()
+    else:
+        name = Path(resolved.source).name if resolved.local else resolved.name.replace("/", "-")
+    target = out or settings.models_dir.expanduser() / f"{name}-ft-{settings.collection}"
+    return fine_tune(
+        resolved.source,
+        [p.text(settings.text_fields) for p in labeled],
+        [level_key(p.category_path, level) or "" for p in labeled],
+        target,
+        config,
+        prefix=query_prefix(resolved, settings.prefix_scheme),
+        base_name=base_name,
+        device=settings.device,
+        progress=progress,
+    )

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from semcat.catalog import PATH_JOIN, Product
+from semcat.catalog import PATH_JOIN, TEXT_FIELDS, Product
 from semcat.embedding.base import Embedder
 from semcat.search.base import VectorStore
 
@@ -46,7 +46,7 @@ class LabeledSet:
         )
 
 
-def from_store(store: VectorStore, fields: Sequence[str] = ("title", "brand", "description")) -> LabeledSet:
+def from_store(store: VectorStore, fields: Sequence[str] = TEXT_FIELDS) -> LabeledSet:
     """The labeled products of a store, with their stored vectors."""
     ids: list[str] = []
     chunks: list[np.ndarray] = []
@@ -70,7 +70,7 @@ def from_store(store: VectorStore, fields: Sequence[str] = ("title", "brand", "d
 def from_products(
     products: Sequence[Product],
     embedder: Embedder,
-    fields: Sequence[str] = ("title", "brand", "description", "attributes"),
+    fields: Sequence[str] = TEXT_FIELDS,
     batch_size: int = 64,
     progress: bool = True,
 ) -> LabeledSet:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from semcat.catalog import Product
+from semcat.categorize.prediction import Prediction
 from semcat.errors import ConfigError
 from semcat.evaluation.metrics import level_accuracy
-from semcat.search.prediction import Prediction
 
 
 def stratified_holdout(

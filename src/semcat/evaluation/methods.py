@@ -1,9 +1,9 @@
 """The methods compared on one split: semcat's kNN vote, and two baselines.
 
-- ``knn@k``: the held-out products are categorized by :class:`KnnCategorizer` against a
-  FAISS store holding only the training products (built in a temporary folder), exactly
-  as the service would categorize a new product: dense vectors and, with a lexical
-  weight above 0 (the default), the stored word vectors voting beside them.
+- ``knn@k``: the held-out products are categorized against a FAISS store holding only
+  the training products (built in a temporary folder) by the categorizer the service
+  builds for the same options (:func:`semcat.categorize.build_categorizer`): the vote
+  over dense and word vectors, mixed with the linear head at the main category.
 - ``logreg``: logistic regression on the same vectors (the baseline of the reference
   studies).
 - ``tfidf-svm``: TF-IDF (word 1-2 grams) + a linear SVM on the raw text, a lexical
@@ -15,20 +15,21 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from semcat.catalog import PATH_JOIN
-from semcat.embedding.lexical import CHAR_SPACE, LEXICAL_SPACE, LexicalEncoder
+from semcat.categorize import build_categorizer
+from semcat.categorize.builder import QueryRows
+from semcat.categorize.head import LinearHead
+from semcat.embedding.lexical import LEXICAL_SPACE
 from semcat.evaluation.data import LabeledSet
+from semcat.options import DEFAULTS, HEAD_DEFAULTS, HeadOptions, QueryOptions
 from semcat.search.base import StoreMeta
-from semcat.search.faiss_store import FaissStore
-from semcat.search.head import LinearHead
-from semcat.search.knn import KnnCategorizer
-from semcat.search.zeroshot import HybridCategorizer
+from semcat.search.faiss import FaissStore
 
 
 @dataclass
@@ -47,77 +48,66 @@ class MethodRun:
 def knn(
     train: LabeledSet,
     test: LabeledSet,
-    k: int,
-    vote_power: float = 8.0,
-    duplicate_threshold: float | None = 0.95,
+    k: int | None = None,
+    options: QueryOptions | None = None,
+    head_options: HeadOptions | None = None,
+    *,
     batch: int = 1024,
-    lexical_weight: float = 0.0,
-    lexical_power: float = 4.0,
-    head_weight: float = 0.0,
-    head_c: float = 1.0,
-    head_chars: bool = True,
-    subtree_vote: bool = True,
     variants: Mapping[str, Mapping[str, Any]] | None = None,
+    **overrides: Any,
 ) -> MethodRun:
-    """``variants``: other settings of the head mix (``head_weight``, ``subtree_vote``)
-    run on the same store and head, their predictions in ``MethodRun.variants``."""
+    """The service's categorizer (``options``, default: the product defaults, with ``k`` and
+    any :class:`QueryOptions` field in ``overrides``; ``head_c``/``head_chars`` override the
+    head's training) against a FAISS store of the training products, built by
+    :func:`semcat.categorize.build_categorizer` exactly as the engine builds it.
+
+    ``variants``: other option sets (e.g. ``{"head_weight": 1.0}``) run on the same store
+    and head, their predictions in ``MethodRun.variants``."""
+    head_overrides = {
+        key.removeprefix("head_"): overrides.pop(key) for key in ("head_c", "head_chars") if key in overrides
+    }
+    opts = (options or DEFAULTS).merged(k=k, **overrides)
+    head_opts = replace(head_options or HEAD_DEFAULTS, **head_overrides)
     start = time.perf_counter()
-    lexical = LexicalEncoder() if lexical_weight > 0 or head_weight > 0 else None
-    chars = LexicalEncoder("char") if head_weight > 0 and head_chars else None
-    sparse = (LEXICAL_SPACE,) if lexical_weight > 0 else ()
+    rows = QueryRows()
+    sparse = (LEXICAL_SPACE,) if opts.lexical_weight > 0 else ()
     meta = StoreMeta(model=train.model, spaces={"text": train.vectors.shape[1]}, sparse=sparse)
-    word_rows = lexical.encode(train.texts) if lexical is not None else []  # stored and/or the head's
+    needs_words = opts.lexical_weight > 0 or opts.uses_head
+    word_rows = rows.encoder("word").encode(train.texts) if needs_words else []  # stored and/or the head's
     with tempfile.TemporaryDirectory(prefix="semcat-eval-") as tmp:
         store = FaissStore(Path(tmp), meta, "flat")
         try:
             for begin in range(0, len(train), 4096):
                 end = begin + 4096
                 vectors: Any = train.vectors[begin:end]
-                if lexical_weight > 0:
+                if sparse:
                     vectors = {"text": vectors, LEXICAL_SPACE: word_rows[begin:end]}
                 store.upsert(train.ids[begin:end], vectors, train.payloads[begin:end])
             head = None
-            if head_weight > 0 and lexical is not None:
-                head = LinearHead(
-                    train.vectors,
-                    word_rows,
-                    train.labels(1),
-                    chars=chars.encode(train.texts) if chars is not None else None,
-                    c=head_c,
+            if opts.uses_head:
+                chars = rows.encoder("char").encode(train.texts) if head_opts.chars else None
+                head = LinearHead(train.vectors, word_rows, train.labels(1), chars=chars, c=head_opts.c)
+
+            def queries(begin: int, end: int) -> dict[str, Any]:
+                return rows.add(
+                    test.vectors[begin:end],
+                    test.texts[begin:end],
+                    opts,
+                    store_sparse=sparse,
+                    head_chars=head_opts.chars,
                 )
-            vote = KnnCategorizer(
-                store,
-                k=k,
-                power=vote_power,
-                duplicate_threshold=duplicate_threshold,
-                lexical_weight=lexical_weight,
-                lexical_power=lexical_power,
-                space_weights={"text": 1.0},
-            )
 
-            def categorizer(weight: float, subtree: bool) -> Any:
-                if head is None:
-                    return vote
-                return HybridCategorizer(vote, head, 1.0 - weight, method="knn", subtree_vote=subtree)
-
-            def queries(begin: int, end: int) -> Any:
-                if lexical is None:
-                    return test.vectors[begin:end]
-                texts = test.texts[begin:end]
-                out: dict[str, Any] = {"text": test.vectors[begin:end], LEXICAL_SPACE: lexical.encode(texts)}
-                if chars is not None:
-                    out[CHAR_SPACE] = chars.encode(texts)
-                return out
-
-            vote.predict(queries(0, 1))  # the store's search structures are built on first use: part of the fit
+            # the store's search structures are built on first use: part of the fit
+            build_categorizer(store, opts).predict(queries(0, 1))
             fitted = time.perf_counter()
             batches = [queries(begin, begin + batch) for begin in range(0, len(test), batch)]
             encoded_seconds = time.perf_counter() - fitted  # the query's word and character rows
-            predictions = [p for b in batches for p in categorizer(head_weight, subtree_vote).predict(b)]
+            categorizer = build_categorizer(store, opts, head=head)
+            predictions = [p for b in batches for p in categorizer.predict(b)]
             predicted_seconds = time.perf_counter() - fitted
             other = {}
-            for name, options in (variants or {}).items():
-                alt = categorizer(options.get("head_weight", head_weight), options.get("subtree_vote", subtree_vote))
+            for name, variant in (variants or {}).items():
+                alt = build_categorizer(store, opts.merged(**variant), head=head)
                 begin_alt = time.perf_counter()
                 paths = [tuple(p.path) for b in batches for p in alt.predict(b)]
                 alt_seconds = encoded_seconds + time.perf_counter() - begin_alt
@@ -126,7 +116,7 @@ def knn(
             store.close()
     held_out = set(test.ids)
     return MethodRun(
-        method=f"knn@{k}",
+        method=f"knn@{opts.k}",
         predicted=[tuple(p.path) for p in predictions],
         fit_seconds=fitted - start,
         predict_seconds=predicted_seconds,

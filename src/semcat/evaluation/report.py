@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from semcat.errors import ConfigError
 from semcat.evaluation import methods as m
 from semcat.evaluation.data import LabeledSet
 from semcat.evaluation.metrics import (
@@ -28,6 +29,7 @@ from semcat.evaluation.metrics import (
     report_dict,
     tsne_kmeans,
 )
+from semcat.options import DEFAULTS, HEAD_DEFAULTS, HeadOptions, QueryOptions
 
 REFERENCE_NOTE = (
     "Reference figures (flipkart-1050, 80/20 split, from the reference studies): MiniLM + logistic regression "
@@ -50,15 +52,15 @@ class EvalConfig:
     tsne: bool = True
     tsne_max: int = 5000
     max_level: int = 3
-    vote_power: float = 8.0
-    duplicate_threshold: float | None = 0.95
-    lexical_weight: float = 0.5  # the product default (Settings.lexical_weight); 0: dense vectors only
-    lexical_power: float = 4.0
-    head_weight: float = 0.7  # the product default (Settings.head_weight); 0: the vote alone
-    head_c: float = 1.0
-    head_chars: bool = True
+    # the categorizer measured as knn@k: the service's options (Settings.query_options()),
+    # built by the same builder; only k varies over k_grid
+    options: QueryOptions = DEFAULTS
+    head: HeadOptions = HEAD_DEFAULTS
     plots: bool = True
     test_ids: frozenset[str] | None = None  # a given held-out set instead of a random split
+
+    def __post_init__(self) -> None:
+        method_names(self.methods, self.k_grid)  # an unknown method fails here, before any embedding
 
 
 def _stratify_on(data: LabeledSet, level: int | None, needed: int) -> np.ndarray | None:
@@ -92,17 +94,24 @@ def make_splits(data: LabeledSet, config: EvalConfig) -> list[tuple[np.ndarray, 
     return [(np.sort(train), np.sort(test))]
 
 
-def _method_names(config: EvalConfig) -> list[str]:
+EVAL_METHODS = ("knn", "logreg", "tfidf")
+
+
+def method_names(methods: Sequence[str], k_grid: Sequence[int]) -> list[str]:
+    """The runs a method list asks for (``knn`` once per k); an unknown name is a
+    :class:`~semcat.errors.ConfigError` naming the known ones."""
     names: list[str] = []
-    for method in config.methods:
+    for method in methods:
         if method == "knn":
-            names += [f"knn@{k}" for k in config.k_grid]
+            names += [f"knn@{k}" for k in k_grid]
         elif method == "logreg":
             names.append("logreg")
         elif method in ("tfidf", "tfidf-svm"):
             names.append("tfidf-svm")
         else:
-            raise ValueError(f"unknown method {method!r}: use knn, logreg, tfidf")
+            raise ConfigError(f"unknown method {method!r}: use {', '.join(EVAL_METHODS)} (comma-separated)")
+    if not names:
+        raise ConfigError(f"no method to evaluate: use {', '.join(EVAL_METHODS)}")
     return names
 
 
@@ -115,18 +124,7 @@ def _deepest(name: str, config: EvalConfig) -> int:
 
 def _run_method(name: str, train: LabeledSet, test: LabeledSet, config: EvalConfig) -> m.MethodRun:
     if name.startswith("knn@"):
-        return m.knn(
-            train,
-            test,
-            int(name[4:]),
-            config.vote_power,
-            config.duplicate_threshold,
-            lexical_weight=config.lexical_weight,
-            lexical_power=config.lexical_power,
-            head_weight=config.head_weight,
-            head_c=config.head_c,
-            head_chars=config.head_chars,
-        )
+        return m.knn(train, test, int(name[4:]), config.options, config.head)
     if name == "logreg":
         return m.logreg(train, test, config.level)
     return m.tfidf_svm(train, test, config.level)
@@ -137,7 +135,7 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
     if len(data) < 10:
         raise ValueError(f"only {len(data)} labeled products: too few to evaluate")
     splits = make_splits(data, config)
-    names = _method_names(config)
+    names = method_names(config.methods, config.k_grid)
     true_paths = data.paths
     oof: dict[str, list[tuple[str, ...] | None]] = {n: [None] * len(data) for n in names}
     per_fold: dict[str, list[float]] = {n: [] for n in names}
@@ -353,3 +351,19 @@ def run_evaluation(
     for result in results:
         result.pop("_tsne", None)
     return results
+
+
+def results_frame(results: Sequence[dict[str, Any]]) -> Any:
+    """The methods' scores of :func:`run_evaluation` as a ``pandas.DataFrame``: one row per
+    model and method, with accuracy, macro-F1, their spread over folds, per-level accuracy
+    (``level_1``, ``level_2``, ...) and timings."""
+    import pandas as pd
+
+    rows = []
+    for result in results:
+        for name, scores in result["methods"].items():
+            row = {"model": result["model"], "method": name}
+            row |= {k: v for k, v in scores.items() if not isinstance(v, dict | list)}
+            row |= {f"level_{level}": acc for level, acc in scores.get("level_accuracy", {}).items()}
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,5 +1,5 @@
 """Bulk indexing: products -> content hash -> embed in batches -> upsert. Resumable."""
 
-from semcat.indexer.bulk import IndexSummary, index_products, payload_hash, text_hash
+from semcat.indexer.bulk import IndexSummary, index_products
 
-__all__ = ["IndexSummary", "index_products", "payload_hash", "text_hash"]
+__all__ = ["IndexSummary", "index_products"]

@@ -16,8 +16,6 @@ and the product is indexed text-only.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -27,21 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from semcat.catalog import Product, RejectedRow
+from semcat.catalog import TEXT_FIELDS, Product, RejectedRow, stored_payload, text_hash
 from semcat.embedding.base import Embedder
 from semcat.embedding.lexical import LEXICAL_SPACE, LexicalEncoder
 from semcat.images import DEFAULT_MAX_PIXELS, ImageError, file_digest, load_image, resolve_image
 from semcat.search.base import DEFAULT_SPACE, IMAGE_SPACE, VectorStore
 
 _LOOKUP_CHUNK = 1000
-
-
-def text_hash(model: str, text: str) -> str:
-    return hashlib.sha256(f"{model}\x00{text}".encode()).hexdigest()[:32]
-
-
-def payload_hash(payload: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -97,7 +87,7 @@ def index_products(
     embedder: Embedder,
     store: VectorStore,
     *,
-    fields: Sequence[str] = ("title", "brand", "description", "attributes"),
+    fields: Sequence[str] = TEXT_FIELDS,
     batch_size: int = 64,
     progress: bool = True,
     on_batch: Callable[[int], None] | None = None,
@@ -128,10 +118,8 @@ def index_products(
     relabel: list[tuple[str, dict[str, Any]]] = []
     for product in products:
         text = product.text(fields)
-        payload = product.payload()
         hashed = text + f"\x00image:{image_digest(product)}" if with_images else text
-        payload["text_hash"] = text_hash(embedder.name, hashed)
-        payload["payload_hash"] = payload_hash(product.payload())
+        payload = stored_payload(product, text_hash(embedder.name, hashed))
         old = stored.get(product.id)
         if old is None:
             summary.new += 1

@@ -1,24 +1,17 @@
-"""Vector stores (FAISS, Qdrant) behind one protocol, and the categorizers that read them."""
+"""The vector-database layer: the :class:`VectorStore` protocol and its backends (FAISS,
+Qdrant), opened by one factory. Nothing here knows about categorization beyond filters;
+the categorizers that read a store live in :mod:`semcat.categorize`."""
 
 from semcat.search.base import DEFAULT_SPACE, IMAGE_SPACE, Hit, Record, SearchFilter, StoreMeta, VectorStore
 from semcat.search.factory import open_store
-from semcat.search.knn import Categorizer, KnnCategorizer, vote
-from semcat.search.prediction import CategoryScore, LevelScore, Neighbor, Prediction
 
 __all__ = [
     "DEFAULT_SPACE",
     "IMAGE_SPACE",
-    "Categorizer",
-    "CategoryScore",
     "Hit",
-    "KnnCategorizer",
-    "LevelScore",
-    "Neighbor",
-    "Prediction",
     "Record",
     "SearchFilter",
     "StoreMeta",
     "VectorStore",
     "open_store",
-    "vote",
 ]

@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from semcat.catalog import PATH_JOIN
+from semcat.catalog import level_key as level_key  # re-exported for the backends
 from semcat.errors import InvalidInputError, StoreError
 
 DEFAULT_SPACE = "text"
@@ -121,6 +121,12 @@ class VectorStore(Protocol):
         """Backend, location, index kind and sizes, for ``semcat info``."""
         ...
 
+    def generation(self) -> int:
+        """A counter that changes with every write this store can see (FAISS: every
+        process's, from its database; Qdrant: this client's). Derived data (the linear
+        head) compares it to tell it may be stale; it says nothing about content."""
+        ...
+
     def flush(self) -> None:
         """Persist derived state (index files); writes are already durable without it."""
         ...
@@ -193,13 +199,6 @@ def check_sparse_query(meta: StoreMeta, space: str, k: int) -> None:
         raise InvalidInputError("k must be at least 1")
     if space not in meta.sparse:
         raise StoreError(f"unknown sparse space {space!r}; this store has {', '.join(meta.sparse) or 'none'}")
-
-
-def level_key(path: str | None, level: int | None) -> str | None:
-    """Cut a ' > '-joined category path to its first ``level`` levels."""
-    if path is None or level is None:
-        return path
-    return PATH_JOIN.join(path.split(PATH_JOIN)[:level])
 
 
 def as_sparse_rows(

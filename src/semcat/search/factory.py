@@ -12,7 +12,7 @@ def open_store(settings: Settings, meta: StoreMeta | None = None) -> VectorStore
     With ``meta=None`` the store must exist; its own metadata is read.
     """
     if settings.store == "faiss":
-        from semcat.search.faiss_store import FaissStore
+        from semcat.search.faiss import FaissStore
 
         return FaissStore(
             settings.data_dir / "faiss" / settings.collection,

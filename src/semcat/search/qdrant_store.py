@@ -96,6 +96,7 @@ class QdrantStore(SingleQueryMixin):
         except Exception as exc:
             raise StoreError(f"cannot reach Qdrant at {self.location}: {exc}") from exc
         self.meta = self._open_collection(meta)
+        self._writes = 0  # this client's writes (see generation())
 
     def _open_collection(self, wanted: StoreMeta | None) -> StoreMeta:
         models = self._models
@@ -185,6 +186,7 @@ class QdrantStore(SingleQueryMixin):
         ]
         for start in range(0, len(points), _UPSERT_CHUNK):
             self._client.upsert(self.collection, points=points[start : start + _UPSERT_CHUNK], wait=True)
+        self._writes += 1
 
     @_locked
     def update_payloads(self, ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
@@ -202,6 +204,7 @@ class QdrantStore(SingleQueryMixin):
         ]
         for start in range(0, len(operations), _UPSERT_CHUNK):
             self._client.batch_update_points(self.collection, operations[start : start + _UPSERT_CHUNK], wait=True)
+        self._writes += 1
 
     @_locked
     def delete(self, ids: Sequence[str]) -> int:
@@ -213,10 +216,17 @@ class QdrantStore(SingleQueryMixin):
                 points_selector=self._models.PointIdsList(points=[point_id(i) for i in present]),
                 wait=True,
             )
+            self._writes += 1
         return len(present)
 
     def flush(self) -> None:
         """Qdrant persists each write itself."""
+
+    def generation(self) -> int:
+        """This client's write count: Qdrant has no collection-wide write counter, so writes
+        by other clients of a server are seen through the counts (the head also compares
+        them) and the head's content fingerprint."""
+        return self._writes
 
     # ---------------------------------------------------------------- reads
     @_locked

@@ -1,0 +1,96 @@
+"""``/products`` (read, upsert, delete) and ``/categories`` (products per category)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from semcat.api.deps import WRITE, EngineDep, SettingsDep, check_batch
+from semcat.api.schemas import (
+    BatchUpsertResult,
+    CategoriesResponse,
+    CategoryCount,
+    ProductIn,
+    ProductOut,
+    ProductsRequest,
+    UpsertResult,
+)
+from semcat.catalog import Product
+
+router = APIRouter(tags=["products"])
+
+
+def _product(product_id: str, body: ProductIn) -> Product:
+    return Product.build(
+        id=product_id,
+        title=body.title,
+        description=body.description,
+        brand=body.brand,
+        category=body.category,
+        attributes=body.attributes,
+    )
+
+
+@router.get("/products/{product_id}", response_model=ProductOut)
+async def get_product(product_id: str, engine: EngineDep) -> ProductOut:
+    return ProductOut.from_payload(await run_in_threadpool(engine.get_product, product_id))
+
+
+@router.put("/products/{product_id}", response_model=UpsertResult, dependencies=WRITE)
+async def put_product(product_id: str, body: ProductIn, engine: EngineDep) -> UpsertResult:
+    """Create or replace one product; searchable and voting from the next request."""
+    product = _product(product_id, body)
+    summary = await run_in_threadpool(engine.upsert_products, [product])
+    if summary.new:
+        status = "created"
+    elif summary.changed:
+        status = "updated"
+    else:
+        status = "relabeled" if summary.relabeled else "unchanged"
+    return UpsertResult(id=product.id, status=status)
+
+
+@router.post("/products", response_model=BatchUpsertResult, dependencies=WRITE)
+async def post_products(body: ProductsRequest, engine: EngineDep, settings: SettingsDep) -> BatchUpsertResult:
+    """Create or replace a batch of products (labeled or not). A repeated id: the last one wins."""
+    check_batch(len(body.items), settings)
+    by_id: dict[str, Product] = {}
+    duplicates: list[str] = []
+    for item in body.items:
+        product = _product(item.id, item)
+        if product.id in by_id:
+            duplicates.append(product.id)
+            by_id.pop(product.id)
+        by_id[product.id] = product
+    summary = await run_in_threadpool(engine.upsert_products, list(by_id.values()))
+    return BatchUpsertResult(
+        received=len(body.items),
+        indexed=summary.embedded,
+        new=summary.new,
+        changed=summary.changed,
+        relabeled=summary.relabeled,
+        unchanged=summary.unchanged,
+        duplicate_ids=sorted(set(duplicates)),
+    )
+
+
+@router.delete("/products/{product_id}", status_code=204, dependencies=WRITE)
+async def delete_product(product_id: str, engine: EngineDep) -> Response:
+    await run_in_threadpool(engine.delete_product, product_id)
+    return Response(status_code=204)
+
+
+@router.get("/categories", response_model=CategoriesResponse)
+async def categories(
+    engine: EngineDep,
+    level: Annotated[int | None, Query(ge=1, le=50, description="Taxonomy level; omit for full paths.")] = 1,
+) -> CategoriesResponse:
+    data = await run_in_threadpool(engine.categories, level)
+    return CategoriesResponse(
+        level=level,
+        categories=[CategoryCount(category=c, count=n) for c, n in data["categories"].items()],
+        products=data["products"],
+        labeled=data["labeled"],
+    )

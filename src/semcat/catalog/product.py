@@ -1,0 +1,233 @@
+"""The product record and its stored payload: one owner for both layouts.
+
+:meth:`Product.payload` is what a store keeps beside a product's vectors; the indexer
+adds the two bookkeeping hashes through :func:`stored_payload`, and
+:func:`public_payload` strips them (and the filter prefixes) before a payload is shown
+to a user. Text fields, taxonomy paths and attribute flattening live here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from semcat.errors import InvalidInputError
+
+PATH_JOIN = " > "
+# The product fields that can be embedded, in their default order (Settings.text_fields).
+TEXT_FIELDS = ("title", "brand", "description", "attributes")
+# Payload keys that are semcat's bookkeeping, not the product's: never shown to users.
+INTERNAL_KEYS = ("text_hash", "payload_hash", "category_prefixes")
+_WS = re.compile(r"\s+")
+
+
+def clean_text(value: object) -> str:
+    """Collapse whitespace; ``None`` and NaN become the empty string."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value != value:  # NaN from Parquet/pandas
+        return ""
+    return _WS.sub(" ", str(value)).strip()
+
+
+def parse_category(value: object, separator: str | None = None) -> tuple[str, ...]:
+    """Turn a category cell into a taxonomy path.
+
+    Accepts a list of levels, a plain name, ``"A > B > C"``, ``"A >> B"`` and
+    Flipkart's ``'["A >> B >> C"]'``. ``separator`` forces one separator; ``""``
+    means never split.
+    """
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(p for p in (clean_text(v) for v in value) if p)
+    text = clean_text(value)
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, list):
+            if len(decoded) == 1 and isinstance(decoded[0], str):
+                text = clean_text(decoded[0])
+            else:
+                return parse_category(decoded, separator)
+    if not text:
+        return ()
+    if separator is None:
+        separator = ">>" if ">>" in text else (">" if ">" in text else "")
+    parts = text.split(separator) if separator else [text]
+    return tuple(p for p in (clean_text(p) for p in parts) if p)
+
+
+_PAIR = re.compile(r'"(?:key|name)"\s*(?:=>|:)\s*"([^"]*)"\s*,\s*"value"\s*(?:=>|:)\s*"([^"]*)"')
+
+
+def parse_attributes(value: object) -> str:
+    """Product attributes (specifications) as one text: ``"Type: Mug; Material: Ceramic"``.
+
+    Accepts a mapping (``{"Type": "Mug"}``), a list of ``{"key"/"name", "value"}`` pairs,
+    either as JSON text, Flipkart's Ruby-style dump
+    (``{"product_specification"=>[{"key"=>"Type", "value"=>"Mug"}]}``), or plain text
+    (kept as it is).
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, Mapping | list | tuple):
+        return "; ".join(p for p in (clean_text(x) for x in _flatten_attributes(value)) if p)
+    text = clean_text(value)
+    if not text or text.lower() in ("nil", "null", "none", "{}", "[]"):
+        return ""
+    if text[:1] in "{[":
+        try:
+            return parse_attributes(json.loads(re.sub(r"=>\s*nil\b", ": null", text).replace("=>", ":")))
+        except ValueError:
+            pairs = _PAIR.findall(text)
+            if pairs:
+                return "; ".join(f"{clean_text(k)}: {clean_text(v)}" for k, v in pairs)
+    return text
+
+
+def _flatten_attributes(value: object) -> list[str]:
+    if isinstance(value, Mapping):
+        key = value.get("key", value.get("name"))
+        if "value" in value and (key is None or isinstance(key, str)):
+            inner = ", ".join(_flatten_attributes(value["value"]))
+            return [f"{key}: {inner}" if key else inner]
+        if len(value) == 1 and isinstance(next(iter(value.values())), Mapping | list):
+            return _flatten_attributes(next(iter(value.values())))  # a wrapper: {"specs": [...]}
+        return [f"{k}: {', '.join(_flatten_attributes(v))}" for k, v in value.items() if v not in (None, "")]
+    if isinstance(value, list | tuple):
+        return [part for item in value for part in _flatten_attributes(item)]
+    return [] if value is None else [str(value)]
+
+
+def category_prefixes(path: Sequence[str]) -> list[str]:
+    """``("A", "B", "C")`` -> ``["A", "A > B", "A > B > C"]``: what a level filter matches."""
+    return [PATH_JOIN.join(path[: i + 1]) for i in range(len(path))]
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """One catalog product. ``category`` is a taxonomy path, empty when unlabeled."""
+
+    id: str
+    title: str = ""
+    description: str = ""
+    brand: str = ""
+    image: str | None = None
+    category: tuple[str, ...] = ()
+    attributes: str = ""
+
+    @property
+    def category_path(self) -> str | None:
+        return PATH_JOIN.join(self.category) if self.category else None
+
+    @property
+    def has_text(self) -> bool:
+        return bool(self.title or self.description)
+
+    def text(self, fields: Sequence[str] = TEXT_FIELDS) -> str:
+        """The text that gets embedded: the chosen fields in order, joined with '. '.
+
+        The brand is skipped when the title already names it (Flipkart titles do).
+        """
+        parts: list[str] = []
+        for name in fields:
+            value = getattr(self, name)
+            if not value:
+                continue
+            if name == "brand" and self.title and value.lower() in self.title.lower():
+                continue
+            parts.append(value.rstrip(". "))
+        return ". ".join(parts)
+
+    def payload(self) -> dict[str, Any]:
+        """What the store keeps beside the vector (everything but the vector)."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "brand": self.brand,
+            "attributes": self.attributes,
+            "image": self.image,
+            "category": self.category_path,
+            "category_levels": list(self.category),
+            "category_prefixes": category_prefixes(self.category),
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Product:
+        """The product a stored payload describes (the inverse of :meth:`payload`)."""
+        return cls(
+            id=str(payload.get("id") or ""),
+            title=payload.get("title") or "",
+            description=payload.get("description") or "",
+            brand=payload.get("brand") or "",
+            image=payload.get("image"),
+            category=tuple(payload.get("category_levels") or ()),
+            attributes=payload.get("attributes") or "",
+        )
+
+    @classmethod
+    def build(
+        cls,
+        id: object,
+        title: object = None,
+        description: object = None,
+        brand: object = None,
+        image: object = None,
+        category: object = None,
+        separator: str | None = None,
+        attributes: object = None,
+    ) -> Product:
+        """Build a product from loose values (API bodies, CLI text), validating it."""
+        product = cls(
+            id=clean_text(id),
+            title=clean_text(title),
+            description=clean_text(description),
+            brand=clean_text(brand),
+            image=clean_text(image) or None,
+            category=parse_category(category, separator),
+            attributes=parse_attributes(attributes),
+        )
+        if not product.id:
+            raise InvalidInputError("product id is empty")
+        if not product.has_text:
+            raise InvalidInputError(f"product {product.id!r} has no text: give a title or a description")
+        return product
+
+
+def level_key(path: str | None, level: int | None) -> str | None:
+    """Cut a ' > '-joined category path to its first ``level`` levels."""
+    if path is None or level is None:
+        return path
+    return PATH_JOIN.join(path.split(PATH_JOIN)[:level])
+
+
+def text_hash(model: str, text: str) -> str:
+    """What decides whether a product must be re-embedded: the model and the embedded text."""
+    return hashlib.sha256(f"{model}\x00{text}".encode()).hexdigest()[:32]
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+def stored_payload(product: Product, embedded_hash: str) -> dict[str, Any]:
+    """The payload a store keeps for ``product``: :meth:`Product.payload` plus the hash of
+    what was embedded (``text_hash``) and of everything else (``payload_hash``), which
+    let a re-run skip unchanged products and only rewrite relabeled ones."""
+    payload = product.payload()
+    payload["text_hash"] = embedded_hash
+    payload["payload_hash"] = payload_hash(product.payload())
+    return payload
+
+
+def public_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A stored payload without semcat's bookkeeping fields."""
+    return {k: v for k, v in payload.items() if k not in INTERNAL_KEYS}

@@ -1,0 +1,233 @@
+"""A linear head over the stored vectors: the main category from a linear classifier.
+
+Trained on what the store holds, nothing else: each labeled product's stored dense
+vector (at half weight) next to two TF-IDF blocks computed from its stored text, word
+1-2-grams (the words of its stored lexical row) and character 3-5-grams, each weighted
+by an IDF over the labeled products that drops features seen in a single product (they
+only let the SVM memorize), one linear SVM per main category (one-vs-rest). It sees
+every labeled product at once where the kNN vote sees ten, which is what lets it beat
+the vote on catalogs whose categories are decided by many weak word cues (cdiscount);
+the character block catches plurals, compounds and misspellings the words miss. Feature
+choices measured in ``benchmarks/studies/head_features.py``. It is mixed with the vote the
+way the zero-shot prior is (:class:`semcat.categorize.hybrid.HybridCategorizer`), so the
+vote's deeper levels, its evidence and its near-duplicate rule are kept: a relabeled
+product decides for its copies on the next request even before the head is retrained.
+
+The SVM is fitted on the feature columns some labeled product has (a few hundred
+thousand of the 2 x 2^20 hashed ones), so its weights take tens of MB, not the ~0.7 GB
+a 44-category head over every hashed column would; :meth:`LinearHead.save` /
+:meth:`LinearHead.load` keep a trained head on disk next to the fingerprint of what it
+was trained on (:func:`fingerprint`), so a new process over an unchanged store loads it
+instead of retraining.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semcat.catalog import PATH_JOIN, Product
+from semcat.embedding.lexical import (
+    CHAR_SPACE,
+    LEXICAL_SPACE,
+    N_FEATURES,
+    LexicalEncoder,
+    SparseRow,
+    rows_to_csr,
+    smooth_idf,
+)
+from semcat.errors import EmptyIndexError
+from semcat.options import HEAD_DEFAULTS
+from semcat.search.base import DEFAULT_SPACE, VectorStore, level_key
+
+_SCALE = 4.0  # SVM margins -> softmax; a margin of 0.5 over the runner-up reads as ~0.88
+DENSE_WEIGHT = 0.5  # the dense block's scale next to the two unit-norm TF-IDF blocks
+MIN_DF = 2  # a word or n-gram must occur in two labeled products to count
+_FORMAT = 3  # bump when the saved head's layout or features change: older files are retrained
+
+
+class LinearHead:
+    """Main-category classifier on [dense vector, word TF-IDF, character TF-IDF].
+
+    ``lexical`` and ``chars`` are the labeled products' word and character rows
+    (:class:`LexicalEncoder` ``"word"`` / ``"char"``); ``chars=None`` leaves the
+    character block out (``SEMCAT_HEAD_CHARS=false``: about a third of the training time).
+    """
+
+    def __init__(
+        self,
+        dense: np.ndarray,
+        lexical: Sequence[SparseRow],
+        labels: Sequence[str],
+        chars: Sequence[SparseRow] | None = None,
+        level: int = 1,
+        c: float = HEAD_DEFAULTS.c,
+    ) -> None:
+        from sklearn.svm import LinearSVC
+
+        start = time.perf_counter()
+        classes = sorted(set(labels))
+        if len(classes) < 2:
+            raise EmptyIndexError("the linear head needs labeled products of at least two categories")
+        self._blocks: list[tuple[str, np.ndarray]] = []
+        matrices = []
+        for space, rows in ((LEXICAL_SPACE, lexical), (CHAR_SPACE, chars)):
+            if rows is None:
+                continue
+            matrix = rows_to_csr(rows)
+            doc_freq = np.bincount(matrix.indices, minlength=N_FEATURES)
+            self._blocks.append((space, smooth_idf(doc_freq, len(rows), MIN_DF).astype(np.float32)))
+            matrices.append(matrix)
+        self.level = level
+        features = self._features(np.asarray(dense, dtype=np.float32), matrices)
+        # fit on the columns a labeled product has: a hashed feature no labeled product has
+        # gets a zero weight anyway, and leaving it out keeps the weights small
+        self._columns = np.unique(features.indices).astype(np.int32)
+        self._lookup = np.full(features.shape[1], -1, dtype=np.int32)
+        self._lookup[self._columns] = np.arange(len(self._columns), dtype=np.int32)
+        self._svm = LinearSVC(C=c)
+        self._svm.fit(self._compact(features), list(labels))
+        self._svm.coef_ = self._weights(self._svm.coef_)
+        self.paths = [tuple(str(c).split(PATH_JOIN)) for c in self._svm.classes_]
+        self.products = len(labels)
+        self.train_seconds = time.perf_counter() - start
+
+    @staticmethod
+    def _weights(coef: np.ndarray) -> np.ndarray:
+        return coef.astype(np.float32)  # half the memory of liblinear's float64; margins need no more
+
+    @property
+    def spaces(self) -> tuple[str, ...]:
+        """The sparse query rows :meth:`probabilities` reads besides the dense ``text``."""
+        return tuple(space for space, _ in self._blocks)
+
+    def _features(self, dense: np.ndarray, matrices: Sequence[Any]) -> Any:
+        from scipy import sparse
+        from sklearn.preprocessing import normalize
+
+        blocks = [sparse.csr_matrix(dense * DENSE_WEIGHT)]
+        for (_, idf), matrix in zip(self._blocks, matrices, strict=True):
+            blocks.append(normalize(matrix.multiply(idf[None, :]).tocsr()))
+        features = sparse.hstack(blocks, format="csr")
+        features.eliminate_zeros()  # features below MIN_DF (IDF 0) are not features
+        return features
+
+    def _compact(self, features: Any) -> Any:
+        """Keep the columns the SVM was fitted on (a query's other features weigh nothing)."""
+        from scipy import sparse
+
+        position = self._lookup[features.indices]
+        keep = position >= 0
+        rows = np.repeat(np.arange(features.shape[0]), np.diff(features.indptr))
+        return sparse.csr_matrix(
+            (features.data[keep], (rows[keep], position[keep])), shape=(features.shape[0], len(self._columns))
+        )
+
+    def probabilities(self, query_vectors: Mapping[str, Any]) -> np.ndarray:
+        """(n, categories): softmax over the SVM margins. Needs the queries' ``text``
+        vectors and, for the sparse blocks, their rows under :attr:`spaces` (a missing
+        space reads as no words)."""
+        dense = np.atleast_2d(np.asarray(query_vectors[DEFAULT_SPACE], dtype=np.float32))
+        empty = [(np.zeros(0, np.int32), np.zeros(0, np.float32))] * len(dense)
+        matrices = [rows_to_csr(query_vectors.get(space) or empty) for space in self.spaces]
+        margins = self._svm.decision_function(self._compact(self._features(dense, matrices)))
+        if margins.ndim == 1:  # two classes
+            margins = np.stack([-margins, margins], axis=1)
+        logits = _SCALE * margins
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    @classmethod
+    def from_store(
+        cls, store: VectorStore, fields: Sequence[str], level: int = 1, chars: bool = HEAD_DEFAULTS.chars, **kwargs: Any
+    ) -> LinearHead:
+        """Train on the store's labeled products (their stored vectors and texts)."""
+        return cls.from_training_set(training_set(store, fields, level), level=level, chars=chars, **kwargs)
+
+    @classmethod
+    def from_training_set(
+        cls, data: TrainingSet, level: int = 1, chars: bool = HEAD_DEFAULTS.chars, **kwargs: Any
+    ) -> LinearHead:
+        dense, texts, labels = data
+        char_rows = LexicalEncoder("char").encode(texts) if chars else None
+        return cls(dense, LexicalEncoder().encode(texts), labels, chars=char_rows, level=level, **kwargs)
+
+    def save(self, path: Path, fingerprint: str) -> None:
+        """Write what the head was trained on, then the head (atomically: a reader never
+        sees half a file). The small header comes first so that :meth:`load` can tell a
+        stale file without unpickling the weights."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+        try:
+            with tmp.open("wb") as fh:
+                pickle.dump(_header(fingerprint), fh, protocol=5)
+                pickle.dump(self, fh, protocol=5)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves nothing behind
+
+    @staticmethod
+    def load(path: Path, fingerprint: str) -> LinearHead | None:
+        """The head saved at ``path`` if it was trained on exactly this ``fingerprint`` with
+        this scikit-learn; None when there is none, it is stale, or it cannot be read (then
+        it is retrained). The file is a pickle: it is trusted as the store beside it is."""
+        try:
+            with path.open("rb") as fh:
+                if pickle.load(fh) != _header(fingerprint):  # written by semcat into its own data folder
+                    return None
+                head = pickle.load(fh)
+        except Exception:  # none yet, or a truncated or foreign file: retrain and overwrite it
+            return None
+        return head if isinstance(head, LinearHead) else None
+
+
+TrainingSet = tuple[np.ndarray, list[str], list[str]]  # dense vectors, texts, labels
+
+
+def _header(fingerprint: str) -> dict[str, str | int]:
+    """What a saved head must match to be loaded; another scikit-learn may not read its SVM right."""
+    import sklearn
+
+    return {"format": _FORMAT, "sklearn": sklearn.__version__, "fingerprint": fingerprint}
+
+
+def training_set(store: VectorStore, fields: Sequence[str], level: int = 1) -> TrainingSet:
+    """The store's labeled products as the head trains on them."""
+    dense: list[np.ndarray] = []
+    texts: list[str] = []
+    labels: list[str] = []
+    for _, vectors, payloads in store.iter_vectors(DEFAULT_SPACE):
+        for vector, p in zip(vectors, payloads, strict=True):
+            path = p.get("category")
+            if not path:
+                continue
+            dense.append(vector)
+            texts.append(Product.from_payload(p).text(fields))
+            labels.append(level_key(path, level) or path)
+    if not labels:
+        raise EmptyIndexError("the store holds no labeled product to train the linear head on")
+    return np.stack(dense).astype(np.float32), texts, labels
+
+
+def fingerprint(data: TrainingSet, model: str, **options: Any) -> str:
+    """A digest of everything a trained head depends on: the labeled products' vectors,
+    texts and labels (in store order), the model name and the head's options."""
+    dense, texts, labels = data
+    digest = hashlib.sha256()
+    digest.update(repr((_FORMAT, model, sorted(options.items()), len(labels))).encode())
+    digest.update(np.ascontiguousarray(dense).tobytes())
+    for text, label in zip(texts, labels, strict=True):
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+        digest.update(label.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x01")
+    return digest.hexdigest()

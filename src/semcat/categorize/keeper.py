@@ -1,0 +1,103 @@
+"""Keeps the linear head of one store current without making reads wait for it.
+
+The head is derived data: trained from the store's labeled products, saved in
+``<data-dir>/heads/`` with a fingerprint of what it learned from, and loaded instead of
+retrained by the next process over an unchanged store. After a write the store no
+longer matches the head: a head that trained quickly (a small store) is retrained on the
+next request; a slow one is retrained in a background thread while the previous head
+keeps answering (a relabeled product still decides for its copies through the vote's
+near-duplicate rule meanwhile).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from semcat.categorize.head import LinearHead, fingerprint, training_set
+from semcat.errors import EmptyIndexError
+from semcat.options import HeadOptions
+from semcat.search.base import SearchFilter, VectorStore
+
+log = logging.getLogger(__name__)
+
+# A head that took longer than this to train is retrained in the background after writes.
+SYNC_HEAD_SECONDS = 2.0
+
+
+class HeadKeeper:
+    """The current :class:`LinearHead` of a store (None while it has < 2 categories)."""
+
+    def __init__(self, path: Path, fields: Sequence[str], options: HeadOptions) -> None:
+        self.path = path
+        self.fields = tuple(fields)
+        self.options = options
+        self._head: tuple[Any, LinearHead | None] | None = None
+        self._lock = threading.Lock()
+        self._train_lock = threading.Lock()
+        self._training: threading.Thread | None = None
+
+    @staticmethod
+    def state(store: VectorStore, writes: int) -> tuple[Any, ...]:
+        """What the head depends on, cheaply: a change means it may be stale."""
+        return (id(store), writes, store.count(), store.count(SearchFilter(labeled=True)), store.generation())
+
+    def current(self, store: VectorStore, writes: int, check: Callable[[], None]) -> LinearHead | None:
+        """The head for the store as it is now. ``check`` runs before any training (the
+        engine's model check). Never waits for a background retrain."""
+        key = self.state(store, writes)
+        with self._lock:
+            current = self._head
+            if current is not None and (current[0] == key or self._training is not None):
+                return current[1]  # up to date, or a retrain is running: serve the one we have
+            if current is not None and current[1] is not None and current[1].train_seconds > SYNC_HEAD_SECONDS:
+                self._training = threading.Thread(
+                    target=self._train, args=(store, key, check), name="semcat-head-retrain", daemon=True
+                )
+                self._training.start()
+                return current[1]
+        return self._train(store, key, check)
+
+    @property
+    def training(self) -> threading.Thread | None:
+        """The background retrain in progress, if any."""
+        return self._training
+
+    @property
+    def loaded(self) -> LinearHead | None:
+        """The head in memory now (None before the first training or load)."""
+        return self._head[1] if self._head is not None else None
+
+    def _train(self, store: VectorStore, key: tuple[Any, ...], check: Callable[[], None]) -> LinearHead | None:
+        with self._train_lock:  # concurrent requests after a write train it once
+            if self._head is not None and self._head[0] == key:
+                return self._head[1]
+            try:
+                check()
+                head = self._saved_or_new(store)
+            except EmptyIndexError:
+                head = None
+            except Exception:
+                self._training = None
+                raise
+            self._head = (key, head)
+            self._training = None
+            return head
+
+    def _saved_or_new(self, store: VectorStore) -> LinearHead:
+        """The head saved for exactly the store's labeled products and these options, else a
+        newly trained one (then saved: the next process loads it in a second)."""
+        data = training_set(store, self.fields)
+        options = {"fields": self.fields, "chars": self.options.chars, "c": self.options.c}
+        digest = fingerprint(data, store.meta.model, **options)
+        head = LinearHead.load(self.path, digest)
+        if head is None:
+            head = LinearHead.from_training_set(data, chars=self.options.chars, c=self.options.c)
+            try:
+                head.save(self.path, digest)
+            except OSError as exc:  # a read-only data folder: the head still serves this process
+                log.warning("could not save the linear head to %s: %s", self.path, exc)
+        return head

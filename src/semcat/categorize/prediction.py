@@ -1,0 +1,98 @@
+"""What a categorizer returns."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from semcat.catalog import PATH_JOIN
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryScore:
+    category: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class LevelScore:
+    """The chosen category at one taxonomy level (1 = main) and its vote share, with
+    the top-N shares of every category at that level."""
+
+    level: int
+    category: str
+    score: float
+    top: list[CategoryScore] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbor:
+    """A stored product that voted: its id, cosine similarity, label, title, and the
+    space (``text`` or ``image``) it was found in."""
+
+    id: str
+    score: float
+    category: str | None
+    title: str
+    space: str = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """A categorization.
+
+    ``category`` is the predicted taxonomy path (' > '-joined), chosen level by level;
+    ``score`` is the main category's (level 1) normalized vote share and ``uncertain``
+    is true when it is below the configured threshold; ``levels`` gives each level's
+    choice and share; ``top`` the top-N full paths; ``neighbors`` the evidence;
+    ``near_duplicate`` says the vote was left to near-duplicates of the query;
+    ``modality`` which of the query's vectors decided (``text``, ``image`` or ``both``).
+    """
+
+    category: str | None
+    score: float
+    uncertain: bool
+    levels: list[LevelScore]
+    top: list[CategoryScore]
+    neighbors: list[Neighbor]
+    method: str = "knn"
+    near_duplicate: bool = False
+    modality: str = "text"
+
+    @property
+    def main_category(self) -> str | None:
+        return self.levels[0].category if self.levels else None
+
+    @property
+    def path(self) -> list[str]:
+        return self.category.split(PATH_JOIN) if self.category else []
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["main_category"] = self.main_category
+        return data
+
+
+def prediction_row(product: Any, prediction: Prediction) -> dict[str, Any]:
+    """One JSON-ready row: a product's prediction, the evidence, and its true label if it
+    has one (the CLI's ``--json`` and files, and :meth:`semcat.engine.Engine.categorize_frame`)."""
+    return {
+        "id": product.id,
+        "title": product.title,
+        "category": prediction.category,
+        "main_category": prediction.main_category,
+        "score": round(prediction.score, 4),
+        "uncertain": prediction.uncertain,
+        "near_duplicate": prediction.near_duplicate,
+        "method": prediction.method,
+        "modality": prediction.modality,
+        "top": [{"category": c.category, "score": round(c.score, 4)} for c in prediction.top],
+        "levels": [
+            {"level": lv.level, "category": lv.category, "score": round(lv.score, 4)} for lv in prediction.levels
+        ],
+        "neighbors": [
+            {"id": n.id, "score": round(n.score, 4), "category": n.category, "title": n.title, "space": n.space}
+            for n in prediction.neighbors
+        ],
+        **({"true_category": product.category_path} if product.category else {}),
+    }

@@ -1,0 +1,152 @@
+"""What every command shares: the consoles, the settings built from options, one-line
+errors, and the option groups declared once (:func:`shared_options` adds them to a
+command's signature and hands their values over as one mapping)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from semcat.errors import ConfigError, SemcatError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _option(name: str, kind: Any, flag: str, help: str, default: Any = None) -> inspect.Parameter:
+    annotation = Annotated[kind, typer.Option(flag, help=help)]
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+
+def _group(*params: inspect.Parameter) -> dict[str, inspect.Parameter]:
+    return {p.name: p for p in params}
+
+
+# ------------------------------------------------------------ option groups
+OptStr = str | None
+STORE = _group(
+    _option("store", OptStr, "--store", "faiss (default) or qdrant."),
+    _option("data_dir", Path | None, "--data-dir", "Where stores live (default: semcat-data)."),
+    _option("collection", OptStr, "--collection", "Collection name (default: products)."),
+    _option("qdrant_url", OptStr, "--qdrant-url", "Qdrant server URL or ':memory:' (default: embedded)."),
+)
+MODEL = _group(_option("model", OptStr, "--model", "minilm (default), a local model folder or a hub name."))
+CLIP = _group(
+    _option("clip_model", OptStr, "--clip-model", "open_clip architecture for --model clip (default: ViT-B-32)."),
+    _option(
+        "clip_pretrained",
+        OptStr,
+        "--clip-pretrained",
+        "CLIP weights for --model clip: a local weights file, a pretrained tag (needs a network), or 'random'.",
+    ),
+)
+COLUMNS = _group(
+    _option("id_col", OptStr, "--id-col", "Column holding the product id."),
+    _option("title_col", OptStr, "--title-col", "Column holding the title."),
+    _option("description_col", OptStr, "--description-col", "Column holding the description."),
+    _option("brand_col", OptStr, "--brand-col", "Column holding the brand."),
+    _option(
+        "attributes_col",
+        OptStr,
+        "--attributes-col",
+        "Column holding the product attributes/specifications (JSON object, key/value list or text).",
+    ),
+    _option("image_col", OptStr, "--image-col", "Column holding the image file name."),
+    _option("category_col", OptStr, "--category-col", "Category column, or several comma-separated level columns."),
+    _option("category_sep", OptStr, "--category-sep", "Path separator in the category column (default: '>>' or '>')."),
+    _option("fmt", OptStr, "--format", "csv, tsv, jsonl or parquet (default: from the extension)."),
+    _option("encoding", str, "--encoding", "Text encoding of CSV/TSV/JSONL files.", default="utf-8"),
+)
+IMAGES_ROOT = _group(
+    _option("images_root", Path | None, "--images-root", "Folder the catalog's image column is resolved under.")
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+ModalityOpt = Annotated[
+    str | None, typer.Option("--modality", help="text, image or both (default): what the vote uses.")
+]
+
+
+def shared_options(*groups: Mapping[str, inspect.Parameter]) -> Callable[[F], F]:
+    """Add option groups to a command: typer sees them in its signature, the command gets
+    their values as one mapping in its ``shared`` argument."""
+
+    def decorate(fn: F) -> F:
+        signature = inspect.signature(fn, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != "shared"]
+        added = [param for group in groups for param in group.values()]
+        names = [p.name for p in added]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            shared = {name: kwargs.pop(name) for name in names if name in kwargs}
+            return fn(*args, shared=shared, **kwargs)
+
+        new_signature = signature.replace(parameters=[*own, *added])
+        wrapper.__signature__ = new_signature  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in new_signature.parameters.values()}
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+# ------------------------------------------------------------------ helpers
+def make_settings(**overrides: Any) -> Any:
+    """Settings from the environment with the given options (None: not given)."""
+    from semcat.config import Settings
+
+    given = {k: v for k, v in overrides.items() if v is not None and k not in COLUMNS}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}") from None
+
+
+def run(fn: Callable[[], T]) -> T:
+    """Run a command body, turning semcat errors into one line and an exit code."""
+    try:
+        return fn()
+    except SemcatError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def exit_with(code: int) -> None:
+    if code:
+        raise typer.Exit(code)
+
+
+def make_engine(settings: Any) -> Any:
+    from semcat.engine import Engine
+
+    return Engine(settings)
+
+
+def column_map(shared: Mapping[str, Any]) -> Any:
+    """The ``--*-col`` options as a :class:`semcat.catalog.ColumnMap`."""
+    from semcat.catalog import ColumnMap
+
+    category = shared.get("category_col")
+    return ColumnMap(
+        id=shared.get("id_col"),
+        title=shared.get("title_col"),
+        description=shared.get("description_col"),
+        brand=shared.get("brand_col"),
+        image=shared.get("image_col"),
+        category=[c.strip() for c in category.split(",") if c.strip()] if category else [],
+        category_separator=shared.get("category_sep"),
+        attributes=shared.get("attributes_col"),
+    )

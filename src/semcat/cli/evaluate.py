@@ -1,0 +1,127 @@
+"""``semcat evaluate``: the service's categorizer against baselines on the same folds."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from semcat.cli.common import (
+    COLUMNS,
+    MODEL,
+    STORE,
+    JsonOpt,
+    column_map,
+    err,
+    make_engine,
+    make_settings,
+    out,
+    run,
+    shared_options,
+)
+from semcat.errors import ConfigError
+
+
+@shared_options(STORE, MODEL, COLUMNS)
+def evaluate(
+    catalog: Annotated[
+        Path | None, typer.Argument(help="Labeled catalog to embed and evaluate (default: the store's vectors).")
+    ] = None,
+    models: Annotated[
+        str | None, typer.Option("--models", help="Comma-separated models to compare (with a CATALOG).")
+    ] = None,
+    cv: Annotated[int | None, typer.Option("--cv", min=2, help="Stratified k-fold CV instead of a hold-out.")] = None,
+    test_size: Annotated[float, typer.Option("--test-size", min=0.01, max=0.9, help="Hold-out fraction.")] = 0.2,
+    seed: Annotated[int, typer.Option("--seed", help="Split seed.")] = 42,
+    level: Annotated[str, typer.Option("--level", help="Label level to evaluate: 1, 2, ... or 'full'.")] = "1",
+    k_grid: Annotated[str, typer.Option("--k", help="k values of the kNN vote, comma-separated.")] = "5,10,20",
+    methods: Annotated[
+        str, typer.Option("--methods", help="knn, logreg, tfidf (comma-separated).")
+    ] = "knn,logreg,tfidf",
+    limit: Annotated[int | None, typer.Option("--limit", min=10, help="Stratified sample of N products.")] = None,
+    no_tsne: Annotated[bool, typer.Option("--no-tsne", help="Skip the t-SNE projection and plot.")] = False,
+    no_ari: Annotated[bool, typer.Option("--no-ari", help="Skip KMeans clustering.")] = False,
+    out_dir: Annotated[Path, typer.Option("--out", help="Report directory.")] = Path("semcat-report"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    as_json: JsonOpt = False,
+    *,
+    shared: Mapping[str, Any],
+) -> None:
+    """Measure categorization quality: the service's categorizer (kNN vote + words + head)
+    vs logistic regression vs TF-IDF, F1, ARI, plots."""
+
+    def body() -> None:
+        from semcat.evaluation import EvalConfig, from_products, from_store, run_evaluation
+
+        try:
+            ks = tuple(int(k) for k in k_grid.split(",") if k.strip())
+            lvl = None if level.strip().lower() == "full" else int(level)
+        except ValueError:
+            raise ConfigError("--k takes integers like 5,10,20 and --level an integer or 'full'") from None
+        settings = make_settings(**shared)
+        # built (and so checked: an unknown method is one line) before anything is embedded
+        config = EvalConfig(
+            split="cv" if cv else "holdout",
+            folds=cv or 5,
+            test_size=test_size,
+            seed=seed,
+            level=lvl,
+            k_grid=ks,
+            methods=tuple(x.strip() for x in methods.split(",") if x.strip()),
+            ari=not no_ari,
+            tsne=not no_tsne,
+            options=settings.query_options(),
+            head=settings.head_options(),
+        )
+        sets = []
+        if catalog is None:
+            if models:
+                raise ConfigError("--models needs a CATALOG to embed (the store holds one model's vectors)")
+            with make_engine(settings) as engine:
+                sets.append(from_store(engine.store(), settings.text_fields))
+            title = f"semcat evaluation of {settings.store_description()}"
+        else:
+            from semcat.catalog import read_catalog
+            from semcat.embedding import load_embedder
+
+            report = read_catalog(catalog, column_map(shared), shared["fmt"], shared["encoding"])
+            for line in report.summary_lines(max_rows=5):
+                err.print(line)
+            products = [p for p in report.products if p.category]
+            if limit and limit < len(products):
+                products = _stratified_sample(products, limit, seed)
+            for name in (models or settings.model).split(","):
+                embedder = load_embedder(settings.model_copy(update={"model": name.strip()}))
+                sets.append(
+                    from_products(products, embedder, settings.text_fields, settings.batch_size, progress=not quiet)
+                )
+            title = f"semcat evaluation of {catalog.name}"
+        if any(len(s) == 0 for s in sets):
+            raise ConfigError("no labeled product to evaluate")
+        results = run_evaluation(sets, config, out_dir, progress=not quiet, title=title)
+        if as_json:
+            out.print_json(data=json.loads((out_dir / "metrics.json").read_text()))
+            return
+        for result in results:
+            out.print(f"[bold]{result['model']}[/bold] — {result['split']}, {result['products']} products", markup=True)
+            for name, r in result["methods"].items():
+                out.print(f"  {name:<10} accuracy {r['accuracy']:.4f}  macro F1 {r['macro_f1']:.4f}")
+            if "kmeans_ari" in result:
+                ari = result["kmeans_ari"]
+                out.print(f"  KMeans ARI {ari['mean']:.4f} ± {ari['std']:.4f}")
+        err.print(f"report: {out_dir / 'report.md'}")
+
+    run(body)
+
+
+def _stratified_sample(products: list[Any], n: int, seed: int) -> list[Any]:
+    from sklearn.model_selection import train_test_split
+
+    labels = [p.category[0] for p in products]
+    stratify = labels if min(Counter(labels).values()) >= 2 else None
+    sample, _ = train_test_split(products, train_size=n, random_state=seed, stratify=stratify)
+    return list(sample)

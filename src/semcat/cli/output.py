@@ -1,0 +1,77 @@
+"""How predictions look: one row per product (JSON, CSV/TSV/JSONL files) and the terminal view."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from semcat.categorize.prediction import prediction_row
+from semcat.cli.common import out
+from semcat.errors import ConfigError
+
+PREDICTION_CSV_FIELDS = ["id", "title", "category", "main_category", "score", "uncertain", "top", "true_category"]
+
+
+def prediction_rows(products: Sequence[Any], predictions: Sequence[Any]) -> list[dict[str, Any]]:
+    return [prediction_row(product, pred) for product, pred in zip(products, predictions, strict=True)]
+
+
+def write_predictions(path: Path, rows: list[dict[str, Any]]) -> None:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        with path.open("w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    elif suffix in (".csv", ".tsv"):
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(
+                fh, fieldnames=PREDICTION_CSV_FIELDS, extrasaction="ignore", delimiter="\t" if suffix == ".tsv" else ","
+            )
+            writer.writeheader()
+            for row in rows:
+                flat = dict(row)
+                flat["top"] = "; ".join(f"{c['category']} ({c['score']:.2f})" for c in row["top"])
+                writer.writerow(flat)
+    else:
+        raise ConfigError(f"cannot write predictions to {path.name}: use a .csv, .tsv or .jsonl file")
+
+
+def print_prediction(text: str, pred: Any) -> None:
+    flag = " [yellow](uncertain)[/yellow]" if pred.uncertain else ""
+    if pred.near_duplicate:
+        flag += " (near-duplicate of a stored product)"
+    out.print(f"[bold]{text}[/bold]")
+    out.print(f"  category: [green]{pred.category}[/green]  score {pred.score:.2f}{flag}", markup=True)
+    for lv in pred.levels:
+        out.print(f"    level {lv.level}: {lv.category.split(' > ')[-1]} ({lv.score:.2f})")
+    if len(pred.top) > 1:
+        out.print("  alternatives: " + "; ".join(f"{c.category} ({c.score:.2f})" for c in pred.top[1:]))
+    if pred.modality == "both":
+        out.print("  decided by: text and image votes")
+    out.print("  neighbors:")
+    for n in pred.neighbors:
+        by = f" ({n.space})" if pred.modality != "text" else ""
+        out.print(f"    {n.score:.3f}{by}  {n.title[:70]}  [{n.category}]", markup=False)
+
+
+def print_prediction_table(rows: list[dict[str, Any]]) -> None:
+    table = Table()
+    table.add_column("id", overflow="ellipsis", no_wrap=True, max_width=16)
+    table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=30)
+    table.add_column("category", overflow="fold")
+    table.add_column("score", justify="right", min_width=5, no_wrap=True)
+    table.add_column("flag")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["title"],
+            row["category"] or "-",
+            f"{row['score']:.2f}",
+            "uncertain" if row["uncertain"] else "",
+        )
+    out.print(table)

@@ -1,0 +1,32 @@
+"""``semcat serve``: the HTTP API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import typer
+
+from semcat.cli.common import MODEL, STORE, err, make_settings, run, shared_options
+
+
+@shared_options(STORE, MODEL)
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Bind address [127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port [8000].")] = None,
+    no_microbatch: Annotated[bool, typer.Option("--no-microbatch", help="Embed each request on its own.")] = False,
+    *,
+    shared: Mapping[str, Any],
+) -> None:
+    """Run the HTTP API (FastAPI; docs at /docs). Model and store load once at start."""
+
+    def body() -> None:
+        import uvicorn
+
+        from semcat.api import create_app
+
+        settings = make_settings(**shared, host=host, port=port, microbatch=False if no_microbatch else None)
+        err.print(f"semcat serve on http://{settings.host}:{settings.port} ({settings.store_description()})")
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", workers=1)
+
+    run(body)

@@ -1,0 +1,41 @@
+"""``semcat info``: the store, its model and products per category."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from semcat.cli.common import STORE, JsonOpt, make_engine, make_settings, out, run, shared_options
+
+
+@shared_options(STORE)
+def info(
+    level: Annotated[int, typer.Option("--level", min=1, help="Taxonomy level of the category counts.")] = 1,
+    as_json: JsonOpt = False,
+    *,
+    shared: Mapping[str, Any],
+) -> None:
+    """Show the store, its model and the product count per category."""
+
+    def body() -> None:
+        with make_engine(make_settings(**shared)) as engine:
+            data = engine.info(level=level)
+        if as_json:
+            out.print_json(data=data)
+            return
+        out.print(f"store:    {data['backend']} at {data['location']}")
+        out.print(f"model:    {data['model']}")
+        for space, details in data["spaces"].items():
+            out.print(f"space:    {space} ({details['dim']}-d, {details['index']})")
+        for space, details in data.get("sparse", {}).items():
+            out.print(f"space:    {space} (sparse word vectors, {details['vectors']} stored)")
+        out.print(f"products: {data['products']} ({data['labeled']} labeled)")
+        table = Table(f"category (level {level})", "products")
+        for name, count in data["categories"].items():
+            table.add_row(name, str(count))
+        out.print(table)
+
+    run(body)

@@ -1,0 +1,104 @@
+"""What one categorization asks for, resolved once, with every default written here once.
+
+A request (a CLI call, an HTTP body, a Python call) names some options: ``k``, ``top_n``,
+``depth``, ``method``, ``modality``, ``category``. The rest of the recipe (vote weighting,
+the word vote's share, the linear head's share, the image weight, ...) comes from
+:class:`semcat.config.Settings`, whose field defaults are the values below. The faces
+call :meth:`semcat.engine.Engine.categorize` with overrides; the engine resolves them
+into one :class:`QueryOptions` (:meth:`QueryOptions.merged`) and the categorizer builder
+(:func:`semcat.categorize.build_categorizer`) reads nothing else. The evaluation and the
+benchmarks build their categorizers from the same object, so what they measure is what
+is served.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal, get_args
+
+from semcat.errors import InvalidInputError
+
+Method = Literal["knn", "zero-shot", "hybrid"]
+Modality = Literal["text", "image", "both"]
+METHODS: tuple[str, ...] = get_args(Method)
+MODALITIES: tuple[str, ...] = get_args(Modality)
+
+# What a single request may set (the API's and the CLI's per-call options).
+REQUEST_FIELDS = ("k", "top_n", "depth", "method", "modality", "category")
+SIMILAR_K = 5  # products `similar` returns when not told
+
+
+@dataclass(frozen=True, slots=True)
+class QueryOptions:
+    """Every option of one categorization. Immutable: :meth:`merged` returns a new one."""
+
+    # what a request may set
+    k: int = 10  # neighbors that vote
+    top_n: int = 5  # alternatives listed per level and per prediction
+    depth: int | None = None  # deepest taxonomy level predicted (None: as deep as labels go)
+    method: Method = "knn"
+    modality: Modality = "both"  # text, image, or both (whatever each query has)
+    category: str | None = None  # only this subtree votes, and no level leaves it
+    # the recipe (Settings)
+    vote_power: float = 8.0  # neighbor weight = max(cosine, 0) ** vote_power (0: one vote each)
+    duplicate_threshold: float | None = 0.95  # neighbors this similar decide alone (None: off)
+    lexical_weight: float = 0.5  # share of the text vote given to the word-vector neighbors
+    lexical_power: float = 4.0  # word neighbor weight = (score / best score) ** lexical_power
+    head_weight: float = 0.7  # share of the main-category decision given to the linear head
+    image_weight: float = 0.5  # share of the photo vote in modality 'both'
+    uncertain_threshold: float = 0.5  # main-category score below which a prediction is uncertain
+    hybrid_knn_weight: float = 0.5  # the vote's share in hybrid (the zero-shot prior gets the rest)
+    subtree_vote: bool = True  # a second vote in the subtree a prior moved the product to
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InvalidInputError(f"unknown method {self.method!r}: use {', '.join(METHODS)}")
+        if self.modality not in MODALITIES:
+            raise InvalidInputError(f"unknown modality {self.modality!r}: use {', '.join(MODALITIES)}")
+        for name in ("k", "top_n"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise InvalidInputError(f"{name} must be an integer of at least 1, got {getattr(self, name)!r}")
+        if self.depth is not None and (not isinstance(self.depth, int) or self.depth < 1):
+            raise InvalidInputError(f"depth must be an integer of at least 1, got {self.depth!r}")
+        if self.category is not None and not str(self.category).strip():
+            raise InvalidInputError("category is empty: omit it to let every category vote")
+
+    def merged(self, **overrides: Any) -> QueryOptions:
+        """These options with the given ones replaced; ``None`` means "not given"."""
+        unknown = set(overrides) - {f.name for f in fields(self)}
+        if unknown:
+            raise InvalidInputError(f"unknown categorization option(s): {', '.join(sorted(unknown))}")
+        given = {name: value for name, value in overrides.items() if value is not None}
+        return replace(self, **given) if given else self
+
+    @property
+    def uses_head(self) -> bool:
+        """Whether the linear head has a say: the ``knn`` method, a non-zero head weight, and
+        no caller restriction to one subtree (the head judges among all main categories)."""
+        return self.method == "knn" and self.head_weight > 0 and self.category is None
+
+    @property
+    def space_weights(self) -> dict[str, float]:
+        """How the text and photo votes of one query are mixed (modality ``both``)."""
+        return {"text": 1.0 - self.image_weight, "image": self.image_weight}
+
+
+@dataclass(frozen=True, slots=True)
+class HeadOptions:
+    """How the linear head is trained (a change retrains it)."""
+
+    c: float = 1.0  # the SVM's regularization
+    chars: bool = True  # character 3-5-gram features besides words and the dense vector
+
+
+@dataclass(frozen=True, slots=True)
+class ZeroShotOptions:
+    """How the zero-shot prior is built (its prompt vectors are cached per value)."""
+
+    level: int = 1  # the taxonomy level category prompts are cut at
+    temperature: float = 0.05  # softmax temperature over prompt cosines
+
+
+DEFAULTS = QueryOptions()
+HEAD_DEFAULTS = HeadOptions()
+ZERO_SHOT_DEFAULTS = ZeroShotOptions()

@@ -1,0 +1,270 @@
+"""The FAISS backend's document store: SQLite (WAL), the source of truth.
+
+It holds each product's payload, its vectors (float32 blobs per space), its sparse rows,
+its category prefixes (what a category filter matches) and a ``generation`` counter that
+every write transaction bumps, so any process can tell its in-memory indexes lag behind.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semcat.errors import StoreError, StoreMissingError
+from semcat.search.base import Record, SearchFilter, StoreMeta, level_key
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    iid INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    category TEXT,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vectors (
+    iid INTEGER NOT NULL REFERENCES items(iid) ON DELETE CASCADE,
+    space TEXT NOT NULL,
+    vec BLOB NOT NULL,
+    PRIMARY KEY (space, iid)
+);
+CREATE TABLE IF NOT EXISTS sparse (
+    iid INTEGER NOT NULL REFERENCES items(iid) ON DELETE CASCADE,
+    space TEXT NOT NULL,
+    idx BLOB NOT NULL,
+    val BLOB NOT NULL,
+    PRIMARY KEY (space, iid)
+);
+CREATE TABLE IF NOT EXISTS prefixes (
+    iid INTEGER NOT NULL REFERENCES items(iid) ON DELETE CASCADE,
+    depth INTEGER NOT NULL,
+    prefix TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS prefixes_prefix ON prefixes(prefix);
+CREATE INDEX IF NOT EXISTS prefixes_iid ON prefixes(iid);
+CREATE INDEX IF NOT EXISTS items_category ON items(category);
+"""
+_CHUNK = 500  # ids per SQL IN (...) clause
+
+
+def chunks(seq: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+def _prefix_rows(iid: int, payload: dict[str, Any]) -> list[tuple[int, int, str]]:
+    return [(iid, depth, p) for depth, p in enumerate(payload.get("category_prefixes") or [], start=1)]
+
+
+class Documents:
+    """Payloads, vectors, sparse rows and prefixes of one collection, in ``store.sqlite``."""
+
+    def __init__(self, directory: Path, wanted: StoreMeta | None) -> None:
+        self.directory = directory
+        db_path = directory / "store.sqlite"
+        if wanted is None and not db_path.exists():
+            raise StoreMissingError(f"no FAISS store at {directory}: index a catalog first (semcat index)")
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the FAISS store database {db_path}: {exc}") from exc
+        self.meta = self._check_meta(wanted)
+
+    def _check_meta(self, wanted: StoreMeta | None) -> StoreMeta:
+        row = self.db.execute("SELECT value FROM meta WHERE key='meta'").fetchone()
+        if row is None:
+            if wanted is None:
+                raise StoreMissingError(f"the FAISS store at {self.directory} is empty: index a catalog first")
+            self.db.execute(
+                "INSERT INTO meta(key, value) VALUES ('meta', ?), ('generation', '0')",
+                (json.dumps({"model": wanted.model, "spaces": wanted.spaces, "sparse": list(wanted.sparse)}),),
+            )
+            return wanted
+        stored = json.loads(row[0])
+        have = StoreMeta(
+            model=stored["model"],
+            spaces={k: int(v) for k, v in stored["spaces"].items()},
+            sparse=tuple(stored.get("sparse", ())),
+        )
+        if wanted is not None and not wanted.same_as(have):
+            raise StoreError(
+                f"the store at {self.directory} holds vectors of model {have.describe()}; you asked for "
+                f"{wanted.describe()}. Use another --data-dir or --collection, or delete the store to rebuild it"
+            )
+        return have
+
+    def generation(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[int]:
+        """One write transaction (the database locked for writers); yields the generation
+        as of the lock, and bumps it on commit."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.generation()
+            self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    # ----------------------------------------------------------------- writes
+    def iids_for(self, ids: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for pid, iid in self.db.execute(f"SELECT id, iid FROM items WHERE id IN ({marks})", list(chunk)):
+                found[pid] = iid
+        return found
+
+    def space_members(self, iids: Sequence[int]) -> dict[str, list[int]]:
+        """Which of these products have a vector in each space (not all have every space)."""
+        members: dict[str, list[int]] = {}
+        for chunk in chunks(iids):
+            marks = ",".join("?" * len(chunk))
+            for iid, space in self.db.execute(f"SELECT iid, space FROM vectors WHERE iid IN ({marks})", list(chunk)):
+                members.setdefault(space, []).append(iid)
+        return members
+
+    def delete(self, iids: Sequence[int]) -> None:
+        self.db.executemany("DELETE FROM items WHERE iid=?", [(i,) for i in iids])
+
+    def insert(self, ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> np.ndarray:
+        """New items (and their prefixes); returns their internal ids in order."""
+        new_iids: list[int] = []
+        prefix_rows: list[tuple[int, int, str]] = []
+        for pid, payload in zip(ids, payloads, strict=True):
+            cur = self.db.execute(
+                "INSERT INTO items(id, category, payload) VALUES (?, ?, ?)",
+                (pid, payload.get("category"), json.dumps(payload, ensure_ascii=False)),
+            )
+            iid = int(cur.lastrowid or 0)
+            new_iids.append(iid)
+            prefix_rows += _prefix_rows(iid, payload)
+        self.db.executemany("INSERT INTO prefixes(iid, depth, prefix) VALUES (?, ?, ?)", prefix_rows)
+        return np.asarray(new_iids, dtype=np.int64)
+
+    def insert_vectors(self, space: str, iids: np.ndarray, array: np.ndarray) -> None:
+        self.db.executemany(
+            "INSERT INTO vectors(iid, space, vec) VALUES (?, ?, ?)",
+            [(int(iid), space, vec.tobytes()) for iid, vec in zip(iids, array, strict=True)],
+        )
+
+    def insert_sparse(self, space: str, iids: np.ndarray, rows: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        self.db.executemany(
+            "INSERT INTO sparse(iid, space, idx, val) VALUES (?, ?, ?, ?)",
+            [
+                (int(iid), space, idx.tobytes(), val.tobytes())
+                for iid, (idx, val) in zip(iids, rows, strict=True)
+                if len(idx)
+            ],
+        )
+
+    def update_payload(self, iid: int, payload: dict[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE items SET category=?, payload=? WHERE iid=?",
+            (payload.get("category"), json.dumps(payload, ensure_ascii=False), iid),
+        )
+        self.db.execute("DELETE FROM prefixes WHERE iid=?", (iid,))
+        self.db.executemany("INSERT INTO prefixes(iid, depth, prefix) VALUES (?, ?, ?)", _prefix_rows(iid, payload))
+
+    # ------------------------------------------------------------------ reads
+    def payloads_by_iid(self, iids: Sequence[int]) -> dict[int, tuple[str, dict[str, Any]]]:
+        out: dict[int, tuple[str, dict[str, Any]]] = {}
+        for chunk in chunks(iids):
+            marks = ",".join("?" * len(chunk))
+            for iid, pid, payload in self.db.execute(
+                f"SELECT iid, id, payload FROM items WHERE iid IN ({marks})", list(chunk)
+            ):
+                out[iid] = (pid, json.loads(payload))
+        return out
+
+    def records(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
+        found: dict[str, Record] = {}
+        for chunk in chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"SELECT iid, id, payload FROM items WHERE id IN ({marks})", list(chunk)).fetchall()
+            vecs: dict[int, dict[str, np.ndarray]] = {}
+            if with_vectors and rows:
+                imarks = ",".join("?" * len(rows))
+                for iid, space, blob in self.db.execute(
+                    f"SELECT iid, space, vec FROM vectors WHERE iid IN ({imarks})", [r[0] for r in rows]
+                ):
+                    vecs.setdefault(iid, {})[space] = np.frombuffer(blob, dtype=np.float32).copy()
+            for iid, pid, payload in rows:
+                found[pid] = Record(id=pid, payload=json.loads(payload), vectors=vecs.get(iid, {}))
+        return [found[i] for i in ids if i in found]
+
+    def count(self, flt: SearchFilter | None = None) -> int:
+        if flt is None or flt.empty:
+            return int(self.db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+        if flt.category is not None:
+            return int(self.db.execute("SELECT COUNT(*) FROM prefixes WHERE prefix=?", (flt.category,)).fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM items WHERE category IS NOT NULL").fetchone()[0])
+
+    def category_counts(self, level: int | None = None) -> dict[str, int]:
+        if level is None:
+            rows = self.db.execute("SELECT category, COUNT(*) FROM items WHERE category IS NOT NULL GROUP BY category")
+        else:
+            rows = self.db.execute("SELECT prefix, COUNT(*) FROM prefixes WHERE depth=? GROUP BY prefix", (level,))
+        counts = {level_key(c, level) or "": int(n) for c, n in rows}
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def allowed(self, flt: SearchFilter) -> np.ndarray | None:
+        """The internal ids a filter lets through; None when it lets every product through."""
+        if flt.category is not None:
+            sql, args = "SELECT p.iid FROM prefixes p WHERE p.prefix=?", [flt.category]
+        else:
+            if self.count(SearchFilter(labeled=True)) == self.count():
+                return None
+            sql, args = "SELECT iid FROM items WHERE category IS NOT NULL", []
+        return np.fromiter((r[0] for r in self.db.execute(sql, args)), dtype=np.int64)
+
+    def space_count(self, space: str) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM vectors WHERE space=?", (space,)).fetchone()[0])
+
+    def sparse_count(self, space: str) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM sparse WHERE space=?", (space,)).fetchone()[0])
+
+    def iter_space(self, space: str, batch: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(iids, vectors) of one space in internal-id order, in batches."""
+        dim = self.meta.spaces[space]
+        last = -1
+        while True:
+            rows = self.db.execute(
+                "SELECT iid, vec FROM vectors WHERE space=? AND iid>? ORDER BY iid LIMIT ?", (space, last, batch)
+            ).fetchall()
+            if not rows:
+                return
+            iids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            yield iids, np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+            last = int(iids[-1])
+
+    def vectors_of(self, space: str, iids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(iids found, their vectors) in one space."""
+        found: list[int] = []
+        blobs: list[bytes] = []
+        for chunk in chunks(list(iids)):
+            marks = ",".join("?" * len(chunk))
+            for iid, vec in self.db.execute(
+                f"SELECT iid, vec FROM vectors WHERE space=? AND iid IN ({marks})", [space, *chunk]
+            ):
+                found.append(iid)
+                blobs.append(vec)
+        matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(found), self.meta.spaces[space])
+        return np.asarray(found, dtype=np.int64), matrix
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,304 @@
+"""FAISS backend: the embedded default, assembled from three parts.
+
+- :class:`~semcat.search.faiss.documents.Documents`: SQLite (WAL), the source of truth
+  (payloads, vectors as float32 blobs, sparse rows, category prefixes, a ``generation``
+  counter bumped by every write transaction);
+- :class:`~semcat.search.faiss.vectors.VectorIndexes`: the FAISS indexes, a derived
+  cache saved atomically on :meth:`FaissStore.flush` and tagged with the generation they
+  reflect (on open, files of another generation are ignored and rebuilt from SQLite);
+- :class:`~semcat.search.faiss.sparse.SparseIndex`: the word vectors as a CSR matrix,
+  rebuilt on the first sparse search after a write.
+
+So a process killed at any instant loses at most the write in flight, and never leaves a
+duplicate: upsert deletes the old row and inserts the new one in one transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semcat.errors import NotFoundError, StoreError
+from semcat.search.base import (
+    DEFAULT_SPACE,
+    Hit,
+    Record,
+    SearchFilter,
+    SingleQueryMixin,
+    StoreMeta,
+    VectorsIn,
+    as_space_arrays,
+    as_sparse_rows,
+    check_query,
+    check_sparse_query,
+)
+from semcat.search.faiss.documents import Documents
+from semcat.search.faiss.sparse import SparseIndex
+from semcat.search.faiss.vectors import IndexKind, VectorIndexes
+
+
+class FaissStore(SingleQueryMixin):
+    """A persisted FAISS collection under ``directory``."""
+
+    backend = "faiss"
+
+    def __init__(
+        self,
+        directory: Path,
+        meta: StoreMeta | None,
+        index_kind: IndexKind = "auto",
+        hnsw_threshold: int = 100_000,
+        hnsw_m: int = 32,
+        ef_construction: int = 200,
+        ef_search: int = 128,
+    ) -> None:
+        self.directory = Path(directory)
+        self._lock = threading.RLock()
+        self._docs: Documents | None = Documents(self.directory, meta)
+        self.meta = self._docs.meta
+        self._vectors = VectorIndexes(
+            self.directory, self.meta.spaces, index_kind, hnsw_threshold, hnsw_m, ef_construction, ef_search
+        )
+        self._selector_cache: dict[tuple[str | None, bool], tuple[int, Any, int]] = {}
+        self._sparse_cache: dict[str, tuple[int, SparseIndex]] = {}
+        self._generation = -1  # the database generation the in-memory indexes reflect
+        self._dirty = False
+        self._load()
+
+    @property
+    def docs(self) -> Documents:
+        if self._docs is None:
+            raise StoreError(f"the FAISS store at {self.directory} is closed")
+        return self._docs
+
+    # ------------------------------------------------------------------ state
+    def _load(self) -> None:
+        """Load saved index files if they reflect the database, else rebuild."""
+        generation = self.docs.generation()
+        if self._vectors.load(generation):
+            self._generation = generation
+            self._dirty = False
+        else:
+            self.rebuild()
+
+    def rebuild(self) -> None:
+        """Rebuild every index from the vectors in SQLite (clears HNSW tombstones)."""
+        with self._lock:
+            generation = self.docs.generation()
+            self._vectors.rebuild(self.docs.space_count, self.docs.iter_space)
+            self._generation = generation
+            self._selector_cache.clear()
+            self._dirty = True
+
+    def _sync(self) -> None:
+        """Another process wrote since we loaded: reload (cheap check on every read)."""
+        if self.docs.generation() != self._generation:
+            if self._dirty:
+                self.rebuild()
+            else:
+                self._load()
+
+    def generation(self) -> int:
+        return self.docs.generation()
+
+    def _after_write(self, foreign: bool) -> None:
+        self._selector_cache.clear()
+        self._dirty = True
+        if foreign:
+            self.rebuild()  # our in-memory index missed another writer's changes
+        self._generation = self.docs.generation()
+
+    # ----------------------------------------------------------------- writes
+    def upsert(self, ids: Sequence[str], vectors: VectorsIn, payloads: Sequence[dict[str, Any]]) -> None:
+        ids = [str(i) for i in ids]
+        if len(payloads) != len(ids):
+            raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
+        arrays = as_space_arrays(ids, vectors, self.meta)
+        sparse_rows = as_sparse_rows(ids, vectors, self.meta)
+        if not ids:
+            return
+        with self._lock:
+            self._sync()
+            docs = self.docs
+            with docs.transaction() as before:
+                foreign = before != self._generation  # another process wrote since our last read
+                old = docs.iids_for(ids)
+                members = docs.space_members(list(old.values()))
+                docs.delete(list(old.values()))
+                new_iids = docs.insert(ids, payloads)
+                for space, (rows, array) in arrays.items():
+                    docs.insert_vectors(space, new_iids[rows], array)
+                for space, sparse in sparse_rows.items():
+                    docs.insert_sparse(space, new_iids, sparse)
+            self._vectors.forget(members)
+            for space, (rows, array) in arrays.items():
+                if len(rows):
+                    self._vectors.add(space, array, new_iids[rows])
+            self._after_write(foreign)
+
+    def update_payloads(self, ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
+        ids = [str(i) for i in ids]
+        with self._lock:
+            self._sync()
+            docs = self.docs
+            with docs.transaction() as before:
+                foreign = before != self._generation
+                existing = docs.iids_for(ids)
+                missing = [i for i in ids if i not in existing]
+                if missing:
+                    raise NotFoundError(f"unknown product id(s): {', '.join(missing[:10])}")
+                for pid, payload in zip(ids, payloads, strict=True):
+                    docs.update_payload(existing[pid], payload)
+            self._after_write(foreign)
+
+    def delete(self, ids: Sequence[str]) -> int:
+        ids = [str(i) for i in ids]
+        with self._lock:
+            self._sync()
+            docs = self.docs
+            with docs.transaction() as before:
+                foreign = before != self._generation
+                old = docs.iids_for(ids)
+                members = docs.space_members(list(old.values()))
+                docs.delete(list(old.values()))
+            self._vectors.forget(members)
+            self._after_write(foreign)
+            return len(old)
+
+    def flush(self) -> None:
+        """Save the indexes (switching kind or clearing tombstones first when due)."""
+        with self._lock:
+            if not self._dirty:
+                return
+            if self._vectors.due_for_rebuild():
+                self.rebuild()
+            self._vectors.save(self._generation)
+            self._dirty = False
+
+    # ------------------------------------------------------------------ reads
+    def _allowed(self, flt: SearchFilter | None) -> tuple[Any, np.ndarray] | None:
+        """(FAISS IDSelector, allowed internal ids) for a filter; None when it lets all through."""
+        if flt is None or flt.empty:
+            return None
+        key = (flt.category, flt.labeled)
+        cached = self._selector_cache.get(key)
+        if cached is None or cached[0] != self._generation:
+            allowed = self.docs.allowed(flt)
+            entry = None if allowed is None else (self._vectors.faiss.IDSelectorBatch(allowed), allowed)
+            cached = (self._generation, entry, 0)
+            self._selector_cache[key] = cached
+        return cached[1]
+
+    def search_batch(
+        self, vectors: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
+    ) -> list[list[Hit]]:
+        queries = check_query(vectors, self.meta, space, k)
+        with self._lock:
+            self._sync()
+            allowed = self._allowed(filter)
+            if allowed is not None and len(allowed[1]) == 0:
+                return [[] for _ in range(len(queries))]
+            found = self._vectors.search(space, queries, k, allowed[1] if allowed else None, allowed and allowed[0])
+            if found is None:
+                return [[] for _ in range(len(queries))]
+            results = self._hits(*found, k)
+            if allowed is not None and self._vectors.is_hnsw(space):
+                # HNSW with a narrow filter can come back short: finish those exactly.
+                want = min(k, len(allowed[1]))
+                for row, hits in enumerate(results):
+                    if len(hits) < want:
+                        results[row] = self._exact_subset(queries[row], allowed[1], k, space)
+            return results
+
+    def search_sparse(
+        self, queries: Sequence[tuple[np.ndarray, np.ndarray]], k: int, filter: SearchFilter | None, space: str
+    ) -> list[list[Hit]]:
+        check_sparse_query(self.meta, space, k)
+        with self._lock:
+            self._sync()
+            cached = self._sparse_cache.get(space)
+            if cached is None or cached[0] != self._generation:
+                cached = (self._generation, SparseIndex.load(self.docs.db, space))
+                self._sparse_cache[space] = cached
+            index = cached[1]
+            if index.n_docs == 0 or not queries:
+                return [[] for _ in queries]
+            allowed = self._allowed(filter)
+            scores, iids = index.top(queries, k, allowed[1] if allowed is not None else None)
+            return self._hits(scores, iids, k)
+
+    def _hits(self, scores: np.ndarray, iids: np.ndarray, k: int) -> list[list[Hit]]:
+        wanted = {int(i) for i in iids.ravel() if i >= 0}
+        payloads = self.docs.payloads_by_iid(list(wanted))
+        results: list[list[Hit]] = []
+        for row_scores, row_iids in zip(scores, iids, strict=True):
+            hits: list[Hit] = []
+            for score, iid in zip(row_scores, row_iids, strict=True):
+                if iid < 0 or int(iid) not in payloads:  # padding or an HNSW tombstone
+                    continue
+                pid, payload = payloads[int(iid)]
+                hits.append(Hit(id=pid, score=float(score), payload=payload))
+                if len(hits) == k:
+                    break
+            results.append(hits)
+        return results
+
+    def _exact_subset(self, query: np.ndarray, allowed: np.ndarray, k: int, space: str) -> list[Hit]:
+        iids, matrix = self.docs.vectors_of(space, allowed.tolist())
+        if not len(iids):
+            return []
+        sims = matrix @ query
+        order = np.argsort(-sims)[:k]
+        return self._hits(sims[order][None, :], iids[order][None, :], k)[0]
+
+    def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
+        with self._lock:
+            return self.docs.records([str(i) for i in ids], with_vectors)
+
+    def count(self, filter: SearchFilter | None = None) -> int:
+        with self._lock:
+            return self.docs.count(filter)
+
+    def category_counts(self, level: int | None = None) -> dict[str, int]:
+        with self._lock:
+            return self.docs.category_counts(level)
+
+    def iter_vectors(
+        self, space: str = DEFAULT_SPACE, batch_size: int = 1024
+    ) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+        if space not in self.meta.spaces:
+            raise StoreError(f"unknown vector space {space!r}")
+        for iids, vecs in self.docs.iter_space(space, batch_size):
+            payloads = self.docs.payloads_by_iid(iids.tolist())
+            keep = [n for n, iid in enumerate(iids.tolist()) if iid in payloads]
+            yield (
+                [payloads[int(iids[n])][0] for n in keep],
+                vecs[keep],
+                [payloads[int(iids[n])][1] for n in keep],
+            )
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            self._sync()
+            return {
+                "backend": "faiss",
+                "location": str(self.directory),
+                "model": self.meta.model,
+                "spaces": {space: self._vectors.describe(space) for space in self._vectors.indexes},
+                "sparse": {space: {"vectors": self.docs.sparse_count(space)} for space in self.meta.sparse},
+                "products": self.docs.count(),
+            }
+
+    def close(self) -> None:
+        with self._lock:
+            if self._docs is None:
+                return
+            try:
+                self.flush()
+            finally:
+                self._docs.close()
+                self._docs = None

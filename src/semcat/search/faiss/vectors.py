@@ -1,0 +1,173 @@
+"""The FAISS backend's vector indexes: one FAISS index per dense space, a derived cache.
+
+Exact inner product (``IndexFlatIP``) below ``hnsw_threshold`` vectors, HNSW above it
+(``auto``), or forced. HNSW cannot remove vectors, so replaced or deleted products leave
+tombstones that searches skip (over-fetching by their count) and a rebuild clears once
+they pass 20% of the live vectors. Index files are saved atomically with the database
+generation they reflect; any other file is ignored and the index rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from semcat.errors import StoreError
+
+IndexKind = Literal["auto", "flat", "hnsw"]
+REBUILD_STALE_FRACTION = 0.2
+
+
+def import_faiss() -> Any:
+    try:
+        import faiss
+    except ImportError as exc:  # pragma: no cover - broken install
+        raise StoreError(f"faiss is not importable ({exc}); pip install faiss-cpu") from exc
+    return faiss
+
+
+class VectorIndexes:
+    """Per-space ``IndexIDMap2`` over flat or HNSW indexes, keyed by internal product ids."""
+
+    def __init__(
+        self,
+        directory: Path,
+        spaces: Mapping[str, int],
+        kind: IndexKind = "auto",
+        hnsw_threshold: int = 100_000,
+        hnsw_m: int = 32,
+        ef_construction: int = 200,
+        ef_search: int = 128,
+    ) -> None:
+        self.faiss = import_faiss()
+        self.directory = directory
+        self.spaces = dict(spaces)
+        self.kind = kind
+        self.hnsw_threshold = hnsw_threshold
+        self.hnsw_m = hnsw_m
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
+        self.indexes: dict[str, Any] = {}
+        self.stale: dict[str, int] = {}
+
+    def _path(self, space: str) -> Path:
+        return self.directory / f"{space}.faiss"
+
+    def load(self, generation: int) -> bool:
+        """Load the saved index files if they reflect ``generation``; False otherwise."""
+        state_path = self.directory / "index.json"
+        state: dict[str, Any] = {}
+        if state_path.exists():
+            try:
+                state = json.loads(state_path.read_text())
+            except ValueError:
+                state = {}
+        if state.get("generation") != generation:
+            return False
+        loaded: dict[str, Any] = {}
+        try:
+            for space in self.spaces:
+                loaded[space] = self.faiss.read_index(str(self._path(space)))
+        except RuntimeError:
+            return False
+        self.indexes = loaded
+        self.stale = {s: int(state.get("stale", {}).get(s, 0)) for s in self.spaces}
+        for space in self.indexes:
+            if self.is_hnsw(space):
+                self.faiss.downcast_index(self.indexes[space].index).hnsw.efSearch = self.ef_search
+        return True
+
+    def _new(self, space: str, n: int) -> Any:
+        faiss = self.faiss
+        dim = self.spaces[space]
+        if self.kind == "hnsw" or (self.kind == "auto" and n >= self.hnsw_threshold):
+            inner = faiss.IndexHNSWFlat(dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = self.ef_construction
+            inner.hnsw.efSearch = self.ef_search
+        else:
+            inner = faiss.IndexFlatIP(dim)
+        return faiss.IndexIDMap2(inner)
+
+    def rebuild(
+        self, counts: Callable[[str], int], rows: Callable[[str], Iterator[tuple[np.ndarray, np.ndarray]]]
+    ) -> None:
+        """Rebuild every space from its stored rows (clears HNSW tombstones)."""
+        for space in self.spaces:
+            index = self._new(space, counts(space))
+            for iids, vectors in rows(space):
+                index.add_with_ids(vectors, iids)
+            self.indexes[space] = index
+            self.stale[space] = 0
+
+    def is_hnsw(self, space: str) -> bool:
+        return isinstance(self.faiss.downcast_index(self.indexes[space].index), self.faiss.IndexHNSW)
+
+    def add(self, space: str, vectors: np.ndarray, iids: np.ndarray) -> None:
+        self.indexes[space].add_with_ids(vectors, iids)
+
+    def forget(self, members: Mapping[str, list[int]]) -> None:
+        """Drop replaced or deleted products: removed from flat indexes, tombstoned in HNSW."""
+        for space, iids in members.items():
+            if space not in self.indexes or not iids:
+                continue
+            if self.is_hnsw(space):
+                self.stale[space] += len(iids)  # skipped at search, cleared by rebuild
+            else:
+                self.indexes[space].remove_ids(np.asarray(iids, dtype=np.int64))
+
+    def live(self, space: str) -> int:
+        return int(self.indexes[space].ntotal - self.stale[space])
+
+    def due_for_rebuild(self) -> bool:
+        """A space should switch kind (flat <-> HNSW) or shed its tombstones."""
+        for space in self.indexes:
+            live = self.live(space)
+            hnsw = self.is_hnsw(space)
+            wants_hnsw = self.kind == "hnsw" or (self.kind == "auto" and live >= self.hnsw_threshold)
+            if hnsw != wants_hnsw or (hnsw and self.stale[space] > REBUILD_STALE_FRACTION * max(live, 1)):
+                return True
+        return False
+
+    def save(self, generation: int) -> None:
+        """Write every index and the generation they reflect, each atomically."""
+        for space, index in self.indexes.items():
+            tmp = self._path(space).with_suffix(".faiss.tmp")
+            self.faiss.write_index(index, str(tmp))
+            os.replace(tmp, self._path(space))
+        tmp_state = self.directory / "index.json.tmp"
+        tmp_state.write_text(json.dumps({"generation": generation, "stale": self.stale}))
+        os.replace(tmp_state, self.directory / "index.json")
+
+    def search(
+        self, space: str, queries: np.ndarray, k: int, allowed: np.ndarray | None, selector: Any | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(scores, iids) with up to ``k`` + tombstones per query; None when the index is empty.
+        ``selector`` (a FAISS IDSelector over ``allowed``) restricts the search."""
+        index = self.indexes[space]
+        if index.ntotal == 0:
+            return None
+        hnsw = self.is_hnsw(space)
+        params = None
+        if selector is not None:
+            params = (
+                self.faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.ef_search, k))
+                if hnsw
+                else self.faiss.SearchParameters(sel=selector)
+            )
+        fetch = min(k + (self.stale[space] if hnsw else 0), max(index.ntotal, 1))
+        if hnsw and params is None:
+            params = self.faiss.SearchParametersHNSW(efSearch=max(self.ef_search, fetch))
+        return index.search(queries, fetch, params=params)
+
+    def describe(self, space: str) -> dict[str, Any]:
+        return {
+            "dim": self.spaces[space],
+            "index": "hnsw" if self.is_hnsw(space) else "flat (exact)",
+            "vectors": self.live(space),
+            "tombstones": int(self.stale[space]),
+        }

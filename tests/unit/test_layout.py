@@ -1,0 +1,96 @@
+"""The package's shape: no import circle (lazy imports included), layers that only import
+downwards, and no module over ~400 lines without a reason stated at its top."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+MAX_LINES = 400
+# lower layers never import higher ones (a face is never imported by the core)
+LAYERS = [
+    {"errors", "options", "catalog", "images"},
+    {"config"},
+    {"embedding", "search"},
+    {"categorize", "indexer"},
+    {"engine", "evaluation"},
+    {"api", "cli"},
+]
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted((SRC / "semcat").rglob("*.py")):
+        parts = list(path.relative_to(SRC).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def imports(path: Path, names: set[str]) -> set[str]:
+    """Every semcat module this file imports, at any depth (lazy imports too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            targets = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        for target in targets:
+            if target in names:
+                found.add(target)
+    return found
+
+
+def test_no_import_circle() -> None:
+    mods = modules()
+    names = set(mods)
+    graph = {name: imports(path, names) - {name} for name, path in mods.items()}
+    # a package's __init__ re-exporting its own submodules is not a circle through them
+    for name in graph:
+        graph[name] = {t for t in graph[name] if not (name.startswith(t + ".") and t in names)}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle = [*stack[stack.index(nxt) :], nxt]
+                raise AssertionError("import circle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name)
+
+
+def test_layers_import_only_downwards() -> None:
+    mods = modules()
+    rank = {top: i for i, layer in enumerate(LAYERS) for top in layer}
+    wrong = []
+    for name, path in mods.items():
+        top = name.split(".")[1] if "." in name else None
+        if top not in rank:
+            continue
+        for target in imports(path, set(mods)):
+            other = target.split(".")[1] if "." in target else None
+            if other in rank and rank[other] > rank[top]:
+                wrong.append(f"{name} imports {target}")
+    assert not wrong, wrong
+
+
+def test_long_modules_say_why() -> None:
+    unexplained = []
+    for name, path in modules().items():
+        lines = path.read_text().count("\n")
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        if lines > MAX_LINES and "Long module:" not in doc:
+            unexplained.append(f"{name} ({lines} lines)")
+    assert not unexplained, f"over {MAX_LINES} lines without 'Long module:' in the docstring: {unexplained}"
