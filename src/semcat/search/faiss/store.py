@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,20 @@ class FaissStore(SingleQueryMixin):
         self._generation = self.docs.generation()
 
     # ----------------------------------------------------------------- writes
+    @contextmanager
+    def _writing(self) -> Iterator[_Write]:
+        """One write: the database transaction, then the in-memory indexes brought in line."""
+        with self._lock:
+            self._sync()
+            write = _Write(self.docs)
+            with self.docs.transaction() as before:
+                foreign = before != self._generation  # another process wrote since our last read
+                yield write
+            self._vectors.forget(write.forgotten)
+            for space, vectors, iids in write.added:
+                self._vectors.add(space, vectors, iids)
+            self._after_write(foreign)
+
     def upsert(self, ids: Sequence[str], vectors: VectorsIn, payloads: Sequence[dict[str, Any]]) -> None:
         ids = [str(i) for i in ids]
         if len(payloads) != len(ids):
@@ -121,53 +136,29 @@ class FaissStore(SingleQueryMixin):
         sparse_rows = as_sparse_rows(ids, vectors, self.meta)
         if not ids:
             return
-        with self._lock:
-            self._sync()
-            docs = self.docs
-            with docs.transaction() as before:
-                foreign = before != self._generation  # another process wrote since our last read
-                old = docs.iids_for(ids)
-                members = docs.space_members(list(old.values()))
-                docs.delete(list(old.values()))
-                new_iids = docs.insert(ids, payloads)
-                for space, (rows, array) in arrays.items():
-                    docs.insert_vectors(space, new_iids[rows], array)
-                for space, sparse in sparse_rows.items():
-                    docs.insert_sparse(space, new_iids, sparse)
-            self._vectors.forget(members)
+        with self._writing() as write:
+            write.remove(ids)
+            new_iids = write.docs.insert(ids, payloads)
             for space, (rows, array) in arrays.items():
+                write.docs.insert_vectors(space, new_iids[rows], array)
                 if len(rows):
-                    self._vectors.add(space, array, new_iids[rows])
-            self._after_write(foreign)
+                    write.added.append((space, array, new_iids[rows]))
+            for space, sparse in sparse_rows.items():
+                write.docs.insert_sparse(space, new_iids, sparse)
 
     def update_payloads(self, ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
         ids = [str(i) for i in ids]
-        with self._lock:
-            self._sync()
-            docs = self.docs
-            with docs.transaction() as before:
-                foreign = before != self._generation
-                existing = docs.iids_for(ids)
-                missing = [i for i in ids if i not in existing]
-                if missing:
-                    raise NotFoundError(f"unknown product id(s): {', '.join(missing[:10])}")
-                for pid, payload in zip(ids, payloads, strict=True):
-                    docs.update_payload(existing[pid], payload)
-            self._after_write(foreign)
+        with self._writing() as write:
+            existing = write.docs.iids_for(ids)
+            missing = [i for i in ids if i not in existing]
+            if missing:
+                raise NotFoundError(f"unknown product id(s): {', '.join(missing[:10])}")
+            for pid, payload in zip(ids, payloads, strict=True):
+                write.docs.update_payload(existing[pid], payload)
 
     def delete(self, ids: Sequence[str]) -> int:
-        ids = [str(i) for i in ids]
-        with self._lock:
-            self._sync()
-            docs = self.docs
-            with docs.transaction() as before:
-                foreign = before != self._generation
-                old = docs.iids_for(ids)
-                members = docs.space_members(list(old.values()))
-                docs.delete(list(old.values()))
-            self._vectors.forget(members)
-            self._after_write(foreign)
-            return len(old)
+        with self._writing() as write:
+            return write.remove([str(i) for i in ids])
 
     def flush(self) -> None:
         """Save the indexes (switching kind or clearing tombstones first when due)."""
@@ -302,3 +293,20 @@ class FaissStore(SingleQueryMixin):
             finally:
                 self._docs.close()
                 self._docs = None
+
+
+class _Write:
+    """What one write changes in the in-memory indexes once its transaction commits."""
+
+    def __init__(self, docs: Documents) -> None:
+        self.docs = docs
+        self.forgotten: dict[str, list[int]] = {}  # space -> internal ids to drop
+        self.added: list[tuple[str, np.ndarray, np.ndarray]] = []  # (space, vectors, internal ids)
+
+    def remove(self, ids: Sequence[str]) -> int:
+        """Delete these products (those that exist); returns how many existed."""
+        old = self.docs.iids_for(ids)
+        for space, iids in self.docs.space_members(list(old.values())).items():
+            self.forgotten.setdefault(space, []).extend(iids)
+        self.docs.delete(list(old.values()))
+        return len(old)
