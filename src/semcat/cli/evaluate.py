@@ -24,6 +24,9 @@ from semcat.cli.common import (
     shared_options,
 )
 from semcat.errors import ConfigError
+from semcat.evaluation.report import EvalConfig
+
+EVAL_DEFAULTS = EvalConfig()
 
 
 @shared_options(STORE, MODEL, COLUMNS)
@@ -35,13 +38,17 @@ def evaluate(
         str | None, typer.Option("--models", help="Comma-separated models to compare (with a CATALOG).")
     ] = None,
     cv: Annotated[int | None, typer.Option("--cv", min=2, help="Stratified k-fold CV instead of a hold-out.")] = None,
-    test_size: Annotated[float, typer.Option("--test-size", min=0.01, max=0.9, help="Hold-out fraction.")] = 0.2,
-    seed: Annotated[int, typer.Option("--seed", help="Split seed.")] = 42,
+    test_size: Annotated[
+        float, typer.Option("--test-size", min=0.01, max=0.9, help="Hold-out fraction.")
+    ] = EVAL_DEFAULTS.test_size,
+    seed: Annotated[int, typer.Option("--seed", help="Split seed.")] = EVAL_DEFAULTS.seed,
     level: Annotated[str, typer.Option("--level", help="Label level to evaluate: 1, 2, ... or 'full'.")] = "1",
-    k_grid: Annotated[str, typer.Option("--k", help="k values of the kNN vote, comma-separated.")] = "5,10,20",
-    methods: Annotated[
-        str, typer.Option("--methods", help="knn, logreg, tfidf (comma-separated).")
-    ] = "knn,logreg,tfidf",
+    k_grid: Annotated[str, typer.Option("--k", help="k values of the kNN vote, comma-separated.")] = ",".join(
+        map(str, EVAL_DEFAULTS.k_grid)
+    ),
+    methods: Annotated[str, typer.Option("--methods", help="knn, logreg, tfidf (comma-separated).")] = ",".join(
+        EVAL_DEFAULTS.methods
+    ),
     limit: Annotated[int | None, typer.Option("--limit", min=10, help="Stratified sample of N products.")] = None,
     no_tsne: Annotated[bool, typer.Option("--no-tsne", help="Skip the t-SNE projection and plot.")] = False,
     no_ari: Annotated[bool, typer.Option("--no-ari", help="Skip KMeans clustering.")] = False,
@@ -66,7 +73,7 @@ def evaluate(
         # built (and so checked: an unknown method is one line) before anything is embedded
         config = EvalConfig(
             split="cv" if cv else "holdout",
-            folds=cv or 5,
+            folds=cv or EVAL_DEFAULTS.folds,
             test_size=test_size,
             seed=seed,
             level=lvl,

@@ -16,9 +16,13 @@ from semcat.categorize.prediction import Prediction
 from semcat.errors import ConfigError
 from semcat.evaluation.metrics import level_accuracy
 
+# The hold-out protocol's defaults (EvalConfig's too): 80/20, seed 42, as the reference studies.
+HOLDOUT_TEST_SIZE = 0.2
+HOLDOUT_SEED = 42
+
 
 def stratified_holdout(
-    products: Sequence[Product], test_size: float = 0.2, seed: int = 42
+    products: Sequence[Product], test_size: float = HOLDOUT_TEST_SIZE, seed: int = HOLDOUT_SEED
 ) -> tuple[list[Product], list[Product]]:
     """Split labeled products into (train, test), stratified on the main category."""
     from sklearn.model_selection import train_test_split

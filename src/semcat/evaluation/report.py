@@ -21,6 +21,7 @@ import numpy as np
 from semcat.errors import ConfigError
 from semcat.evaluation import methods as m
 from semcat.evaluation.data import LabeledSet
+from semcat.evaluation.holdout import HOLDOUT_SEED, HOLDOUT_TEST_SIZE
 from semcat.evaluation.metrics import (
     classification_scores,
     cut,
@@ -41,9 +42,9 @@ REFERENCE_NOTE = (
 @dataclass
 class EvalConfig:
     split: str = "holdout"  # or "cv"
-    test_size: float = 0.2
+    test_size: float = HOLDOUT_TEST_SIZE
     folds: int = 5
-    seed: int = 42
+    seed: int = HOLDOUT_SEED
     level: int | None = 1  # the label evaluated: category cut at this level (None: full path)
     k_grid: tuple[int, ...] = (5, 10, 20)
     methods: tuple[str, ...] = ("knn", "logreg", "tfidf")
