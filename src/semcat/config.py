@@ -167,6 +167,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `semcat serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `semcat serve` listens on.")
     api_key: SecretStr | None = Field(None, description="If set, write routes need it (X-API-Key header).")
+    insecure: bool = Field(
+        False,
+        description="Let `semcat serve` listen on a non-loopback address without an API key (writes open to "
+        "anyone who reaches it). Off: it refuses to start that way.",
+    )
     max_batch: int = Field(256, ge=1, le=100_000, description="Most items in one /categorize or /products call.")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
@@ -236,6 +241,17 @@ class Settings(BaseSettings):
     def zero_shot_options(self) -> ZeroShotOptions:
         return ZeroShotOptions(level=self.zero_shot_level, temperature=self.zero_shot_temperature)
 
+    def exposure_problem(self) -> str | None:
+        """Why serving with these settings would be unsafe, or None: a non-loopback address
+        with no API key leaves every write route open to whoever reaches the port."""
+        if self.api_key is not None or self.insecure or is_loopback(self.host):
+            return None
+        return (
+            f"refusing to serve on {self.host} without an API key: anyone who reaches it could change the "
+            "catalog. Set SEMCAT_API_KEY (clients send it as X-API-Key), or bind to 127.0.0.1, or pass "
+            "--insecure (SEMCAT_INSECURE=true) to accept open writes"
+        )
+
     def store_description(self) -> str:
         """Where the configured store lives, in words."""
         if self.store == "faiss":
@@ -243,3 +259,15 @@ class Settings(BaseSettings):
         if self.qdrant_url:
             return f"qdrant at {self.qdrant_url} (collection {self.collection})"
         return f"qdrant (embedded) at {self.data_dir / 'qdrant'} (collection {self.collection})"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address only accepts connections from this machine."""
+    import ipaddress
+
+    if host.strip().lower() in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a hostname: it may resolve to anything

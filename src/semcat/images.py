@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import io
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,16 @@ def load_image(source: bytes | Path, max_pixels: int = DEFAULT_MAX_PIXELS, name:
         raise
     except FileNotFoundError:
         raise ImageError(f"{label} does not exist") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"{label} is not a usable image: {exc}") from None
+    except UnidentifiedImageError:
+        raise ImageError(
+            f"{label} is not a usable image: not a format semcat reads (JPEG, PNG, WebP, GIF, ...)"
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{label} is not a usable image: {_plain(exc)}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # truncated or corrupt data
-        raise ImageError(f"{label} is corrupt or truncated: {exc}") from None
+        raise ImageError(f"{label} is corrupt or truncated: {_plain(exc)}") from None
+
+
+def _plain(exc: BaseException) -> str:
+    """An image library's message without the Python object reprs it may carry."""
+    return re.sub(r"<[\w.]+ object at 0x[0-9a-fA-F]+>", "the data", str(exc))

@@ -7,11 +7,15 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import hypothesis
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 from tests.conftest import HashEmbedder
 
 from semcat.api import create_app
@@ -51,3 +55,104 @@ def test_no_server_errors(case: schemathesis.Case) -> None:
     if response.status_code >= 400:
         body = response.json()
         assert set(body) == {"error", "detail"}, body
+
+
+class Sequences(schema.as_state_machine()):  # type: ignore[misc]
+    """Sequences of calls chained through the ids they return (PUT/POST a product, then
+    GET, PUT, DELETE it, categorize, ...): no sequence gets a server error, and every
+    error keeps the documented body."""
+
+    def validate_response(self, response: Any, case: schemathesis.Case, *args: Any, **kwargs: Any) -> None:
+        STATEFUL_CALLS.append(f"{case.method} {case.path}")
+        assert response.status_code < 500, (
+            f"{case.method} {case.formatted_path}: {response.status_code} {response.text}"
+        )
+        if response.status_code >= 400:
+            assert set(response.json()) == {"error", "detail"}, response.text
+
+
+STATEFUL_CALLS: list[str] = []
+TestSequences = Sequences.TestCase
+TestSequences.settings = hypothesis.settings(
+    max_examples=40,
+    stateful_step_count=8,
+    deadline=None,
+    suppress_health_check=list(hypothesis.HealthCheck),
+    derandomize=True,
+)
+
+
+class Catalog(RuleBasedStateMachine):
+    """Sequences of PUT / DELETE / GET / categorize with hostile values, checked against a
+    model of what was acknowledged: no 5xx, every acknowledged write readable with what was
+    written, every acknowledged delete gone."""
+
+    ids = Bundle("ids")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.client = TestClient(app)
+        self.model: dict[str, str | None] = {}
+
+    @rule(target=ids, pid=st.one_of(st.sampled_from(["p1", "p/2", "p 3", "é4"]), st.text(min_size=1, max_size=30)))
+    def new_id(self, pid: str) -> str:
+        return pid
+
+    @rule(
+        pid=ids,
+        title=st.text(max_size=60),
+        category=st.one_of(
+            st.none(), st.sampled_from(["Watches", "Baby Care > Toys", "A > B > C"]), st.text(max_size=40)
+        ),
+        attributes=st.one_of(
+            st.none(), st.text(max_size=40), st.dictionaries(st.text(max_size=5), st.text(max_size=5))
+        ),
+    )
+    def put(self, pid: str, title: str, category: str | None, attributes: object) -> None:
+        body = {"title": title, "category": category, "attributes": attributes}
+        response = self.client.put(f"/products/{quote(pid, safe='')}", json=body)
+        STATEFUL_CALLS.append("PUT /products/{id} (machine)")
+        assert response.status_code < 500, response.text
+        if response.status_code == 200:
+            stored = self.client.get(f"/products/{quote(pid, safe='')}").json()
+            self.model[stored["id"]] = stored["category"]
+
+    @rule(pid=ids)
+    def delete(self, pid: str) -> None:
+        response = self.client.delete(f"/products/{quote(pid, safe='')}")
+        STATEFUL_CALLS.append("DELETE /products/{id} (machine)")
+        assert response.status_code in (204, 404, 422), response.text
+        if response.status_code == 204:
+            self.model = {k: v for k, v in self.model.items() if k != pid.strip()}
+
+    @rule(text=st.text(max_size=60), k=st.integers(min_value=-2, max_value=20))
+    def categorize(self, text: str, k: int) -> None:
+        response = self.client.post("/categorize", json={"title": text, "k": k})
+        STATEFUL_CALLS.append("POST /categorize (machine)")
+        assert response.status_code < 500, response.text
+
+    @invariant()
+    def acknowledged_writes_are_there(self) -> None:
+        for pid, category in self.model.items():
+            got = self.client.get(f"/products/{quote(pid, safe='')}")
+            assert got.status_code == 200 and got.json()["category"] == category, (pid, got.text)
+
+
+TestCatalogSequences = Catalog.TestCase
+TestCatalogSequences.settings = hypothesis.settings(
+    max_examples=30,
+    stateful_step_count=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(hypothesis.HealthCheck),
+)
+
+
+def test_sequences_reached_the_product_routes() -> None:
+    """Runs after TestSequences (file order): the chains did exercise reads and writes."""
+    if not STATEFUL_CALLS:
+        pytest.skip("run with the stateful test (pytest tests/unit/test_api_schemathesis.py)")
+    from collections import Counter
+
+    print(f"stateful calls: {len(STATEFUL_CALLS)}", Counter(STATEFUL_CALLS))
+    assert any(call.startswith(("PUT /products", "POST /products")) for call in STATEFUL_CALLS)

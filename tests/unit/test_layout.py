@@ -10,7 +10,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 MAX_LINES = 400
 # lower layers never import higher ones (a face is never imported by the core)
 LAYERS = [
-    {"errors", "options", "catalog", "images"},
+    {"errors", "limits", "options"},
+    {"catalog", "images"},
     {"config"},
     {"embedding", "search"},
     {"categorize", "indexer"},

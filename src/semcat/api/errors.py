@@ -106,6 +106,11 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
         return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), exc.headers)
 
+    @app.exception_handler(RecursionError)
+    async def too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        # a JSON body (or a JSON text inside one) nested deeper than Python's parser goes
+        return error_response(422, "validation_error", "the request body is nested too deeply")
+
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from semcat.catalog import clean_text
+from semcat import limits
+from semcat.catalog import clean_text, parse_attributes, parse_category
+from semcat.errors import InvalidInputError
 from semcat.options import REQUEST_FIELDS, SIMILAR_K, Method, Modality
 
-_TITLE = Field("", max_length=2_000, description="Product title.")
-_DESCRIPTION = Field("", max_length=50_000, description="Product description.")
-_BRAND = Field("", max_length=500, description="Brand.")
+_TITLE = Field("", max_length=limits.MAX_TITLE_CHARS, description="Product title.")
+_DESCRIPTION = Field("", max_length=limits.MAX_DESCRIPTION_CHARS, description="Product description.")
+_BRAND = Field("", max_length=limits.MAX_BRAND_CHARS, description="Brand.")
 CategoryIn = str | list[str] | None
 AttributesIn = str | dict[str, Any] | list[Any] | None
 _ATTRIBUTES = Field(
@@ -24,8 +26,25 @@ _CATEGORY = Field(
 )
 
 
+def _within_limits(check: Any, value: Any) -> Any:
+    """Run a semcat.limits (or parse) check as a pydantic validator: its message, at the field."""
+    try:
+        check(value)
+    except InvalidInputError as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
+def _check_attributes(value: AttributesIn) -> AttributesIn:
+    return _within_limits(parse_attributes, value)
+
+
+def _check_category(value: CategoryIn) -> CategoryIn:
+    return _within_limits(parse_category, value)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_max_length=50_000)
+    model_config = ConfigDict(extra="forbid", str_max_length=limits.MAX_DESCRIPTION_CHARS)
 
 
 def _require_text(title: str, description: str, image: str | None = None) -> None:
@@ -50,6 +69,8 @@ class ItemIn(_Strict):
     attributes: AttributesIn = _ATTRIBUTES
     image_base64: str | None = _IMAGE
 
+    _attributes = field_validator("attributes")(_check_attributes)
+
     @model_validator(mode="after")
     def _has_text(self) -> ItemIn:
         _require_text(self.title, self.description, self.image_base64 or "")
@@ -60,9 +81,9 @@ class CategorizeRequest(_Strict):
     """One product (``title``/``description``/``brand`` at the top) or a batch (``items``)."""
 
     items: list[ItemIn] | None = Field(None, min_length=1, description="A batch of products.")
-    title: str | None = Field(None, max_length=2_000)
-    description: str | None = Field(None, max_length=50_000)
-    brand: str | None = Field(None, max_length=500)
+    title: str | None = Field(None, max_length=limits.MAX_TITLE_CHARS)
+    description: str | None = Field(None, max_length=limits.MAX_DESCRIPTION_CHARS)
+    brand: str | None = Field(None, max_length=limits.MAX_BRAND_CHARS)
     attributes: AttributesIn = _ATTRIBUTES
     image_base64: str | None = _IMAGE
     method: Method | None = Field(
@@ -71,10 +92,14 @@ class CategorizeRequest(_Strict):
     modality: Modality | None = Field(
         None, description="Vote by the text, the image, or both (whichever each item has); default: settings."
     )
-    k: int | None = Field(None, ge=1, le=1000, description="Neighbors that vote (default: settings).")
-    top_n: int | None = Field(None, ge=1, le=100)
-    depth: int | None = Field(None, ge=1, le=50, description="Deepest taxonomy level to predict.")
+    k: StrictInt | None = Field(None, ge=1, le=1000, description="Neighbors that vote (default: settings).")
+    top_n: StrictInt | None = Field(None, ge=1, le=100)
+    depth: StrictInt | None = Field(
+        None, ge=1, le=limits.MAX_CATEGORY_DEPTH, description="Deepest taxonomy level to predict."
+    )
     category: str | None = Field(None, max_length=1_000, description="Only products under this category vote.")
+
+    _attributes = field_validator("attributes")(_check_attributes)
 
     @model_validator(mode="after")
     def _one_form(self) -> CategorizeRequest:
@@ -147,11 +172,13 @@ class CategorizeResponse(BaseModel):
 
 class SimilarRequest(_Strict):
     text: str | None = Field(None, max_length=50_000, description="Search by text...")
-    id: str | None = Field(None, max_length=512, description="...or by a stored product's id (itself excluded)...")
+    id: str | None = Field(
+        None, max_length=limits.MAX_ID_CHARS, description="...or by a stored product's id (itself excluded)..."
+    )
     image_base64: str | None = Field(
         None, max_length=40_000_000, description="...or by a base64 photo: nearest stored photos (CLIP models)."
     )
-    k: int = Field(SIMILAR_K, ge=1, le=1000)
+    k: StrictInt = Field(SIMILAR_K, ge=1, le=1000)
     category: str | None = Field(None, max_length=1_000, description="Only products under this category.")
 
     @model_validator(mode="after")
@@ -202,7 +229,7 @@ class SimilarResponse(BaseModel):
 def _check_id(value: str) -> str:
     if not clean_text(value):
         raise ValueError("product id is empty")
-    return value
+    return _within_limits(limits.check_id, clean_text(value))
 
 
 class ProductIn(_Strict):
@@ -214,6 +241,9 @@ class ProductIn(_Strict):
     attributes: AttributesIn = _ATTRIBUTES
     category: CategoryIn = _CATEGORY
 
+    _attributes = field_validator("attributes")(_check_attributes)
+    _category = field_validator("category")(_check_category)
+
     @model_validator(mode="after")
     def _has_text(self) -> ProductIn:
         _require_text(self.title, self.description)
@@ -221,7 +251,7 @@ class ProductIn(_Strict):
 
 
 class ProductWithId(ProductIn):
-    id: str = Field(min_length=1, max_length=512)
+    id: str = Field(min_length=1, max_length=limits.MAX_ID_CHARS)
 
     _id = field_validator("id")(_check_id)
 

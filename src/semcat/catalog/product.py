@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from semcat import limits
 from semcat.errors import InvalidInputError
 
 PATH_JOIN = " > "
@@ -44,11 +45,12 @@ def parse_category(value: object, separator: str | None = None) -> tuple[str, ..
     if value is None:
         return ()
     if isinstance(value, list | tuple):
-        return tuple(p for p in (clean_text(v) for v in value) if p)
+        limits.check_nesting(value, "category")
+        return limits.check_category(tuple(p for p in (clean_text(v) for v in value) if p))
     text = clean_text(value)
     if text.startswith("[") and text.endswith("]"):
         try:
-            decoded = json.loads(text)
+            decoded = limits.loads(text, "category")
         except ValueError:
             decoded = None
         if isinstance(decoded, list):
@@ -59,9 +61,9 @@ def parse_category(value: object, separator: str | None = None) -> tuple[str, ..
     if not text:
         return ()
     if separator is None:
-        separator = ">>" if ">>" in text else (">" if ">" in text else "")
+        separator = next((sep for sep in (">>", ">", "|") if sep in text), "")
     parts = text.split(separator) if separator else [text]
-    return tuple(p for p in (clean_text(p) for p in parts) if p)
+    return limits.check_category(tuple(p for p in (clean_text(p) for p in parts) if p))
 
 
 _PAIR = re.compile(r'"(?:key|name)"\s*(?:=>|:)\s*"([^"]*)"\s*,\s*"value"\s*(?:=>|:)\s*"([^"]*)"')
@@ -78,18 +80,23 @@ def parse_attributes(value: object) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, Mapping | list | tuple):
-        return "; ".join(p for p in (clean_text(x) for x in _flatten_attributes(value)) if p)
+        limits.check_nesting(value, "attributes")
+        flat = "; ".join(p for p in (clean_text(x) for x in _flatten_attributes(value)) if p)
+        return limits.check_length("attributes", flat)
     text = clean_text(value)
     if not text or text.lower() in ("nil", "null", "none", "{}", "[]"):
         return ""
     if text[:1] in "{[":
         try:
-            return parse_attributes(json.loads(re.sub(r"=>\s*nil\b", ": null", text).replace("=>", ":")))
+            decoded = limits.loads(re.sub(r"=>\s*nil\b", ": null", text).replace("=>", ":"), "attributes")
+            return parse_attributes(decoded)
         except ValueError:
             pairs = _PAIR.findall(text)
             if pairs:
-                return "; ".join(f"{clean_text(k)}: {clean_text(v)}" for k, v in pairs)
-    return text
+                return limits.check_length(
+                    "attributes", "; ".join(f"{clean_text(k)}: {clean_text(v)}" for k, v in pairs)
+                )
+    return limits.check_length("attributes", text)
 
 
 def _flatten_attributes(value: object) -> list[str]:
@@ -186,12 +193,14 @@ class Product:
         attributes: object = None,
     ) -> Product:
         """Build a product from loose values (API bodies, CLI text), validating it."""
+        values = {"title": title, "description": description, "brand": brand, "image": image}
+        text = {name: limits.check_length(name, clean_text(limits.scalar(v, name))) for name, v in values.items()}
         product = cls(
-            id=clean_text(id),
-            title=clean_text(title),
-            description=clean_text(description),
-            brand=clean_text(brand),
-            image=clean_text(image) or None,
+            id=limits.check_id(clean_text(limits.scalar(id, "id"))) if clean_text(id) else "",
+            title=text["title"],
+            description=text["description"],
+            brand=text["brand"],
+            image=text["image"] or None,
             category=parse_category(category, separator),
             attributes=parse_attributes(attributes),
         )

@@ -9,15 +9,19 @@ that cannot be read at all (missing, empty, not decodable, no text column) raise
 from __future__ import annotations
 
 import csv
+import html
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from semcat.catalog.columns import ColumnMap, resolve_columns
+from semcat import limits
+from semcat.catalog.columns import ColumnMap, normalize, resolve_columns, shown
+from semcat.catalog.encodings import encoding_error, sniff_encoding
 from semcat.catalog.product import Product, clean_text, parse_attributes, parse_category
-from semcat.errors import CatalogError
+from semcat.errors import CatalogError, InvalidInputError
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
 _SUFFIXES = {
@@ -53,10 +57,26 @@ class CatalogReport:
     rejected: list[RejectedRow] = field(default_factory=list)
     duplicates: dict[str, list[int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
 
     @property
     def labeled(self) -> int:
         return sum(1 for p in self.products if p.category)
+
+    @property
+    def labels_warning(self) -> str | None:
+        """What to tell a user whose catalog has products but no label (they cannot vote)."""
+        if not self.products or self.labeled:
+            return None
+        seen = shown(self.header) if self.header else "none"
+        if self.columns.category:
+            where = f"the category column {'+'.join(self.columns.category)} is empty in every row"
+        else:
+            where = "no category column was found"
+        return (
+            f"no product has a category: {where} (columns: {seen}). The products are stored unlabeled and "
+            "cannot vote; name the category with --category-col COLUMN (or level columns: --category-col A,B,C)"
+        )
 
     def summary_lines(self, max_rows: int = 20) -> list[str]:
         lines = [
@@ -64,6 +84,8 @@ class CatalogReport:
             f"  valid products: {len(self.products)} ({self.labeled} labeled)",
         ]
         lines += [f"  note: {n}" for n in self.notes]
+        if self.labels_warning:
+            lines.append(f"  warning: {self.labels_warning}")
         if self.duplicates:
             extra = sum(len(rows) - 1 for rows in self.duplicates.values())
             lines.append(
@@ -94,22 +116,7 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
     return found
 
 
-def _first_bad_line(path: Path, encoding: str) -> tuple[int, str]:
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            try:
-                raw.decode(encoding)
-            except UnicodeDecodeError as exc:
-                return number, f"byte 0x{raw[exc.start]:02x}"
-    return 0, "unknown byte"
-
-
-def _encoding_error(path: Path, encoding: str) -> CatalogError:
-    line, what = _first_bad_line(path, encoding)
-    return CatalogError(
-        f"{path.name} is not valid {encoding} text ({what} on line {line}); "
-        "save it as UTF-8 or pass its encoding, e.g. --encoding cp1252"
-    )
+_TAG = re.compile(r"<[^>]{0,500}>")  # an HTML tag, in a description exported as HTML
 
 
 def _sniff_delimiter(first_line: str, default: str) -> str:
@@ -121,7 +128,7 @@ def _sniff_delimiter(first_line: str, default: str) -> str:
 def _iter_delimited(path: Path, fmt: str, encoding: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """Yield (row number, record or error reason). Row 1 is the header, as in a spreadsheet."""
     csv.field_size_limit(1 << 30)
-    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    enc = sniff_encoding(path, encoding)
     try:
         with path.open("r", encoding=enc, newline="") as fh:
             first = fh.readline()
@@ -156,10 +163,11 @@ def _iter_delimited(path: Path, fmt: str, encoding: str) -> Iterator[tuple[int, 
                     continue
                 yield row, dict(zip(header, values, strict=True))
     except UnicodeDecodeError:
-        raise _encoding_error(path, encoding) from None
+        raise encoding_error(path, enc) from None
 
 
 def _iter_jsonl(path: Path, encoding: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    encoding = sniff_encoding(path, encoding)
     try:
         with path.open("r", encoding=encoding) as fh:
             text_start = fh.read(1)
@@ -171,6 +179,8 @@ def _iter_jsonl(path: Path, encoding: str) -> Iterator[tuple[int, dict[str, Any]
                     items = json.load(fh)
                 except ValueError as exc:
                     raise CatalogError(f"{path.name} is not valid JSON: {exc}") from None
+                except RecursionError:
+                    raise CatalogError(f"{path.name} is nested too deeply to be a catalog") from None
                 for number, item in enumerate(items, start=1):
                     yield number, item if isinstance(item, dict) else "is not a JSON object"
                 return
@@ -182,9 +192,12 @@ def _iter_jsonl(path: Path, encoding: str) -> Iterator[tuple[int, dict[str, Any]
                 except ValueError as exc:
                     yield number, f"unparsable JSON ({exc.args[0] if exc.args else exc})"
                     continue
+                except RecursionError:
+                    yield number, f"JSON nested more than {limits.MAX_NESTING} levels deep"
+                    continue
                 yield number, item if isinstance(item, dict) else "is not a JSON object"
     except UnicodeDecodeError:
-        raise _encoding_error(path, encoding) from None
+        raise encoding_error(path, encoding) from None
 
 
 def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -235,23 +248,15 @@ def rows_to_products(
         if isinstance(record, str):
             report.rejected.append(RejectedRow(number, record))
             continue
-        pid = clean_text(record.get(columns.id)) if columns.id else str(number)
+        try:
+            product = _row_product(number, record, columns)
+        except InvalidInputError as exc:
+            report.rejected.append(RejectedRow(number, exc.message))
+            continue
+        pid = product.id
         if not pid:
             report.rejected.append(RejectedRow(number, f"no id (column {columns.id!r} is empty)"))
             continue
-        if len(columns.category) == 1:
-            category = parse_category(record.get(columns.category[0]), columns.category_separator)
-        else:
-            category = tuple(c for c in (clean_text(record.get(col)) for col in columns.category) if c)
-        product = Product(
-            id=pid,
-            title=clean_text(record.get(columns.title)) if columns.title else "",
-            description=clean_text(record.get(columns.description)) if columns.description else "",
-            brand=clean_text(record.get(columns.brand)) if columns.brand else "",
-            image=(clean_text(record.get(columns.image)) or None) if columns.image else None,
-            category=category,
-            attributes=parse_attributes(record.get(columns.attributes)) if columns.attributes else "",
-        )
         if not product.has_text:
             report.rejected.append(RejectedRow(number, f"no text: title and description are empty (id {pid!r})"))
             continue
@@ -260,6 +265,37 @@ def rows_to_products(
         by_id[pid] = product
     report.products = list(by_id.values())
     report.duplicates = {pid: rows for pid, rows in seen_rows.items() if len(rows) > 1}
+
+
+def _row_product(number: int, record: Mapping[str, Any], columns: ColumnMap) -> Product:
+    """One row as a product, under the same limits as every other door (semcat.limits)."""
+
+    def text(name: str, column: str | None) -> str:
+        if not column:
+            return ""
+        value = limits.scalar(record.get(column), name)
+        if isinstance(value, str) and normalize(column).endswith("html"):  # Shopify's "Body (HTML)"
+            value = html.unescape(_TAG.sub(" ", value))
+        return limits.check_length(name, clean_text(value))
+
+    pid = clean_text(limits.scalar(record.get(columns.id), "id")) if columns.id else str(number)
+    if len(columns.category) == 1:
+        cell = record.get(columns.category[0])
+        if columns.category_multi and isinstance(cell, str) and "," in cell:
+            cell = cell.split(",")[0]  # several categories listed: the first is the product's
+        category = parse_category(cell, columns.category_separator)
+    else:
+        levels = (clean_text(limits.scalar(record.get(col), "category")) for col in columns.category)
+        category = limits.check_category(tuple(c for c in levels if c))
+    return Product(
+        id=limits.check_id(pid) if pid else "",
+        title=text("title", columns.title),
+        description=text("description", columns.description),
+        brand=text("brand", columns.brand),
+        image=text("image", columns.image) or None,
+        category=category,
+        attributes=parse_attributes(record.get(columns.attributes)) if columns.attributes else "",
+    )
 
 
 def read_catalog(
@@ -288,7 +324,7 @@ def read_catalog(
     except LookupError:
         raise CatalogError(f"unknown encoding {encoding!r}") from None
     resolved, notes = resolve_columns(header, columns)
-    report = CatalogReport(path=path, format=fmt, columns=resolved, notes=notes)
+    report = CatalogReport(path=path, format=fmt, columns=resolved, notes=notes, header=list(header))
     try:
         rows_to_products(rows, resolved, report)
     except LookupError:
@@ -311,7 +347,7 @@ def read_dataframe(frame: Any, columns: ColumnMap | None = None) -> CatalogRepor
     if len(frame) == 0:
         raise CatalogError("the DataFrame has no rows")
     resolved, notes = resolve_columns(header, columns)
-    report = CatalogReport(path=Path("<DataFrame>"), format="dataframe", columns=resolved, notes=notes)
+    report = CatalogReport(path=Path("<DataFrame>"), format="dataframe", columns=resolved, notes=notes, header=header)
 
     def rows() -> Iterator[tuple[int, dict[str, Any] | str]]:
         for number, values in enumerate(frame.itertuples(index=False, name=None), start=1):

@@ -27,7 +27,7 @@ from semcat.cli.common import (
     run,
     shared_options,
 )
-from semcat.cli.output import prediction_rows, print_prediction, print_prediction_table, write_predictions
+from semcat.cli.output import check_output, prediction_rows, print_prediction, print_prediction_table, write_predictions
 from semcat.errors import ConfigError
 from semcat.options import SIMILAR_K
 
@@ -89,6 +89,8 @@ def categorize(
     def body() -> None:
         from semcat.catalog import Product, clean_text
 
+        if output is not None:
+            check_output(output)  # before anything is embedded
         settings = make_settings(**shared, taxonomy_file=taxonomy)
         images: list[Any] | None = None
         with make_engine(settings) as engine:

@@ -24,6 +24,7 @@ from semcat.cli.common import (
     run,
     shared_options,
 )
+from semcat.errors import ConfigError
 
 
 @shared_options(STORE, MODEL, CLIP, IMAGES_ROOT, COLUMNS)
@@ -31,6 +32,9 @@ def index(
     catalog: Annotated[Path, typer.Argument(help="Catalog file: CSV, TSV, JSONL or Parquet.")],
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Products per embedding batch.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    require_labels: Annotated[
+        bool, typer.Option("--require-labels", help="Fail (exit 1, nothing indexed) when no product has a category.")
+    ] = False,
     as_json: JsonOpt = False,
     *,
     shared: Mapping[str, Any],
@@ -44,12 +48,14 @@ def index(
             report = engine.read_catalog(catalog, column_map(shared), shared["fmt"], shared["encoding"])
             if not as_json:
                 for line in report.summary_lines():
-                    err.print(line)
+                    err.print(line, markup=False, style="yellow" if line.lstrip().startswith("warning:") else None)
             if not report.products:
                 err.print("[red]error:[/red] no valid product in the catalog: nothing to index", markup=True)
                 if as_json:
                     out.print_json(data={"catalog": str(catalog), "valid": 0, "rejected": len(report.rejected)})
                 return 1
+            if report.labels_warning and require_labels:
+                raise ConfigError(f"{report.labels_warning}; nothing was indexed (--require-labels)")
             _warn_images(engine, settings, report.products, as_json)
             summary = engine.index(report.products, progress=not quiet and not as_json)
             summary.rejected = report.rejected
@@ -64,6 +70,7 @@ def index(
                 "store": settings.store_description(),
                 "products_in_store": total,
                 "head_seconds": head_seconds,
+                "labels_warning": report.labels_warning,
             }
         if as_json:
             out.print_json(data=data)
@@ -75,6 +82,8 @@ def index(
             f"in {summary.seconds:.1f}s; {total} products in {settings.store_description()}",
             markup=True,
         )
+        if report.labels_warning:
+            err.print(f"warning: {report.labels_warning}", markup=False, style="bold yellow")
         if head_seconds is not None:
             err.print(f"linear head ready ({head_seconds:.1f}s), kept in {engine.head_path}")
         if summary.images:

@@ -21,7 +21,28 @@ def prediction_rows(products: Sequence[Any], predictions: Sequence[Any]) -> list
     return [prediction_row(product, pred) for product, pred in zip(products, predictions, strict=True)]
 
 
+OUTPUT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv")
+
+
+def check_output(path: Path) -> None:
+    """Refuse an output file that cannot be written, before any work is done."""
+    if path.is_dir():
+        raise ConfigError(f"the output {path} is a folder: give a file name, e.g. {path / 'predictions.jsonl'}")
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ConfigError(f"cannot write predictions to {path.name}: use a .csv, .tsv or .jsonl file")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"cannot write {path}: the folder {parent} does not exist")
+
+
 def write_predictions(path: Path, rows: list[dict[str, Any]]) -> None:
+    try:
+        _write_predictions(path, rows)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _write_predictions(path: Path, rows: list[dict[str, Any]]) -> None:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
         with path.open("w", encoding="utf-8") as fh:

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from semcat.cli.common import MODEL, STORE, err, make_settings, run, shared_options
+from semcat.config import is_loopback
+from semcat.errors import ConfigError
 
 
 @shared_options(STORE, MODEL)
@@ -15,6 +17,10 @@ def serve(
     host: Annotated[str | None, typer.Option("--host", help="Bind address [127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port [8000].")] = None,
     no_microbatch: Annotated[bool, typer.Option("--no-microbatch", help="Embed each request on its own.")] = False,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="Serve on a non-loopback address without SEMCAT_API_KEY (writes open)."),
+    ] = False,
     *,
     shared: Mapping[str, Any],
 ) -> None:
@@ -25,7 +31,14 @@ def serve(
 
         from semcat.api import create_app
 
-        settings = make_settings(**shared, host=host, port=port, microbatch=False if no_microbatch else None)
+        settings = make_settings(
+            **shared, host=host, port=port, microbatch=False if no_microbatch else None, insecure=insecure or None
+        )
+        problem = settings.exposure_problem()
+        if problem:
+            raise ConfigError(problem)
+        if settings.insecure and not is_loopback(settings.host) and settings.api_key is None:
+            err.print(f"warning: serving on {settings.host} with open write routes (--insecure)", style="yellow")
         err.print(f"semcat serve on http://{settings.host}:{settings.port} ({settings.store_description()})")
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", workers=1)
 

@@ -89,8 +89,13 @@ class QdrantStore(SingleQueryMixin):
                 elif location:
                     self._client = QdrantClient(url=location, api_key=api_key, timeout=30)
                 else:
-                    Path(path).mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+                    try:
+                        Path(path).mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+                    except OSError as exc:
+                        raise StoreError(f"cannot create the Qdrant folder {path}: {exc.strerror or exc}") from None
                     self._client = QdrantClient(path=str(path))
+        except StoreError:
+            raise
         except RuntimeError as exc:  # local mode: the folder is locked by another process
             raise StoreError(f"cannot open the Qdrant store at {self.location}: {exc}") from exc
         except Exception as exc:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from semcat import limits
 from semcat.api.deps import EngineDep, SettingsDep, check_batch
 from semcat.api.schemas import CategorizeRequest, CategorizeResponse, ItemIn, PredictionOut
 from semcat.catalog import Product, clean_text, parse_attributes
@@ -60,7 +61,7 @@ async def categorize_upload(
     modality: Annotated[str | None, Form(pattern="^(text|image|both)$")] = None,
     k: Annotated[int | None, Form(ge=1, le=1000)] = None,
     top_n: Annotated[int | None, Form(ge=1, le=100)] = None,
-    depth: Annotated[int | None, Form(ge=1, le=50)] = None,
+    depth: Annotated[int | None, Form(ge=1, le=limits.MAX_CATEGORY_DEPTH)] = None,
     category: Annotated[str | None, Form(max_length=1_000)] = None,
 ) -> CategorizeResponse:
     """Categorize one product from an uploaded photo (multipart form), with optional text."""

@@ -1,4 +1,7 @@
-"""``/products`` (read, upsert, delete) and ``/categories`` (products per category)."""
+"""``/products`` (read, upsert, delete) and ``/categories`` (products per category).
+
+Product ids may hold ``/`` (real SKUs do): the id is the rest of the path, percent-encoded
+or not, so every id ``POST /products`` accepts is reachable by GET, PUT and DELETE."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from semcat.api.deps import WRITE, EngineDep, SettingsDep, check_batch
+from semcat.api.deps import UNAUTHORIZED, WRITE, EngineDep, SettingsDep, check_batch
 from semcat.api.schemas import (
     BatchUpsertResult,
     CategoriesResponse,
@@ -20,6 +23,16 @@ from semcat.api.schemas import (
 from semcat.catalog import Product
 
 router = APIRouter(tags=["products"])
+# OpenAPI links: a stored product's id leads to reading, replacing and deleting it (clients
+# and stateful API testers follow them)
+_PRODUCT_LINKS = {
+    name: {"operationId": operation, "parameters": {"product_id": "$response.body#/id"}}
+    for name, operation in (
+        ("GetProduct", "get_product"),
+        ("PutProduct", "put_product"),
+        ("DeleteProduct", "delete_product"),
+    )
+}
 
 
 def _product(product_id: str, body: ProductIn) -> Product:
@@ -33,12 +46,12 @@ def _product(product_id: str, body: ProductIn) -> Product:
     )
 
 
-@router.get("/products/{product_id}", response_model=ProductOut)
+@router.get("/products/{product_id:path}", response_model=ProductOut, operation_id="get_product")
 async def get_product(product_id: str, engine: EngineDep) -> ProductOut:
     return ProductOut.from_payload(await run_in_threadpool(engine.get_product, product_id))
 
 
-@router.put("/products/{product_id}", response_model=UpsertResult, dependencies=WRITE)
+@router.put("/products/{product_id:path}", response_model=UpsertResult, dependencies=WRITE, responses=UNAUTHORIZED)
 async def put_product(product_id: str, body: ProductIn, engine: EngineDep) -> UpsertResult:
     """Create or replace one product; searchable and voting from the next request."""
     product = _product(product_id, body)
@@ -52,7 +65,7 @@ async def put_product(product_id: str, body: ProductIn, engine: EngineDep) -> Up
     return UpsertResult(id=product.id, status=status)
 
 
-@router.post("/products", response_model=BatchUpsertResult, dependencies=WRITE)
+@router.post("/products", response_model=BatchUpsertResult, dependencies=WRITE, responses=UNAUTHORIZED)
 async def post_products(body: ProductsRequest, engine: EngineDep, settings: SettingsDep) -> BatchUpsertResult:
     """Create or replace a batch of products (labeled or not). A repeated id: the last one wins."""
     check_batch(len(body.items), settings)
@@ -76,7 +89,7 @@ async def post_products(body: ProductsRequest, engine: EngineDep, settings: Sett
     )
 
 
-@router.delete("/products/{product_id}", status_code=204, dependencies=WRITE)
+@router.delete("/products/{product_id:path}", status_code=204, dependencies=WRITE, responses=UNAUTHORIZED)
 async def delete_product(product_id: str, engine: EngineDep) -> Response:
     await run_in_threadpool(engine.delete_product, product_id)
     return Response(status_code=204)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from semcat.api.deps import has_key
 from semcat.api.errors import error_response
 from semcat.api.schemas import ErrorBody, Health, Ready
 
@@ -19,10 +22,15 @@ async def health() -> Health:
 
 
 @router.get("/ready", response_model=Ready, responses={503: {"model": ErrorBody}})
-async def ready(request: Request) -> Ready | JSONResponse:
-    """Readiness: the model is loaded and the store answers."""
+async def ready(request: Request, keyed: Annotated[bool, Depends(has_key)]) -> Ready | JSONResponse:
+    """Readiness: the model is loaded and the store answers. Where the store lives (a
+    path, a server URL) is shown only to a request with the API key."""
     try:
         engine = request.app.state.engine
-        return Ready(**await run_in_threadpool(engine.ready))
+        state = await run_in_threadpool(engine.ready)
     except Exception as exc:  # not ready is an answer, not a crash
-        return error_response(503, "not_ready", str(exc))
+        detail = str(exc) if keyed else f"{type(exc).__name__}: the model or the store is not ready"
+        return error_response(503, "not_ready", detail)
+    if not keyed:
+        state["store"] = engine.settings.store  # the backend, not where it lives
+    return Ready(**state)

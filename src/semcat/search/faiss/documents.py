@@ -69,7 +69,10 @@ class Documents:
         db_path = directory / "store.sqlite"
         if wanted is None and not db_path.exists():
             raise StoreMissingError(f"no FAISS store at {directory}: index a catalog first (semcat index)")
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where a folder should be, no permission, ...
+            raise StoreError(f"cannot create the FAISS store folder {directory}: {exc.strerror or exc}") from None
         try:
             self.db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=30)
             self.db.execute("PRAGMA journal_mode=WAL")

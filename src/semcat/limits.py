@@ -1,0 +1,107 @@
+"""Input limits, in one place, enforced the same way at every door.
+
+The HTTP schemas (422 naming the field), the catalog readers (the row rejected with its
+row number) and the Python API (:meth:`semcat.catalog.Product.build`) all check products
+with these functions, so one rule holds everywhere. Each check raises
+:class:`~semcat.errors.InvalidInputError` with a message that names the field and the
+limit, never anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from typing import Any
+
+from semcat.errors import InvalidInputError
+
+MAX_ID_CHARS = 512
+MAX_TITLE_CHARS = 2_000
+MAX_DESCRIPTION_CHARS = 50_000
+MAX_BRAND_CHARS = 500
+MAX_ATTRIBUTES_CHARS = 50_000
+MAX_CATEGORY_DEPTH = 20  # taxonomy levels; real taxonomies have 3 to 8
+MAX_LEVEL_CHARS = 300  # one level's name
+MAX_NESTING = 20  # JSON nesting in an attributes or category value
+MAX_IMAGE_REF_CHARS = 1_000
+
+FIELD_LIMITS = {
+    "title": MAX_TITLE_CHARS,
+    "description": MAX_DESCRIPTION_CHARS,
+    "brand": MAX_BRAND_CHARS,
+    "attributes": MAX_ATTRIBUTES_CHARS,
+    "image": MAX_IMAGE_REF_CHARS,
+}
+
+
+def check_id(value: str, field: str = "id") -> str:
+    """A product id: 1 to 512 characters, no control characters (``/`` is allowed: the
+    API's product routes take it)."""
+    if not value:
+        raise InvalidInputError(f"{field} is empty")
+    if len(value) > MAX_ID_CHARS:
+        raise InvalidInputError(f"{field} has {len(value):,} characters; the limit is {MAX_ID_CHARS}")
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise InvalidInputError(f"{field} contains a control character")
+    return value
+
+
+def check_length(field: str, value: str) -> str:
+    limit = FIELD_LIMITS[field]
+    if len(value) > limit:
+        raise InvalidInputError(f"{field} has {len(value):,} characters; the limit is {limit:,}")
+    return value
+
+
+def check_category(levels: tuple[str, ...], field: str = "category") -> tuple[str, ...]:
+    if len(levels) > MAX_CATEGORY_DEPTH:
+        raise InvalidInputError(f"{field} has {len(levels):,} levels; the limit is {MAX_CATEGORY_DEPTH}")
+    for level in levels:
+        if len(level) > MAX_LEVEL_CHARS:
+            raise InvalidInputError(f"{field} has a level of {len(level):,} characters; the limit is {MAX_LEVEL_CHARS}")
+    return levels
+
+
+def nesting(value: Any) -> int:
+    """How deeply lists and mappings nest in ``value`` (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list | tuple):
+            children = list(item)
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_NESTING:
+            return deepest  # deep enough to refuse: no need to walk the rest
+        stack += [(child, depth + 1) for child in children]
+    return deepest
+
+
+def check_nesting(value: Any, field: str) -> Any:
+    if nesting(value) > MAX_NESTING:
+        raise InvalidInputError(f"{field} is nested more than {MAX_NESTING} levels deep")
+    return value
+
+
+def loads(text: str, field: str) -> Any:
+    """``json.loads`` whose too-deep input is an :class:`InvalidInputError` naming the field
+    (the decoder would otherwise raise RecursionError); malformed JSON stays a ValueError."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise InvalidInputError(f"{field} is nested more than {MAX_NESTING} levels deep") from None
+    return check_nesting(value, field)
+
+
+def scalar(value: Any, field: str) -> Any:
+    """A cell that must hold text (a title, an id): a JSON object or list is refused rather
+    than stored as its Python repr."""
+    if isinstance(value, dict | list | tuple):
+        kind = "an object" if isinstance(value, dict) else "a list"
+        raise InvalidInputError(f"{field} is {kind}, not text")
+    return value
