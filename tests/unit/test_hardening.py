@@ -211,3 +211,21 @@ def test_models_dir_before_the_subcommand_is_used(tmp_path: Path, monkeypatch: p
 def test_serve_on_a_public_address_without_a_key_is_refused_in_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1 and "refusing to serve on 0.0.0.0 without an API key" in result.output
+
+
+def test_bracketed_names_print_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich markup in catalog data ([Kids], [/x]) is text, not a style or a crash."""
+    embedder = HashEmbedder()
+    monkeypatch.setattr(Engine, "embedder", property(lambda self: embedder))
+    monkeypatch.setattr(Engine, "model_name", property(lambda self: embedder.name))
+    catalog = tmp_path / "c.csv"
+    catalog.write_text("id,title,category\n1,[/bold] toy car,Toys > [Kids]\n2,toy truck,Toys > [Kids]\n")
+    runner = CliRunner()
+    data = ["--data-dir", str(tmp_path / "d")]
+    assert runner.invoke(cli, ["index", str(catalog), "-q", *data]).exit_code == 0
+    one = runner.invoke(cli, ["categorize", "[/bold] toy car", *data])
+    assert one.exit_code == 0 and "Toys > [Kids]" in one.output and "[/bold] toy car" in one.output
+    table = runner.invoke(cli, ["categorize", "-f", str(catalog), *data])
+    assert table.exit_code == 0 and "[Kids]" in table.output
+    info = runner.invoke(cli, ["info", "--level", "2", *data])
+    assert info.exit_code == 0 and "[Kids]" in info.output

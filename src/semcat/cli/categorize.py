@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from semcat.catalog import PATH_JOIN
 from semcat.cli.common import (
@@ -52,7 +53,8 @@ def _catalog_images(settings: Any, products: Sequence[Any]) -> list[Any] | None:
                 path = resolve_image(product.image, settings.images_root)
                 image = load_image(path, max_pixels=settings.image_max_pixels, name=f"image {product.image!r}")
             except ImageError as exc:
-                err.print(f"[yellow]warning:[/yellow] product {product.id!r}: {exc}; categorized by text", markup=True)
+                note = escape(f"product {product.id!r}: {exc}; categorized by text")
+                err.print(f"[yellow]warning:[/yellow] {note}", markup=True)
         images.append(image)
     return images
 
@@ -103,7 +105,7 @@ def categorize(
             else:
                 report = engine.read_catalog(file, column_map(shared), shared["fmt"], shared["encoding"])
                 for line in report.summary_lines():
-                    err.print(line)
+                    err.print(line, markup=False)
                 products = report.products
                 if not products:
                     raise ConfigError(f"no valid product in {file}")

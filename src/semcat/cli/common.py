@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -13,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from semcat.errors import ConfigError, SemcatError
 
@@ -117,11 +119,19 @@ def run(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except SemcatError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None
+    except OSError as exc:  # the machine said no: disk full, permission, a file vanished
+        err.print(f"error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", markup=False)
+        raise typer.Exit(1) from None
+    except Exception as exc:  # a bug: one line for the user, the traceback with SEMCAT_DEBUG=1
+        if os.environ.get("SEMCAT_DEBUG"):
+            raise
+        err.print(f"error: unexpected {type(exc).__name__}: {exc} (set SEMCAT_DEBUG=1 for the traceback)", markup=False)
+        raise typer.Exit(1) from None
 
 
 def exit_with(code: int) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from semcat.cli.common import (
     COLUMNS,
@@ -97,7 +98,7 @@ def evaluate(
 
             report = read_catalog(catalog, column_map(shared), shared["fmt"], shared["encoding"])
             for line in report.summary_lines(max_rows=5):
-                err.print(line)
+                err.print(line, markup=False)
             products = [p for p in report.products if p.category]
             if limit and limit < len(products):
                 products = _stratified_sample(products, limit, seed)
@@ -114,7 +115,7 @@ def evaluate(
             out.print_json(data=json.loads((out_dir / "metrics.json").read_text()))
             return
         for result in results:
-            out.print(f"[bold]{result['model']}[/bold] — {result['split']}, {result['products']} products", markup=True)
+            out.print(f"[bold]{escape(result['model'])}[/bold] — {result['split']}, {result['products']} products")
             for name, r in result["methods"].items():
                 out.print(f"  {name:<10} accuracy {r['accuracy']:.4f}  macro F1 {r['macro_f1']:.4f}")
             if "kmeans_ari" in result:

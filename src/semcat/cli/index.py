@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from semcat.cli.common import (
     CLIP,
@@ -89,7 +90,7 @@ def index(
         if summary.images:
             err.print(f"embedded {summary.images} product images")
         for line in summary.warnings[:10]:
-            err.print(f"[yellow]warning:[/yellow] {line}", markup=True)
+            err.print(f"[yellow]warning:[/yellow] {escape(line)}", markup=True)
         if len(summary.warnings) > 10:
             err.print(f"... and {len(summary.warnings) - 10} more image warnings (--json lists the first 100)")
         if summary.interrupted:

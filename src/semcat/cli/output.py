@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from semcat.categorize.prediction import prediction_row
@@ -66,12 +67,12 @@ def print_prediction(text: str, pred: Any) -> None:
     flag = " [yellow](uncertain)[/yellow]" if pred.uncertain else ""
     if pred.near_duplicate:
         flag += " (near-duplicate of a stored product)"
-    out.print(f"[bold]{text}[/bold]")
-    out.print(f"  category: [green]{pred.category}[/green]  score {pred.score:.2f}{flag}", markup=True)
+    out.print(f"[bold]{escape(text)}[/bold]")
+    out.print(f"  category: [green]{escape(str(pred.category))}[/green]  score {pred.score:.2f}{flag}", markup=True)
     for lv in pred.levels:
-        out.print(f"    level {lv.level}: {lv.category.split(' > ')[-1]} ({lv.score:.2f})")
+        out.print(f"    level {lv.level}: {lv.category.split(' > ')[-1]} ({lv.score:.2f})", markup=False)
     if len(pred.top) > 1:
-        out.print("  alternatives: " + "; ".join(f"{c.category} ({c.score:.2f})" for c in pred.top[1:]))
+        out.print("  alternatives: " + "; ".join(f"{c.category} ({c.score:.2f})" for c in pred.top[1:]), markup=False)
     if pred.modality == "both":
         out.print("  decided by: text and image votes")
     out.print("  neighbors:")
@@ -89,9 +90,9 @@ def print_prediction_table(rows: list[dict[str, Any]]) -> None:
     table.add_column("flag")
     for row in rows:
         table.add_row(
-            row["id"],
-            row["title"],
-            row["category"] or "-",
+            escape(row["id"]),
+            escape(row["title"]),
+            escape(row["category"] or "-"),
             f"{row['score']:.2f}",
             "uncertain" if row["uncertain"] else "",
         )

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from semcat.cli.common import STORE, JsonOpt, make_engine, make_settings, out, run, shared_options
@@ -26,7 +27,7 @@ def info(
         if as_json:
             out.print_json(data=data)
             return
-        out.print(f"store:    {data['backend']} at {data['location']}")
+        out.print(f"store:    {data['backend']} at {data['location']}", markup=False)
         out.print(f"model:    {data['model']}")
         for space, details in data["spaces"].items():
             out.print(f"space:    {space} ({details['dim']}-d, {details['index']})")
@@ -35,7 +36,7 @@ def info(
         out.print(f"products: {data['products']} ({data['labeled']} labeled)")
         table = Table(f"category (level {level})", "products")
         for name, count in data["categories"].items():
-            table.add_row(name, str(count))
+            table.add_row(escape(name), str(count))
         out.print(table)
 
     run(body)
