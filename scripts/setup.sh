@@ -20,3 +20,15 @@ if [ ! -f "$stamp" ]; then
     rm -f .venv/.semcat-installed-*
     touch "$stamp"
 fi
+
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright for
+# Python (no browser download of its own). Install it where we can (root with apt-get,
+# as on CI); elsewhere those tests skip and say why.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+            || echo "setup: could not install chromium with apt-get; the browser tests will skip" >&2
+    else
+        echo "setup: no chromium (apt-get install chromium); the browser tests will skip" >&2
+    fi
+fi

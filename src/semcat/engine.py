@@ -368,6 +368,19 @@ class Engine:
             raise NotFoundError(f"no stored product with id {product_id!r}")
         return public_payload(records[0].payload)
 
+    def product_image(self, product_id: str) -> Path:
+        """The stored photo of a product: its catalog image path resolved under the images
+        root with the indexer's guard (never a path a client names)."""
+        from semcat.images import ImageError, resolve_image
+
+        reference = self.get_product(product_id).get("image")
+        if not reference or self.settings.images_root is None:
+            raise NotFoundError(f"product {product_id!r} has no stored photo")
+        try:
+            return resolve_image(str(reference), self.settings.images_root)
+        except ImageError:
+            raise NotFoundError(f"the photo of product {product_id!r} is not available") from None
+
     def categories(self, level: int | None = 1) -> dict[str, Any]:
         """Products per category at a level (None: full paths), with the store's counts."""
         store = self.store()
@@ -387,11 +400,15 @@ class Engine:
 
     def ready(self) -> dict[str, Any]:
         """What /ready reports: the model and the store answer."""
+        store = self.store()
         return {
             "status": "ready",
             "model": self.model_name,
             "store": self.settings.store_description(),
-            "products": self.store().count(),
+            "products": store.count(),
+            "labeled": store.count(SearchFilter(labeled=True)),
+            "images": self.supports_images,
+            "keyed_writes": self.settings.api_key is not None,
         }
 
     # ------------------------------------------------------------ training

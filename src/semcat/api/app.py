@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from semcat import __version__
 from semcat.api.batcher import MicroBatcher
 from semcat.api.errors import BodyLimitMiddleware, install_error_handlers
-from semcat.api.routes import categorize, products, service, similar
+from semcat.api.routes import categorize, products, service, similar, web
 from semcat.api.schemas import ErrorBody
 from semcat.config import Settings
 from semcat.engine import Engine
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             allow_headers=["Content-Type", "X-API-Key"],
         )
     install_error_handlers(app, settings.max_body_bytes)
-    for module in (categorize, similar, products, service):
+    for module in (categorize, similar, products, service, web):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=web.WEB), name="static")
     return app

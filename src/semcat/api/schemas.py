@@ -296,6 +296,9 @@ class Ready(BaseModel):
     model: str
     store: str
     products: int
+    labeled: int = Field(0, description="Products with a category (the ones that vote).")
+    images: bool = Field(False, description="Whether the model embeds photos (CLIP): image_base64 is accepted.")
+    keyed_writes: bool = Field(False, description="Whether write routes need the X-API-Key header.")
 
 
 class ErrorBody(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from semcat.api.deps import UNAUTHORIZED, WRITE, EngineDep, SettingsDep, check_batch
@@ -93,6 +94,17 @@ async def post_products(body: ProductsRequest, engine: EngineDep, settings: Sett
 async def delete_product(product_id: str, engine: EngineDep) -> Response:
     await run_in_threadpool(engine.delete_product, product_id)
     return Response(status_code=204)
+
+
+@router.get(
+    "/images/{product_id:path}",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/*": {}}, "description": "The product's stored photo."}},
+)
+async def product_image(product_id: str, engine: EngineDep) -> FileResponse:
+    """A stored product's photo, read from the images root (the indexer's path guard applies;
+    no client ever names a path). 404 when the product has none."""
+    return FileResponse(await run_in_threadpool(engine.product_image, product_id))
 
 
 @router.get("/categories", response_model=CategoriesResponse)
