@@ -93,3 +93,17 @@ def test_text_model_service_refuses_images(tmp_path: Path, photos: Path) -> None
         r = c.post("/categorize", json={"title": "shoe", "image_base64": b64(photos / "shoe0.jpg")})
         assert r.status_code == 422 and "embeds text only" in r.json()["detail"]
         assert c.post("/categorize", json={"title": "red shoe"}).json()["predictions"][0]["category"] == "Shoes"
+
+
+def test_stored_photos_are_served_by_id_from_the_images_root_only(client: TestClient, photos: Path) -> None:
+    photo = client.get("/images/s0")
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+    assert photo.content == (photos / "shoe0.jpg").read_bytes()
+    assert client.get("/images/nope").status_code == 404
+    # a product whose stored image reference leaves the root is never read
+    outside = photos.parent / "secret.jpg"
+    outside.write_bytes((photos / "shoe0.jpg").read_bytes())
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine.store().update_payloads(["s1"], [{**engine.store().get(["s1"])[0].payload, "image": "../secret.jpg"}])
+    refused = client.get("/images/s1")
+    assert refused.status_code == 404 and refused.json()["error"] == "not_found"
