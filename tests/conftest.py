@@ -5,10 +5,16 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -138,3 +144,46 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[An
     yield factory
     for store in opened:
         store.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(data: Path, catalog: Path, **env_extra: str) -> Iterator[str]:
+    """Index ``catalog`` into ``data`` with the CLI, then run `semcat serve` on a free
+    localhost port (``env_extra``: SEMCAT_* settings); yields its URL, stops it after."""
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "SEMCAT_DATA_DIR": str(data), **env_extra}
+    index = subprocess.run(
+        [sys.executable, "-m", "semcat.cli", "index", str(catalog), "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert index.returncode == 0, index.stderr
+    port = free_port()
+    log_path = data / "server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "semcat.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                assert proc.poll() is None, log_path.read_text()
+                try:
+                    if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "server did not become ready"
+                time.sleep(0.3)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)

@@ -3,63 +3,25 @@ indexed, every endpoint driven over HTTP."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests.conftest import FLIPKART_CSV
+from tests.conftest import FLIPKART_CSV, serving
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     if not FLIPKART_CSV.exists():
         pytest.skip(f"catalog not found at {FLIPKART_CSV}")
-    data = tmp_path_factory.mktemp("api-data")
-    env = os.environ | {"HF_HUB_OFFLINE": "1", "SEMCAT_DATA_DIR": str(data), "SEMCAT_API_KEY": "test-key"}
-    index = subprocess.run(
-        [sys.executable, "-m", "semcat.cli", "index", str(FLIPKART_CSV), "-q"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert index.returncode == 0, index.stderr
-    port = free_port()
-    log = (data / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "semcat.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (data / "server.log").read_text()
-            try:
-                if client.get("/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.2)
-        yield client
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    with serving(tmp_path_factory.mktemp("api-data"), FLIPKART_CSV, SEMCAT_API_KEY="test-key") as url:
+        client = httpx.Client(base_url=url, timeout=60)
+        try:
+            yield client
+        finally:
+            client.close()
 
 
 KEY = {"X-API-Key": "test-key"}
