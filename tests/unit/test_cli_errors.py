@@ -81,3 +81,30 @@ def test_unknown_evaluate_method_is_one_line_before_any_embedding(
     assert code == 1
     assert "error: unknown method 'foo': use knn, logreg, tfidf" in output
     assert "Traceback" not in output and len(set(output.strip().splitlines())) == 1
+
+
+def test_a_no_op_rerun_never_loads_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Re-indexing an unchanged catalog embeds nothing and checks the saved head without
+    loading the weights (before, the head check loaded the model: 11-16 s)."""
+    from tests.conftest import HashEmbedder
+
+    import semcat.embedding
+    import semcat.embedding.registry
+
+    loads: list[int] = []
+
+    def load(settings: object) -> HashEmbedder:
+        loads.append(1)
+        return HashEmbedder()
+
+    monkeypatch.setattr(semcat.embedding, "load_embedder", load)
+    monkeypatch.setattr(semcat.embedding.registry, "model_name", lambda settings: HashEmbedder().name)
+    catalog = tmp_path / "c.csv"
+    catalog.write_text(
+        "id,title,category\n" + "".join(f"{i},item {i} {'mug cup'[i % 2]},{'AB'[i % 2]}\n" for i in range(12))
+    )
+    args = ["index", str(catalog), "--data-dir", str(tmp_path / "d"), "-q"]
+    assert run(*args)[0] == 0 and loads == [1]
+    code, output = run(*args)
+    assert code == 0 and "unchanged 12" in output
+    assert loads == [1], "the second, no-op run loaded the model"
