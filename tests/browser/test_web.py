@@ -37,7 +37,8 @@ def test_categorize_shows_the_path_levels_and_the_neighbors_that_voted(page: Any
     page.wait_for_function("[...document.querySelectorAll('.neighbors img')].some(i => i.naturalWidth > 0)")
     screenshot(page, "categorize-desktop")
     page.set_viewport_size({"width": 390, "height": 844})
-    screenshot(page, "categorize-phone")
+    page.locator("#predicted-path").scroll_into_view_if_needed()
+    screenshot(page, "categorize-phone", full_page=False)
 
 
 def test_a_correction_is_followed_by_the_next_categorization(page: Any, sample_server: str) -> None:
@@ -96,7 +97,7 @@ def test_review_queue_categorizes_a_file_and_downloads_the_results(
     stored = httpx.get(f"{sample_server}/products/{accepted['id']}").json()
     assert stored["category"] == accepted["category"]
     page.set_viewport_size({"width": 390, "height": 844})
-    screenshot(page, "review-phone")
+    screenshot(page, "review-phone", full_page=False)
 
 
 def test_an_empty_form_shows_the_apis_own_message(page: Any, sample_server: str) -> None:
