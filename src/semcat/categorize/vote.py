@@ -24,8 +24,9 @@ QueryVectors = np.ndarray | Mapping[str, Any]  # one text array, or {space: dens
 
 
 class Categorizer(Protocol):
-    """Query vectors in, one :class:`Prediction` per row out; ``category`` keeps every
-    level of the decision inside that subtree."""
+    """Query vectors in, one :class:`Prediction` per row out; ``category`` restricts the
+    labeled products that vote (and zero-shot's categories) to that subtree. The hybrid
+    mix's prior is not restricted yet: it may still choose another main category."""
 
     method: str
 
