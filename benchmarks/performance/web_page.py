@@ -98,7 +98,7 @@ def main() -> None:
     markdown = "\n".join(
         [
             f"`{result['command']}` (headless Chromium and `semcat serve` on the same 2-core machine, the bundled "
-            "sample indexed with MiniLM; medians, max in brackets):",
+            "sample indexed with MiniLM):",
             "",
             "| what | median | max | runs |",
             "|---|---|---|---|",
