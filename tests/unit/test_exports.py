@@ -96,4 +96,4 @@ def test_a_catalog_without_labels_says_which_columns_it_saw(tmp_path: Path) -> N
     warning = report.labels_warning
     assert warning is not None and "no category column was found (columns: sku, name, price)" in warning
     assert "--category-col" in warning
-    assert any(line.strip().startswith("warning: no product has a category") for line in report.summary_lines())
+    assert not any("no product has a category" in line for line in report.summary_lines())  # `semcat index` says it

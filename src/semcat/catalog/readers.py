@@ -84,8 +84,6 @@ class CatalogReport:
             f"  valid products: {len(self.products)} ({self.labeled} labeled)",
         ]
         lines += [f"  note: {n}" for n in self.notes]
-        if self.labels_warning:
-            lines.append(f"  warning: {self.labels_warning}")
         if self.duplicates:
             extra = sum(len(rows) - 1 for rows in self.duplicates.values())
             lines.append(

@@ -49,7 +49,9 @@ def index(
             report = engine.read_catalog(catalog, column_map(shared), shared["fmt"], shared["encoding"])
             if not as_json:
                 for line in report.summary_lines():
-                    err.print(line, markup=False, style="yellow" if line.lstrip().startswith("warning:") else None)
+                    err.print(line, markup=False)
+                if report.labels_warning:  # indexing unlabeled products is allowed, but say so loudly
+                    err.print(f"warning: {report.labels_warning}", markup=False, style="bold yellow")
             if not report.products:
                 err.print("[red]error:[/red] no valid product in the catalog: nothing to index", markup=True)
                 if as_json:
