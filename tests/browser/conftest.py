@@ -27,8 +27,10 @@ def chromium() -> str:
     pytest.skip("no Chromium on this machine (apt-get install chromium)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread
+    while it is open, which other tests' ``asyncio.run`` must not meet."""
     executable = chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
     with sync_api.sync_playwright() as playwright:
@@ -39,7 +41,7 @@ def browser() -> Iterator[Any]:
             browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sample_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[str]:
     """The bundled Flipkart sample (with its photos, served to the page) on MiniLM."""
     data = tmp_path_factory.mktemp("web-data")
