@@ -198,8 +198,6 @@ class Engine:
         opts = (options or self.settings.query_options()).merged(**overrides)
         if images is not None and len(images) != len(products):
             raise InvalidInputError(f"{len(products)} products but {len(images)} images")
-        if opts.method == "zero-shot" and opts.category is not None:
-            self.zero_shot_categories()  # a taxonomy must exist before the subtree is looked up
         predictions: list[Prediction] = []
         for start in range(0, len(products), CATEGORIZE_BATCH):
             chunk = products[start : start + CATEGORIZE_BATCH]
