@@ -238,14 +238,17 @@ class Engine:
         """Where the trained linear head of this store is kept between processes."""
         return self._heads.path
 
-    def warm_up(self) -> float | None:
-        """Load (or train and save) what the default options need before the first request:
-        the linear head. Returns its seconds, or None when the defaults use no head."""
+    def warm_up(self, load: bool = True) -> float | None:
+        """Prepare what the default options need before the first request: the linear head,
+        loaded (or trained and saved). ``load=False`` (``semcat index``) only makes sure a
+        current head is saved for the next process, reading just the saved file's header
+        when it is. Returns the seconds taken, or None when the defaults use no head."""
         if not self.settings.query_options().uses_head:
             return None
         start = time.perf_counter()
-        head = self.head()
-        return round(time.perf_counter() - start, 1) if head is not None else None
+        store = self.store()
+        ready = self.head() is not None if load else self._heads.ensure_saved(store, self._checked_store)
+        return round(time.perf_counter() - start, 1) if ready else None
 
     def zero_shot_categories(self) -> list[tuple[str, ...]]:
         """The taxonomy file's paths, else the stored labels, cut at the zero-shot level."""

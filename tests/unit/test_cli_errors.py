@@ -90,6 +90,7 @@ def test_a_no_op_rerun_never_loads_the_model(tmp_path: Path, monkeypatch: pytest
 
     import semcat.embedding
     import semcat.embedding.registry
+    from semcat.categorize.head import LinearHead
 
     loads: list[int] = []
 
@@ -105,6 +106,13 @@ def test_a_no_op_rerun_never_loads_the_model(tmp_path: Path, monkeypatch: pytest
     )
     args = ["index", str(catalog), "--data-dir", str(tmp_path / "d"), "-q"]
     assert run(*args)[0] == 0 and loads == [1]
+    head_file = tmp_path / "d" / "heads" / "faiss-products.pkl"
+    assert head_file.exists()  # the first run trained and saved the head
+
+    def no_unpickling(*args: object) -> None:
+        raise AssertionError("the no-op run loaded the saved head's weights")
+
+    monkeypatch.setattr(LinearHead, "load", staticmethod(no_unpickling))
     code, output = run(*args)
-    assert code == 0 and "unchanged 12" in output
+    assert code == 0 and "unchanged 12" in output and "linear head ready" in output
     assert loads == [1], "the second, no-op run loaded the model"

@@ -176,6 +176,16 @@ class LinearHead:
             tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves nothing behind
 
     @staticmethod
+    def saved(path: Path, fingerprint: str) -> bool:
+        """Whether the head saved at ``path`` was trained on exactly this ``fingerprint``
+        with this scikit-learn, read from the file's small header only (no weights loaded)."""
+        try:
+            with path.open("rb") as fh:
+                return bool(pickle.load(fh) == _header(fingerprint))
+        except Exception:  # none yet, or a truncated or foreign file
+            return False
+
+    @staticmethod
     def load(path: Path, fingerprint: str) -> LinearHead | None:
         """The head saved at ``path`` if it was trained on exactly this ``fingerprint`` with
         this scikit-learn; None when there is none, it is stale, or it cannot be read (then
@@ -194,10 +204,16 @@ TrainingSet = tuple[np.ndarray, list[str], list[str]]  # dense vectors, texts, l
 
 
 def _header(fingerprint: str) -> dict[str, str | int]:
-    """What a saved head must match to be loaded; another scikit-learn may not read its SVM right."""
-    import sklearn
+    """What a saved head must match to be loaded; another scikit-learn may not read its SVM
+    right. Where scikit-learn is not imported yet, the version comes from the package
+    metadata: importing it takes about a second, which a re-run with nothing to do should
+    not pay."""
+    import sys
+    from importlib.metadata import version
 
-    return {"format": _FORMAT, "sklearn": sklearn.__version__, "fingerprint": fingerprint}
+    module = sys.modules.get("sklearn")
+    installed = module.__version__ if module is not None else version("scikit-learn")
+    return {"format": _FORMAT, "sklearn": installed, "fingerprint": fingerprint}
 
 
 def training_set(store: VectorStore, fields: Sequence[str], level: int = 1) -> TrainingSet:

@@ -87,12 +87,27 @@ class HeadKeeper:
             self._training = None
             return head
 
+    def ensure_saved(self, store: VectorStore, check: Callable[[], None]) -> bool:
+        """Make sure a head for the store as it is now is saved for the next process,
+        without loading one when it already is (``semcat index``: a re-run with nothing new
+        reads the file's header only). Returns whether a head exists (>= 2 categories)."""
+        try:
+            data = training_set(store, self.fields)
+        except EmptyIndexError:
+            return False
+        if LinearHead.saved(self.path, self._digest(store, data)):
+            return True
+        return self._train(store, self.state(store, -1), check) is not None  # synchronous: saved on return
+
+    def _digest(self, store: VectorStore, data: Any) -> str:
+        options = {"fields": self.fields, "chars": self.options.chars, "c": self.options.c}
+        return fingerprint(data, store.meta.model, **options)
+
     def _saved_or_new(self, store: VectorStore) -> LinearHead:
         """The head saved for exactly the store's labeled products and these options, else a
         newly trained one (then saved: the next process loads it in a second)."""
         data = training_set(store, self.fields)
-        options = {"fields": self.fields, "chars": self.options.chars, "c": self.options.c}
-        digest = fingerprint(data, store.meta.model, **options)
+        digest = self._digest(store, data)
         head = LinearHead.load(self.path, digest)
         if head is None:
             head = LinearHead.from_training_set(data, chars=self.options.chars, c=self.options.c)

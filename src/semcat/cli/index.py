@@ -65,7 +65,7 @@ def index(
             total = engine.store().count()
             # the linear head trained (or confirmed) now and kept in the data folder, so the
             # first categorization after indexing does not wait for it
-            head_seconds = engine.warm_up() if not summary.interrupted else None
+            head_seconds = engine.warm_up(load=False) if not summary.interrupted else None
             data = summary.as_dict() | {
                 "catalog": str(catalog),
                 "rows_read": report.rows_read,

@@ -101,7 +101,9 @@ def index_products(
     summary = IndexSummary(valid=len(products))
     stored = _stored_hashes(store, [p.id for p in products])
     with_images = bool(getattr(embedder, "supports_images", False)) and IMAGE_SPACE in store.meta.spaces
-    lexical = LexicalEncoder() if LEXICAL_SPACE in store.meta.sparse else None
+    # the word vectors' encoder (scikit-learn, ~1 s to import) is made when something is embedded
+    lexical: LexicalEncoder | None = None
+    wants_words = LEXICAL_SPACE in store.meta.sparse
     image_paths: dict[str, Path] = {}
 
     def image_digest(product: Product) -> str:
@@ -148,11 +150,12 @@ def index_products(
             batch = to_embed[start_row : start_row + batch_size]
             t0 = time.perf_counter()
             vectors: Any = embedder.encode_texts([text for _, text, _ in batch], role="passage")
-            if with_images or lexical is not None:
+            if with_images or wants_words:
                 vectors = {DEFAULT_SPACE: vectors}
             if with_images:
                 vectors[IMAGE_SPACE] = _embed_images(batch, image_paths, embedder, max_pixels, summary)
-            if lexical is not None:
+            if wants_words:
+                lexical = lexical or LexicalEncoder()
                 vectors[LEXICAL_SPACE] = lexical.encode([text for _, text, _ in batch])
             summary.embed_seconds += time.perf_counter() - t0
             store.upsert([p.id for p, _, _ in batch], vectors, [payload for _, _, payload in batch])
