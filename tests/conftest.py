@@ -112,6 +112,18 @@ def flipkart_csv() -> Path:
     return FLIPKART_CSV
 
 
+@pytest.fixture
+def cli_hash_model(monkeypatch: pytest.MonkeyPatch) -> HashEmbedder:
+    """Every Engine (the ones the CLI makes too) embeds with the hash embedder: no model
+    weights to load, the store's model named after it."""
+    from semcat.engine import Engine
+
+    embedder = HashEmbedder()
+    monkeypatch.setattr(Engine, "embedder", property(lambda self: embedder))
+    monkeypatch.setattr(Engine, "model_name", property(lambda self: embedder.name))
+    return embedder
+
+
 BACKENDS = ["faiss", "faiss-hnsw", "qdrant-memory", "qdrant-path"]
 
 

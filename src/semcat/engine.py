@@ -202,7 +202,9 @@ class Engine:
         for start in range(0, len(products), CATEGORIZE_BATCH):
             chunk = products[start : start + CATEGORIZE_BATCH]
             chunk_images = images[start : start + CATEGORIZE_BATCH] if images is not None else None
-            predictions += self._predict(chunk, self._query_vectors(chunk, chunk_images, opts, start), opts)
+            texts = [p.text(self.settings.text_fields) for p in chunk]  # embedded, and the sparse rows' source
+            vectors = self._query_vectors([p.id for p in chunk], texts, chunk_images, opts, start)
+            predictions += self._predict(texts, vectors, opts)
         return predictions
 
     def categorize_text(self, text: str, options: QueryOptions | None = None, **overrides: Any) -> Prediction:
@@ -299,27 +301,30 @@ class Engine:
         )
 
     def _query_vectors(
-        self, products: Sequence[Product], images: Sequence[Any | None] | None, options: QueryOptions, offset: int
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        images: Sequence[Any | None] | None,
+        options: QueryOptions,
+        offset: int,
     ) -> dict[str, np.ndarray]:
         if options.modality == "image" or (images is not None and any(im is not None for im in images)):
             self._check_images()  # a text model cannot read photos, whatever else the query has
         return query_spaces(
-            products,
+            ids,
+            texts,
             images,
             options.modality,
-            fields=self.settings.text_fields,
             encode_texts=self._encode_query_texts,
             encode_images=lambda chunk: self._image_vectors(chunk, offset),
         )
 
-    def _predict(
-        self, products: Sequence[Product], vectors: dict[str, np.ndarray], options: QueryOptions
-    ) -> list[Prediction]:
-        """Sparse rows, the categorizer the options call for, and its predictions."""
+    def _predict(self, texts: Sequence[str], vectors: dict[str, np.ndarray], options: QueryOptions) -> list[Prediction]:
+        """Sparse rows (from the queries' embedded texts), the categorizer the options call
+        for, and its predictions."""
         if IMAGE_SPACE in vectors and options.method != "zero-shot":
             self._check_images(need_store_space=True)
         store = self._checked_store()
-        texts = [p.text(self.settings.text_fields) for p in products]
         queries = self._rows.add(
             vectors, texts, options, store_sparse=store.meta.sparse, head_chars=self.settings.head_chars
         )

@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 from semcat.catalog import read_catalog
 from semcat.cli import app as cli
-from semcat.engine import Engine
 from semcat.errors import CatalogError
 from semcat.limits import MAX_CATEGORY_DEPTH, MAX_ID_CHARS
 
@@ -123,10 +122,7 @@ def test_jsonl_rows_of_any_shape(rows: list[dict]) -> None:
     read("\n".join(json.dumps(r) for r in rows).encode(), ".jsonl")
 
 
-def test_the_cli_reports_rows_or_one_line_for_hostile_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    embedder = HashEmbedder()
-    monkeypatch.setattr(Engine, "embedder", property(lambda self: embedder))
-    monkeypatch.setattr(Engine, "model_name", property(lambda self: embedder.name))
+def test_the_cli_reports_rows_or_one_line_for_hostile_files(tmp_path: Path, cli_hash_model: HashEmbedder) -> None:
     runner = CliRunner()
     hostile = {
         "deep.jsonl": b'{"id": "1", "title": "mug", "attributes": ' + b'{"a":' * 3000 + b"1" + b"}" * 3000 + b"}\n"

@@ -180,10 +180,7 @@ def test_cli_paths_that_cannot_work_are_one_line_before_the_work(tmp_path: Path)
         assert message in result.output and "Traceback" not in result.output
 
 
-def test_index_says_when_nothing_is_labeled_and_can_refuse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    embedder = HashEmbedder()
-    monkeypatch.setattr(Engine, "embedder", property(lambda self: embedder))
-    monkeypatch.setattr(Engine, "model_name", property(lambda self: embedder.name))
+def test_index_says_when_nothing_is_labeled_and_can_refuse(tmp_path: Path, cli_hash_model: HashEmbedder) -> None:
     catalog = tmp_path / "c.csv"
     catalog.write_text("sku,name,main_cat\n1,red mug,Kitchen\n2,blue cup,Kitchen\n")
     runner = CliRunner()
@@ -213,11 +210,8 @@ def test_serve_on_a_public_address_without_a_key_is_refused_in_one_line(tmp_path
     assert result.exit_code == 1 and "refusing to serve on 0.0.0.0 without an API key" in result.output
 
 
-def test_bracketed_names_print_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bracketed_names_print_as_written(tmp_path: Path, cli_hash_model: HashEmbedder) -> None:
     """Rich markup in catalog data ([Kids], [/x]) is text, not a style or a crash."""
-    embedder = HashEmbedder()
-    monkeypatch.setattr(Engine, "embedder", property(lambda self: embedder))
-    monkeypatch.setattr(Engine, "model_name", property(lambda self: embedder.name))
     catalog = tmp_path / "c.csv"
     catalog.write_text("id,title,category\n1,[/bold] toy car,Toys > [Kids]\n2,toy truck,Toys > [Kids]\n")
     runner = CliRunner()

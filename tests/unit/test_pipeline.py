@@ -104,7 +104,7 @@ def test_options_are_resolved_once_with_clear_errors(tmp_path: Path) -> None:
         assert pred.category == "Watches" and len(pred.top) == 1
 
 
-def test_cli_passes_every_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_passes_every_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_hash_model: HashEmbedder) -> None:
     """`semcat categorize` hands its options to the engine as the API does."""
     from semcat.cli import app
 
@@ -116,9 +116,6 @@ def test_cli_passes_every_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         return real(self, products, options, **kwargs)
 
     monkeypatch.setattr(Engine, "categorize", spy)
-    embedder = HashEmbedder()
-    monkeypatch.setattr(Engine, "embedder", property(lambda self: embedder))
-    monkeypatch.setattr(Engine, "model_name", property(lambda self: embedder.name))
     with Engine(Settings(data_dir=tmp_path)) as engine:
         engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
     args = ["categorize", "steel analog wrist watch", "--data-dir", str(tmp_path), "--json"]

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from semcat.categorize.head import LinearHead, fingerprint, training_set
+from semcat.categorize.head import LinearHead, TrainingSet, fingerprint, training_set
 from semcat.errors import EmptyIndexError
 from semcat.options import HeadOptions
 from semcat.search.base import SearchFilter, VectorStore
@@ -66,18 +66,15 @@ class HeadKeeper:
         """The background retrain in progress, if any."""
         return self._training
 
-    @property
-    def loaded(self) -> LinearHead | None:
-        """The head in memory now (None before the first training or load)."""
-        return self._head[1] if self._head is not None else None
-
-    def _train(self, store: VectorStore, key: tuple[Any, ...], check: Callable[[], None]) -> LinearHead | None:
+    def _train(
+        self, store: VectorStore, key: tuple[Any, ...], check: Callable[[], None], data: TrainingSet | None = None
+    ) -> LinearHead | None:
         with self._train_lock:  # concurrent requests after a write train it once
             if self._head is not None and self._head[0] == key:
                 return self._head[1]
             try:
                 check()
-                head = self._saved_or_new(store)
+                head = self._saved_or_new(store, data)
             except EmptyIndexError:
                 head = None
             except Exception:
@@ -97,16 +94,18 @@ class HeadKeeper:
             return False
         if LinearHead.saved(self.path, self._digest(store, data)):
             return True
-        return self._train(store, self.state(store, -1), check) is not None  # synchronous: saved on return
+        # trained now (synchronously: saved when this returns) on the training set just read
+        return self._train(store, self.state(store, -1), check, data) is not None
 
-    def _digest(self, store: VectorStore, data: Any) -> str:
+    def _digest(self, store: VectorStore, data: TrainingSet) -> str:
         options = {"fields": self.fields, "chars": self.options.chars, "c": self.options.c}
         return fingerprint(data, store.meta.model, **options)
 
-    def _saved_or_new(self, store: VectorStore) -> LinearHead:
+    def _saved_or_new(self, store: VectorStore, data: TrainingSet | None = None) -> LinearHead:
         """The head saved for exactly the store's labeled products and these options, else a
-        newly trained one (then saved: the next process loads it in a second)."""
-        data = training_set(store, self.fields)
+        newly trained one (then saved: the next process loads it in a second). ``data``: the
+        store's training set when the caller has just read it."""
+        data = data if data is not None else training_set(store, self.fields)
         digest = self._digest(store, data)
         head = LinearHead.load(self.path, digest)
         if head is None:

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from semcat.catalog import Product
 from semcat.errors import InvalidInputError
 from semcat.search.base import DEFAULT_SPACE as TEXT
 from semcat.search.base import IMAGE_SPACE as IMAGE
@@ -46,42 +45,42 @@ def _decoded(image: Any | None, max_pixels: int, name: str) -> Any | None:
 
 
 def query_spaces(
-    products: Sequence[Product],
+    ids: Sequence[str],
+    texts: Sequence[str],
     images: Sequence[Any | None] | None,
     modality: str,
     *,
-    fields: Sequence[str],
     encode_texts: Callable[[Sequence[str]], np.ndarray],
     encode_images: Callable[[Sequence[Any | None]], np.ndarray],
 ) -> dict[str, np.ndarray]:
     """{space: (n, dim)} query vectors for the modality: ``text``, ``image`` or ``both``
-    (each query's text and photo, whichever it has). A query left with nothing the
-    modality can use is an :class:`InvalidInputError` naming it."""
-    texts = [p.text(fields) for p in products]
+    (each query's text and photo, whichever it has), for products given by id and their
+    embedded text. A query left with nothing the modality can use is an
+    :class:`InvalidInputError` naming it."""
     if images is None and modality != "image":  # the text-only path (the common one)
-        for product, text in zip(products, texts, strict=True):
+        for pid, text in zip(ids, texts, strict=True):
             if not text.strip():
-                raise InvalidInputError(f"product {product.id!r} has no text to categorize")
+                raise InvalidInputError(f"product {pid!r} has no text to categorize")
         return {TEXT: encode_texts(texts)}
     spaces: dict[str, np.ndarray] = {}
     text_rows = [i for i, t in enumerate(texts) if t.strip()] if modality != "image" else []
-    has_text = np.zeros(len(products), dtype=bool)
+    has_text = np.zeros(len(ids), dtype=bool)
     has_text[text_rows] = True
     if text_rows:
         encoded = encode_texts([texts[i] for i in text_rows])
-        spaces[TEXT] = np.zeros((len(products), encoded.shape[1]), dtype=np.float32)
+        spaces[TEXT] = np.zeros((len(ids), encoded.shape[1]), dtype=np.float32)
         spaces[TEXT][text_rows] = encoded
-    has_image = np.zeros(len(products), dtype=bool)
+    has_image = np.zeros(len(ids), dtype=bool)
     if images is not None and modality != "text" and any(im is not None for im in images):
         vectors = encode_images(images)
         has_image = np.any(vectors != 0, axis=1)
         if has_image.any():
             spaces[IMAGE] = vectors
-    for row, product in enumerate(products):
+    for row, pid in enumerate(ids):
         if modality == "text" and not has_text[row]:
-            raise InvalidInputError(f"product {product.id!r} has no text to categorize (modality text)")
+            raise InvalidInputError(f"product {pid!r} has no text to categorize (modality text)")
         if modality == "image" and not has_image[row]:
-            raise InvalidInputError(f"product {product.id!r} has no image (modality image needs one)")
+            raise InvalidInputError(f"product {pid!r} has no image (modality image needs one)")
         if modality == "both" and not (has_text[row] or has_image[row]):
-            raise InvalidInputError(f"product {product.id!r} has neither text nor an image")
+            raise InvalidInputError(f"product {pid!r} has neither text nor an image")
     return spaces
