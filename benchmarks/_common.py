@@ -24,6 +24,22 @@ DATASETS = {
 }
 
 
+def catalog(name: str) -> list:
+    """The labeled products of a shared catalog as the accuracy studies read them; besides
+    :data:`DATASETS`, ``flipkart20k``: product names only, the full category tree, rows
+    whose tree is only the product name (depth 1) dropped."""
+    from semcat.catalog import ColumnMap, Product, read_catalog
+
+    if name != "flipkart20k":
+        folder, file = DATASETS[name]
+        return read_catalog(dataset(folder, file)).products
+    report = read_catalog(
+        dataset("flipkart-20k", "flipkart_20k_merged.csv"),
+        ColumnMap(id="uniq_id", title="product_name", description=None, brand=None, category=["product_category_tree"]),
+    )
+    return [Product(id=p.id, title=p.title, category=p.category) for p in report.products if len(p.category) >= 2]
+
+
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or ""
     try:
@@ -93,6 +109,7 @@ def embedded(name: str, products: list, embedder: Any) -> Any:
             payloads=[p.payload() for p in labeled],
             model=embedder.name,
             embed_seconds=float(cached["seconds"]),
+            encoder=embedder,
         )
     data = from_products(products, embedder)
     CACHE.mkdir(parents=True, exist_ok=True)

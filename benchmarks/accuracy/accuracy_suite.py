@@ -29,8 +29,8 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import RESULTS, dataset, embedded, machine, update_doc_section, write_result
-from semcat.catalog import ColumnMap, Product, read_catalog
+from _common import RESULTS, catalog, dataset, embedded, machine, update_doc_section, write_result
+from semcat.catalog import ColumnMap, read_catalog
 from semcat.config import Settings
 from semcat.embedding import load_embedder
 from semcat.evaluation import EvalConfig, LabeledSet, run_evaluation
@@ -78,13 +78,7 @@ def flipkart20k(embedder) -> list[dict]:
     sample_ids = {
         p.id for p in read_catalog(dataset("flipkart-1050", "flipkart_com-ecommerce_sample_1050.csv")).products
     }
-    report = read_catalog(
-        dataset("flipkart-20k", "flipkart_20k_merged.csv"),
-        ColumnMap(id="uniq_id", title="product_name", description=None, brand=None, category=["product_category_tree"]),
-    )
-    products = [p for p in report.products if len(p.category) >= 2]  # depth-1 "trees" are product names
-    products = [Product(id=p.id, title=p.title, category=p.category) for p in products]  # names only
-    data = embedded("flipkart20k", products, embedder)
+    data = embedded("flipkart20k", catalog("flipkart20k"), embedder)
     held_out = frozenset(i for i in data.ids if i in sample_ids)
     results = []
     for level in (1, 2):

@@ -128,7 +128,7 @@ class Settings(BaseSettings):
         DEFAULTS.head_weight,
         ge=0.0,
         le=1.0,
-        description="Share of the main-category decision given to a linear head trained on the stored vectors "
+        description="Share of each level's decision given to a linear head trained on the stored vectors "
         "(retrained after writes); 0: the kNN vote alone.",
     )
     head_c: float = Field(HEAD_DEFAULTS.c, gt=0.0, le=1000.0, description="Regularization C of the linear head's SVM.")
@@ -136,6 +136,13 @@ class Settings(BaseSettings):
         HEAD_DEFAULTS.chars,
         description="Give the linear head character 3-5-gram features besides words and the dense vector "
         "(+0.45 point on cdiscount-50k; false: about a third of its training time, 38 s vs 108 s at 40k).",
+    )
+    head_levels: int | None = Field(
+        HEAD_DEFAULTS.levels,
+        ge=1,
+        le=20,
+        description="Taxonomy levels the linear head decides with the vote (unset: every level; 1: the main "
+        "category only, the deeper levels from the vote alone).",
     )
     duplicate_threshold: float | None = Field(
         DEFAULTS.duplicate_threshold,
@@ -236,7 +243,7 @@ class Settings(BaseSettings):
         return base.merged(**overrides)
 
     def head_options(self) -> HeadOptions:
-        return HeadOptions(c=self.head_c, chars=self.head_chars)
+        return HeadOptions(c=self.head_c, chars=self.head_chars, levels=self.head_levels)
 
     def zero_shot_options(self) -> ZeroShotOptions:
         return ZeroShotOptions(level=self.zero_shot_level, temperature=self.zero_shot_temperature)

@@ -73,9 +73,9 @@ class QueryOptions:
 
     @property
     def uses_head(self) -> bool:
-        """Whether the linear head has a say: the ``knn`` method, a non-zero head weight, and
-        no caller restriction to one subtree (the head judges among all main categories)."""
-        return self.method == "knn" and self.head_weight > 0 and self.category is None
+        """Whether the linear head has a say: the ``knn`` method and a non-zero head weight
+        (within a caller's ``category`` it judges among that subtree's categories only)."""
+        return self.method == "knn" and self.head_weight > 0
 
     @property
     def space_weights(self) -> dict[str, float]:
@@ -89,6 +89,7 @@ class HeadOptions:
 
     c: float = 1.0  # the SVM's regularization
     chars: bool = True  # character 3-5-gram features besides words and the dense vector
+    levels: int | None = None  # the taxonomy levels it decides (None: all; 1: the main category only)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,9 @@ def test_minilm_knn_main_category_accuracy_faiss(faiss_run) -> None:
     assert result.accuracy >= 0.94  # kNN + words + head; the dense vote alone gave 0.933
     assert set(result.level_accuracy) == {1, 2, 3}
     assert result.level_accuracy[2] <= result.level_accuracy[1]
+    # the vote and the head decide every level together: 0.9286 at level 2 when measured
+    # (TF-IDF + SVM trained flat at level 2: 0.886 on this split), 2 points of slack
+    assert result.level_accuracy[2] >= 0.9086
 
 
 def test_same_accuracy_on_qdrant_local_path(faiss_run, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from semcat.catalog import Product
+from semcat.errors import ConfigError
 from semcat.evaluation import EvalConfig, LabeledSet, run_evaluation
 from semcat.evaluation.metrics import kmeans_ari, level_accuracy
 from semcat.evaluation.report import make_splits
@@ -89,3 +90,39 @@ def test_results_come_back_as_a_dataframe(tmp_path: Path) -> None:
     assert list(frame["method"]) == ["knn@5", "tfidf-svm"]
     assert list(frame["accuracy"]) == [1.0, 1.0] and list(frame["level_2"]) == [1.0, 1.0]
     assert set(frame["model"]) == {"synthetic"}
+
+
+def test_every_level_in_one_run_with_the_flat_baselines_retrained_at_each(tmp_path: Path) -> None:
+    """``--level all``: one table of every level and the full path; the flat classifiers
+    are trained at each level, the path methods (vote, zero-shot, hybrid) once."""
+    from tests.conftest import HashEmbedder
+
+    embedder = HashEmbedder()
+    base = synthetic(n_per=20)
+    texts = [f"{p[0]} {p[1]} {t}".lower() for p, t in zip(base.paths, base.texts, strict=True)]  # names in it
+    data = LabeledSet(
+        base.ids, embedder.encode_texts(texts), base.paths, texts, base.payloads, embedder.name, encoder=embedder
+    )
+    config = EvalConfig(
+        split="cv",
+        folds=3,
+        level=None,
+        per_level=True,
+        k_grid=(5,),
+        methods=("knn", "tfidf", "zero-shot", "hybrid"),
+        ari=False,
+        tsne=False,
+        plots=False,
+    )
+    (result,) = run_evaluation([data], config, tmp_path, progress=False)
+    per_level = result["per_level"]
+    assert list(per_level) == ["1", "2", "full"]
+    for level in per_level.values():
+        assert set(level) == {"knn@5", "tfidf-svm", "zero-shot", "hybrid"}
+        assert level["tfidf-svm"]["accuracy"] == 1.0 and level["knn@5"]["accuracy"] == 1.0
+        assert level["zero-shot"]["accuracy"] > 0.5  # prompts for the leaf names the texts carry (chance: 0.25)
+        assert {"accuracy", "accuracy_std", "macro_f1"} <= set(level["hybrid"])
+    report = (tmp_path / "report.md").read_text()
+    assert "| method | level 1 accuracy | macro F1 | level 2 accuracy | macro F1 | full path accuracy |" in report
+    with pytest.raises(ConfigError, match="zero-shot"):
+        run_evaluation([synthetic()], EvalConfig(methods=("zero-shot",), ari=False, tsne=False), None, progress=False)

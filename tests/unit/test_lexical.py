@@ -226,8 +226,9 @@ def test_an_unreadable_saved_head_is_retrained(tmp_path: Path, monkeypatch: pyte
 
 
 def test_character_rows_are_computed_only_for_queries_the_head_judges(tmp_path: Path) -> None:
-    """The head reads characters only for a knn query over all categories; a hybrid
-    query, a category-restricted one or a zero-shot one does not pay for them."""
+    """The head reads characters only for knn queries (over all categories or within a
+    caller's subtree, where it judges that subtree's levels); a hybrid query or a
+    zero-shot one does not pay for them."""
     from tests.conftest import HashEmbedder
 
     from semcat.categorize import QueryRows
@@ -245,8 +246,8 @@ def test_character_rows_are_computed_only_for_queries_the_head_judges(tmp_path: 
         assert set(with_lexical("knn")) == {"text", LEXICAL_SPACE, CHAR_SPACE}
         assert set(with_lexical("hybrid")) == {"text", LEXICAL_SPACE}
         restricted = with_lexical("knn", category="Office")
-        assert set(restricted) == {"text", LEXICAL_SPACE}
+        assert set(restricted) == {"text", LEXICAL_SPACE, CHAR_SPACE}
         assert set(with_lexical("zero-shot")) == {"text"}
-        # and the restricted query is still categorized within its subtree by the vote
+        # and the restricted query is still categorized within its subtree
         prediction = engine.categorize([Product(id="q", title="toner cartridge")], category="Office")[0]
         assert prediction.main_category == "Office"

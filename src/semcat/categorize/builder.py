@@ -17,6 +17,7 @@ import numpy as np
 
 from semcat.categorize.head import LinearHead
 from semcat.categorize.hybrid import HybridCategorizer
+from semcat.categorize.levels import LevelwiseCategorizer
 from semcat.categorize.vote import Categorizer, KnnCategorizer
 from semcat.categorize.zeroshot import ZeroShotCategorizer
 from semcat.embedding.lexical import CHAR_SPACE, LEXICAL_SPACE, LexicalEncoder
@@ -32,8 +33,8 @@ def build_categorizer(
     head: LinearHead | None = None,
     zero_shot: ZeroShotCategorizer | None = None,
 ) -> Categorizer:
-    """The categorizer for these options: the kNN vote (mixed with the linear head at the
-    main category when ``head`` is given and the options let it judge), zero-shot, or
+    """The categorizer for these options: the kNN vote (mixed with the linear head at every
+    level it decides when ``head`` is given and the options let it judge), zero-shot, or
     hybrid (the vote mixed with the zero-shot prior)."""
     if options.method in ("zero-shot", "hybrid") and zero_shot is None:
         raise ConfigError(f"the {options.method} method needs the zero-shot categorizer (category prompts)")
@@ -59,7 +60,7 @@ def build_categorizer(
         return HybridCategorizer(knn, zero_shot, options.hybrid_knn_weight, subtree_vote=options.subtree_vote)
     if head is None or not options.uses_head:
         return knn
-    return HybridCategorizer(knn, head, 1.0 - options.head_weight, method="knn", subtree_vote=options.subtree_vote)
+    return LevelwiseCategorizer(knn, head, 1.0 - options.head_weight, subtree_vote=options.subtree_vote)
 
 
 def head_applies(options: QueryOptions, vectors: Mapping[str, Any]) -> bool:

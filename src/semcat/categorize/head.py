@@ -28,6 +28,8 @@ import os
 import pickle
 import threading
 import time
+import warnings
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,12 +48,13 @@ from semcat.embedding.lexical import (
 )
 from semcat.errors import EmptyIndexError
 from semcat.options import HEAD_DEFAULTS
-from semcat.search.base import DEFAULT_SPACE, VectorStore, level_key
+from semcat.search.base import DEFAULT_SPACE, VectorStore
 
 _SCALE = 4.0  # SVM margins -> softmax; a margin of 0.5 over the runner-up reads as ~0.88
 DENSE_WEIGHT = 0.5  # the dense block's scale next to the two unit-norm TF-IDF blocks
 MIN_DF = 2  # a word or n-gram must occur in two labeled products to count
-_FORMAT = 3  # bump when the saved head's layout or features change: older files are retrained
+LOCAL_MIN_DF = 2  # ... and, for a node's classifier, in two of that node's products
+_FORMAT = 4  # bump when the saved head's layout or features change: older files are retrained
 
 
 class LinearHead:
@@ -68,14 +71,15 @@ class LinearHead:
         lexical: Sequence[SparseRow],
         labels: Sequence[str],
         chars: Sequence[SparseRow] | None = None,
-        level: int = 1,
         c: float = HEAD_DEFAULTS.c,
+        levels: int | None = HEAD_DEFAULTS.levels,
     ) -> None:
         from sklearn.svm import LinearSVC
 
         start = time.perf_counter()
-        classes = sorted(set(labels))
-        if len(classes) < 2:
+        paths = [tuple(str(label).split(PATH_JOIN)) for label in labels]
+        main = [path[0] for path in paths]
+        if len(set(main)) < 2:
             raise EmptyIndexError("the linear head needs labeled products of at least two categories")
         self._blocks: list[tuple[str, np.ndarray]] = []
         matrices = []
@@ -86,7 +90,7 @@ class LinearHead:
             doc_freq = np.bincount(matrix.indices, minlength=N_FEATURES)
             self._blocks.append((space, smooth_idf(doc_freq, len(rows), MIN_DF).astype(np.float32)))
             matrices.append(matrix)
-        self.level = level
+        self.level = 1
         features = self._features(np.asarray(dense, dtype=np.float32), matrices)
         # fit on the columns a labeled product has: a hashed feature no labeled product has
         # gets a zero weight anyway, and leaving it out keeps the weights small
@@ -94,9 +98,25 @@ class LinearHead:
         self._lookup = np.full(features.shape[1], -1, dtype=np.int32)
         self._lookup[self._columns] = np.arange(len(self._columns), dtype=np.int32)
         self._svm = LinearSVC(C=c)
-        self._svm.fit(self._compact(features), list(labels))
+        self._svm.fit(self._compact(features), main)
         self._svm.coef_ = self._weights(self._svm.coef_)
-        self.paths = [tuple(str(c).split(PATH_JOIN)) for c in self._svm.classes_]
+        self.paths = [(str(c),) for c in self._svm.classes_]
+        self.main_seconds = time.perf_counter() - start
+        # below the main category: one classifier per parent among its children
+        self.local: dict[tuple[str, ...], LocalClassifier] = {}
+        self.only_child: dict[tuple[str, ...], tuple[str, ...]] = {}  # a node all of whose products go one way
+        deepest = max(len(path) for path in paths)
+        for level in range(2, deepest + 1 if levels is None else min(deepest, levels) + 1):
+            groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+            for row, path in enumerate(paths):
+                if len(path) >= level - 1:
+                    groups[path[: level - 1]].append(row)
+            for parent, rows in groups.items():
+                targets = [paths[row][:level] for row in rows]  # a path ending at the parent: "stop here"
+                if len(set(targets)) > 1:
+                    self.local[parent] = LocalClassifier(features[rows], targets, c)
+                else:
+                    self.only_child[parent] = targets[0]
         self.products = len(labels)
         self.train_seconds = time.perf_counter() - start
 
@@ -131,35 +151,55 @@ class LinearHead:
             (features.data[keep], (rows[keep], position[keep])), shape=(features.shape[0], len(self._columns))
         )
 
-    def probabilities(self, query_vectors: Mapping[str, Any]) -> np.ndarray:
-        """(n, categories): softmax over the SVM margins. Needs the queries' ``text``
-        vectors and, for the sparse blocks, their rows under :attr:`spaces` (a missing
-        space reads as no words)."""
+    def features(self, query_vectors: Mapping[str, Any]) -> Any:
+        """The queries' feature rows (CSR), as the classifiers read them. Needs the queries'
+        ``text`` vectors and, for the sparse blocks, their rows under :attr:`spaces` (a
+        missing space reads as no words)."""
         dense = np.atleast_2d(np.asarray(query_vectors[DEFAULT_SPACE], dtype=np.float32))
         empty = [(np.zeros(0, np.int32), np.zeros(0, np.float32))] * len(dense)
         matrices = [rows_to_csr(query_vectors.get(space) or empty) for space in self.spaces]
-        margins = self._svm.decision_function(self._compact(self._features(dense, matrices)))
-        if margins.ndim == 1:  # two classes
-            margins = np.stack([-margins, margins], axis=1)
-        logits = _SCALE * margins
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+        return self._features(dense, matrices)
+
+    def probabilities(self, query_vectors: Mapping[str, Any], features: Any = None) -> np.ndarray:
+        """(n, main categories): softmax over the SVM margins (``features``: the queries'
+        rows from :meth:`features` when already computed)."""
+        rows = self.features(query_vectors) if features is None else features
+        return _softmax(self._svm.decision_function(self._compact(rows)))
+
+    def below(self, parent: tuple[str, ...], features: Any) -> tuple[list[tuple[str, ...]], np.ndarray] | None:
+        """The children of ``parent`` the head knows and, per query row of ``features``, a
+        probability for each (a child equal to ``parent`` means "the path stops here"; a
+        node with one child gives it probability 1). None for a category the head has not
+        been trained on (added since) or has not been asked to decide (``levels``)."""
+        parent = tuple(parent)
+        if parent in self.only_child:
+            return [self.only_child[parent]], np.ones((features.shape[0], 1), dtype=np.float32)
+        local = self.local.get(parent)
+        return None if local is None else (local.children, local.probabilities(features))
+
+    @property
+    def levels(self) -> int:
+        """How deep the head decides: 1 (the main category only) or more."""
+        below = [*self.local, *(parent for parent, child in self.only_child.items() if child != parent)]
+        return 1 + max((len(parent) for parent in below), default=0)
+
+    def weights_bytes(self) -> int:
+        """What the trained weights take in memory (and, about, on disk)."""
+        own = self._svm.coef_.nbytes + self._columns.nbytes + self._lookup.nbytes
+        return int(own + sum(local.nbytes for local in self.local.values()))
 
     @classmethod
     def from_store(
-        cls, store: VectorStore, fields: Sequence[str], level: int = 1, chars: bool = HEAD_DEFAULTS.chars, **kwargs: Any
+        cls, store: VectorStore, fields: Sequence[str], chars: bool = HEAD_DEFAULTS.chars, **kwargs: Any
     ) -> LinearHead:
         """Train on the store's labeled products (their stored vectors and texts)."""
-        return cls.from_training_set(training_set(store, fields, level), level=level, chars=chars, **kwargs)
+        return cls.from_training_set(training_set(store, fields), chars=chars, **kwargs)
 
     @classmethod
-    def from_training_set(
-        cls, data: TrainingSet, level: int = 1, chars: bool = HEAD_DEFAULTS.chars, **kwargs: Any
-    ) -> LinearHead:
+    def from_training_set(cls, data: TrainingSet, chars: bool = HEAD_DEFAULTS.chars, **kwargs: Any) -> LinearHead:
         dense, texts, labels = data
         char_rows = LexicalEncoder("char").encode(texts) if chars else None
-        return cls(dense, LexicalEncoder().encode(texts), labels, chars=char_rows, level=level, **kwargs)
+        return cls(dense, LexicalEncoder().encode(texts), labels, chars=char_rows, **kwargs)
 
     def save(self, path: Path, fingerprint: str) -> None:
         """Write what the head was trained on, then the head (atomically: a reader never
@@ -200,7 +240,75 @@ class LinearHead:
         return head if isinstance(head, LinearHead) else None
 
 
-TrainingSet = tuple[np.ndarray, list[str], list[str]]  # dense vectors, texts, labels
+TrainingSet = tuple[np.ndarray, list[str], list[str]]  # dense vectors, texts, full category paths
+
+
+def _softmax(margins: np.ndarray) -> np.ndarray:
+    if margins.ndim == 1:  # two classes
+        margins = np.stack([-margins, margins], axis=1)
+    logits = _SCALE * margins
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+class LocalClassifier:
+    """A linear SVM among the children of one taxonomy node, fitted on that node's labeled
+    products only and on the feature columns they have (so its weights grow with the
+    subtree, not with the catalog)."""
+
+    def __init__(self, features: Any, targets: Sequence[tuple[str, ...]], c: float) -> None:
+        from sklearn.svm import LinearSVC
+
+        # the columns at least LOCAL_MIN_DF of the node's products have (as MIN_DF for the
+        # whole catalog: a feature of one product only lets the SVM memorize it)
+        doc_freq = np.bincount(features.indices, minlength=features.shape[1])
+        self.columns = np.flatnonzero(doc_freq >= LOCAL_MIN_DF).astype(np.int32)
+        compact = self._compact(features)
+        keys = [PATH_JOIN.join(t) for t in targets]
+        svm = LinearSVC(C=c)
+        with warnings.catch_warnings():  # a node of 3 products in 2 children is "a regression problem" to it
+            warnings.simplefilter("ignore", UserWarning)
+            svm.fit(compact, keys)
+        self.children = [tuple(str(k).split(PATH_JOIN)) for k in svm.classes_]
+        # (columns, 1 or children), float16: a node's margins need no more, and the nodes'
+        # weights together would otherwise outweigh the main-category SVM several times
+        self.coef = np.ascontiguousarray(svm.coef_.T, dtype=np.float16)
+        self.intercept = svm.intercept_.astype(np.float32)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.coef.nbytes + self.columns.nbytes + self.intercept.nbytes)
+
+    def _positions(self, features: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per stored entry of ``features``: its row, its position among this node's columns,
+        and whether the node has that column (a feature its products lack weighs nothing)."""
+        rows = np.repeat(np.arange(features.shape[0]), np.diff(features.indptr))
+        if not len(self.columns):
+            return rows, np.zeros(len(rows), dtype=np.int64), np.zeros(len(rows), dtype=bool)
+        position = np.minimum(np.searchsorted(self.columns, features.indices), len(self.columns) - 1)
+        return rows, position, self.columns[position] == features.indices
+
+    def _compact(self, features: Any) -> Any:
+        from scipy import sparse
+
+        rows, position, keep = self._positions(features)
+        return sparse.csr_matrix(
+            (features.data[keep], (rows[keep], position[keep])), shape=(features.shape[0], len(self.columns))
+        )
+
+    def probabilities(self, features: Any) -> np.ndarray:
+        """(rows, children): softmax over the margins of the query rows ``features``. Only the
+        weights of the queries' own features are read (and widened from float16)."""
+        from scipy import sparse
+
+        rows, position, keep = self._positions(features)
+        used = int(keep.sum())
+        entries = sparse.csr_matrix(
+            (features.data[keep], (rows[keep], np.arange(used))), shape=(features.shape[0], used)
+        )
+        margins = np.asarray(entries @ self.coef[position[keep]].astype(np.float32)) + self.intercept
+        return _softmax(margins[:, 0] if margins.shape[1] == 1 else margins)
 
 
 def _header(fingerprint: str) -> dict[str, str | int]:
@@ -216,8 +324,8 @@ def _header(fingerprint: str) -> dict[str, str | int]:
     return {"format": _FORMAT, "sklearn": installed, "fingerprint": fingerprint}
 
 
-def training_set(store: VectorStore, fields: Sequence[str], level: int = 1) -> TrainingSet:
-    """The store's labeled products as the head trains on them."""
+def training_set(store: VectorStore, fields: Sequence[str]) -> TrainingSet:
+    """The store's labeled products as the head trains on them (labels: full paths)."""
     dense: list[np.ndarray] = []
     texts: list[str] = []
     labels: list[str] = []
@@ -228,7 +336,7 @@ def training_set(store: VectorStore, fields: Sequence[str], level: int = 1) -> T
                 continue
             dense.append(vector)
             texts.append(Product.from_payload(p).text(fields))
-            labels.append(level_key(path, level) or path)
+            labels.append(path)
     if not labels:
         raise EmptyIndexError("the store holds no labeled product to train the linear head on")
     return np.stack(dense).astype(np.float32), texts, labels

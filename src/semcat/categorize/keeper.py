@@ -98,7 +98,12 @@ class HeadKeeper:
         return self._train(store, self.state(store, -1), check, data) is not None
 
     def _digest(self, store: VectorStore, data: TrainingSet) -> str:
-        options = {"fields": self.fields, "chars": self.options.chars, "c": self.options.c}
+        options = {
+            "fields": self.fields,
+            "chars": self.options.chars,
+            "c": self.options.c,
+            "levels": self.options.levels,
+        }
         return fingerprint(data, store.meta.model, **options)
 
     def _saved_or_new(self, store: VectorStore, data: TrainingSet | None = None) -> LinearHead:
@@ -109,7 +114,9 @@ class HeadKeeper:
         digest = self._digest(store, data)
         head = LinearHead.load(self.path, digest)
         if head is None:
-            head = LinearHead.from_training_set(data, chars=self.options.chars, c=self.options.c)
+            head = LinearHead.from_training_set(
+                data, chars=self.options.chars, c=self.options.c, levels=self.options.levels
+            )
             try:
                 head.save(self.path, digest)
             except OSError as exc:  # a read-only data folder: the head still serves this process

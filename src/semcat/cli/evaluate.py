@@ -43,13 +43,20 @@ def evaluate(
         float, typer.Option("--test-size", min=0.01, max=0.9, help="Hold-out fraction.")
     ] = EVAL_DEFAULTS.test_size,
     seed: Annotated[int, typer.Option("--seed", help="Split seed.")] = EVAL_DEFAULTS.seed,
-    level: Annotated[str, typer.Option("--level", help="Label level to evaluate: 1, 2, ... or 'full'.")] = "1",
+    level: Annotated[
+        str,
+        typer.Option(
+            "--level",
+            help="Label level to evaluate: 1, 2, ..., 'full' (the whole path), or 'all' (a table of every "
+            "level and the full path, the flat baselines retrained at each).",
+        ),
+    ] = "1",
     k_grid: Annotated[str, typer.Option("--k", help="k values of the kNN vote, comma-separated.")] = ",".join(
         map(str, EVAL_DEFAULTS.k_grid)
     ),
-    methods: Annotated[str, typer.Option("--methods", help="knn, logreg, tfidf (comma-separated).")] = ",".join(
-        EVAL_DEFAULTS.methods
-    ),
+    methods: Annotated[
+        str, typer.Option("--methods", help="knn, logreg, tfidf, zero-shot, hybrid (comma-separated).")
+    ] = ",".join(EVAL_DEFAULTS.methods),
     limit: Annotated[int | None, typer.Option("--limit", min=10, help="Stratified sample of N products.")] = None,
     no_tsne: Annotated[bool, typer.Option("--no-tsne", help="Skip the t-SNE projection and plot.")] = False,
     no_ari: Annotated[bool, typer.Option("--no-ari", help="Skip KMeans clustering.")] = False,
@@ -67,9 +74,12 @@ def evaluate(
 
         try:
             ks = tuple(int(k) for k in k_grid.split(",") if k.strip())
-            lvl = None if level.strip().lower() == "full" else int(level)
+            chosen = level.strip().lower()
+            lvl = None if chosen in ("full", "all") else int(chosen)
+            if lvl is not None and lvl < 1:
+                raise ValueError
         except ValueError:
-            raise ConfigError("--k takes integers like 5,10,20 and --level an integer or 'full'") from None
+            raise ConfigError("--k takes integers like 5,10,20 and --level 1, 2, ..., 'full' or 'all'") from None
         settings = make_settings(**shared)
         # built (and so checked: an unknown method is one line) before anything is embedded
         config = EvalConfig(
@@ -78,19 +88,21 @@ def evaluate(
             test_size=test_size,
             seed=seed,
             level=lvl,
+            per_level=chosen == "all",
             k_grid=ks,
             methods=tuple(x.strip() for x in methods.split(",") if x.strip()),
             ari=not no_ari,
             tsne=not no_tsne,
             options=settings.query_options(),
             head=settings.head_options(),
+            zero_shot=settings.zero_shot_options(),
         )
         sets = []
         if catalog is None:
             if models:
                 raise ConfigError("--models needs a CATALOG to embed (the store holds one model's vectors)")
             with make_engine(settings) as engine:
-                sets.append(from_store(engine.store(), settings.text_fields))
+                sets.append(from_store(engine.store(), settings.text_fields, engine.embedder))
             title = f"semcat evaluation of {settings.store_description()}"
         else:
             from semcat.catalog import read_catalog
@@ -118,6 +130,10 @@ def evaluate(
             out.print(f"[bold]{escape(result['model'])}[/bold] — {result['split']}, {result['products']} products")
             for name, r in result["methods"].items():
                 out.print(f"  {name:<10} accuracy {r['accuracy']:.4f}  macro F1 {r['macro_f1']:.4f}")
+            for lv, scores in result.get("per_level", {}).items():
+                label = "full path" if lv == "full" else f"level {lv}"
+                cells = "  ".join(f"{name} {r['accuracy']:.4f}" for name, r in scores.items())
+                out.print(f"  {label:<10} {escape(cells)}")
             if "kmeans_ari" in result:
                 ari = result["kmeans_ari"]
                 out.print(f"  KMeans ARI {ari['mean']:.4f} ± {ari['std']:.4f}")

@@ -25,6 +25,7 @@ class LabeledSet:
     payloads: list[dict[str, Any]]
     model: str
     embed_seconds: float = 0.0
+    encoder: Embedder | None = None  # the model that embedded them: zero-shot's category prompts
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -43,11 +44,13 @@ class LabeledSet:
             payloads=[self.payloads[i] for i in idx],
             model=self.model,
             embed_seconds=self.embed_seconds,
+            encoder=self.encoder,
         )
 
 
-def from_store(store: VectorStore, fields: Sequence[str] = TEXT_FIELDS) -> LabeledSet:
-    """The labeled products of a store, with their stored vectors."""
+def from_store(store: VectorStore, fields: Sequence[str] = TEXT_FIELDS, encoder: Embedder | None = None) -> LabeledSet:
+    """The labeled products of a store, with their stored vectors (``encoder``: the store's
+    model, for the zero-shot methods' category prompts)."""
     ids: list[str] = []
     chunks: list[np.ndarray] = []
     paths: list[tuple[str, ...]] = []
@@ -64,7 +67,7 @@ def from_store(store: VectorStore, fields: Sequence[str] = TEXT_FIELDS) -> Label
             payloads.append(payload)
     dim = store.meta.spaces.get("text", 0)
     vectors = np.concatenate(chunks) if chunks else np.zeros((0, dim), dtype=np.float32)
-    return LabeledSet(ids, vectors, paths, texts, payloads, store.meta.model)
+    return LabeledSet(ids, vectors, paths, texts, payloads, store.meta.model, encoder=encoder)
 
 
 def from_products(
@@ -101,4 +104,5 @@ def from_products(
         payloads=[p.payload() for p in labeled],
         model=embedder.name,
         embed_seconds=seconds,
+        encoder=embedder,
     )

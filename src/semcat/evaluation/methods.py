@@ -8,6 +8,8 @@
   studies).
 - ``tfidf-svm``: TF-IDF (word 1-2 grams) + a linear SVM on the raw text, a lexical
   baseline that needs no embedding model.
+- ``zero-shot`` and ``hybrid``: category prompts alone, and the vote mixed with them
+  (:func:`prompted`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from semcat.catalog import PATH_JOIN
 from semcat.categorize import build_categorizer
 from semcat.categorize.builder import QueryRows
 from semcat.categorize.head import LinearHead
+from semcat.categorize.zeroshot import ZeroShotCategorizer
 from semcat.embedding.lexical import LEXICAL_SPACE
 from semcat.evaluation.data import LabeledSet
 from semcat.options import DEFAULTS, HEAD_DEFAULTS, HeadOptions, QueryOptions
@@ -64,29 +67,26 @@ def knn(
     ``variants``: other option sets (e.g. ``{"head_weight": 1.0}``) run on the same store
     and head, their predictions in ``MethodRun.variants``."""
     head_overrides = {
-        key.removeprefix("head_"): overrides.pop(key) for key in ("head_c", "head_chars") if key in overrides
+        key.removeprefix("head_"): overrides.pop(key)
+        for key in ("head_c", "head_chars", "head_levels")
+        if key in overrides
     }
     opts = (options or DEFAULTS).merged(k=k, **overrides)
     head_opts = replace(head_options or HEAD_DEFAULTS, **head_overrides)
     start = time.perf_counter()
     rows = QueryRows()
     sparse = (LEXICAL_SPACE,) if opts.lexical_weight > 0 else ()
-    meta = StoreMeta(model=train.model, spaces={"text": train.vectors.shape[1]}, sparse=sparse)
     needs_words = opts.lexical_weight > 0 or opts.uses_head
     word_rows = rows.encoder("word").encode(train.texts) if needs_words else []  # stored and/or the head's
     with tempfile.TemporaryDirectory(prefix="semcat-eval-") as tmp:
-        store = FaissStore(Path(tmp), meta, "flat")
+        store = _training_store(Path(tmp), train, word_rows if sparse else None)
         try:
-            for begin in range(0, len(train), 4096):
-                end = begin + 4096
-                vectors: Any = train.vectors[begin:end]
-                if sparse:
-                    vectors = {"text": vectors, LEXICAL_SPACE: word_rows[begin:end]}
-                store.upsert(train.ids[begin:end], vectors, train.payloads[begin:end])
             head = None
             if opts.uses_head:
                 chars = rows.encoder("char").encode(train.texts) if head_opts.chars else None
-                head = LinearHead(train.vectors, word_rows, train.labels(1), chars=chars, c=head_opts.c)
+                head = LinearHead(
+                    train.vectors, word_rows, train.labels(None), chars=chars, c=head_opts.c, levels=head_opts.levels
+                )
 
             def queries(begin: int, end: int) -> dict[str, Any]:
                 return rows.add(
@@ -123,6 +123,65 @@ def knn(
         leaks=sum(1 for p in predictions for n in p.neighbors if n.id in held_out),
         uncertain=sum(p.uncertain for p in predictions),
         variants=other,
+    )
+
+
+def _training_store(folder: Path, train: LabeledSet, word_rows: list[Any] | None) -> FaissStore:
+    """A flat FAISS store of the training products (and their word rows, when given)."""
+    sparse = (LEXICAL_SPACE,) if word_rows is not None else ()
+    meta = StoreMeta(model=train.model, spaces={"text": train.vectors.shape[1]}, sparse=sparse)
+    store = FaissStore(folder, meta, "flat")
+    for begin in range(0, len(train), 4096):
+        end = begin + 4096
+        vectors: Any = train.vectors[begin:end]
+        if word_rows is not None:
+            vectors = {"text": vectors, LEXICAL_SPACE: word_rows[begin:end]}
+        store.upsert(train.ids[begin:end], vectors, train.payloads[begin:end])
+    return store
+
+
+def prompted(
+    train: LabeledSet,
+    test: LabeledSet,
+    zero_shot: ZeroShotCategorizer,
+    method: str,
+    options: QueryOptions | None = None,
+    *,
+    batch: int = 1024,
+) -> MethodRun:
+    """``zero-shot`` (category prompts only: the training products are not used) or
+    ``hybrid`` (the service's vote over the training products mixed with the zero-shot
+    prior), built by :func:`semcat.categorize.build_categorizer` as the engine builds them."""
+    opts = (options or DEFAULTS).merged(method=method)
+    start = time.perf_counter()
+    rows = QueryRows()
+    sparse = method == "hybrid" and opts.lexical_weight > 0
+    with tempfile.TemporaryDirectory(prefix="semcat-eval-") as tmp:
+        store = _training_store(Path(tmp), train, rows.encoder("word").encode(train.texts) if sparse else None)
+        try:
+            categorizer = build_categorizer(store, opts, zero_shot=zero_shot)
+            fitted = time.perf_counter()
+            predictions = []
+            for begin in range(0, len(test), batch):
+                end = begin + batch
+                queries = rows.add(
+                    test.vectors[begin:end],
+                    test.texts[begin:end],
+                    opts,
+                    store_sparse=store.meta.sparse,
+                    head_chars=False,
+                )
+                predictions += categorizer.predict(queries)
+        finally:
+            store.close()
+    held_out = set(test.ids)
+    return MethodRun(
+        method=method,
+        predicted=[tuple(p.path) for p in predictions],
+        fit_seconds=fitted - start,
+        predict_seconds=time.perf_counter() - fitted,
+        leaks=sum(1 for p in predictions for n in p.neighbors if n.id in held_out),
+        uncertain=sum(p.uncertain for p in predictions),
     )
 
 

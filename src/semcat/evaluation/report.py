@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from semcat.categorize.zeroshot import ZeroShotCategorizer
 from semcat.errors import ConfigError
 from semcat.evaluation import methods as m
 from semcat.evaluation.data import LabeledSet
@@ -30,13 +31,8 @@ from semcat.evaluation.metrics import (
     report_dict,
     tsne_kmeans,
 )
-from semcat.options import DEFAULTS, HEAD_DEFAULTS, HeadOptions, QueryOptions
-
-REFERENCE_NOTE = (
-    "Reference figures (flipkart-1050, 80/20 split, from the reference studies): MiniLM + logistic regression "
-    "0.9476 accuracy, KMeans ARI 0.7119; CLIP text+image 0.9667; bert-base-uncased 0.93 accuracy, ARI 0.3095; "
-    "E5-large-v2 ARI 0.3595."
-)
+from semcat.evaluation.render import markdown, plots
+from semcat.options import DEFAULTS, HEAD_DEFAULTS, ZERO_SHOT_DEFAULTS, HeadOptions, QueryOptions, ZeroShotOptions
 
 
 @dataclass
@@ -46,6 +42,7 @@ class EvalConfig:
     folds: int = 5
     seed: int = HOLDOUT_SEED
     level: int | None = 1  # the label evaluated: category cut at this level (None: full path)
+    per_level: bool = False  # also every level 1..max_level and the full path, flat baselines retrained at each
     k_grid: tuple[int, ...] = (5, 10, 20)
     methods: tuple[str, ...] = ("knn", "logreg", "tfidf")
     ari: bool = True
@@ -57,6 +54,7 @@ class EvalConfig:
     # built by the same builder; only k varies over k_grid
     options: QueryOptions = DEFAULTS
     head: HeadOptions = HEAD_DEFAULTS
+    zero_shot: ZeroShotOptions = ZERO_SHOT_DEFAULTS
     plots: bool = True
     test_ids: frozenset[str] | None = None  # a given held-out set instead of a random split
 
@@ -95,7 +93,8 @@ def make_splits(data: LabeledSet, config: EvalConfig) -> list[tuple[np.ndarray, 
     return [(np.sort(train), np.sort(test))]
 
 
-EVAL_METHODS = ("knn", "logreg", "tfidf")
+EVAL_METHODS = ("knn", "logreg", "tfidf", "zero-shot", "hybrid")
+FLAT_METHODS = ("logreg", "tfidf-svm")  # classifiers trained on one level's labels (the others predict paths)
 
 
 def method_names(methods: Sequence[str], k_grid: Sequence[int]) -> list[str]:
@@ -109,6 +108,8 @@ def method_names(methods: Sequence[str], k_grid: Sequence[int]) -> list[str]:
             names.append("logreg")
         elif method in ("tfidf", "tfidf-svm"):
             names.append("tfidf-svm")
+        elif method in ("zero-shot", "hybrid"):
+            names.append(method)
         else:
             raise ConfigError(f"unknown method {method!r}: use {', '.join(EVAL_METHODS)} (comma-separated)")
     if not names:
@@ -116,48 +117,89 @@ def method_names(methods: Sequence[str], k_grid: Sequence[int]) -> list[str]:
     return names
 
 
-def _deepest(name: str, config: EvalConfig) -> int:
-    """Levels a method predicts: the vote the whole path, a classifier its label's depth."""
-    if name.startswith("knn@") or config.level is None:
+def _deepest(name: str, level: int | None, config: EvalConfig) -> int:
+    """Levels a method predicts: a path method the whole path, a classifier its label's depth."""
+    if name not in FLAT_METHODS or level is None:
         return config.max_level
-    return min(config.max_level, config.level)
+    return min(config.max_level, level)
 
 
-def _run_method(name: str, train: LabeledSet, test: LabeledSet, config: EvalConfig) -> m.MethodRun:
+def evaluated_levels(data: LabeledSet, config: EvalConfig) -> list[int | None]:
+    """The labels scored: ``config.level``, or with ``per_level`` each level the catalog has
+    (up to ``max_level``) and the full path."""
+    if not config.per_level:
+        return [config.level]
+    depth = min(config.max_level, max(len(p) for p in data.paths))
+    return [*range(1, depth + 1), None]
+
+
+def _prompts(data: LabeledSet, levels: Sequence[int | None], config: EvalConfig) -> ZeroShotCategorizer:
+    """Zero-shot's categories: the catalog's paths (the taxonomy a user would give in
+    ``SEMCAT_TAXONOMY_FILE``) cut at the deepest level evaluated (``max_level`` for the full
+    path: some catalogs' deepest "levels" are product names, which would hand zero-shot the
+    products' own titles as prompts); prompts embedded once by the set's model."""
+    if data.encoder is None:
+        raise ConfigError("the zero-shot and hybrid methods need the model that embedded the products")
+    deepest = max((lv or config.max_level) for lv in levels)
+    depth = max(min(deepest, config.max_level), config.zero_shot.level)
+    categories = sorted({p[:depth] for p in data.paths})
+    return ZeroShotCategorizer(data.encoder, categories, temperature=config.zero_shot.temperature)
+
+
+def _run_method(
+    name: str, train: LabeledSet, test: LabeledSet, config: EvalConfig, level: int | None, prompts: Any
+) -> m.MethodRun:
     if name.startswith("knn@"):
         return m.knn(train, test, int(name[4:]), config.options, config.head)
+    if name in ("zero-shot", "hybrid"):
+        return m.prompted(train, test, prompts, name, config.options)
     if name == "logreg":
-        return m.logreg(train, test, config.level)
-    return m.tfidf_svm(train, test, config.level)
+        return m.logreg(train, test, level)
+    return m.tfidf_svm(train, test, level)
+
+
+def _level_name(level: int | None) -> str:
+    return "full" if level is None else str(level)
 
 
 def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) -> dict[str, Any]:
-    """All methods over all splits of one labeled set, plus clustering metrics."""
+    """All methods over all splits of one labeled set, plus clustering metrics. A path
+    method (the kNN vote, zero-shot, hybrid) runs once per split and is scored at every
+    evaluated level; a flat classifier is trained once per split and level."""
     if len(data) < 10:
         raise ValueError(f"only {len(data)} labeled products: too few to evaluate")
     splits = make_splits(data, config)
     names = method_names(config.methods, config.k_grid)
+    levels = evaluated_levels(data, config)
+    prompts = _prompts(data, levels, config) if {"zero-shot", "hybrid"} & set(names) else None
     true_paths = data.paths
-    oof: dict[str, list[tuple[str, ...] | None]] = {n: [None] * len(data) for n in names}
-    per_fold: dict[str, list[float]] = {n: [] for n in names}
+    trained_at = list(dict.fromkeys([config.level, *levels]))  # a flat classifier's label levels
+    runs = [(n, lv) for n in names for lv in (trained_at if n in FLAT_METHODS else [config.level])]
+    oof: dict[tuple[str, int | None], list[tuple[str, ...] | None]] = {r: [None] * len(data) for r in runs}
+    per_fold: dict[tuple[str, int | None], list[float]] = {r: [] for r in runs}
     timing: dict[str, list[float]] = {n: [0.0, 0.0] for n in names}
     leaks: dict[str, int] = dict.fromkeys(names, 0)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(splits) * len(names), desc=f"evaluating ({data.model})", unit="run", leave=False)
+        bar = tqdm(total=len(splits) * len(runs), desc=f"evaluating ({data.model})", unit="run", leave=False)
     for train_idx, test_idx in splits:
         train, test = data.subset(train_idx), data.subset(test_idx)
-        truth = cut(test.paths, config.level)
-        for name in names:
-            run = _run_method(name, train, test, config)
+        done: dict[tuple[str, tuple[str, ...]], m.MethodRun] = {}
+        for name, level in runs:
+            # a level that labels every product as another one does (the full path of a
+            # 3-level catalog is level 3) is trained once
+            key = (name, tuple(train.labels(level)) if name in FLAT_METHODS else ())
+            run = done.get(key) or _run_method(name, train, test, config, level, prompts)
+            if key not in done:
+                done[key] = run
+                timing[name][0] += run.fit_seconds
+                timing[name][1] += run.predict_seconds
+                leaks[name] += run.leaks
             for row, path in zip(test_idx, run.predicted, strict=True):
-                oof[name][row] = path
-            per_fold[name].append(float(np.mean(cut(run.predicted, config.level) == truth)))
-            timing[name][0] += run.fit_seconds
-            timing[name][1] += run.predict_seconds
-            leaks[name] += run.leaks
+                oof[(name, level)][row] = path
+            per_fold[(name, level)].append(float(np.mean(cut(run.predicted, level) == cut(test.paths, level))))
             if bar is not None:
                 bar.update(1)
     if bar is not None:
@@ -165,25 +207,48 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
 
     tested = sorted({int(i) for _, te in splits for i in te})
     truth_paths = [true_paths[i] for i in tested]
-    truth = cut(truth_paths, config.level)
+
+    def scored(name: str, level: int | None) -> tuple[dict[str, float], list[tuple[str, ...]]]:
+        trained = level if name in FLAT_METHODS else config.level
+        predicted = [oof[(name, trained)][i] for i in tested]
+        return classification_scores(cut(truth_paths, level), cut(predicted, level)), predicted  # type: ignore[arg-type]
+
     results: dict[str, Any] = {}
     for name in names:
-        predicted_paths = [oof[name][i] for i in tested]
-        scores = classification_scores(truth, cut(predicted_paths, config.level))  # type: ignore[arg-type]
+        scores, predicted_paths = scored(name, config.level)
+        folds = per_fold[(name, config.level)]
         results[name] = {
             **{k: round(v, 4) for k, v in scores.items()},
-            "accuracy_folds": [round(a, 4) for a in per_fold[name]],
-            "accuracy_std": round(float(np.std(per_fold[name])), 4),
+            "accuracy_folds": [round(a, 4) for a in folds],
+            "accuracy_std": round(float(np.std(folds)), 4),
             "level_accuracy": {
                 str(k): round(v, 4)
-                for k, v in level_accuracy(truth_paths, predicted_paths, _deepest(name, config)).items()  # type: ignore[arg-type]
+                for k, v in level_accuracy(truth_paths, predicted_paths, _deepest(name, config.level, config)).items()  # type: ignore[arg-type]
             },
             "fit_seconds": round(timing[name][0], 2),
             "predict_seconds": round(timing[name][1], 2),
             "held_out_neighbors": leaks[name],
         }
+    per_level: dict[str, dict[str, Any]] = {}
+    if config.per_level:
+        for level in levels:
+            per_level[_level_name(level)] = {}
+            for name in names:
+                scores, _ = scored(name, level)
+                trained = level if name in FLAT_METHODS else config.level
+                predicted = oof[(name, trained)]
+                folds = [
+                    np.mean(cut([predicted[i] for i in te], level) == cut([true_paths[i] for i in te], level))  # type: ignore[misc]
+                    for _, te in splits
+                ]
+                per_level[_level_name(level)][name] = {
+                    "accuracy": round(scores["accuracy"], 4),
+                    "accuracy_std": round(float(np.std(folds)), 4),
+                    "macro_f1": round(scores["macro_f1"], 4),
+                }
+    truth = cut(truth_paths, config.level)
     best = max(names, key=lambda n: results[n]["accuracy"])
-    best_pred = cut([oof[best][i] for i in tested], config.level)  # type: ignore[misc]
+    best_pred = cut(scored(best, config.level)[1], config.level)
     labels_sorted = sorted(set(truth) | set(best_pred))
     out: dict[str, Any] = {
         "model": data.model,
@@ -201,6 +266,7 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
         "embed_seconds": round(data.embed_seconds, 2),
         "products_per_second": round(len(data) / data.embed_seconds, 1) if data.embed_seconds else None,
         "methods": results,
+        **({"per_level": per_level} if per_level else {}),
         "best_method": best,
         "classification_report": report_dict(truth, best_pred),
     }
@@ -223,113 +289,6 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
     return out
 
 
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text).strip("-")[:60]
-
-
-def _plots(result: dict[str, Any], out_dir: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    files: list[str] = []
-    slug = _slug(result["model"])
-    if "confusion_matrix" in result:
-        labels = result["confusion_matrix"]["labels"]
-        matrix = np.asarray(result["confusion_matrix"]["matrix"])
-        size = max(6, 0.45 * len(labels) + 3)
-        fig, ax = plt.subplots(figsize=(size, size))
-        ax.imshow(matrix, cmap="Blues")
-        ax.set_xticks(range(len(labels)), [lb[:30] for lb in labels], rotation=70, ha="right", fontsize=8)
-        ax.set_yticks(range(len(labels)), [lb[:30] for lb in labels], fontsize=8)
-        if len(labels) <= 20:
-            for (i, j), v in np.ndenumerate(matrix):
-                if v:
-                    ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="black")
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(f"{result['best_method']} — {result['model']}")
-        fig.tight_layout()
-        name = f"confusion_{slug}.png"
-        fig.savefig(out_dir / name, dpi=110)
-        plt.close(fig)
-        files.append(name)
-    if "_tsne" in result:
-        tsne = result["_tsne"]
-        fig, axes = plt.subplots(1, 2, figsize=(14, 6.5))
-        classes = sorted(set(tsne["labels"]))
-        colors = {c: i for i, c in enumerate(classes)}
-        cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
-        for c in classes:
-            mask = tsne["labels"] == c
-            axes[0].scatter(*tsne["points"][mask].T, s=5, color=cmap(colors[c] % cmap.N), label=str(c)[:28])
-        if len(classes) <= 20:
-            axes[0].legend(fontsize=7, markerscale=3, loc="best")
-        axes[0].set_title("t-SNE, colored by true category")
-        axes[1].scatter(*tsne["points"].T, s=5, c=tsne["clusters"], cmap=cmap)
-        axes[1].set_title(f"colored by KMeans cluster on the 2-D points (ARI {tsne['ari']:.3f})")
-        for ax in axes:
-            ax.set_xticks([])
-            ax.set_yticks([])
-        fig.suptitle(result["model"])
-        fig.tight_layout()
-        name = f"tsne_{slug}.png"
-        fig.savefig(out_dir / name, dpi=110)
-        plt.close(fig)
-        files.append(name)
-    return files
-
-
-def _markdown(results: Sequence[dict[str, Any]], config: EvalConfig, title: str) -> str:
-    lines = [f"# {title}", ""]
-    first = results[0]
-    level = "full path" if config.level is None else f"level {config.level}"
-    lines += [
-        f"Split: {first['split']}. Label: category at {level} ({first['classes']} classes). "
-        f"Products: {first['products']}.",
-        "",
-        "| model | method | accuracy | ± (folds) | macro F1 | weighted F1 | "
-        + " | ".join(f"level {k}" for k in range(1, config.max_level + 1))
-        + " | fit s | predict s |",
-        "|---|---|---|---|---|---|" + "---|" * config.max_level + "---|---|",
-    ]
-    for result in results:
-        for name, r in result["methods"].items():
-            levels = " | ".join(str(r["level_accuracy"].get(str(k), "")) for k in range(1, config.max_level + 1))
-            lines.append(
-                f"| {result['model']} | {name} | {r['accuracy']:.4f} | {r['accuracy_std']:.4f} | {r['macro_f1']:.4f} | "
-                f"{r['weighted_f1']:.4f} | {levels} | {r['fit_seconds']} | {r['predict_seconds']} |"
-            )
-    lines += ["", "| model | embedding s | products/s | KMeans ARI (vectors) | KMeans ARI on 2-D t-SNE (separate) |"]
-    lines.append("|---|---|---|---|---|")
-    for result in results:
-        ari = result.get("kmeans_ari")
-        ari_text = f"{ari['mean']:.4f} ± {ari['std']:.4f} (k={ari['k']}, {len(ari['per_seed'])} seeds)" if ari else "-"
-        tsne = result.get("tsne_kmeans_ari")
-        tsne_text = f"{tsne['ari']:.4f} ({tsne['points']} points)" if tsne else "-"
-        lines.append(
-            f"| {result['model']} | {result['embed_seconds'] or '-'} | {result['products_per_second'] or '-'} | "
-            f"{ari_text} | {tsne_text} |"
-        )
-    for result in results:
-        leaks = sum(r["held_out_neighbors"] for r in result["methods"].values())
-        lines += ["", f"## {result['model']}: {result['best_method']} per category", ""]
-        lines.append(f"Held-out products among the neighbors of held-out products: {leaks}.")
-        lines += ["", "| category | precision | recall | F1 | support |", "|---|---|---|---|---|"]
-        report = result["classification_report"]
-        for label, row in report.items():
-            if isinstance(row, dict) and label not in ("macro avg", "weighted avg"):
-                lines.append(
-                    f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1-score']:.3f} | "
-                    f"{int(row['support'])} |"
-                )
-        for name in result.get("plots", []):
-            lines += ["", f"![{name}]({name})"]
-    lines += ["", REFERENCE_NOTE, ""]
-    return "\n".join(lines)
-
-
 def run_evaluation(
     sets: Sequence[LabeledSet],
     config: EvalConfig,
@@ -343,12 +302,12 @@ def run_evaluation(
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         for result in results:
-            result["plots"] = _plots(result, out) if config.plots else []
+            result["plots"] = plots(result, out) if config.plots else []
         clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
         (out / "metrics.json").write_text(
             json.dumps({"config": asdict(config), "results": clean}, indent=2, ensure_ascii=False, default=str) + "\n"
         )
-        (out / "report.md").write_text(_markdown(clean, config, title))
+        (out / "report.md").write_text(markdown(clean, config.level, config.max_level, title))
     for result in results:
         result.pop("_tsne", None)
     return results

@@ -1,0 +1,141 @@
+"""Every level through the CLI, as a user runs it: index the training part, categorize the rest.
+
+    .venv/bin/python benchmarks/accuracy/cli_levels.py [--products 10000] [--seed 0] [--head-levels N]
+
+A random sample of ``--products`` cdiscount-50k rows (``--seed``), split 80/20 stratified on
+the main category (same seed), written as two CSV files with the catalog's own columns.
+Then ``semcat index train.csv`` into a fresh data folder and ``semcat categorize --file
+test.csv -o predictions.jsonl`` (the default categorizer, the default MiniLM model), and,
+on the same split and the same product texts, TF-IDF (word 1-2-grams) + linear SVM
+trained flat at each level. Accuracy at level 1, level 2 and the full path (3 levels).
+Writes benchmarks/results/cli_levels.json and its table in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import DATASETS, dataset, publish
+from semcat.catalog import read_catalog
+from semcat.evaluation import LabeledSet
+from semcat.evaluation import methods as m
+
+SEMCAT = [sys.executable, "-m", "semcat"]
+LEVELS: tuple[int | None, ...] = (1, 2, None)
+
+
+def write(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def labeled(path: Path) -> LabeledSet:
+    products = [p for p in read_catalog(path).products if p.category]
+    return LabeledSet(
+        ids=[p.id for p in products],
+        vectors=np.zeros((len(products), 1), dtype=np.float32),
+        paths=[p.category for p in products],
+        texts=[p.text() for p in products],
+        payloads=[],
+        model="none",
+    )
+
+
+def accuracy(predicted: list[tuple[str, ...]], truth: list[tuple[str, ...]], level: int | None) -> float:
+    return float(
+        np.mean(
+            [
+                tuple(p[:level] if level else p) == tuple(t[:level] if level else t)
+                for p, t in zip(predicted, truth, strict=True)
+            ]
+        )
+    )
+
+
+def main() -> None:
+    from sklearn.model_selection import train_test_split
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--products", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--head-levels", type=int, default=None)
+    args = parser.parse_args()
+    source = dataset(*DATASETS["cdiscount"])
+    with source.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        rows = list(reader)
+    rng = np.random.default_rng(args.seed)
+    sample = [rows[i] for i in sorted(rng.choice(len(rows), size=args.products, replace=False))]
+    main_category = [row[header.index("Categorie1")] for row in sample]
+    train_rows, test_rows = train_test_split(sample, test_size=0.2, random_state=args.seed, stratify=main_category)
+    env = dict(os.environ)
+    if args.head_levels is not None:
+        env["SEMCAT_HEAD_LEVELS"] = str(args.head_levels)
+    with tempfile.TemporaryDirectory(prefix="semcat-cli-levels-") as tmp:
+        folder = Path(tmp)
+        write(folder / "train.csv", header, train_rows)
+        write(folder / "test.csv", header, test_rows)
+        data = ["--data-dir", str(folder / "data")]
+        start = time.perf_counter()
+        subprocess.run([*SEMCAT, "index", str(folder / "train.csv"), *data, "--quiet"], check=True, env=env)
+        indexed = time.perf_counter() - start
+        start = time.perf_counter()
+        out = folder / "predictions.jsonl"
+        subprocess.run(
+            [*SEMCAT, "categorize", "--file", str(folder / "test.csv"), "-o", str(out), *data], check=True, env=env
+        )
+        categorized = time.perf_counter() - start
+        predictions = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+        train, test = labeled(folder / "train.csv"), labeled(folder / "test.csv")
+    by_id = {p["id"]: tuple((p["category"] or "").split(" > ")) for p in predictions}
+    semcat_paths = [by_id[i] for i in test.ids]
+    scores: dict[str, dict[str, float]] = {"semcat (CLI)": {}, "tfidf-svm": {}}
+    for level in LEVELS:
+        key = "full" if level is None else str(level)
+        scores["semcat (CLI)"][key] = round(accuracy(semcat_paths, test.paths, level), 4)
+        svm = m.tfidf_svm(train, test, level)
+        scores["tfidf-svm"][key] = round(accuracy(svm.predicted, test.paths, level), 4)
+    command = f"python benchmarks/accuracy/cli_levels.py --products {args.products} --seed {args.seed}" + (
+        f" --head-levels {args.head_levels}" if args.head_levels else ""
+    )
+    lines = [
+        f"Command: `{command}` — cdiscount-50k, {args.products:,} random products (seed {args.seed}), "
+        f"{len(train.ids):,} indexed with `semcat index` ({indexed:.0f} s, embedding included), "
+        f"{len(test.ids):,} categorized with `semcat categorize --file` ({categorized:.0f} s).",
+        "",
+        "| | level 1 | level 2 | full path (3 levels) |",
+        "|---|---|---|---|",
+        *(f"| {name} | {s['1']:.4f} | {s['2']:.4f} | {s['full']:.4f} |" for name, s in scores.items()),
+    ]
+    suffix = "" if args.head_levels is None else f"_head{args.head_levels}"
+    publish(
+        f"cli_levels{suffix}",
+        {
+            "command": command,
+            "scores": scores,
+            "index_seconds": round(indexed),
+            "categorize_seconds": round(categorized),
+        },
+        section=f"cli-levels{suffix}",
+        markdown="\n".join(lines),
+    )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Every taxonomy level: the default categorizer against flat baselines retrained at each level.
+
+    .venv/bin/python benchmarks/accuracy/levels.py [--datasets cdiscount,flipkart20k,flipkart1050]
+        [--methods knn,tfidf,logreg,zero-shot,hybrid] [--head-levels N]
+
+Stratified 5-fold CV, seed 0 (stratified on the main category where a deeper label has
+fewer than 5 products), MiniLM vectors of the default text (cached under
+benchmarks/.cache). Per catalog, one run of ``semcat evaluate --cv 5 --seed 0 --level all``'s
+protocol (:class:`semcat.evaluation.EvalConfig` with ``per_level``): the default categorizer
+(``knn@10``: the vote over dense and word vectors mixed with the linear head at every level
+it decides), TF-IDF + linear SVM and logistic regression on the vectors each trained flat
+at level 1, level 2, level 3 and the full path, zero-shot (category prompts of the
+catalog's paths) and hybrid, all on the same folds. ``--head-levels 1`` measures the head
+as it was (main category only). Writes benchmarks/results/levels_<catalog>.json and its
+table in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import catalog, embedded, publish
+from semcat.config import Settings
+from semcat.embedding import load_embedder
+from semcat.evaluation import EvalConfig, run_evaluation
+from semcat.evaluation.render import per_level_table
+from semcat.options import HEAD_DEFAULTS, HeadOptions
+
+LABELS = {
+    "cdiscount": "cdiscount-50k (French; title, brand, description; 3 levels)",
+    "flipkart20k": "flipkart-20k (product names only)",
+    "flipkart1050": "flipkart-1050 (title, brand, description)",
+}
+
+
+def verdict(result: dict, max_level: int) -> str:
+    """The default against TF-IDF + SVM at each level, in points."""
+    cells = []
+    for level, scores in result["per_level"].items():
+        if level != "full" and int(level) > max_level:
+            continue
+        if "knn@10" in scores and "tfidf-svm" in scores:
+            gap = 100 * (scores["knn@10"]["accuracy"] - scores["tfidf-svm"]["accuracy"])
+            cells.append(f"{'full path' if level == 'full' else 'level ' + level} {gap:+.1f}")
+    return "Default minus TF-IDF + SVM, points: " + ", ".join(cells) + "."
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--datasets", default="cdiscount,flipkart20k,flipkart1050")
+    parser.add_argument("--methods", default="knn,tfidf,logreg,zero-shot,hybrid")
+    parser.add_argument("--head-levels", type=int, default=None)
+    args = parser.parse_args()
+    embedder = load_embedder(Settings())
+    head = HeadOptions(c=HEAD_DEFAULTS.c, chars=HEAD_DEFAULTS.chars, levels=args.head_levels)
+    for name in args.datasets.split(","):
+        data = embedded(name, catalog(name), embedder)
+        config = EvalConfig(
+            split="cv",
+            folds=5,
+            seed=0,
+            level=None,
+            per_level=True,
+            k_grid=(10,),
+            methods=tuple(args.methods.split(",")),
+            ari=False,
+            tsne=False,
+            plots=False,
+            head=head,
+        )
+        start = time.perf_counter()
+        (result,) = run_evaluation([data], config, None, progress=True)
+        seconds = time.perf_counter() - start
+        suffix = "" if args.head_levels is None else f"_head{args.head_levels}"
+        command = f"python benchmarks/accuracy/levels.py --datasets {name} --methods {args.methods}" + (
+            f" --head-levels {args.head_levels}" if args.head_levels else ""
+        )
+        timing = ", ".join(
+            f"{method} fit {r['fit_seconds']:.0f} s / predict {r['predict_seconds']:.0f} s"
+            for method, r in result["methods"].items()
+        )
+        markdown = "\n".join(
+            [
+                f"{LABELS[name]}: {result['products']:,} products, {result['split']}. Command: `{command}` "
+                f"({seconds / 60:.0f} min).",
+                "",
+                *per_level_table(result)[2:],
+                "",
+                verdict(result, 3),
+                f"Totals over the folds: {timing}.",
+            ]
+        )
+        publish(
+            f"levels_{name}{suffix}",
+            {"command": command, "seconds": round(seconds), "result": result},
+            section=f"levels-{name}{suffix}",
+            markdown=markdown,
+        )
+        print(markdown, flush=True)
+
+
+if __name__ == "__main__":
+    main()
