@@ -19,7 +19,7 @@ import numpy as np
 
 from semcat.catalog import PATH_JOIN
 from semcat.categorize.prediction import Prediction
-from semcat.categorize.vote import KnnCategorizer, QueryVectors, as_query_spaces, decide, modality_of
+from semcat.categorize.vote import KnnCategorizer, QueryVectors, as_query_spaces, decide, modality_of, within
 from semcat.errors import EmptyIndexError
 
 # Below this cosine for its closest labeled neighbor the vote's weight in hybrid shrinks
@@ -99,7 +99,8 @@ class HybridCategorizer:
             weight = self.knn_weight * min(max(closest, 0.0) / FULL_VOTE_SIMILARITY, 1.0) if knn_mass else 0.0
             mass: dict[tuple[str, ...], float] = defaultdict(float)
             for path, p in zip(self.zero_shot.paths, probs.tolist(), strict=True):
-                mass[path] += (1 - weight) * p
+                if within(path, category):  # the prior never takes a product out of the caller's subtree
+                    mass[path] += (1 - weight) * p
             for path, share in knn_mass.items():
                 mass[path] += weight * share
             mixed = decide(

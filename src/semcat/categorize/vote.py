@@ -25,8 +25,8 @@ QueryVectors = np.ndarray | Mapping[str, Any]  # one text array, or {space: dens
 
 class Categorizer(Protocol):
     """Query vectors in, one :class:`Prediction` per row out; ``category`` restricts the
-    labeled products that vote (and zero-shot's categories) to that subtree. The hybrid
-    mix's prior is not restricted yet: it may still choose another main category."""
+    labeled products that vote, zero-shot's categories and every prior mixed with the vote
+    to that subtree: no level's choice leaves it."""
 
     method: str
 
