@@ -32,7 +32,7 @@ from semcat.catalog import read_catalog
 from semcat.evaluation import LabeledSet
 from semcat.evaluation import methods as m
 
-SEMCAT = [sys.executable, "-m", "semcat"]
+SEMCAT = [sys.executable, "-m", "semcat.cli"]
 LEVELS: tuple[int | None, ...] = (1, 2, None)
 
 
@@ -82,7 +82,10 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     sample = [rows[i] for i in sorted(rng.choice(len(rows), size=args.products, replace=False))]
     main_category = [row[header.index("Categorie1")] for row in sample]
-    train_rows, test_rows = train_test_split(sample, test_size=0.2, random_state=args.seed, stratify=main_category)
+    counts = {c: main_category.count(c) for c in set(main_category)}
+    largest = max(counts, key=counts.__getitem__)
+    strata = [c if counts[c] > 1 else largest for c in main_category]  # a lone product joins the largest stratum
+    train_rows, test_rows = train_test_split(sample, test_size=0.2, random_state=args.seed, stratify=strata)
     env = dict(os.environ)
     if args.head_levels is not None:
         env["SEMCAT_HEAD_LEVELS"] = str(args.head_levels)

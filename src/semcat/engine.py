@@ -228,12 +228,13 @@ class Engine:
         predictions = self.categorize(report.products, options, **overrides)
         return pd.DataFrame([prediction_row(p, pred) for p, pred in zip(report.products, predictions, strict=True)])
 
-    def head(self) -> LinearHead | None:
-        """The linear head for the store as it is now (trained on first use and again
-        after writes, in the background when it is slow); None when the store has fewer
-        than two labeled categories."""
+    def head(self, wait: bool = False) -> LinearHead | None:
+        """The linear head requests are answered with: loaded or trained on first use;
+        after writes the previous one keeps answering while the next trains in the
+        background (``wait=True``: the head of the store as it is now). None when the
+        store has fewer than two labeled categories."""
         store = self.store()
-        return self._heads.current(store, self._writes, self._checked_store)
+        return self._heads.current(store, self._writes, self._checked_store, wait=wait)
 
     @property
     def head_path(self) -> Path:

@@ -73,7 +73,9 @@ def test_evaluate_a_catalog_and_the_store(tmp_path: Path) -> None:
             "--cv",
             "3",
             "--methods",
-            "knn,logreg",
+            "knn,logreg,tfidf,zero-shot,hybrid",
+            "--level",
+            "all",
             "--k",
             "5",
             "--no-tsne",
@@ -85,5 +87,12 @@ def test_evaluate_a_catalog_and_the_store(tmp_path: Path) -> None:
     assert stored.exit_code == 0, stored.output
     again = json.loads((tmp_path / "r2" / "metrics.json").read_text())["results"][0]
     assert again["products"] == 210 and "3-fold CV" in again["split"]
+    # every level in one run, the zero-shot prompts embedded by the store's model
+    assert list(again["per_level"]) == ["1", "2", "3", "full"]
+    for scores in again["per_level"].values():
+        assert set(scores) == {"knn@5", "logreg", "tfidf-svm", "zero-shot", "hybrid"}
+    assert again["per_level"]["1"]["zero-shot"]["accuracy"] > 0.5  # 7 main categories: chance is ~0.14
+    assert again["per_level"]["2"]["knn@5"]["accuracy"] <= again["per_level"]["1"]["knn@5"]["accuracy"]
+    assert "level 2" in stored.output and "Per level" in (tmp_path / "r2" / "report.md").read_text()
     bad = runner.invoke(app, ["evaluate", "--data-dir", str(data), "--models", "minilm"])
     assert bad.exit_code == 1 and "--models needs a CATALOG" in bad.output

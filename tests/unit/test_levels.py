@@ -171,14 +171,9 @@ def test_the_head_has_a_classifier_per_parent_with_several_children() -> None:
     assert head.weights_bytes() > main_only.weights_bytes()
 
 
-def test_a_relabel_decides_the_sub_category_before_the_head_is_retrained(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_relabel_decides_the_sub_category_before_the_head_is_retrained(tmp_path: Path) -> None:
     """PUT a product under another sub-category: the next request for it (and its copies)
     answers the new label while the head, trained on the old one, retrains behind."""
-    import semcat.categorize.keeper as keeper_module
-
-    monkeypatch.setattr(keeper_module, "SYNC_HEAD_SECONDS", -1.0)  # every head counts as slow
     with Engine(Settings(data_dir=tmp_path / "e", head_weight=0.9, k=3), embedder=HashEmbedder()) as engine:
         engine.index([Product(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
         first = engine.head()

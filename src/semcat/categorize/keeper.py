@@ -3,10 +3,11 @@
 The head is derived data: trained from the store's labeled products, saved in
 ``<data-dir>/heads/`` with a fingerprint of what it learned from, and loaded instead of
 retrained by the next process over an unchanged store. After a write the store no
-longer matches the head: a head that trained quickly (a small store) is retrained on the
-next request; a slow one is retrained in a background thread while the previous head
-keeps answering (a relabeled product still decides for its copies through the vote's
-near-duplicate rule meanwhile).
+longer matches the head: the next request starts a retrain in a background thread and
+is answered, like every request until the new head is swapped in, by the previous head
+(the vote sees the write at once: a relabeled product decides for its copies through its
+near-duplicate rule, and a category the head does not know yet is left to the vote).
+Writes during a retrain are picked up by the next one: one retrain at a time.
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ from semcat.options import HeadOptions
 from semcat.search.base import SearchFilter, VectorStore
 
 log = logging.getLogger(__name__)
-
-# A head that took longer than this to train is retrained in the background after writes.
-SYNC_HEAD_SECONDS = 2.0
 
 
 class HeadKeeper:
@@ -45,21 +43,28 @@ class HeadKeeper:
         """What the head depends on, cheaply: a change means it may be stale."""
         return (id(store), writes, store.count(), store.count(SearchFilter(labeled=True)), store.generation())
 
-    def current(self, store: VectorStore, writes: int, check: Callable[[], None]) -> LinearHead | None:
-        """The head for the store as it is now. ``check`` runs before any training (the
-        engine's model check). Never waits for a background retrain."""
+    def current(
+        self, store: VectorStore, writes: int, check: Callable[[], None], wait: bool = False
+    ) -> LinearHead | None:
+        """The head to answer with. ``check`` runs before any training (the engine's model
+        check). The first head is loaded or trained now; after that a stale head keeps
+        answering while its successor trains in the background. ``wait``: the head of the
+        store as it is now, waiting for (or doing) the retrain."""
         key = self.state(store, writes)
         with self._lock:
-            current = self._head
-            if current is not None and (current[0] == key or self._training is not None):
-                return current[1]  # up to date, or a retrain is running: serve the one we have
-            if current is not None and current[1] is not None and current[1].train_seconds > SYNC_HEAD_SECONDS:
-                self._training = threading.Thread(
-                    target=self._train, args=(store, key, check), name="semcat-head-retrain", daemon=True
-                )
-                self._training.start()
+            current, running = self._head, self._training
+            if current is not None and current[0] == key:
                 return current[1]
-        return self._train(store, key, check)
+            if not wait and current is not None and current[1] is not None:
+                if running is None:  # one retrain at a time; writes meanwhile are caught by the next
+                    self._training = threading.Thread(
+                        target=self._train, args=(store, key, check), name="semcat-head-retrain", daemon=True
+                    )
+                    self._training.start()
+                return current[1]
+        if running is not None:
+            running.join()
+        return self._train(store, self.state(store, writes), check)
 
     @property
     def training(self) -> threading.Thread | None:

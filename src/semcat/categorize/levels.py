@@ -15,7 +15,7 @@ and a parent of others competes with its own children as "stop here".
 The vote stays the evidence and keeps its near-duplicate rule: when a stored copy of the
 query is among the neighbors, its label decides alone, so a relabel takes effect on the
 next request, before the head is retrained. A child the head does not know yet (added
-since it was trained) is decided by the vote alone; a parent the vote has no labeled
+since it was trained) competes with its whole vote share; a parent the vote has no labeled
 neighbor under (the head moved the product to another subtree) gets a second vote
 restricted to that subtree, and where that finds nothing the head decides alone.
 """
@@ -160,8 +160,11 @@ class LevelwiseCategorizer:
         if head is not None:
             for child, p in zip(children, head.tolist(), strict=True):
                 mixed[child] += (1 - weight) * p
+        known = set(children)
         for child, share in voted.items():
-            mixed[child] += weight * share
+            # a child the head does not know (labeled since it was trained) has only the
+            # vote to speak for it: its whole share counts until the head is retrained
+            mixed[child] += (weight if child in known or head is None else 1.0) * share
         mixed = {c: m for c, m in mixed.items() if within(c, category) and m > 0}
         norm = sum(mixed.values())
         if norm <= 0:

@@ -12,7 +12,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class EvalConfig:
     seed: int = HOLDOUT_SEED
     level: int | None = 1  # the label evaluated: category cut at this level (None: full path)
     per_level: bool = False  # also every level 1..max_level and the full path, flat baselines retrained at each
+    full_path: bool = True  # with per_level: score the full path too (off where the leaves name products)
     k_grid: tuple[int, ...] = (5, 10, 20)
     methods: tuple[str, ...] = ("knn", "logreg", "tfidf")
     ari: bool = True
@@ -130,7 +131,7 @@ def evaluated_levels(data: LabeledSet, config: EvalConfig) -> list[int | None]:
     if not config.per_level:
         return [config.level]
     depth = min(config.max_level, max(len(p) for p in data.paths))
-    return [*range(1, depth + 1), None]
+    return [*range(1, depth + 1), *([None] if config.full_path else [])]
 
 
 def _prompts(data: LabeledSet, levels: Sequence[int | None], config: EvalConfig) -> ZeroShotCategorizer:
@@ -168,9 +169,11 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
     evaluated level; a flat classifier is trained once per split and level."""
     if len(data) < 10:
         raise ValueError(f"only {len(data)} labeled products: too few to evaluate")
+    levels = evaluated_levels(data, config)
+    if config.level not in levels:  # per level without the full path: the deepest level is the headline
+        config = replace(config, level=levels[-1])
     splits = make_splits(data, config)
     names = method_names(config.methods, config.k_grid)
-    levels = evaluated_levels(data, config)
     prompts = _prompts(data, levels, config) if {"zero-shot", "hybrid"} & set(names) else None
     true_paths = data.paths
     trained_at = list(dict.fromkeys([config.level, *levels]))  # a flat classifier's label levels
