@@ -103,7 +103,12 @@ def main() -> None:
         )
         publish(
             f"levels_{name}{suffix}",
-            {"command": command, "seconds": round(seconds), "result": result},
+            {
+                "command": command,
+                "seconds": round(seconds),
+                # the per-category report of thousands of leaves is in `semcat evaluate`'s report
+                "result": {k: v for k, v in result.items() if k != "classification_report"},
+            },
             section=f"levels-{name}{suffix}",
             markdown=markdown,
         )
