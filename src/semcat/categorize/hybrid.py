@@ -31,6 +31,22 @@ FULL_VOTE_SIMILARITY = 0.5
 MIXED_VOTE_SHARES = 5
 
 
+def closeness(prediction: Prediction | None) -> float:
+    """How much a vote counts next to a prior, from its closest labeled neighbor: 1 at
+    cosine >= :data:`FULL_VOTE_SIMILARITY`, shrinking linearly to 0 (a product unlike
+    anything labeled)."""
+    if prediction is None:
+        return 0.0
+    closest = max((n.score for n in prediction.neighbors if n.category), default=0.0)
+    return min(max(closest, 0.0) / FULL_VOTE_SIMILARITY, 1.0)
+
+
+def listed(prediction: Prediction, top_n: int) -> Prediction:
+    """The prediction with a request's ``top_n`` alternatives, per level and overall."""
+    levels = [replace(lv, top=lv.top[:top_n]) for lv in prediction.levels]
+    return replace(prediction, levels=levels, top=prediction.top[:top_n])
+
+
 class Prior(Protocol):
     """A probability per category path at one level (the zero-shot categorizer, the head)."""
 
@@ -95,8 +111,7 @@ class HybridCategorizer:
                     knn_mass[tuple(entry.category.split(PATH_JOIN))] += entry.score
             # the vote counts as much as its evidence is close: far neighbors (a category
             # nobody labeled yet) leave the say to the zero-shot prior
-            closest = max((n.score for n in knn_pred.neighbors if n.category), default=0.0) if knn_pred else 0.0
-            weight = self.knn_weight * min(max(closest, 0.0) / FULL_VOTE_SIMILARITY, 1.0) if knn_mass else 0.0
+            weight = self.knn_weight * closeness(knn_pred) if knn_mass else 0.0
             mass: dict[tuple[str, ...], float] = defaultdict(float)
             for path, p in zip(self.zero_shot.paths, probs.tolist(), strict=True):
                 if within(path, category):  # the prior never takes a product out of the caller's subtree
@@ -140,13 +155,7 @@ class HybridCategorizer:
             )
         for subtree, rows in subtree_rows.items():
             self._complete_in_subtree(out, rows, full, subtree)
-        return [self._listed(p) for p in out]
-
-    def _listed(self, prediction: Prediction) -> Prediction:
-        """The request's ``top_n`` alternatives, per level and overall."""
-        n = self.knn.top_n
-        levels = [replace(lv, top=lv.top[:n]) for lv in prediction.levels]
-        return replace(prediction, levels=levels, top=prediction.top[:n])
+        return [listed(p, self.knn.top_n) for p in out]
 
     def _complete_in_subtree(
         self, out: list[Prediction], rows: list[int], queries: Mapping[str, Any], subtree: str

@@ -32,7 +32,7 @@ import numpy as np
 
 from semcat.catalog import PATH_JOIN
 from semcat.categorize.head import LinearHead
-from semcat.categorize.hybrid import FULL_VOTE_SIMILARITY, MIXED_VOTE_SHARES
+from semcat.categorize.hybrid import MIXED_VOTE_SHARES, closeness, listed
 from semcat.categorize.prediction import CategoryScore, LevelScore, Prediction
 from semcat.categorize.vote import KnnCategorizer, QueryVectors, as_query_spaces, modality_of, within
 from semcat.errors import EmptyIndexError
@@ -42,18 +42,8 @@ Path = tuple[str, ...]
 EVERY_PATH = 1_000_000  # the vote's shares of every path it saw, not only the listed top_n
 
 
-def _closeness(prediction: Prediction | None) -> float:
-    """How much the vote counts, from its closest labeled neighbor (1 at cosine >= 0.5)."""
-    if prediction is None:
-        return 0.0
-    closest = max((n.score for n in prediction.neighbors if n.category), default=0.0)
-    return min(max(closest, 0.0) / FULL_VOTE_SIMILARITY, 1.0)
-
-
-def _mass(prediction: Prediction | None) -> dict[Path, float]:
+def _mass(prediction: Prediction) -> dict[Path, float]:
     """The vote's share of every full path (the wide vote lists them all in ``top``)."""
-    if prediction is None:
-        return {}
     return {tuple(entry.category.split(PATH_JOIN)): entry.score for entry in prediction.top}
 
 
@@ -81,22 +71,22 @@ class LevelwiseCategorizer:
         self.head = head
         self.knn_weight = knn_weight
         self.subtree_vote = subtree_vote
+        self._wide = copy.copy(knn)  # the same vote, listing its share of every path it saw
+        self._wide.top_n = EVERY_PATH
 
     def predict(self, query_vectors: QueryVectors, category: str | None = None) -> list[Prediction]:
         spaces = as_query_spaces(query_vectors)
         queries = dict(query_vectors) if isinstance(query_vectors, Mapping) else spaces  # with the sparse rows
-        wide = copy.copy(self.knn)
-        wide.top_n = EVERY_PATH
-        votes = wide.predict(queries, category=category)  # no labeled product in reach: EmptyIndexError
+        votes = self._wide.predict(queries, category=category)  # no labeled product in reach: EmptyIndexError
         features = self.head.features(queries)
         main = self.head.probabilities(queries, features)
         out: list[Prediction | None] = [None] * len(votes)
         walks: list[_Descent] = []
         for row, vote in enumerate(votes):
             if vote.near_duplicate:  # a stored copy's label decides, however recently changed
-                out[row] = self._listed(replace(vote, method=self.method))
+                out[row] = listed(replace(vote, method=self.method), self.knn.top_n)
             else:
-                walks.append(_Descent(row, _mass(vote), _closeness(vote)))
+                walks.append(_Descent(row, _mass(vote), closeness(vote)))
         if walks:
             self._step(walks, category, features, main)
             if self.subtree_vote:
@@ -110,7 +100,7 @@ class LevelwiseCategorizer:
             vote = votes[walk.row]
             first = walk.levels[0] if walk.levels else None
             top = walk.levels[-1].top if walk.levels else []
-            out[walk.row] = self._listed(
+            out[walk.row] = listed(
                 Prediction(
                     category=PATH_JOIN.join(walk.chosen) if walk.chosen else None,
                     score=first.score if first else 0.0,
@@ -120,7 +110,8 @@ class LevelwiseCategorizer:
                     neighbors=vote.neighbors,
                     method=self.method,
                     modality=modality_of(spaces, walk.row),
-                )
+                ),
+                self.knn.top_n,
             )
         return [p for p in out if p is not None]
 
@@ -201,21 +192,13 @@ class LevelwiseCategorizer:
         for walk in walks:
             if not walk.done and not walk.mass and walk.chosen and (self.knn.depth or 2) > 1:
                 lost[walk.chosen].append(walk)
-        wide = copy.copy(self.knn)
-        wide.top_n = EVERY_PATH
         for subtree, members in lost.items():
             rows = [w.row for w in members]
             subset = {s: v[rows] if isinstance(v, np.ndarray) else [v[i] for i in rows] for s, v in queries.items()}
             try:
-                again = wide.predict(subset, category=PATH_JOIN.join(subtree))
+                again = self._wide.predict(subset, category=PATH_JOIN.join(subtree))
             except EmptyIndexError:  # nobody labeled there yet: the head decides below
                 continue
             for walk, vote in zip(members, again, strict=True):
                 walk.mass = _mass(vote)
-                walk.closeness = _closeness(vote)
-
-    def _listed(self, prediction: Prediction) -> Prediction:
-        """The request's ``top_n`` alternatives, per level and overall."""
-        n = self.knn.top_n
-        levels = [replace(lv, top=lv.top[:n]) for lv in prediction.levels]
-        return replace(prediction, levels=levels, top=prediction.top[:n])
+                walk.closeness = closeness(vote)
