@@ -179,7 +179,6 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
     trained_at = list(dict.fromkeys([config.level, *levels]))  # a flat classifier's label levels
     runs = [(n, lv) for n in names for lv in (trained_at if n in FLAT_METHODS else [config.level])]
     oof: dict[tuple[str, int | None], list[tuple[str, ...] | None]] = {r: [None] * len(data) for r in runs}
-    per_fold: dict[tuple[str, int | None], list[float]] = {r: [] for r in runs}
     timing: dict[str, list[float]] = {n: [0.0, 0.0] for n in names}
     leaks: dict[str, int] = dict.fromkeys(names, 0)
     bar = None
@@ -202,7 +201,6 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
                 leaks[name] += run.leaks
             for row, path in zip(test_idx, run.predicted, strict=True):
                 oof[(name, level)][row] = path
-            per_fold[(name, level)].append(float(np.mean(cut(run.predicted, level) == cut(test.paths, level))))
             if bar is not None:
                 bar.update(1)
     if bar is not None:
@@ -211,15 +209,20 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
     tested = sorted({int(i) for _, te in splits for i in te})
     truth_paths = [true_paths[i] for i in tested]
 
-    def scored(name: str, level: int | None) -> tuple[dict[str, float], list[tuple[str, ...]]]:
-        trained = level if name in FLAT_METHODS else config.level
-        predicted = [oof[(name, trained)][i] for i in tested]
-        return classification_scores(cut(truth_paths, level), cut(predicted, level)), predicted  # type: ignore[arg-type]
+    def scored(name: str, level: int | None) -> tuple[dict[str, float], list[tuple[str, ...]], list[float]]:
+        """A method's scores at ``level`` (a flat classifier: its model trained at that
+        level), its predicted paths, and its accuracy per fold."""
+        trained = oof[(name, level if name in FLAT_METHODS else config.level)]
+        predicted = [trained[i] for i in tested]
+        folds = [
+            float(np.mean(cut([trained[i] for i in te], level) == cut([true_paths[i] for i in te], level)))  # type: ignore[misc]
+            for _, te in splits
+        ]
+        return classification_scores(cut(truth_paths, level), cut(predicted, level)), predicted, folds  # type: ignore[arg-type]
 
     results: dict[str, Any] = {}
     for name in names:
-        scores, predicted_paths = scored(name, config.level)
-        folds = per_fold[(name, config.level)]
+        scores, predicted_paths, folds = scored(name, config.level)
         results[name] = {
             **{k: round(v, 4) for k, v in scores.items()},
             "accuracy_folds": [round(a, 4) for a in folds],
@@ -237,13 +240,7 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
         for level in levels:
             per_level[_level_name(level)] = {}
             for name in names:
-                scores, _ = scored(name, level)
-                trained = level if name in FLAT_METHODS else config.level
-                predicted = oof[(name, trained)]
-                folds = [
-                    np.mean(cut([predicted[i] for i in te], level) == cut([true_paths[i] for i in te], level))  # type: ignore[misc]
-                    for _, te in splits
-                ]
+                scores, _, folds = scored(name, level)
                 per_level[_level_name(level)][name] = {
                     "accuracy": round(scores["accuracy"], 4),
                     "accuracy_std": round(float(np.std(folds)), 4),
