@@ -90,7 +90,6 @@ class LinearHead:
             doc_freq = np.bincount(matrix.indices, minlength=N_FEATURES)
             self._blocks.append((space, smooth_idf(doc_freq, len(rows), MIN_DF).astype(np.float32)))
             matrices.append(matrix)
-        self.level = 1
         features = self._features(np.asarray(dense, dtype=np.float32), matrices)
         # fit on the columns a labeled product has: a hashed feature no labeled product has
         # gets a zero weight anyway, and leaving it out keeps the weights small
