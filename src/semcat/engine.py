@@ -47,6 +47,21 @@ class TextEncoder(Protocol):
     def encode_texts(self, texts: Sequence[str], role: Role = "query") -> np.ndarray: ...
 
 
+def backend_hint(stored: str, wanted: str) -> str:
+    """What to say when two model names differ only by the text backend's suffix."""
+    from semcat.embedding.onnx import BACKEND_SUFFIX
+
+    suffixes = [suffix for suffix in set(BACKEND_SUFFIX.values()) if suffix]
+
+    def base(name: str) -> str:
+        return next((name.removesuffix(x) for x in suffixes if name.endswith(x)), name)
+
+    if stored == wanted or base(stored) != base(wanted):
+        return ""
+    backend = "onnx-int8" if base(stored) != stored else "onnx (or torch)"
+    return f" (the same model run by another backend: set SEMCAT_BACKEND={backend} to use this store as it is)"
+
+
 class Engine:
     """semcat's core, configured by one :class:`Settings`."""
 
@@ -66,7 +81,7 @@ class Engine:
         self._writes = 0  # bumped by every write through this engine: the head retrains after one
         s = self.settings
         self._heads = HeadKeeper(
-            s.data_dir / "heads" / f"{s.store}-{s.collection}.pkl", s.text_fields, s.head_options()
+            s.data_dir / "heads" / f"{s.store}-{s.collection}.pkl", s.text_fields, s.head_options(), s.retrain_options()
         )
 
     # ------------------------------------------------------------ resources
@@ -117,7 +132,7 @@ class Engine:
             raise StoreError(
                 f"the store ({self.settings.store_description()}) holds vectors of model "
                 f"{self._store.meta.model!r}, not {self.model_name!r}: use another --data-dir or "
-                "--collection for a second model"
+                "--collection for a second model" + backend_hint(self._store.meta.model, self.model_name)
             )
         return self._store
 
@@ -128,6 +143,7 @@ class Engine:
             raise StoreError(
                 f"the store holds vectors of model {store.meta.model!r} but the configured model "
                 f"{self.model_name!r} would embed the queries; pass the store's model with --model"
+                + backend_hint(store.meta.model, self.model_name)
             )
         return store
 

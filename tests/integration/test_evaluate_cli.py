@@ -41,7 +41,7 @@ def test_evaluate_a_catalog_and_the_store(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     both = json.loads((out / "metrics.json").read_text())["results"]
-    assert [r["model"] for r in both] == ["sentence-transformers/all-MiniLM-L6-v2", "local:model"]
+    assert [r["model"] for r in both] == ["sentence-transformers/all-MiniLM-L6-v2@int8", "local:model@int8"]
     assert both[0]["methods"]["knn@10"]["accuracy"] == both[1]["methods"]["knn@10"]["accuracy"]
     assert all(r["embed_seconds"] > 0 for r in both)
     assert "local:model" in (out / "report.md").read_text()

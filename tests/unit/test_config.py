@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -22,3 +24,22 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_invalid_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ValidationError):
         Settings(**bad)
+
+
+def test_a_store_of_the_torch_backend_says_which_backend_reads_it(tmp_path: Path) -> None:
+    """A store embedded before int8 became the default (fp32 vectors, the plain model name)
+    is refused by the default settings with the one setting that opens it as it is."""
+    from tests.conftest import HashEmbedder
+
+    from semcat.catalog import Product
+    from semcat.engine import Engine
+    from semcat.errors import StoreError
+
+    fp32 = HashEmbedder(name="sentence-transformers/all-MiniLM-L6-v2")
+    with Engine(Settings(data_dir=tmp_path, backend="torch"), embedder=fp32) as engine:
+        engine.index([Product(id="1", title="blue mug", category=("Kitchen",))], progress=False)
+    with Engine(Settings(data_dir=tmp_path)) as engine, pytest.raises(StoreError) as error:
+        engine.categorize_text("blue mug")
+    assert "SEMCAT_BACKEND=onnx (or torch)" in str(error.value)
+    with Engine(Settings(data_dir=tmp_path, backend="onnx"), embedder=fp32) as engine:
+        assert engine.categorize_text("blue mug").main_category == "Kitchen"

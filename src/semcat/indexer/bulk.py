@@ -82,6 +82,12 @@ def _stored_hashes(store: VectorStore, ids: Sequence[str]) -> dict[str, tuple[st
     return found
 
 
+# Products embedded per call and written per store transaction, in batch_size batches:
+# the ONNX backend spreads one call's batches over its threads, so a call of several
+# batches keeps every core busy (one batch per call left a core idle at each call's end).
+CHUNK_BATCHES = 4
+
+
 def index_products(
     products: Sequence[Product],
     embedder: Embedder,
@@ -146,10 +152,11 @@ def index_products(
         for start_row in range(0, len(relabel), _LOOKUP_CHUNK):
             chunk = relabel[start_row : start_row + _LOOKUP_CHUNK]
             store.update_payloads([pid for pid, _ in chunk], [payload for _, payload in chunk])
-        for start_row in range(0, len(to_embed), batch_size):
-            batch = to_embed[start_row : start_row + batch_size]
+        chunk = batch_size * CHUNK_BATCHES
+        for start_row in range(0, len(to_embed), chunk):
+            batch = to_embed[start_row : start_row + chunk]
             t0 = time.perf_counter()
-            vectors: Any = embedder.encode_texts([text for _, text, _ in batch], role="passage")
+            vectors: Any = embedder.encode_texts([text for _, text, _ in batch], role="passage", batch_size=batch_size)
             if with_images or wants_words:
                 vectors = {DEFAULT_SPACE: vectors}
             if with_images:
