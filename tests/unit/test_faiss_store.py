@@ -83,3 +83,45 @@ def test_sees_writes_of_another_process(tmp_path: Path) -> None:
     assert reader.count() == 3 and reader.describe()["spaces"]["text"]["vectors"] == 3
     writer.close()
     reader.close()
+
+
+def test_word_search_after_writes_matches_a_fresh_load(tmp_path: Path) -> None:
+    """The sparse index follows this process's writes in place (no reload per write): after
+    any mix of upserts, replacements and deletes it scores exactly as one loaded afresh."""
+    import semcat.search.faiss.sparse as sparse_module
+
+    meta = StoreMeta(model="m", spaces={"text": 16}, sparse=("words",))
+    rng = np.random.default_rng(3)
+
+    def word_rows(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        rows = []
+        for _ in range(n):
+            idx = np.unique(rng.integers(0, 40, rng.integers(0, 6))).astype(np.int32)
+            rows.append((idx, rng.random(len(idx)).astype(np.float32)))
+        return rows
+
+    store = FaissStore(tmp_path, meta)
+    ids = [f"p{i}" for i in range(30)]
+    store.upsert(ids, {"text": vecs(30), "words": word_rows(30)}, payloads(ids))
+    queries = word_rows(4)
+    store.search_sparse(queries, k=5, filter=None, space="words")  # loaded now, then kept in line
+    old_min = sparse_module.TAIL_MIN
+    sparse_module.TAIL_MIN = 4  # fold the tail into the main matrix a few times along the way
+    try:
+        for step in range(25):
+            gone = [f"p{i}" for i in rng.choice(30, size=2, replace=False)]
+            store.delete(gone[:1])
+            new = [gone[1], f"n{step}"]  # one replaced, one new
+            store.upsert(new, {"text": vecs(2, seed=step), "words": word_rows(2)}, payloads(new))
+            ours = store.search_sparse(queries, k=5, filter=None, space="words")
+            fresh = FaissStore(tmp_path, None)
+            theirs = fresh.search_sparse(queries, k=5, filter=None, space="words")
+            fresh.close()
+            for a, b in zip(ours, theirs, strict=True):
+                assert [round(h.score, 5) for h in a] == [round(h.score, 5) for h in b], step
+                assert {h.id for h in a if h.score > min(x.score for x in a)} == {
+                    h.id for h in b if h.score > min(x.score for x in b)
+                }
+    finally:
+        sparse_module.TAIL_MIN = old_min
+    store.close()

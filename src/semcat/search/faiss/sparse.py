@@ -1,6 +1,15 @@
 """The FAISS backend's sparse (word-vector) index: FAISS has none, so the stored rows of
 a sparse space become a CSR matrix, searched by a BM25-IDF-weighted dot product (the
-same formula as Qdrant's ``Modifier.IDF``, so both backends score alike)."""
+same formula as Qdrant's ``Modifier.IDF``, so both backends score alike).
+
+Loaded once from SQLite, then kept in line with this process's own writes (:meth:`apply`)
+instead of reloaded: a write marks the rows it replaces dead and appends its rows to a
+small tail, so the first query after a write costs no more than any other (reloading
+cost seconds per write at 50k products). The tail is folded into the main matrix when it
+outgrows :data:`TAIL_FRACTION` of it. The matrix is kept by term too (its transpose as
+CSR), so a query gathers only its own terms' rows instead of converting the whole
+matrix on every search.
+"""
 
 from __future__ import annotations
 
@@ -10,49 +19,128 @@ from typing import Any
 
 import numpy as np
 
+TAIL_FRACTION = 0.05  # fold the tail of new rows into the main matrix past this share (and past TAIL_MIN rows)
+TAIL_MIN = 256
+
+Row = tuple[np.ndarray, np.ndarray]
+
 
 class SparseIndex:
-    """The stored sparse rows of one space as a CSR matrix, with document frequencies."""
+    """The stored sparse rows of one space, with document frequencies."""
 
-    def __init__(self, iids: np.ndarray, matrix: Any) -> None:
-        from semcat.embedding.lexical import N_FEATURES, bm25_idf
+    def __init__(self, iids: np.ndarray, rows: Sequence[Row]) -> None:
+        from semcat.embedding.lexical import rows_to_csr
 
-        self.iids = iids
+        iids = np.asarray(iids, dtype=np.int64)
+        order = np.argsort(iids, kind="stable")
+        self._main(iids[order], rows_to_csr([rows[i] for i in order]))
+
+    def _main(self, iids: np.ndarray, matrix: Any) -> None:
+        """Make ``matrix`` (docs x terms, CSR, rows in ``iids`` order, ascending) the main part."""
+        from semcat.embedding.lexical import N_FEATURES
+
+        self.main_iids = iids
         self.matrix = matrix
-        self.n_docs = len(iids)
-        doc_freq = np.bincount(matrix.indices, minlength=N_FEATURES) if self.n_docs else np.zeros(N_FEATURES)
-        self.idf = bm25_idf(doc_freq, self.n_docs).astype(np.float32)
+        self.by_term = matrix.T.tocsr()  # (terms, docs): a query's terms select its rows
+        self.alive = np.ones(len(iids), dtype=bool)
+        self.doc_freq = np.bincount(matrix.indices, minlength=N_FEATURES).astype(np.int64)
+        self.tail_iids: list[int] = []
+        self.tail_rows: list[Row] = []
+        self._tail: Any = None
+        self._idf: np.ndarray | None = None
 
     @classmethod
     def load(cls, db: sqlite3.Connection, space: str) -> SparseIndex:
-        from semcat.embedding.lexical import rows_to_csr
-
         iids: list[int] = []
-        rows: list[tuple[np.ndarray, np.ndarray]] = []
+        rows: list[Row] = []
         for iid, idx, val in db.execute("SELECT iid, idx, val FROM sparse WHERE space=? ORDER BY iid", (space,)):
             iids.append(iid)
             rows.append((np.frombuffer(idx, dtype=np.int32), np.frombuffer(val, dtype=np.float32)))
-        return cls(np.asarray(iids, dtype=np.int64), rows_to_csr(rows))
+        return cls(np.asarray(iids, dtype=np.int64), rows)
 
-    def scores(self, queries: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """(queries, docs) dense scores: sum over shared terms of idf * query * doc."""
+    @property
+    def n_docs(self) -> int:
+        return int(self.alive.sum()) + len(self.tail_iids)
+
+    @property
+    def iids(self) -> np.ndarray:
+        """Internal ids of the score columns (main rows, then the tail; dead main rows included)."""
+        return np.concatenate([self.main_iids, np.asarray(self.tail_iids, dtype=np.int64)])
+
+    @property
+    def idf(self) -> np.ndarray:
+        from semcat.embedding.lexical import bm25_idf
+
+        if self._idf is None:
+            self._idf = bm25_idf(self.doc_freq, self.n_docs).astype(np.float32)
+        return self._idf
+
+    def apply(self, removed: Sequence[int], added_iids: Sequence[int], added_rows: Sequence[Row]) -> None:
+        """One committed write: rows ``removed`` (internal ids) are gone, ``added_rows`` are new."""
+        removed = np.asarray(removed, dtype=np.int64)
+        if len(removed):
+            pos = np.searchsorted(self.main_iids, removed)
+            found = pos < len(self.main_iids)
+            pos = pos[found][self.main_iids[pos[found]] == removed[found]]
+            for p in pos[self.alive[pos]]:
+                self.doc_freq[self.matrix.indices[self.matrix.indptr[p] : self.matrix.indptr[p + 1]]] -= 1
+            self.alive[pos] = False
+            gone = set(removed.tolist())
+            for iid, row in zip(self.tail_iids, self.tail_rows, strict=True):
+                if iid in gone:
+                    self.doc_freq[row[0]] -= 1
+            kept = [n for n, iid in enumerate(self.tail_iids) if iid not in gone]
+            self.tail_iids = [self.tail_iids[n] for n in kept]
+            self.tail_rows = [self.tail_rows[n] for n in kept]
+        for iid, row in zip(added_iids, added_rows, strict=True):
+            if not len(row[0]):  # stored as no row at all
+                continue
+            self.tail_iids.append(int(iid))
+            self.tail_rows.append(row)
+            self.doc_freq[row[0]] += 1
+        self._tail = None
+        self._idf = None
+        limit = max(TAIL_MIN, TAIL_FRACTION * len(self.main_iids))
+        if len(self.tail_iids) > limit or (~self.alive).sum() > limit:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Fold the tail into the main matrix and drop dead rows."""
+        from scipy import sparse
+
+        from semcat.embedding.lexical import rows_to_csr
+
+        live = np.flatnonzero(self.alive)
+        iids = np.concatenate([self.main_iids[live], np.asarray(self.tail_iids, dtype=np.int64)])
+        matrix = sparse.vstack([self.matrix[live], rows_to_csr(self.tail_rows)], format="csr")
+        order = np.argsort(iids, kind="stable")
+        self._main(iids[order], matrix[order])
+
+    def scores(self, queries: Sequence[Row]) -> np.ndarray:
+        """(queries, columns of :attr:`iids`) dense scores: sum over shared terms of idf * query * doc."""
         from semcat.embedding.lexical import rows_to_csr
 
         weighted = rows_to_csr(queries, values_scale=self.idf)
-        return np.asarray((weighted @ self.matrix.T).todense(), dtype=np.float32)
+        main = np.asarray((weighted @ self.by_term).todense(), dtype=np.float32)
+        main[:, ~self.alive] = 0.0
+        if not self.tail_iids:
+            return main
+        if self._tail is None:
+            self._tail = rows_to_csr(self.tail_rows).T.tocsr()
+        tail = np.asarray((weighted @ self._tail).todense(), dtype=np.float32)
+        return np.hstack([main, tail])
 
-    def top(
-        self, queries: Sequence[tuple[np.ndarray, np.ndarray]], k: int, allowed: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def top(self, queries: Sequence[Row], k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, iids) of the ``k`` best documents per query, best first; ``allowed``
         (iids) restricts them; -1 marks "no shared word" (not a neighbor)."""
         scores = self.scores(queries)
+        iids = self.iids
         if allowed is not None:
-            scores[:, ~np.isin(self.iids, allowed)] = 0.0
-        fetch = min(k, self.n_docs)
+            scores[:, ~np.isin(iids, allowed)] = 0.0
+        fetch = min(k, scores.shape[1])
         top = np.argpartition(-scores, fetch - 1, axis=1)[:, :fetch]
         top_scores = np.take_along_axis(scores, top, axis=1)
         order = np.argsort(-top_scores, axis=1)
         top = np.take_along_axis(top, order, axis=1)
         top_scores = np.take_along_axis(top_scores, order, axis=1)
-        return top_scores, np.where(top_scores > 0, self.iids[top], -1)
+        return top_scores, np.where(top_scores > 0, iids[top], -1)

@@ -7,7 +7,8 @@
   cache saved atomically on :meth:`FaissStore.flush` and tagged with the generation they
   reflect (on open, files of another generation are ignored and rebuilt from SQLite);
 - :class:`~semcat.search.faiss.sparse.SparseIndex`: the word vectors as a CSR matrix,
-  rebuilt on the first sparse search after a write.
+  loaded on the first sparse search, then updated by this process's writes (another
+  process's write makes it reload).
 
 So a process killed at any instant loses at most the write in flight, and never leaves a
 duplicate: upsert deletes the old row and inserts the new one in one transaction.
@@ -46,6 +47,7 @@ class FaissStore(SingleQueryMixin):
     """A persisted FAISS collection under ``directory``."""
 
     backend = "faiss"
+    generation_is_global = True  # the database's counter: every process's writes bump it
 
     def __init__(
         self,
@@ -126,7 +128,20 @@ class FaissStore(SingleQueryMixin):
             self._vectors.forget(write.forgotten)
             for space, vectors, iids in write.added:
                 self._vectors.add(space, vectors, iids)
+            previous = self._generation
             self._after_write(foreign)
+            self._update_sparse(write, previous, foreign)
+
+    def _update_sparse(self, write: _Write, previous: int, foreign: bool) -> None:
+        """Bring the loaded sparse indexes in line with our own write (no reload); one that
+        missed another process's write is dropped and reloaded on its next search."""
+        for space, (generation, index) in list(self._sparse_cache.items()):
+            if foreign or generation != previous:
+                del self._sparse_cache[space]
+                continue
+            iids, rows = write.sparse_added.get(space, (np.zeros(0, dtype=np.int64), []))
+            index.apply(write.removed, iids, rows)
+            self._sparse_cache[space] = (self._generation, index)
 
     def upsert(self, ids: Sequence[str], vectors: VectorsIn, payloads: Sequence[dict[str, Any]]) -> None:
         ids = [str(i) for i in ids]
@@ -145,6 +160,7 @@ class FaissStore(SingleQueryMixin):
                     write.added.append((space, array, new_iids[rows]))
             for space, sparse in sparse_rows.items():
                 write.docs.insert_sparse(space, new_iids, sparse)
+                write.sparse_added[space] = (new_iids, sparse)
 
     def update_payloads(self, ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
         ids = [str(i) for i in ids]
@@ -302,11 +318,14 @@ class _Write:
         self.docs = docs
         self.forgotten: dict[str, list[int]] = {}  # space -> internal ids to drop
         self.added: list[tuple[str, np.ndarray, np.ndarray]] = []  # (space, vectors, internal ids)
+        self.removed: list[int] = []  # internal ids of the products deleted or replaced
+        self.sparse_added: dict[str, tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]] = {}
 
     def remove(self, ids: Sequence[str]) -> int:
         """Delete these products (those that exist); returns how many existed."""
         old = self.docs.iids_for(ids)
         for space, iids in self.docs.space_members(list(old.values())).items():
             self.forgotten.setdefault(space, []).extend(iids)
+        self.removed.extend(old.values())
         self.docs.delete(list(old.values()))
         return len(old)
