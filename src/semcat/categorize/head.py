@@ -130,25 +130,17 @@ class LinearHead:
 
     def _features(self, dense: np.ndarray, matrices: Sequence[Any]) -> Any:
         from scipy import sparse
-        from sklearn.preprocessing import normalize
 
         blocks = [sparse.csr_matrix(dense * DENSE_WEIGHT)]
         for (_, idf), matrix in zip(self._blocks, matrices, strict=True):
-            blocks.append(normalize(matrix.multiply(idf[None, :]).tocsr()))
+            blocks.append(_unit_rows(matrix.tocsr(), idf))
         features = sparse.hstack(blocks, format="csr")
         features.eliminate_zeros()  # features below MIN_DF (IDF 0) are not features
         return features
 
     def _compact(self, features: Any) -> Any:
         """Keep the columns the SVM was fitted on (a query's other features weigh nothing)."""
-        from scipy import sparse
-
-        position = self._lookup[features.indices]
-        keep = position >= 0
-        rows = np.repeat(np.arange(features.shape[0]), np.diff(features.indptr))
-        return sparse.csr_matrix(
-            (features.data[keep], (rows[keep], position[keep])), shape=(features.shape[0], len(self._columns))
-        )
+        return _select(features, self._lookup[features.indices], len(self._columns))
 
     def features(self, query_vectors: Mapping[str, Any]) -> Any:
         """The queries' feature rows (CSR), as the classifiers read them. Needs the queries'
@@ -163,7 +155,7 @@ class LinearHead:
         """(n, main categories): softmax over the SVM margins (``features``: the queries'
         rows from :meth:`features` when already computed)."""
         rows = self.features(query_vectors) if features is None else features
-        return _softmax(self._svm.decision_function(self._compact(rows)))
+        return _softmax(_margins(rows, self._lookup[rows.indices], self._svm.coef_.T, self._svm.intercept_))
 
     def below(self, parent: tuple[str, ...], features: Any) -> tuple[list[tuple[str, ...]], np.ndarray] | None:
         """The children of ``parent`` the head knows and, per query row of ``features``, a
@@ -242,6 +234,44 @@ class LinearHead:
 TrainingSet = tuple[np.ndarray, list[str], list[str]]  # dense vectors, texts, full category paths
 
 
+def _unit_rows(matrix: Any, weights: np.ndarray) -> Any:
+    """``matrix`` (CSR) with each value times its column's weight, rows scaled to unit length
+    (empty rows stay empty): sklearn's ``normalize(matrix.multiply(weights))`` without its
+    input checks, which cost more than the arithmetic on a one-query request."""
+    from scipy import sparse
+
+    data = matrix.data * weights[matrix.indices]
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    norms = np.sqrt(np.bincount(rows, weights=data.astype(np.float64) ** 2, minlength=matrix.shape[0]))
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return sparse.csr_matrix((data * scale[rows], matrix.indices, matrix.indptr), shape=matrix.shape)
+
+
+def _select(features: Any, position: np.ndarray, width: int) -> Any:
+    """``features`` (CSR) with each stored entry moved to column ``position`` of ``width``
+    (-1: dropped), i.e. restricted to a model's own columns."""
+    from scipy import sparse
+
+    keep = position >= 0
+    rows = np.repeat(np.arange(features.shape[0]), np.diff(features.indptr))
+    return sparse.csr_matrix((features.data[keep], (rows[keep], position[keep])), shape=(features.shape[0], width))
+
+
+def _margins(features: Any, position: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """The linear margins of the query rows ``features`` (CSR over all feature columns) for
+    weights ``coef`` (the model's columns x classes, any float type) and ``intercept``, where
+    ``position`` gives each stored entry of ``features`` its weight row (-1: the model has no
+    weight for that feature). Only those weight rows are read. (rows,) for one margin."""
+    from scipy import sparse
+
+    keep = position >= 0
+    rows = np.repeat(np.arange(features.shape[0]), np.diff(features.indptr))
+    used = int(keep.sum())
+    entries = sparse.csr_matrix((features.data[keep], (rows[keep], np.arange(used))), shape=(features.shape[0], used))
+    margins = np.asarray(entries @ np.asarray(coef[position[keep]], dtype=np.float32)) + intercept
+    return margins[:, 0] if margins.shape[1] == 1 else margins
+
+
 def _softmax(margins: np.ndarray) -> np.ndarray:
     if margins.ndim == 1:  # two classes
         margins = np.stack([-margins, margins], axis=1)
@@ -263,7 +293,7 @@ class LocalClassifier:
         # whole catalog: a feature of one product only lets the SVM memorize it)
         doc_freq = np.bincount(features.indices, minlength=features.shape[1])
         self.columns = np.flatnonzero(doc_freq >= LOCAL_MIN_DF).astype(np.int32)
-        compact = self._compact(features)
+        compact = _select(features, self._positions(features), len(self.columns))
         keys = [PATH_JOIN.join(t) for t in targets]
         svm = LinearSVC(C=c)
         with warnings.catch_warnings():  # a node of 3 products in 2 children is "a regression problem" to it
@@ -279,35 +309,18 @@ class LocalClassifier:
     def nbytes(self) -> int:
         return int(self.coef.nbytes + self.columns.nbytes + self.intercept.nbytes)
 
-    def _positions(self, features: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per stored entry of ``features``: its row, its position among this node's columns,
-        and whether the node has that column (a feature its products lack weighs nothing)."""
-        rows = np.repeat(np.arange(features.shape[0]), np.diff(features.indptr))
+    def _positions(self, features: Any) -> np.ndarray:
+        """Per stored entry of ``features``: its position among this node's columns, -1 where
+        the node lacks that column (a feature its products lack weighs nothing)."""
         if not len(self.columns):
-            return rows, np.zeros(len(rows), dtype=np.int64), np.zeros(len(rows), dtype=bool)
+            return np.full(features.nnz, -1, dtype=np.int64)
         position = np.minimum(np.searchsorted(self.columns, features.indices), len(self.columns) - 1)
-        return rows, position, self.columns[position] == features.indices
-
-    def _compact(self, features: Any) -> Any:
-        from scipy import sparse
-
-        rows, position, keep = self._positions(features)
-        return sparse.csr_matrix(
-            (features.data[keep], (rows[keep], position[keep])), shape=(features.shape[0], len(self.columns))
-        )
+        return np.where(self.columns[position] == features.indices, position, -1)
 
     def probabilities(self, features: Any) -> np.ndarray:
         """(rows, children): softmax over the margins of the query rows ``features``. Only the
         weights of the queries' own features are read (and widened from float16)."""
-        from scipy import sparse
-
-        rows, position, keep = self._positions(features)
-        used = int(keep.sum())
-        entries = sparse.csr_matrix(
-            (features.data[keep], (rows[keep], np.arange(used))), shape=(features.shape[0], used)
-        )
-        margins = np.asarray(entries @ self.coef[position[keep]].astype(np.float32)) + self.intercept
-        return _softmax(margins[:, 0] if margins.shape[1] == 1 else margins)
+        return _softmax(_margins(features, self._positions(features), self.coef, self.intercept))
 
 
 def _header(fingerprint: str) -> dict[str, str | int]:

@@ -127,7 +127,7 @@ class LevelwiseCategorizer:
             probs: list[np.ndarray | None] = [None] * len(members)
             if not parent:
                 children, probs = list(self.head.paths), list(main[rows])
-            elif (known := self.head.below(parent, features[rows])) is not None:
+            elif (known := self.head.below(parent, _rows(features, rows))) is not None:
                 children, probs = known[0], list(known[1])
             for walk, p in zip(members, probs, strict=True):
                 self._choose(walk, parent, children, p, category)
@@ -202,3 +202,8 @@ class LevelwiseCategorizer:
             for walk, vote in zip(members, again, strict=True):
                 walk.mass = _mass(vote)
                 walk.closeness = closeness(vote)
+
+
+def _rows(matrix: Any, rows: list[int]) -> Any:
+    """``matrix[rows]``, without scipy's indexing cost when that is the whole matrix (one request)."""
+    return matrix if rows == list(range(matrix.shape[0])) else matrix[rows]
