@@ -120,7 +120,7 @@ def test_a_head_is_retrained_in_the_background(tmp_path: Path, monkeypatch: pyte
 
     from semcat.categorize import LinearHead
 
-    with Engine(Settings(data_dir=tmp_path / "bg"), embedder=HashEmbedder()) as engine:
+    with Engine(Settings(data_dir=tmp_path / "bg", head_quiet_seconds=0), embedder=HashEmbedder()) as engine:
         engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
         first = engine.head()
         release, started = threading.Event(), threading.Event()
@@ -141,6 +141,49 @@ def test_a_head_is_retrained_in_the_background(tmp_path: Path, monkeypatch: pyte
         release.set()
         retrained = engine.head(wait=True)
         assert retrained is not first and {p[0] for p in retrained.paths} == {"Office", "Garden", "Kitchen"}
+
+
+def test_a_stream_of_writes_does_not_keep_the_head_retraining(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The retrain waits until writes pause (quiet_seconds), or until the head has missed
+    writes for max_stale_seconds; meanwhile the previous head answers every read."""
+    import time
+
+    from tests.conftest import HashEmbedder
+
+    from semcat.categorize import LinearHead
+
+    trained: list[int] = []
+    real_init = LinearHead.__init__
+
+    def counted(self: LinearHead, *args: Any, **kwargs: Any) -> None:
+        trained.append(1)
+        real_init(self, *args, **kwargs)
+
+    settings = Settings(data_dir=tmp_path / "d", head_quiet_seconds=0.6, head_max_stale_seconds=60)
+    with Engine(settings, embedder=HashEmbedder()) as engine:
+        engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
+        first = engine.head()
+        monkeypatch.setattr(LinearHead, "__init__", counted)
+        for n in range(8):  # a write every 0.1 s, a read after each
+            engine.upsert_products([Product.build(id=f"w{n}", title=f"Espresso machine {n}", category="Kitchen")])
+            assert engine.head() is first
+            time.sleep(0.1)
+        assert trained == [] and engine._heads.training is None  # never quiet long enough
+        time.sleep(0.7)
+        assert engine.head() is first  # quiet now: this read starts the retrain, and is not held by it
+        engine._heads.training.join(timeout=30)
+        assert trained == [1] and engine.head() is not first
+        assert {p[0] for p in engine.head().paths} == {"Office", "Garden", "Kitchen"}
+
+    stale = Settings(data_dir=tmp_path / "s", head_quiet_seconds=60, head_max_stale_seconds=0.3)
+    with Engine(stale, embedder=HashEmbedder()) as engine:
+        engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
+        first = engine.head()
+        for n in range(6):  # writes never pause, but the head may not fall further behind than 0.3 s
+            engine.upsert_products([Product.build(id=f"w{n}", title=f"Espresso machine {n}", category="Kitchen")])
+            engine.head()
+            time.sleep(0.1)
+        assert engine._heads.training is not None or engine.head() is not first
 
 
 def test_char_rows_link_words_the_word_rows_keep_apart() -> None:

@@ -3,60 +3,96 @@
 The head is derived data: trained from the store's labeled products, saved in
 ``<data-dir>/heads/`` with a fingerprint of what it learned from, and loaded instead of
 retrained by the next process over an unchanged store. After a write the store no
-longer matches the head: the next request starts a retrain in a background thread and
-is answered, like every request until the new head is swapped in, by the previous head
-(the vote sees the write at once: a relabeled product decides for its copies through its
-near-duplicate rule, and a category the head does not know yet is left to the vote).
-Writes during a retrain are picked up by the next one: one retrain at a time.
+longer matches the head; every request until the new head is swapped in is answered by
+the previous one (the vote sees the write at once: a relabeled product decides for its
+copies through its near-duplicate rule, and a category the head does not know yet is
+left to the vote). The retrain is debounced (:class:`~semcat.options.RetrainOptions`):
+it starts on a request once no write came for ``quiet_seconds``, or once the head has
+missed writes for ``max_stale_seconds``, in a background thread, one at a time, so a
+stream of writes does not keep a core retraining. Writes during a retrain are picked up
+by the next one.
+
+Whether the store changed is read cheaply on every request: the store's generation
+(FAISS counts every process's writes there); a store whose generation sees only its own
+client's writes (a Qdrant server shared by several API replicas) is also compared by its
+counts, at most once per ``FOREIGN_CHECK_SECONDS``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from semcat.categorize.head import LinearHead, TrainingSet, fingerprint, training_set
 from semcat.errors import EmptyIndexError
-from semcat.options import HeadOptions
+from semcat.options import RETRAIN_DEFAULTS, HeadOptions, RetrainOptions
 from semcat.search.base import SearchFilter, VectorStore
 
 log = logging.getLogger(__name__)
 
 
+FOREIGN_CHECK_SECONDS = 5.0  # how often counts are compared where the generation misses other clients' writes
+
+
 class HeadKeeper:
     """The current :class:`LinearHead` of a store (None while it has < 2 categories)."""
 
-    def __init__(self, path: Path, fields: Sequence[str], options: HeadOptions) -> None:
+    def __init__(
+        self, path: Path, fields: Sequence[str], options: HeadOptions, retrain: RetrainOptions = RETRAIN_DEFAULTS
+    ) -> None:
         self.path = path
         self.fields = tuple(fields)
         self.options = options
+        self.retrain = retrain
         self._head: tuple[Any, LinearHead | None] | None = None
         self._lock = threading.Lock()
         self._train_lock = threading.Lock()
         self._training: threading.Thread | None = None
+        self._counts: tuple[float, tuple[Any, ...], tuple[int, int]] | None = None
+        self._seen: tuple[Any, ...] | None = None  # the last store state a request saw
+        self._changed_at = 0.0  # when it last changed (the last write seen)
+        self._stale_since: float | None = None  # when the head first missed a write
 
-    @staticmethod
-    def state(store: VectorStore, writes: int) -> tuple[Any, ...]:
+    def state(self, store: VectorStore, writes: int) -> tuple[Any, ...]:
         """What the head depends on, cheaply: a change means it may be stale."""
-        return (id(store), writes, store.count(), store.count(SearchFilter(labeled=True)), store.generation())
+        key = (id(store), writes, store.generation())
+        if getattr(store, "generation_is_global", False):
+            return key
+        now = time.monotonic()
+        if self._counts is None or self._counts[1] != key or now - self._counts[0] > FOREIGN_CHECK_SECONDS:
+            self._counts = (now, key, (store.count(), store.count(SearchFilter(labeled=True))))
+        return key + self._counts[2]
+
+    def _due(self, key: tuple[Any, ...]) -> bool:
+        """Whether a stale head should start retraining now (called under ``_lock``)."""
+        now = time.monotonic()
+        if key != self._seen:
+            self._seen, self._changed_at = key, now
+        if self._stale_since is None:
+            self._stale_since = now
+        quiet = now - self._changed_at >= self.retrain.quiet_seconds
+        return quiet or now - self._stale_since >= self.retrain.max_stale_seconds
 
     def current(
         self, store: VectorStore, writes: int, check: Callable[[], None], wait: bool = False
     ) -> LinearHead | None:
         """The head to answer with. ``check`` runs before any training (the engine's model
         check). The first head is loaded or trained now; after that a stale head keeps
-        answering while its successor trains in the background. ``wait``: the head of the
-        store as it is now, waiting for (or doing) the retrain."""
+        answering while its successor trains in the background, once due. ``wait``: the
+        head of the store as it is now, waiting for (or doing) the retrain."""
         key = self.state(store, writes)
         with self._lock:
             current, running = self._head, self._training
             if current is not None and current[0] == key:
+                self._stale_since = None
                 return current[1]
             if not wait and current is not None and current[1] is not None:
-                if running is None:  # one retrain at a time; writes meanwhile are caught by the next
+                if running is None and self._due(key):  # one at a time; later writes go to the next
+                    self._stale_since = None
                     self._training = threading.Thread(
                         target=self._train, args=(store, key, check), name="semcat-head-retrain", daemon=True
                     )

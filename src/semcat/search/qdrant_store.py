@@ -57,6 +57,7 @@ class QdrantStore(SingleQueryMixin):
     """A Qdrant collection. ``location`` is ``":memory:"``, a server URL, or None with ``path``."""
 
     backend = "qdrant"
+    generation_is_global = False  # counts only this client's writes (see generation)
 
     def __init__(
         self,
