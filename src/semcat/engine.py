@@ -165,8 +165,11 @@ class Engine:
         """A catalog file, or a ``pandas.DataFrame``, read into products and a row report."""
         return read_catalog(path, columns, fmt, encoding)
 
-    def index(self, products: Sequence[Product], progress: bool = True, flush: bool = True) -> IndexSummary:
-        """Embed and store products (their photos too, with a CLIP model and an images root)."""
+    def index(
+        self, products: Sequence[Product], progress: bool = True, flush: bool = True, outcomes: bool = False
+    ) -> IndexSummary:
+        """Embed and store products (their photos too, with a CLIP model and an images root);
+        ``outcomes``: the summary says what happened to each product."""
         store = self.store(create=True)
         self._writes += 1
         return index_products(
@@ -179,12 +182,15 @@ class Engine:
             flush=flush,
             images_root=self.settings.images_root,
             max_pixels=self.settings.image_max_pixels,
+            outcomes=outcomes,
         )
 
     def upsert_products(self, products: Sequence[Product]) -> IndexSummary:
         """Store products now: searchable and voting on the next request. Index files
-        are saved at close (the store's database already holds every write)."""
-        return self.index(products, progress=False, flush=False)
+        are saved at close (the store's database already holds every write). Each id once
+        per call (the API merges concurrent writes with
+        :func:`semcat.api.app.upsert_in_order`)."""
+        return self.index(products, progress=False, flush=False, outcomes=True)
 
     def delete_product(self, product_id: str) -> None:
         self._writes += 1

@@ -69,3 +69,69 @@ def test_a_failure_reaches_its_batch_and_the_worker_survives() -> None:
         await batcher.stop()
 
     asyncio.run(main())
+
+
+def test_one_product_calls_with_the_same_options_merge_and_each_gets_its_own_answer() -> None:
+    """/categorize of one product: concurrent requests with the same options become one
+    engine call, requests with other options another; a bad item fails alone."""
+    import threading
+
+    from semcat.api.batcher import CallBatcher
+
+    calls: list[tuple[object, list[str]]] = []
+    gate = threading.Event()
+
+    def run(key: object, items: list[str]) -> list[str]:
+        calls.append((key, list(items)))
+        gate.wait(timeout=5)  # the first call holds its worker while the others queue
+        if "boom" in items:
+            raise ValueError(f"bad item among {len(items)}")
+        return [f"{key}:{item}" for item in items]
+
+    async def main() -> list[object]:
+        batcher = CallBatcher(run, max_items=64, workers=1)
+        await batcher.start()
+        try:
+            first = asyncio.create_task(batcher.submit("k", "first"))
+            await asyncio.sleep(0.05)  # the worker is busy with "first" now
+            rest = [
+                asyncio.create_task(batcher.submit(key, item))
+                for key, item in [("k", "a"), ("k", "b"), ("other", "c"), ("k", "boom"), ("k", "d")]
+            ]
+            await asyncio.sleep(0.05)
+            gate.set()
+            return await asyncio.gather(first, *rest, return_exceptions=True)
+        finally:
+            await batcher.stop()
+
+    results = asyncio.run(main())
+    assert results[:4] == ["k:first", "k:a", "k:b", "other:c"] and results[5] == "k:d"
+    assert isinstance(results[4], ValueError) and str(results[4]) == "bad item among 1"
+    merged = [items for key, items in calls if key == "k" and len(items) > 1]
+    assert merged == [["a", "b", "boom", "d"]]  # queued together, one call (then one by one after the error)
+    assert ("other", ["c"]) in calls
+
+
+def test_merged_writes_apply_in_arrival_order(tmp_path) -> None:
+    """Concurrent PUTs merged into one upsert: an id written twice keeps its last version,
+    and every write is answered with what happened to its id."""
+    from tests.conftest import HashEmbedder
+
+    from semcat.api.app import upsert_in_order
+    from semcat.catalog import Product
+    from semcat.config import Settings
+    from semcat.engine import Engine
+
+    with Engine(Settings(data_dir=tmp_path), embedder=HashEmbedder()) as engine:
+        engine.upsert_products([Product(id="a", title="red mug", category=("Kitchen",))])
+        answers = upsert_in_order(
+            engine,
+            [
+                Product(id="a", title="red mug", category=("Office",)),  # relabeled...
+                Product(id="b", title="desk lamp", category=("Office",)),
+                Product(id="a", title="red mug, large", category=("Kitchen",)),  # ...then replaced
+            ],
+        )
+        assert answers == ["updated", "created", "updated"]
+        stored = engine.get_product("a")
+        assert stored["title"] == "red mug, large" and engine.store().count() == 2

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -19,11 +19,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from semcat import __version__
-from semcat.api.batcher import MicroBatcher
+from semcat.api.batcher import CallBatcher, MicroBatcher
 from semcat.api.errors import BodyLimitMiddleware, install_error_handlers
 from semcat.api.routes import categorize, products, service, similar, web
 from semcat.api.schemas import ErrorBody
+from semcat.catalog import Product
+from semcat.categorize.prediction import Prediction
 from semcat.config import Settings
+from semcat.embedding.onnx import cpu_threads
 from semcat.engine import Engine
 
 log = logging.getLogger("semcat.api")
@@ -34,6 +37,14 @@ def _warm_up(engine: Engine) -> None:
         engine.warm_up()
     except Exception as exc:  # a request will meet the same error and report it
         log.warning("linear head not ready at startup: %s", exc)
+
+
+def upsert_in_order(engine: Engine, products: list[Product]) -> list[str]:
+    """Store merged one-product writes as if applied in arrival order: an id written twice
+    keeps its last version; each write is answered with what happened to its id."""
+    last = {p.id: p for p in products}
+    outcomes = engine.upsert_products(list(last.values())).outcomes or {}
+    return [outcomes[p.id] for p in products]
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -55,6 +66,21 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         )
         await batcher.start()
         eng.query_encoder = batcher
+        calls = writes = None
+        if settings.microbatch:
+
+            def run(key: Hashable, products: list[Product]) -> list[Prediction]:
+                with batcher.direct():  # the call is the batch: its texts go to the model at once
+                    return eng.categorize(products, **dict(key))
+
+            calls = CallBatcher(run, max_items=settings.microbatch_max, workers=cpu_threads())
+            await calls.start()
+            # writes: one at a time, each carrying every write queued meanwhile (one embedding
+            # call, one transaction), so a stream of writers takes one worker, not the cores
+            writes = CallBatcher(lambda _, items: upsert_in_order(eng, items), max_items=settings.max_batch, workers=1)
+            await writes.start()
+        app.state.calls = calls
+        app.state.writes = writes
         # load the saved linear head (or train it) behind the first requests: they wait for
         # it only if they arrive before it is ready
         warmup = threading.Thread(target=_warm_up, args=(eng,), name="semcat-head-warmup", daemon=True)
@@ -65,6 +91,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             yield
         finally:
             eng.query_encoder = None
+            if calls is not None:
+                await calls.stop()
+            if writes is not None:
+                await writes.stop()
             await batcher.stop()
             await run_in_threadpool(warmup.join)
             if own:

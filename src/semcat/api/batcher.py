@@ -1,4 +1,5 @@
-"""Micro-batching of concurrent embedding requests.
+"""Micro-batching of concurrent requests: embeddings (:class:`MicroBatcher`) and whole
+one-product ``/categorize`` calls (:class:`CallBatcher`).
 
 Requests put their texts on a queue; one worker takes whatever is waiting (up to
 ``max_texts``, waiting at most ``wait_ms`` for company when the queue is short), embeds
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +60,16 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Job] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def direct(self) -> Iterator[None]:
+        """In this thread, encode at once instead of queueing (a caller that batched already)."""
+        self._local.direct = True
+        try:
+            yield
+        finally:
+            self._local.direct = False
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -78,7 +91,7 @@ class MicroBatcher:
         if role != "query":
             raise ValueError("the micro-batcher encodes query texts only")
         loop = self._loop
-        if not self.enabled or loop is None or _on_loop(loop):
+        if not self.enabled or loop is None or _on_loop(loop) or getattr(self._local, "direct", False):
             self.stats.record(len(texts))
             return self._encode(list(texts))
         return asyncio.run_coroutine_threadsafe(self.encode(texts), loop).result()
@@ -137,3 +150,86 @@ def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
         return asyncio.get_running_loop() is loop
     except RuntimeError:  # no loop runs in this thread
         return False
+
+
+@dataclass
+class _Call:
+    key: Hashable
+    item: Any
+    future: asyncio.Future[Any]
+
+
+class CallBatcher:
+    """Merge concurrent one-item calls that share a key (``/categorize`` of one product with
+    the same options) into one ``run(key, items)`` call on a worker thread, which returns
+    one result per item.
+
+    No request waits for company: a worker takes whatever is queued when it is free, so
+    one client sees no added latency, and under load the requests that arrive while a
+    call runs form the next one. ``workers`` calls may run at once (one per core: the
+    embedding releases the GIL). When a merged call fails, its items are run one by one,
+    so each request gets its own answer or error, never a neighbor's.
+    """
+
+    def __init__(
+        self, run: Callable[[Hashable, list[Any]], Sequence[Any]], max_items: int = 64, workers: int = 2
+    ) -> None:
+        self._run = run
+        self.max_items = max_items
+        self.workers = workers
+        self.stats = BatchStats()
+        self._queue: asyncio.Queue[_Call] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        if not self._tasks:
+            self._queue = asyncio.Queue()
+            self._tasks = [
+                asyncio.create_task(self._work(), name=f"semcat-call-batcher-{n}") for n in range(self.workers)
+            ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self._queue = None
+
+    async def submit(self, key: Hashable, item: Any) -> Any:
+        if self._queue is None:
+            self.stats.record(1)
+            return (await asyncio.to_thread(self._run, key, [item]))[0]
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Call(key, item, future))
+        return await future
+
+    async def _work(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        while True:
+            calls = [await queue.get()]
+            while len(calls) < self.max_items and not queue.empty():
+                calls.append(queue.get_nowait())
+            groups: dict[Hashable, list[_Call]] = {}
+            for call in calls:
+                groups.setdefault(call.key, []).append(call)
+            for key, group in groups.items():
+                await self._process(key, group)
+
+    async def _process(self, key: Hashable, calls: list[_Call]) -> None:
+        self.stats.record(len(calls))
+        try:
+            results = await asyncio.to_thread(self._run, key, [c.item for c in calls])
+        except Exception as exc:
+            if len(calls) == 1:
+                if not calls[0].future.done():
+                    calls[0].future.set_exception(exc)
+                return
+            for call in calls:  # one bad item must not fail the others: each alone
+                await self._process(key, [call])
+            return
+        for call, result in zip(calls, results, strict=True):
+            if not call.future.done():
+                call.future.set_result(result)

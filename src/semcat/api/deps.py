@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
+from semcat.api.batcher import CallBatcher
 from semcat.api.errors import PayloadTooLargeError, UnauthorizedError
 from semcat.api.schemas import ErrorBody
 from semcat.config import Settings
@@ -22,7 +23,19 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_calls(request: Request) -> CallBatcher | None:
+    """The batcher of one-product ``/categorize`` calls (None: micro-batching off)."""
+    return getattr(request.app.state, "calls", None)
+
+
+def get_writes(request: Request) -> CallBatcher | None:
+    """The batcher of one-product writes (``PUT /products/{id}``; None: micro-batching off)."""
+    return getattr(request.app.state, "writes", None)
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
+WritesDep = Annotated[CallBatcher | None, Depends(get_writes)]
+CallsDep = Annotated[CallBatcher | None, Depends(get_calls)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 _key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Needed when SEMCAT_API_KEY is set.")

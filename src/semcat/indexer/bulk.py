@@ -50,6 +50,7 @@ class IndexSummary:
     embed_seconds: float = 0.0
     images: int = 0
     warnings: list[str] = field(default_factory=list)
+    outcomes: dict[str, str] | None = None  # id -> created / updated / relabeled / unchanged, when asked
 
     @property
     def to_embed(self) -> int:
@@ -100,11 +101,13 @@ def index_products(
     flush: bool = True,
     images_root: Path | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    outcomes: bool = False,
 ) -> IndexSummary:
     """Index products into the store, embedding only what changed. Ctrl-C stops
-    cleanly after the batch in flight; the summary says so."""
+    cleanly after the batch in flight; the summary says so. ``outcomes``: the summary
+    also says what happened to each product (an API write answers with it)."""
     start = time.perf_counter()
-    summary = IndexSummary(valid=len(products))
+    summary = IndexSummary(valid=len(products), outcomes={} if outcomes else None)
     stored = _stored_hashes(store, [p.id for p in products])
     with_images = bool(getattr(embedder, "supports_images", False)) and IMAGE_SPACE in store.meta.spaces
     # the word vectors' encoder (scikit-learn, ~1 s to import) is made when something is embedded
@@ -131,15 +134,21 @@ def index_products(
         old = stored.get(product.id)
         if old is None:
             summary.new += 1
+            outcome = "created"
             to_embed.append((product, text, payload))
         elif old[0] != payload["text_hash"]:
             summary.changed += 1
+            outcome = "updated"
             to_embed.append((product, text, payload))
         elif old[1] != payload["payload_hash"]:
             summary.relabeled += 1
+            outcome = "relabeled"
             relabel.append((product.id, payload))
         else:
             summary.unchanged += 1
+            outcome = "unchanged"
+        if summary.outcomes is not None:
+            summary.outcomes[product.id] = outcome
 
     # Similar lengths in one batch waste less padding.
     to_embed.sort(key=lambda item: len(item[1]))

@@ -8,7 +8,8 @@ from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from semcat import limits
-from semcat.api.deps import EngineDep, SettingsDep, check_batch
+from semcat.api.batcher import CallBatcher
+from semcat.api.deps import CallsDep, EngineDep, SettingsDep, check_batch
 from semcat.api.schemas import CategorizeRequest, CategorizeResponse, ItemIn, PredictionOut
 from semcat.catalog import Product, clean_text, parse_attributes
 from semcat.engine import Engine
@@ -28,16 +29,26 @@ def _product(index: int, item: ItemIn) -> Product:
 
 
 async def _categorize(
-    engine: Engine, items: list[ItemIn], images: list[bytes | None], options: dict[str, Any]
+    engine: Engine,
+    items: list[ItemIn],
+    images: list[bytes | None],
+    options: dict[str, Any],
+    calls: CallBatcher | None = None,
 ) -> CategorizeResponse:
     products = [_product(i, item) for i, item in enumerate(items)]
     given = images if any(raw is not None for raw in images) else None
-    predictions = await run_in_threadpool(lambda: engine.categorize(products, images=given, **options))
+    if calls is not None and given is None and len(products) == 1:
+        # merged with concurrent one-product requests of the same options into one engine call
+        predictions = [await calls.submit(tuple(sorted(options.items())), products[0])]
+    else:
+        predictions = await run_in_threadpool(lambda: engine.categorize(products, images=given, **options))
     return CategorizeResponse(predictions=[PredictionOut(**p.to_dict()) for p in predictions], model=engine.model_name)
 
 
 @router.post("/categorize", response_model=CategorizeResponse)
-async def categorize(body: CategorizeRequest, engine: EngineDep, settings: SettingsDep) -> CategorizeResponse:
+async def categorize(
+    body: CategorizeRequest, engine: EngineDep, settings: SettingsDep, calls: CallsDep
+) -> CategorizeResponse:
     """Categorize one product or a batch by kNN vote over the stored labeled products
     (or zero-shot / hybrid). Items may carry a base64 photo (CLIP models)."""
     items = body.products()
@@ -46,7 +57,7 @@ async def categorize(body: CategorizeRequest, engine: EngineDep, settings: Setti
         decode_base64(it.image_base64, f"items[{i}].image_base64") if it.image_base64 else None
         for i, it in enumerate(items)
     ]
-    return await _categorize(engine, items, images, body.options())
+    return await _categorize(engine, items, images, body.options(), calls)
 
 
 @router.post("/categorize/image", response_model=CategorizeResponse)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from semcat.api.deps import UNAUTHORIZED, WRITE, EngineDep, SettingsDep, check_batch
+from semcat.api.deps import UNAUTHORIZED, WRITE, EngineDep, SettingsDep, WritesDep, check_batch
 from semcat.api.schemas import (
     BatchUpsertResult,
     CategoriesResponse,
@@ -53,16 +53,14 @@ async def get_product(product_id: str, engine: EngineDep) -> ProductOut:
 
 
 @router.put("/products/{product_id:path}", response_model=UpsertResult, dependencies=WRITE, responses=UNAUTHORIZED)
-async def put_product(product_id: str, body: ProductIn, engine: EngineDep) -> UpsertResult:
+async def put_product(product_id: str, body: ProductIn, engine: EngineDep, writes: WritesDep) -> UpsertResult:
     """Create or replace one product; searchable and voting from the next request."""
     product = _product(product_id, body)
-    summary = await run_in_threadpool(engine.upsert_products, [product])
-    if summary.new:
-        status = "created"
-    elif summary.changed:
-        status = "updated"
+    if writes is not None:  # merged with the writes queued meanwhile into one transaction
+        status = await writes.submit(None, product)
     else:
-        status = "relabeled" if summary.relabeled else "unchanged"
+        summary = await run_in_threadpool(engine.upsert_products, [product])
+        status = (summary.outcomes or {})[product.id]
     return UpsertResult(id=product.id, status=status)
 
 
