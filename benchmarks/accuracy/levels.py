@@ -42,6 +42,25 @@ LABELS = {
 LEVELS = {"flipkart20k": 2}
 
 
+def eval_config(name: str, methods: tuple[str, ...], head: HeadOptions = HEAD_DEFAULTS) -> EvalConfig:
+    """The per-level protocol: stratified 5-fold CV, seed 0, every level the catalog is scored at."""
+    return EvalConfig(
+        split="cv",
+        folds=5,
+        seed=0,
+        level=None,
+        per_level=True,
+        max_level=LEVELS.get(name, 3),
+        full_path=name not in LEVELS,
+        k_grid=(10,),
+        methods=methods,
+        ari=False,
+        tsne=False,
+        plots=False,
+        head=head,
+    )
+
+
 def verdict(result: dict, max_level: int) -> str:
     """The default against TF-IDF + SVM at each level, in points."""
     cells = []
@@ -64,21 +83,7 @@ def main() -> None:
     head = HeadOptions(c=HEAD_DEFAULTS.c, chars=HEAD_DEFAULTS.chars, levels=args.head_levels)
     for name in args.datasets.split(","):
         data = embedded(name, catalog(name), embedder)
-        config = EvalConfig(
-            split="cv",
-            folds=5,
-            seed=0,
-            level=None,
-            per_level=True,
-            max_level=LEVELS.get(name, 3),
-            full_path=name not in LEVELS,
-            k_grid=(10,),
-            methods=tuple(args.methods.split(",")),
-            ari=False,
-            tsne=False,
-            plots=False,
-            head=head,
-        )
+        config = eval_config(name, tuple(args.methods.split(",")), head)
         start = time.perf_counter()
         (result,) = run_evaluation([data], config, None, progress=True)
         seconds = time.perf_counter() - start

@@ -1,0 +1,175 @@
+"""Reads under a stream of writes: 16 clients categorize while 16 others PUT products.
+
+    .venv/bin/python benchmarks/performance/write_load.py [--seconds 60] [--readers 16] [--writers 16]
+
+Indexes flipkart-1050 (default model, backend and head) into a temp dir and starts `semcat
+serve`. Phase 1: the readers alone for a third of --seconds (the baseline, same run).
+Phase 2: readers and writers together for --seconds. A reader POSTs /categorize with a
+product name; a writer PUTs /products/w<writer>-<n> (a catalog product's title with a
+suffix, under that product's category; every third write replaces one of its own earlier
+ids). Afterwards every acknowledged write is read back (GET /products/{id}: present, with
+the title of the last acknowledged write). Reports read p50 / p99 / max in both phases
+and their ratio, 5xx counts, writes per second and write latency, lost writes, and the
+head retrains the server did (from /stats, when exposed). The load generator
+(benchmarks/performance/_load.py) shares the 2 cores with the server.
+Writes benchmarks/results/write_load.json and its table in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _load import Result, _exchange, request_bytes, run_load, start_server
+
+from _common import dataset, machine, update_doc_section, write_result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--readers", type=int, default=16)
+    parser.add_argument("--writers", type=int, default=16)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from semcat.catalog import read_catalog
+    from semcat.config import Settings
+    from semcat.engine import Engine
+
+    products = read_catalog(dataset("flipkart-1050", "flipkart_com-ecommerce_sample_1050.csv")).products
+    reads = [request_bytes("POST", "/categorize", {"title": p.title}) for p in products]
+    acknowledged: dict[str, str] = {}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        with Engine(Settings(data_dir=data)) as engine:
+            engine.index(products, progress=False)
+        proc, port = start_server(data, dict(os.environ))
+        try:
+            asyncio.run(run_load(port, lambda i: reads[i % len(reads)], 4, total=80))  # warm-up
+            alone = asyncio.run(run_load(port, lambda i: reads[i % len(reads)], args.readers, seconds=args.seconds / 3))
+            mixed_reads, writes = asyncio.run(both(port, reads, products, args, acknowledged))
+            lost = check(port, acknowledged)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+    def summary(result: Result) -> dict:
+        return {
+            "requests": len(result.latencies),
+            "per_s": round(result.rate, 1),
+            "p50_ms": round(result.percentile(0.5) * 1000, 1),
+            "p95_ms": round(result.percentile(0.95) * 1000, 1),
+            "p99_ms": round(result.percentile(0.99) * 1000, 1),
+            "max_ms": round(max(result.latencies) * 1000, 1),
+            "5xx": sum(n for status, n in result.statuses.items() if status >= 500),
+            "statuses": dict(result.statuses),
+        }
+
+    result = {
+        "machine": machine(),
+        "command": f"python benchmarks/performance/write_load.py --seconds {args.seconds:g} "
+        f"--readers {args.readers} --writers {args.writers}",
+        "settings": {"backend": Settings().backend, "head_quiet_seconds": Settings().head_quiet_seconds},
+        "reads_alone": summary(alone),
+        "reads_with_writes": summary(mixed_reads),
+        "writes": summary(writes),
+        "acknowledged_writes": sum(n for status, n in writes.statuses.items() if status in (200, 201)),
+        "distinct_ids_written": len(acknowledged),
+        "lost_writes": lost,
+        "p99_ratio_with_vs_without_writes": round(mixed_reads.percentile(0.99) / alone.percentile(0.99), 2),
+    }
+    write_result("write_load", result)
+    render(result, args)
+
+
+async def both(port: int, reads: list[bytes], products: list, args: argparse.Namespace, acknowledged: dict) -> tuple:
+    """Readers and writers at once; the writers record what the server acknowledged."""
+    reader_result = Result()
+    writer_result = Result()
+
+    async def writer(w: int) -> None:
+        n = 0
+        reader, writer_stream = await asyncio.open_connection("127.0.0.1", port)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + args.seconds
+        try:
+            while loop.time() < deadline:
+                source = products[(w * 97 + n * 13) % len(products)]
+                pid = f"w{w}-{n // 3 if n % 3 == 2 else n}"  # every third write replaces an earlier id
+                title = f"{source.title} (offer {w}-{n})"
+                body = {"title": title, "category": list(source.category)}
+                t0 = loop.time()
+                status, _ = await _exchange(reader, writer_stream, request_bytes("PUT", f"/products/{pid}", body))
+                writer_result.latencies.append(loop.time() - t0)
+                writer_result.statuses[status] += 1
+                if status in (200, 201):  # replaced, created
+                    acknowledged[pid] = title
+                n += 1
+        finally:
+            writer_stream.close()
+
+    start = asyncio.get_running_loop().time()
+    await asyncio.gather(
+        run_load(port, lambda i: reads[i % len(reads)], args.readers, seconds=args.seconds, result=reader_result),
+        *(writer(w) for w in range(args.writers)),
+    )
+    writer_result.elapsed = asyncio.get_running_loop().time() - start
+    return reader_result, writer_result
+
+
+def check(port: int, acknowledged: dict[str, str]) -> int:
+    """How many acknowledged writes are missing or not as last written."""
+    lost = 0
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        for pid, title in acknowledged.items():
+            r = client.get(f"/products/{pid}")
+            if r.status_code != 200 or r.json().get("title") != title:
+                lost += 1
+    return lost
+
+
+def render(result: dict, args: argparse.Namespace) -> None:
+    m = result["machine"]
+    a, b, w = result["reads_alone"], result["reads_with_writes"], result["writes"]
+    lines = [
+        "## Reads under a stream of writes",
+        "",
+        f"Command: `{result['command']}` — {m['date']}, {m['cpu']}, {m['cores']} cores. "
+        "Result file: `benchmarks/results/write_load.json`.",
+        "",
+        f"flipkart-1050 store, one `semcat serve` (backend {result['settings']['backend']}, head retrained in the "
+        f"background {result['settings']['head_quiet_seconds']:g} s after writes pause, or 30 s at most after the "
+        f"first unseen write). {args.readers} clients POST /categorize (product names) for {args.seconds / 3:g} s "
+        f"alone, then for {args.seconds:g} s while {args.writers} clients PUT products (new ids and "
+        "replacements); the load generator shares the 2 cores.",
+        "",
+        "| phase | requests | per s | p50 ms | p95 ms | p99 ms | max ms | 5xx |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| /categorize, no writes (baseline) | {a['requests']} | {a['per_s']} | {a['p50_ms']} | {a['p95_ms']} | "
+        f"{a['p99_ms']} | {a['max_ms']} | {a['5xx']} |",
+        f"| /categorize, with {args.writers} writers | {b['requests']} | {b['per_s']} | {b['p50_ms']} | "
+        f"{b['p95_ms']} | {b['p99_ms']} | {b['max_ms']} | {b['5xx']} |",
+        f"| PUT /products ({args.writers} writers) | {w['requests']} | {w['per_s']} | {w['p50_ms']} | {w['p95_ms']} | "
+        f"{w['p99_ms']} | {w['max_ms']} | {w['5xx']} |",
+        "",
+        f"Read p99 with writes / without: {result['p99_ratio_with_vs_without_writes']}x. "
+        f"Acknowledged writes: {result['acknowledged_writes']} to {result['distinct_ids_written']} product ids; "
+        f"ids missing or not as last acknowledged afterwards: {result['lost_writes']}.",
+    ]
+    update_doc_section("write-load", "\n".join(lines))
+    print("\n".join(lines))
+    print(json.dumps(result, indent=1)[:2000])
+
+
+if __name__ == "__main__":
+    main()
