@@ -135,3 +135,45 @@ def test_merged_writes_apply_in_arrival_order(tmp_path) -> None:
         assert answers == ["updated", "created", "updated"]
         stored = engine.get_product("a")
         assert stored["title"] == "red mug, large" and engine.store().count() == 2
+
+
+def test_writes_yield_to_reads_but_are_not_starved() -> None:
+    """A write waits while reads are queued or running (up to max_yield_ms), then runs anyway."""
+    import threading
+
+    from semcat.api.batcher import CallBatcher
+
+    order: list[str] = []
+    release = threading.Event()
+
+    def read(key: object, items: list[str]) -> list[str]:
+        release.wait(timeout=5)
+        order.append("read")
+        return items
+
+    def write(key: object, items: list[str]) -> list[str]:
+        order.append("write")
+        return items
+
+    async def main(max_yield_ms: float, release_after: float) -> None:
+        reads = CallBatcher(read, workers=1)
+        writes = CallBatcher(write, workers=1, yield_to=reads, max_yield_ms=max_yield_ms)
+        await reads.start()
+        await writes.start()
+        try:
+            pending_read = asyncio.create_task(reads.submit("k", "r"))
+            await asyncio.sleep(0.02)
+            pending_write = asyncio.create_task(writes.submit(None, "w"))
+            await asyncio.sleep(release_after)
+            release.set()
+            await asyncio.gather(pending_read, pending_write)
+        finally:
+            await reads.stop()
+            await writes.stop()
+
+    asyncio.run(main(max_yield_ms=2000, release_after=0.1))
+    assert order == ["read", "write"]  # the write waited for the read in flight
+    order.clear()
+    release.clear()
+    asyncio.run(main(max_yield_ms=20, release_after=0.5))
+    assert order == ["write", "read"]  # a read that never ends does not hold writes back for long

@@ -39,6 +39,11 @@ def _warm_up(engine: Engine) -> None:
         log.warning("linear head not ready at startup: %s", exc)
 
 
+# how long a merged write waits at most for the reads in flight to finish before it runs:
+# reads stay fast under a stream of writes, and every write is stored within about this long
+WRITE_YIELD_MS = 100.0
+
+
 def upsert_in_order(engine: Engine, products: list[Product]) -> list[str]:
     """Store merged one-product writes as if applied in arrival order: an id written twice
     keeps its last version; each write is answered with what happened to its id."""
@@ -77,7 +82,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             await calls.start()
             # writes: one at a time, each carrying every write queued meanwhile (one embedding
             # call, one transaction), so a stream of writers takes one worker, not the cores
-            writes = CallBatcher(lambda _, items: upsert_in_order(eng, items), max_items=settings.max_batch, workers=1)
+            writes = CallBatcher(
+                lambda _, items: upsert_in_order(eng, items),
+                max_items=settings.max_batch,
+                workers=1,
+                yield_to=calls,
+                max_yield_ms=WRITE_YIELD_MS,
+            )
             await writes.start()
         app.state.calls = calls
         app.state.writes = writes

@@ -164,7 +164,10 @@ class CallBatcher:
     the same options) into one ``run(key, items)`` call on a worker thread, which returns
     one result per item.
 
-    No request waits for company: a worker takes whatever is queued when it is free, so
+    A batcher given ``yield_to`` lets that one's requests go first: before each call it
+    waits while the other has requests queued or running, at most ``max_yield_ms`` (the
+    API's writes yield to its reads, so a stream of writes cannot starve them; the writes
+    queued meanwhile join the call). No request waits for company: a worker takes whatever is queued when it is free, so
     one client sees no added latency, and under load the requests that arrive while a
     call runs form the next one. ``workers`` calls may run at once (one per core: the
     embedding releases the GIL). When a merged call fails, its items are run one by one,
@@ -172,14 +175,27 @@ class CallBatcher:
     """
 
     def __init__(
-        self, run: Callable[[Hashable, list[Any]], Sequence[Any]], max_items: int = 64, workers: int = 2
+        self,
+        run: Callable[[Hashable, list[Any]], Sequence[Any]],
+        max_items: int = 64,
+        workers: int = 2,
+        yield_to: CallBatcher | None = None,
+        max_yield_ms: float = 0.0,
     ) -> None:
         self._run = run
         self.max_items = max_items
         self.workers = workers
+        # lower priority: before each call, wait (up to max_yield_ms) while ``yield_to`` has work
+        self.yield_to = yield_to
+        self.max_yield = max_yield_ms / 1000.0
         self.stats = BatchStats()
         self._queue: asyncio.Queue[_Call] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._active = 0  # items queued or being run
+
+    @property
+    def busy(self) -> bool:
+        return self._active > 0
 
     async def start(self) -> None:
         if not self._tasks:
@@ -202,14 +218,22 @@ class CallBatcher:
             self.stats.record(1)
             return (await asyncio.to_thread(self._run, key, [item]))[0]
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Call(key, item, future))
-        return await future
+        self._active += 1
+        try:
+            self._queue.put_nowait(_Call(key, item, future))
+            return await future
+        finally:
+            self._active -= 1
 
     async def _work(self) -> None:
         assert self._queue is not None
         queue = self._queue
         while True:
             calls = [await queue.get()]
+            if self.yield_to is not None:  # let the other batcher's requests go first, for a while
+                deadline = time.monotonic() + self.max_yield
+                while self.yield_to.busy and time.monotonic() < deadline:
+                    await asyncio.sleep(0.001)
             while len(calls) < self.max_items and not queue.empty():
                 calls.append(queue.get_nowait())
             groups: dict[Hashable, list[_Call]] = {}

@@ -20,7 +20,9 @@ counts, at most once per ``FOREIGN_CHECK_SECONDS``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +37,7 @@ from semcat.search.base import SearchFilter, VectorStore
 log = logging.getLogger(__name__)
 
 
+RETRAIN_NICE = 10  # the background retrain's niceness: requests first
 FOREIGN_CHECK_SECONDS = 5.0  # how often counts are compared where the generation misses other clients' writes
 
 
@@ -94,13 +97,19 @@ class HeadKeeper:
                 if running is None and self._due(key):  # one at a time; later writes go to the next
                     self._stale_since = None
                     self._training = threading.Thread(
-                        target=self._train, args=(store, key, check), name="semcat-head-retrain", daemon=True
+                        target=self._retrain, args=(store, key, check), name="semcat-head-retrain", daemon=True
                     )
                     self._training.start()
                 return current[1]
         if running is not None:
             running.join()
         return self._train(store, self.state(store, writes), check)
+
+    def _retrain(self, store: VectorStore, key: tuple[Any, ...], check: Callable[[], None]) -> None:
+        """The background retrain, at a lower CPU priority than the requests it runs beside."""
+        with contextlib.suppress(AttributeError, OSError):  # Linux nices threads one by one; elsewhere not
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RETRAIN_NICE)
+        self._train(store, key, check)
 
     @property
     def training(self) -> threading.Thread | None:
