@@ -23,6 +23,9 @@ RUN pip install -c constraints.txt ${TORCH_SPEC} && pip install -c constraints.t
     && mkdir -p /data && chown semcat /data
 
 USER semcat
+# the default backend's ONNX export (int8), built now from the model in the image so the
+# first start does not pay for it (and never needs torch at run time)
+RUN semcat models prepare minilm
 VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=90s --retries=5 \
