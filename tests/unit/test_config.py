@@ -43,3 +43,16 @@ def test_a_store_of_the_torch_backend_says_which_backend_reads_it(tmp_path: Path
     assert "SEMCAT_BACKEND=onnx (or torch)" in str(error.value)
     with Engine(Settings(data_dir=tmp_path, backend="onnx"), embedder=fp32) as engine:
         assert engine.categorize_text("blue mug").main_category == "Kitchen"
+
+
+def test_an_unwritable_models_dir_is_one_clear_error(tmp_path: Path) -> None:
+    """The first use of the default backend writes its ONNX export; where it cannot, the
+    error names the folder and the two ways out (no traceback, nothing loaded)."""
+    from semcat.embedding import resolve_model
+    from semcat.embedding.onnx import export_model
+    from semcat.errors import ModelError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ModelError, match="SEMCAT_MODELS_DIR to a writable folder, or SEMCAT_BACKEND=torch"):
+        export_model(resolve_model("minilm"), blocker / "models")

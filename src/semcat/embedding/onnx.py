@@ -85,8 +85,14 @@ def export_model(model: ResolvedModel, models_dir: Path, force: bool = False) ->
     target = cache_folder(model, models_dir)
     if (target / META).exists() and not force:
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".export-"))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".export-"))
+    except OSError as exc:
+        raise ModelError(
+            f"cannot write the ONNX export of {model.name} under {target.parent} ({exc}): set SEMCAT_MODELS_DIR "
+            "to a writable folder, or SEMCAT_BACKEND=torch"
+        ) from exc
     try:
         tmp.chmod(0o755)  # mkdtemp's 0700 would hide the model from other users of a shared cache
         _export_into(model, tmp)
