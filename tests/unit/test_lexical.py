@@ -159,7 +159,7 @@ def test_a_stream_of_writes_does_not_keep_the_head_retraining(tmp_path: Path, mo
         trained.append(1)
         real_init(self, *args, **kwargs)
 
-    settings = Settings(data_dir=tmp_path / "d", head_quiet_seconds=0.6, head_max_stale_seconds=60)
+    settings = Settings(data_dir=tmp_path / "d", head_quiet_seconds=1.5, head_max_stale_seconds=60)
     with Engine(settings, embedder=HashEmbedder()) as engine:
         engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
         first = engine.head()
@@ -169,7 +169,7 @@ def test_a_stream_of_writes_does_not_keep_the_head_retraining(tmp_path: Path, mo
             assert engine.head() is first
             time.sleep(0.1)
         assert trained == [] and engine._heads.training is None  # never quiet long enough
-        time.sleep(0.7)
+        time.sleep(1.6)
         assert engine.head() is first  # quiet now: this read starts the retrain, and is not held by it
         engine._heads.training.join(timeout=30)
         assert trained == [1] and engine.head() is not first
