@@ -96,9 +96,10 @@ class Settings(BaseSettings):
     backend: Backend = Field(
         "onnx-int8",
         description="How text models run: 'onnx-int8' (default: exported once to ONNX with int8 weights, cached "
-        "under models_dir/onnx; >3x the speed of torch on CPU, same accuracy, docs/benchmarks.md), 'onnx' (fp32 "
-        "ONNX, the torch vectors), 'torch' (sentence-transformers as is; needed for device other than cpu). "
-        "int8 vectors carry their own model name: a store indexed with another backend is re-embedded.",
+        "under models_dir/onnx; `semcat index` at 2.6x fp32 torch on 2 cores, same accuracy, docs/benchmarks.md), "
+        "'onnx' (fp32 ONNX, the torch vectors), 'torch' (sentence-transformers as is; needed for device other than "
+        "cpu). int8 vectors carry their own model name: a store indexed with another backend is refused, with the "
+        "setting that opens it.",
     )
     encode_threads: int = Field(
         0, ge=0, le=256, description="Threads that embed batches in parallel (onnx backends); 0 = the usable cores."
