@@ -189,7 +189,7 @@ class Engine:
         """Store products now: searchable and voting on the next request. Index files
         are saved at close (the store's database already holds every write). Each id once
         per call (the API merges concurrent writes with
-        :func:`semcat.api.app.upsert_in_order`)."""
+        :func:`semcat.api.routes.products.upsert_in_order`)."""
         return self.index(products, progress=False, flush=False, outcomes=True)
 
     def delete_product(self, product_id: str) -> None:

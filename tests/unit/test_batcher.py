@@ -117,7 +117,7 @@ def test_merged_writes_apply_in_arrival_order(tmp_path) -> None:
     and every write is answered with what happened to its id."""
     from tests.conftest import HashEmbedder
 
-    from semcat.api.app import upsert_in_order
+    from semcat.api.routes.products import upsert_in_order
     from semcat.catalog import Product
     from semcat.config import Settings
     from semcat.engine import Engine

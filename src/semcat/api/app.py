@@ -22,6 +22,7 @@ from semcat import __version__
 from semcat.api.batcher import CallBatcher, MicroBatcher
 from semcat.api.errors import BodyLimitMiddleware, install_error_handlers
 from semcat.api.routes import categorize, products, service, similar, web
+from semcat.api.routes.products import upsert_in_order
 from semcat.api.schemas import ErrorBody
 from semcat.catalog import Product
 from semcat.categorize.prediction import Prediction
@@ -42,14 +43,6 @@ def _warm_up(engine: Engine) -> None:
 # how long a merged write waits at most for the reads in flight to finish before it runs:
 # reads stay fast under a stream of writes, and every write is stored within about this long
 WRITE_YIELD_MS = 100.0
-
-
-def upsert_in_order(engine: Engine, products: list[Product]) -> list[str]:
-    """Store merged one-product writes as if applied in arrival order: an id written twice
-    keeps its last version; each write is answered with what happened to its id."""
-    last = {p.id: p for p in products}
-    outcomes = engine.upsert_products(list(last.values())).outcomes or {}
-    return [outcomes[p.id] for p in products]
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:

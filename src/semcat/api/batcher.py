@@ -167,9 +167,9 @@ class CallBatcher:
     A batcher given ``yield_to`` lets that one's requests go first: before each call it
     waits while the other has requests queued or running, at most ``max_yield_ms`` (the
     API's writes yield to its reads, so a stream of writes cannot starve them; the writes
-    queued meanwhile join the call). No request waits for company: a worker takes whatever is queued when it is free, so
-    one client sees no added latency, and under load the requests that arrive while a
-    call runs form the next one. ``workers`` calls may run at once (one per core: the
+    queued meanwhile join the call). No request waits for company: a worker takes whatever
+    is queued when it is free, so one client sees no added latency, and under load the
+    requests that arrive while a call runs form the next one. ``workers`` calls may run at once (one per core: the
     embedding releases the GIL). When a merged call fails, its items are run one by one,
     so each request gets its own answer or error, never a neighbor's.
     """
@@ -188,7 +188,6 @@ class CallBatcher:
         # lower priority: before each call, wait (up to max_yield_ms) while ``yield_to`` has work
         self.yield_to = yield_to
         self.max_yield = max_yield_ms / 1000.0
-        self.stats = BatchStats()
         self._queue: asyncio.Queue[_Call] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._active = 0  # items queued or being run
@@ -215,7 +214,6 @@ class CallBatcher:
 
     async def submit(self, key: Hashable, item: Any) -> Any:
         if self._queue is None:
-            self.stats.record(1)
             return (await asyncio.to_thread(self._run, key, [item]))[0]
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._active += 1
@@ -243,7 +241,6 @@ class CallBatcher:
                 await self._process(key, group)
 
     async def _process(self, key: Hashable, calls: list[_Call]) -> None:
-        self.stats.record(len(calls))
         try:
             results = await asyncio.to_thread(self._run, key, [c.item for c in calls])
         except Exception as exc:

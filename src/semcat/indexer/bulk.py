@@ -161,9 +161,9 @@ def index_products(
         for start_row in range(0, len(relabel), _LOOKUP_CHUNK):
             chunk = relabel[start_row : start_row + _LOOKUP_CHUNK]
             store.update_payloads([pid for pid, _ in chunk], [payload for _, payload in chunk])
-        chunk = batch_size * CHUNK_BATCHES
-        for start_row in range(0, len(to_embed), chunk):
-            batch = to_embed[start_row : start_row + chunk]
+        per_call = batch_size * CHUNK_BATCHES
+        for start_row in range(0, len(to_embed), per_call):
+            batch = to_embed[start_row : start_row + per_call]
             t0 = time.perf_counter()
             vectors: Any = embedder.encode_texts([text for _, text, _ in batch], role="passage", batch_size=batch_size)
             if with_images or wants_words:

@@ -22,6 +22,7 @@ from semcat.api.schemas import (
     UpsertResult,
 )
 from semcat.catalog import Product
+from semcat.engine import Engine
 
 router = APIRouter(tags=["products"])
 # OpenAPI links: a stored product's id leads to reading, replacing and deleting it (clients
@@ -47,6 +48,15 @@ def _product(product_id: str, body: ProductIn) -> Product:
     )
 
 
+def upsert_in_order(engine: Engine, products: list[Product]) -> list[str]:
+    """Store one-product writes (merged by the API's write batcher, or one alone) as if
+    applied in arrival order: an id written twice keeps its last version; each write is
+    answered with what happened to its id (created, updated, relabeled, unchanged)."""
+    last = {p.id: p for p in products}
+    outcomes = engine.upsert_products(list(last.values())).outcomes or {}
+    return [outcomes[p.id] for p in products]
+
+
 @router.get("/products/{product_id:path}", response_model=ProductOut, operation_id="get_product")
 async def get_product(product_id: str, engine: EngineDep) -> ProductOut:
     return ProductOut.from_payload(await run_in_threadpool(engine.get_product, product_id))
@@ -59,8 +69,7 @@ async def put_product(product_id: str, body: ProductIn, engine: EngineDep, write
     if writes is not None:  # merged with the writes queued meanwhile into one transaction
         status = await writes.submit(None, product)
     else:
-        summary = await run_in_threadpool(engine.upsert_products, [product])
-        status = (summary.outcomes or {})[product.id]
+        (status,) = await run_in_threadpool(upsert_in_order, engine, [product])
     return UpsertResult(id=product.id, status=status)
 
 
