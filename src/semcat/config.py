@@ -108,8 +108,9 @@ class Settings(BaseSettings):
         32,
         ge=1,
         le=4096,
-        description="Products embedded per batch (32: the fastest for the onnx-int8 backend on cdiscount texts; "
-        "the bulk indexer hands the embedder 4 batches at a time, spread over encode_threads).",
+        description="Most products embedded per batch (the onnx backends also cap a batch's padded tokens, so long "
+        "texts go fewer to a batch); the bulk indexer hands the embedder many batches at a time, spread over "
+        "encode_threads.",
     )
     max_tokens: int = Field(256, ge=8, le=8192, description="Token budget per product text.")
     text_fields: Annotated[list[str], NoDecode] = Field(

@@ -3,7 +3,7 @@ for the default ``onnx-int8`` backend, its weight matrices quantized to int8), c
 ``models_dir/onnx``, then run with ONNX Runtime and the model's own fast tokenizer.
 
 Why (docs/benchmarks.md): on this 2-core CPU ``semcat index`` with the int8 graph runs at
-2.62x the speed of bare fp32 ``SentenceTransformer.encode``
+3.78x the speed of bare fp32 ``SentenceTransformer.encode``
 (benchmarks/performance/indexing_throughput.py), at a cosine of ~0.99 to the fp32 vectors
 and the same accuracy at every level (benchmarks/accuracy/backends.py).
 
@@ -20,7 +20,10 @@ and the same accuracy at every level (benchmarks/accuracy/backends.py).
 - Threads: one session, one intra-op thread per call; a bulk call spreads its batches over
   ``threads`` worker threads (ONNX Runtime releases the GIL), and a server's concurrent
   requests run in parallel the same way. That was faster than one call on two threads
-  (docs/design-notes.md).
+  (docs/design-notes.md). Background work (the API's write worker) keeps its batches on
+  its own, lower-priority thread.
+- Batches: sorted by token count, at most ``batch_size`` rows and :data:`TOKEN_BUDGET`
+  padded tokens each.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import numpy as np
 from semcat.embedding.base import ResolvedModel, Role, check_texts, l2_normalize
 from semcat.errors import ModelError
 from semcat.options import Backend
+from semcat.threads import cpu_threads, in_background
 
 # What each backend appends to the vectors' model name. fp32 ONNX reproduces torch's vectors
 # (cosine 1 - 1e-7), so it shares their name; int8 vectors are another space.
@@ -53,14 +57,11 @@ META = "semcat_onnx.json"
 FP32_FILE = "model.onnx"
 INT8_FILE = "model-int8.onnx"
 ONNX_OPSET = 17
-
-
-def cpu_threads() -> int:
-    """Cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+# Padded tokens per ONNX Runtime call (rows x the batch's longest text), besides the
+# batch_size cap on rows: long texts go 2-8 to a call, short titles up to batch_size. On
+# cdiscount texts (~60 tokens, up to 256) this was 1.24x faster than fixed 32-row batches
+# (the activations of a small call stay in the CPU's caches); 384-768 measured alike.
+TOKEN_BUDGET = 512
 
 
 def fingerprint(source: str) -> str:
@@ -231,12 +232,15 @@ class OnnxEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         check_texts(texts)
         prefix = self.prefixes.get(role, "")
-        encodings = self._tokenizer.encode_batch([(prefix + t).strip() for t in texts])
+        cleaned = [(prefix + t).strip() for t in texts]
+        # one text (a request) is tokenized on this thread: encode_batch would wake the
+        # tokenizer's thread pool for it
+        encodings = [self._tokenizer.encode(cleaned[0])] if len(cleaned) == 1 else self._tokenizer.encode_batch(cleaned)
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         order = np.argsort(-lengths, kind="stable")  # batches of like token counts: little padding
         # a call smaller than threads x batch size is split so every thread gets a share
         size = max(1, min(batch_size or self.batch_size, -(-len(texts) // self.threads)))
-        batches = [order[i : i + size] for i in range(0, len(order), size)]
+        batches = _batches(order, lengths, size, TOKEN_BUDGET)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
 
         def run(rows: np.ndarray) -> None:
@@ -250,7 +254,7 @@ class OnnxEmbedder:
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             out[rows] = self._session.run(None, {n: feeds[n] for n in self._inputs})[0]
 
-        if len(batches) == 1 or self.threads == 1:
+        if len(batches) == 1 or self.threads == 1 or in_background():  # background work stays on its thread
             for rows in batches:
                 run(rows)
         else:
@@ -265,3 +269,15 @@ class OnnxEmbedder:
 
     def encode_images(self, images: Sequence[Any], batch_size: int | None = None) -> np.ndarray:
         raise ModelError(f"{self.name} is a text model; image embedding needs a CLIP model")
+
+
+def _batches(order: np.ndarray, lengths: np.ndarray, size: int, budget: int) -> list[np.ndarray]:
+    """Rows in ``order`` (longest first) cut into batches of at most ``size`` rows and at
+    most ``budget`` padded tokens (rows x the batch's longest text; one row at least)."""
+    out: list[np.ndarray] = []
+    i = 0
+    while i < len(order):
+        rows = max(1, min(size, budget // max(1, int(lengths[order[i]]))))
+        out.append(order[i : i + rows])
+        i += rows
+    return out
