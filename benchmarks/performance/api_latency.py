@@ -1,10 +1,11 @@
 """/categorize latency and throughput with 1, 8 and 32 concurrent clients, with and
-without micro-batching, in one run.
+without micro-batching, and against the torch backend (the baseline), in one run.
 
     .venv/bin/python benchmarks/performance/api_latency.py [--requests 400] [--runs 3]
 
-Indexes flipkart-1050 (the default model and backend, FAISS) into a temp dir, then for each
-mode starts `semcat serve` on a free localhost port and sends short product titles (the
+Indexes flipkart-1050 (the default model and backend, FAISS) into a temp dir, and once more
+with ``SEMCAT_BACKEND=torch`` (fp32 sentence-transformers, the baseline: the default before
+the ONNX backend), then for each mode starts `semcat serve` on a free localhost port and sends short product titles (the
 catalog's product names) from N concurrent keep-alive connections (benchmarks/performance/
 _load.py: raw asyncio, ~0.1 ms of CPU per request, so the load generator, which shares the
 2 cores, takes little from the server). Each cell is the median over --runs runs of
@@ -30,10 +31,12 @@ from _load import cpu_seconds, request_bytes, run_load, start_server
 from _common import RESULTS, dataset, machine, update_doc_section, write_result
 
 CONCURRENCY = (1, 8, 32)
+BASELINE = "torch"  # fp32 sentence-transformers in the server: the default before the ONNX backend
 
 
-def run_mode(data: Path, microbatch: bool, titles: list[str], requests: int, runs: int) -> list[dict]:
-    proc, port = start_server(data, os.environ | {"SEMCAT_MICROBATCH": "true" if microbatch else "false"})
+def run_mode(data: Path, microbatch: bool, titles: list[str], requests: int, runs: int, backend: str) -> list[dict]:
+    env = {"SEMCAT_MICROBATCH": "true" if microbatch else "false", "SEMCAT_BACKEND": backend}
+    proc, port = start_server(data, os.environ | env)
     bodies = [request_bytes("POST", "/categorize", {"title": t}) for t in titles]
     try:
         asyncio.run(run_load(port, lambda i: bodies[i % len(bodies)], 4, total=80))  # warm-up
@@ -50,6 +53,7 @@ def run_mode(data: Path, microbatch: bool, titles: list[str], requests: int, run
                 rates.append(result.rate)
             rows.append(
                 {
+                    "backend": backend,
                     "microbatch": microbatch,
                     "clients": clients,
                     "p50_ms": round(statistics.median(p50s), 1),
@@ -83,19 +87,23 @@ def main() -> None:
 
     products = read_catalog(dataset("flipkart-1050", "flipkart_com-ecommerce_sample_1050.csv")).products
     titles = [p.title for p in products]
+    default = Settings().backend
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp)
-        with Engine(Settings(data_dir=data)) as engine:
-            engine.index(products, progress=False)
-        rows = run_mode(data, True, titles, args.requests, args.runs)
-        rows += run_mode(data, False, titles, args.requests, args.runs)
+        rows: list[dict] = []
+        for backend in (default, BASELINE):
+            data = Path(tmp) / backend
+            with Engine(Settings(data_dir=data, backend=backend)) as engine:
+                engine.index(products, progress=False)
+            rows += run_mode(data, True, titles, args.requests, args.runs, backend)
+            if backend == default:
+                rows += run_mode(data, False, titles, args.requests, args.runs, backend)
 
     avg_title = sum(map(len, titles)) / len(titles)
     result = {
         "machine": machine(),
         "command": f"python benchmarks/performance/api_latency.py --requests {args.requests} --runs {args.runs}",
         "setup": (
-            f"flipkart-1050 indexed (MiniLM, backend {Settings().backend}, FAISS flat); queries: product names, "
+            f"flipkart-1050 indexed (MiniLM, FAISS flat) once per backend; queries: product names, "
             f"{avg_title:.0f} chars on average"
         ),
         "rows": rows,
@@ -116,22 +124,40 @@ def render(result: dict) -> None:
         f"{result['setup']}; one `semcat serve` process (uvicorn, 1 worker); the load generator (raw asyncio "
         f"keep-alive connections) shares the machine. Median of {runs} runs of {requests} requests per cell.",
         "",
-        "| clients | micro-batching | p50 (ms) | p99 (ms) | requests/s | server CPU ms / request |",
-        "|---|---|---|---|---|---|",
+        "| clients | backend | micro-batching | p50 (ms) | p99 (ms) | requests/s | server CPU ms / request |",
+        "|---|---|---|---|---|---|---|",
     ]
-    ratios = []
+    default = rows[0].get("backend", "onnx-int8")
+    ratios, speedups = [], []
     for clients in CONCURRENCY:
-        cell = {mb: next(r for r in rows if r["clients"] == clients and r["microbatch"] == mb) for mb in (True, False)}
-        for mb in (True, False):
-            row = cell[mb]
+        cells = [r for r in rows if r["clients"] == clients]
+        for row in cells:
             lines.append(
-                f"| {clients} | {'on' if mb else 'off'} | {row['p50_ms']} | {row['p99_ms']} | "
-                f"{row['requests_per_s']} | {row.get('server_cpu_ms_per_request', '–')} |"
+                f"| {clients} | {row.get('backend', default)} | {'on' if row['microbatch'] else 'off'} | "
+                f"{row['p50_ms']} | {row['p99_ms']} | {row['requests_per_s']} | "
+                f"{row.get('server_cpu_ms_per_request', '–')} |"
             )
-        ratios.append(f"{cell[True]['requests_per_s'] / cell[False]['requests_per_s']:.2f}x at {clients}")
+        on, off = (
+            next(r for r in cells if r.get("backend", default) == default and r["microbatch"] is mb)
+            for mb in (True, False)
+        )
+        ratios.append(f"{on['requests_per_s'] / off['requests_per_s']:.2f}x at {clients}")
+        base = next((r for r in cells if r.get("backend") == BASELINE), None)
+        if base is not None:
+            speedups.append(
+                f"{clients} client(s): p50 {base['p50_ms'] / on['p50_ms']:.2f}x lower, "
+                f"{on['requests_per_s'] / base['requests_per_s']:.2f}x the requests/s"
+            )
     lines += [
         "",
         "Throughput with micro-batching relative to without, same run: " + ", ".join(ratios) + " client(s).",
+    ]
+    if speedups:
+        lines.append(
+            f"The default (`{default}`, micro-batching on) against the `{BASELINE}` backend (fp32 "
+            "sentence-transformers in the server, micro-batching on), same run: " + "; ".join(speedups) + "."
+        )
+    lines += [
         "Micro-batching (`SEMCAT_MICROBATCH`, on by default) merges concurrent one-product requests with the same "
         "options into one engine call (one embedding call, one batched search and head pass; "
         "`semcat.api.batcher.CallBatcher`), one call per core at a time, without holding a lone request back.",

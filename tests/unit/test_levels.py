@@ -186,3 +186,23 @@ def test_a_relabel_decides_the_sub_category_before_the_head_is_retrained(tmp_pat
         assert prediction.category == "Home > Kitchen > Pans" and prediction.near_duplicate
         if engine._heads.training is not None:
             engine._heads.training.join(timeout=30)
+
+
+def test_a_batch_decides_every_level_as_each_product_alone(tmp_path: Path) -> None:
+    """Products of one call that stand on different parents are decided by each parent's
+    classifier on their own feature rows: the batch answers what each alone answers."""
+    with Engine(Settings(data_dir=tmp_path / "e", k=3), embedder=HashEmbedder()) as engine:
+        engine.index([Product(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
+        assert engine.head(wait=True) is not None
+        queries = [
+            Product(id=f"q{n}", title=t)
+            for n, t in enumerate(["saucepan lid", "garden hose", "toy train track", "frying pan", "hose reel pan"])
+        ]
+        batch = engine.categorize(queries)
+        for query, together in zip(queries, batch, strict=True):
+            (alone,) = engine.categorize([query])
+            assert together.category == alone.category
+            assert [(lv.category, round(lv.score, 6)) for lv in together.levels] == [
+                (lv.category, round(lv.score, 6)) for lv in alone.levels
+            ]
+        assert len({p.category.split(" > ")[0] for p in batch}) == 2  # the batch spans both main categories

@@ -27,8 +27,8 @@ from semcat.api.schemas import ErrorBody
 from semcat.catalog import Product
 from semcat.categorize.prediction import Prediction
 from semcat.config import Settings
-from semcat.embedding.onnx import cpu_threads
 from semcat.engine import Engine
+from semcat.threads import cpu_threads
 
 log = logging.getLogger("semcat.api")
 
@@ -43,6 +43,9 @@ def _warm_up(engine: Engine) -> None:
 # how long a merged write waits at most for the reads in flight to finish before it runs:
 # reads stay fast under a stream of writes, and every write is stored within about this long
 WRITE_YIELD_MS = 100.0
+# the write worker's niceness (its own thread, its embedding kept on it): where reads and
+# writes both want the cores, reads get them (benchmarks/performance/write_load.py)
+WRITE_NICE = 10
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 workers=1,
                 yield_to=calls,
                 max_yield_ms=WRITE_YIELD_MS,
+                background_nice=WRITE_NICE,
             )
             await writes.start()
         app.state.calls = calls

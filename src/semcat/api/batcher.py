@@ -19,10 +19,13 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from semcat.threads import run_in_background
 
 EncodeFn = Callable[[list[str]], np.ndarray]
 
@@ -171,7 +174,10 @@ class CallBatcher:
     is queued when it is free, so one client sees no added latency, and under load the
     requests that arrive while a call runs form the next one. ``workers`` calls may run at once (one per core: the
     embedding releases the GIL). When a merged call fails, its items are run one by one,
-    so each request gets its own answer or error, never a neighbor's.
+    so each request gets its own answer or error, never a neighbor's. With
+    ``background_nice``, calls run on the batcher's own threads at that niceness, their
+    embedding kept on them (:func:`semcat.threads.run_in_background`): the API's writes
+    leave the cores to its reads whenever both want them.
     """
 
     def __init__(
@@ -181,6 +187,7 @@ class CallBatcher:
         workers: int = 2,
         yield_to: CallBatcher | None = None,
         max_yield_ms: float = 0.0,
+        background_nice: int | None = None,
     ) -> None:
         self._run = run
         self.max_items = max_items
@@ -191,12 +198,20 @@ class CallBatcher:
         self._queue: asyncio.Queue[_Call] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._active = 0  # items queued or being run
+        # background work: calls run on the batcher's own threads, at this niceness
+        self._nice = background_nice
+        self._executor: ThreadPoolExecutor | None = None
 
     @property
     def busy(self) -> bool:
         return self._active > 0
 
     async def start(self) -> None:
+        if self._nice is not None and self._executor is None:
+            nice = self._nice
+            self._executor = ThreadPoolExecutor(
+                self.workers, "semcat-background", initializer=lambda: run_in_background(nice)
+            )
         if not self._tasks:
             self._queue = asyncio.Queue()
             self._tasks = [
@@ -211,10 +226,18 @@ class CallBatcher:
                 await task
         self._tasks = []
         self._queue = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    async def _call(self, key: Hashable, items: list[Any]) -> Sequence[Any]:
+        if self._executor is None:
+            return await asyncio.to_thread(self._run, key, items)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, key, items)
 
     async def submit(self, key: Hashable, item: Any) -> Any:
         if self._queue is None:
-            return (await asyncio.to_thread(self._run, key, [item]))[0]
+            return (await self._call(key, [item]))[0]
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._active += 1
         try:
@@ -242,7 +265,7 @@ class CallBatcher:
 
     async def _process(self, key: Hashable, calls: list[_Call]) -> None:
         try:
-            results = await asyncio.to_thread(self._run, key, [c.item for c in calls])
+            results = await self._call(key, [c.item for c in calls])
         except Exception as exc:
             if len(calls) == 1:
                 if not calls[0].future.done():

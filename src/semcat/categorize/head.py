@@ -261,14 +261,18 @@ def _margins(features: Any, position: np.ndarray, coef: np.ndarray, intercept: n
     """The linear margins of the query rows ``features`` (CSR over all feature columns) for
     weights ``coef`` (the model's columns x classes, any float type) and ``intercept``, where
     ``position`` gives each stored entry of ``features`` its weight row (-1: the model has no
-    weight for that feature). Only those weight rows are read. (rows,) for one margin."""
-    from scipy import sparse
-
+    weight for that feature). Only those weight rows are read, and no sparse matrix is built
+    (scipy's constructor checks cost more than the arithmetic for a request's few rows).
+    (rows,) for one margin."""
     keep = position >= 0
-    rows = np.repeat(np.arange(features.shape[0]), np.diff(features.indptr))
-    used = int(keep.sum())
-    entries = sparse.csr_matrix((features.data[keep], (rows[keep], np.arange(used))), shape=(features.shape[0], used))
-    margins = np.asarray(entries @ np.asarray(coef[position[keep]], dtype=np.float32)) + intercept
+    n = features.shape[0]
+    rows = np.repeat(np.arange(n), np.diff(features.indptr))[keep]
+    contrib = np.asarray(coef[position[keep]], dtype=np.float64) * features.data[keep, None]
+    margins = np.zeros((n, contrib.shape[1]), dtype=np.float64)
+    if len(rows):
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])  # CSR rows come in order
+        margins[rows[starts]] = np.add.reduceat(contrib, starts, axis=0)
+    margins += intercept
     return margins[:, 0] if margins.shape[1] == 1 else margins
 
 

@@ -20,9 +20,7 @@ counts, at most once per ``FOREIGN_CHECK_SECONDS``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +31,7 @@ from semcat.categorize.head import LinearHead, TrainingSet, fingerprint, trainin
 from semcat.errors import EmptyIndexError
 from semcat.options import RETRAIN_DEFAULTS, HeadOptions, RetrainOptions
 from semcat.search.base import SearchFilter, VectorStore
+from semcat.threads import run_in_background
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +106,7 @@ class HeadKeeper:
 
     def _retrain(self, store: VectorStore, key: tuple[Any, ...], check: Callable[[], None]) -> None:
         """The background retrain, at a lower CPU priority than the requests it runs beside."""
-        with contextlib.suppress(AttributeError, OSError):  # Linux nices threads one by one; elsewhere not
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RETRAIN_NICE)
+        run_in_background(RETRAIN_NICE)
         self._train(store, key, check)
 
     @property

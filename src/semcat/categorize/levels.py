@@ -26,7 +26,7 @@ import copy
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -204,6 +204,26 @@ class LevelwiseCategorizer:
                 walk.closeness = closeness(vote)
 
 
+class _CsrRows(NamedTuple):
+    """Some rows of a CSR matrix, as the node classifiers read them (data, indices, indptr,
+    shape, nnz), without scipy's fancy indexing, whose checks cost more than the copy."""
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: tuple[int, int]
+
+    @property
+    def nnz(self) -> int:
+        return len(self.indices)
+
+
 def _rows(matrix: Any, rows: list[int]) -> Any:
-    """``matrix[rows]``, without scipy's indexing cost when that is the whole matrix (one request)."""
-    return matrix if rows == list(range(matrix.shape[0])) else matrix[rows]
+    """``matrix[rows]`` (CSR): the matrix itself when that is all of it (one request)."""
+    if rows == list(range(matrix.shape[0])):
+        return matrix
+    starts, ends = matrix.indptr[rows], matrix.indptr[np.asarray(rows) + 1]
+    take = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum(ends - starts)
+    return _CsrRows(matrix.data[take], matrix.indices[take], indptr, (len(rows), matrix.shape[1]))

@@ -69,9 +69,8 @@ class LexicalEncoder:
         return rows
 
 
-def rows_to_csr(rows: Sequence[tuple[np.ndarray, np.ndarray]], values_scale: np.ndarray | None = None) -> Any:
-    """Sparse rows as one (len(rows), N_FEATURES) CSR matrix; ``values_scale`` (one weight
-    per feature, e.g. an IDF) multiplies each value by its feature's weight."""
+def rows_to_csr(rows: Sequence[tuple[np.ndarray, np.ndarray]]) -> Any:
+    """Sparse rows as one (len(rows), N_FEATURES) CSR matrix."""
     from scipy import sparse
 
     indptr = np.zeros(len(rows) + 1, dtype=np.int64)
@@ -80,8 +79,6 @@ def rows_to_csr(rows: Sequence[tuple[np.ndarray, np.ndarray]], values_scale: np.
         return sparse.csr_matrix((len(rows), N_FEATURES), dtype=np.float32)
     indices = np.concatenate([np.asarray(r[0], dtype=np.int32) for r in rows])
     values = np.concatenate([np.asarray(r[1], dtype=np.float32) for r in rows])
-    if values_scale is not None:
-        values = values * values_scale[indices]
     return sparse.csr_matrix((values, indices, indptr), shape=(len(rows), N_FEATURES))
 
 

@@ -47,7 +47,6 @@ class SparseIndex:
         self.tail_iids: list[int] = []
         self.tail_rows: list[Row] = []
         self._tail: Any = None
-        self._idf: np.ndarray | None = None
 
     @classmethod
     def load(cls, db: sqlite3.Connection, space: str) -> SparseIndex:
@@ -66,14 +65,6 @@ class SparseIndex:
     def iids(self) -> np.ndarray:
         """Internal ids of the score columns (main rows, then the tail; dead main rows included)."""
         return np.concatenate([self.main_iids, np.asarray(self.tail_iids, dtype=np.int64)])
-
-    @property
-    def idf(self) -> np.ndarray:
-        from semcat.embedding.lexical import bm25_idf
-
-        if self._idf is None:
-            self._idf = bm25_idf(self.doc_freq, self.n_docs).astype(np.float32)
-        return self._idf
 
     def apply(self, removed: Sequence[int], added_iids: Sequence[int], added_rows: Sequence[Row]) -> None:
         """One committed write: rows ``removed`` (internal ids) are gone, ``added_rows`` are new."""
@@ -99,7 +90,6 @@ class SparseIndex:
             self.tail_rows.append(row)
             self.doc_freq[row[0]] += 1
         self._tail = None
-        self._idf = None
         limit = max(TAIL_MIN, TAIL_FRACTION * len(self.main_iids))
         if len(self.tail_iids) > limit or (~self.alive).sum() > limit:
             self._compact()
@@ -118,9 +108,12 @@ class SparseIndex:
 
     def scores(self, queries: Sequence[Row]) -> np.ndarray:
         """(queries, columns of :attr:`iids`) dense scores: sum over shared terms of idf * query * doc."""
-        from semcat.embedding.lexical import rows_to_csr
+        from semcat.embedding.lexical import bm25_idf, rows_to_csr
 
-        weighted = rows_to_csr(queries, values_scale=self.idf)
+        # IDF at the queries' own terms only: over all 2**20 terms it cost ~10 ms on the
+        # first search after every write
+        weighted = rows_to_csr(queries)
+        weighted.data *= bm25_idf(self.doc_freq[weighted.indices], self.n_docs).astype(np.float32)
         main = np.asarray((weighted @ self.by_term).todense(), dtype=np.float32)
         main[:, ~self.alive] = 0.0
         if not self.tail_iids:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from semcat.errors import StoreError
+from semcat.threads import search_threads
 
 IndexKind = Literal["auto", "flat", "hnsw"]
 REBUILD_STALE_FRACTION = 0.2
@@ -162,6 +163,7 @@ class VectorIndexes:
         fetch = min(k + (self.stale[space] if hnsw else 0), max(index.ntotal, 1))
         if hnsw and params is None:
             params = self.faiss.SearchParametersHNSW(efSearch=max(self.ef_search, fetch))
+        self.faiss.omp_set_num_threads(search_threads(len(queries)))  # this thread's OpenMP setting only
         return index.search(queries, fetch, params=params)
 
     def describe(self, space: str) -> dict[str, Any]:
