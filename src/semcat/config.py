@@ -43,6 +43,16 @@ class Settings(BaseSettings):
         "Unset: an embedded local store under data_dir/qdrant.",
     )
     qdrant_api_key: SecretStr | None = Field(None, description="API key for a Qdrant server.")
+    # a Qdrant cluster (distributed mode): read when semcat creates the collection; unset = Qdrant's default
+    qdrant_shard_number: int | None = Field(
+        None, ge=1, le=1024, description="Shards of a new collection (spread over the cluster's nodes)."
+    )
+    qdrant_replication_factor: int | None = Field(
+        None, ge=1, le=64, description="Copies of each shard on different nodes (2: a node can be lost)."
+    )
+    qdrant_write_consistency_factor: int | None = Field(
+        None, ge=1, le=64, description="Replicas that must acknowledge a write (at most the replication factor)."
+    )
 
     # FAISS
     faiss_index: Literal["auto", "flat", "hnsw"] = Field(
@@ -222,7 +232,15 @@ class Settings(BaseSettings):
     microbatch_wait_ms: float = Field(2.0, ge=0.0, le=1000.0, description="How long a batch waits for company.")
     microbatch_max: int = Field(64, ge=1, le=4096, description="Most texts in one merged embedding call.")
 
-    @field_validator("qdrant_url", "qdrant_api_key", "api_key", mode="before")
+    @field_validator(
+        "qdrant_url",
+        "qdrant_api_key",
+        "api_key",
+        "qdrant_shard_number",
+        "qdrant_replication_factor",
+        "qdrant_write_consistency_factor",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # docker-compose passes ${VAR:-} as an empty string: that means "not set"
@@ -254,6 +272,22 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.qdrant_api_key is not None and not self.qdrant_url:
             raise ValueError("qdrant_api_key is set but qdrant_url is not")
+        cluster = {
+            name: value
+            for name in ("qdrant_shard_number", "qdrant_replication_factor", "qdrant_write_consistency_factor")
+            if (value := getattr(self, name)) is not None
+        }
+        if cluster and (self.store != "qdrant" or not self.qdrant_url or self.qdrant_url == ":memory:"):
+            raise ValueError(
+                f"{', '.join(cluster)} apply to a Qdrant server: set store='qdrant' and qdrant_url "
+                "(the embedded stores have no shards or replicas)"
+            )
+        writes, copies = self.qdrant_write_consistency_factor, self.qdrant_replication_factor or 1
+        if writes is not None and writes > copies:
+            raise ValueError(
+                f"qdrant_write_consistency_factor ({writes}) cannot exceed qdrant_replication_factor ({copies}): "
+                "a write would wait for replicas that do not exist"
+            )
         if self.backend != "torch" and self.device != "cpu":
             raise ValueError(
                 f"backend {self.backend!r} runs on the CPU; set backend='torch' for device {self.device!r}"

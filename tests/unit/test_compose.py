@@ -46,9 +46,7 @@ def test_api_environment_names_real_settings_and_points_at_qdrant() -> None:
     assert env["SEMCAT_API_KEY"].startswith("${SEMCAT_API_KEY:?") and env["SEMCAT_QDRANT_API_KEY"].startswith(
         "${QDRANT_API_KEY:?"
     )
-    # what compose hands over once the operator has set both keys
-    resolved = {k: re.sub(r"\$\{[^}]*:\?[^}]*\}", "a-key", str(v)) for k, v in env.items()}
-    settings = Settings(**{k.removeprefix("SEMCAT_").lower(): v for k, v in resolved.items()})
+    settings = _resolved(env)  # what compose hands over once the operator has set both keys
     assert settings.store == "qdrant"
     assert settings.qdrant_url == "http://qdrant:6333"
     assert settings.api_key is not None and settings.qdrant_api_key is not None
@@ -72,3 +70,46 @@ def test_serve_refuses_open_writes_on_a_public_address() -> None:
     assert problem is not None and "SEMCAT_API_KEY" in problem and "--insecure" in problem
     assert Settings(host="0.0.0.0", api_key="k").exposure_problem() is None
     assert Settings(host="0.0.0.0", insecure=True).exposure_problem() is None
+
+
+def _resolved(env: dict) -> Settings:
+    """The Settings compose hands an api container once the operator has set the keys
+    (``${VAR:?msg}`` -> a key, ``${VAR:-default}`` -> its default)."""
+    resolved = {
+        k: re.sub(r"\$\{[^}:]*:-([^}]*)\}", r"\1", re.sub(r"\$\{[^}]*:\?[^}]*\}", "a-key", str(v)))
+        for k, v in env.items()
+    }
+    return Settings(**{k.removeprefix("SEMCAT_").lower(): v for k, v in resolved.items()})
+
+
+def test_cluster_compose_starts_three_qdrant_peers_and_api_replicas() -> None:
+    doc = yaml.safe_load((ROOT / "docker-compose.cluster.yml").read_text())
+    nodes = {name: s for name, s in doc["services"].items() if name.startswith("qdrant-")}
+    assert set(doc["services"]) == {"api", *nodes} and len(nodes) == 3
+    single = compose()["services"]["qdrant"]["image"]
+    for name, node in nodes.items():
+        assert node["image"] == single  # the same pinned Qdrant as the single-node file
+        assert node["environment"]["QDRANT__CLUSTER__ENABLED"] == "true"
+        assert node["environment"]["QDRANT__SERVICE__API_KEY"].startswith("${QDRANT_API_KEY:?")
+        assert "ports" not in node  # neither the API port nor the peer-to-peer port is published
+        assert "/readyz" in " ".join(node["healthcheck"]["test"])
+        command = node["command"]
+        assert command[command.index("--uri") + 1] == f"http://{name}:6335"
+        if name != "qdrant-1":  # the others join the first peer
+            assert command[command.index("--bootstrap") + 1] == "http://qdrant-1:6335"
+            assert node["depends_on"]["qdrant-1"]["condition"] == "service_healthy"
+    declared = set(doc["volumes"])
+    assert all(v.split(":")[0] in declared for s in doc["services"].values() for v in s.get("volumes", []))
+    assert len({node["volumes"][0] for node in nodes.values()}) == 3  # each peer its own storage
+
+    api = doc["services"]["api"]
+    assert api["deploy"]["replicas"].startswith("${SEMCAT_API_REPLICAS:-")
+    assert {n: c["condition"] for n, c in api["depends_on"].items()} == dict.fromkeys(nodes, "service_healthy")
+    fields = {f"SEMCAT_{name.upper()}" for name in Settings.model_fields}
+    assert set(api["environment"]) <= fields, set(api["environment"]) - fields
+    settings = _resolved(api["environment"])
+    assert settings.store == "qdrant" and settings.qdrant_url == "http://qdrant-1:6333"
+    # every shard on 2 of the 3 peers: one peer can be lost; every peer holds shards
+    assert settings.qdrant_replication_factor == 2 < len(nodes) <= (settings.qdrant_shard_number or 0)
+    assert (settings.qdrant_write_consistency_factor or 1) <= settings.qdrant_replication_factor
+    assert settings.api_key is not None and settings.exposure_problem() is None

@@ -23,7 +23,7 @@ def open_store(settings: Settings, meta: StoreMeta | None = None) -> VectorStore
             ef_construction=settings.faiss_ef_construction,
             ef_search=settings.faiss_ef_search,
         )
-    from semcat.search.qdrant_store import QdrantStore
+    from semcat.search.qdrant_store import QdrantCluster, QdrantStore
 
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
     return QdrantStore(
@@ -32,4 +32,9 @@ def open_store(settings: Settings, meta: StoreMeta | None = None) -> VectorStore
         location=settings.qdrant_url,
         path=None if settings.qdrant_url else settings.data_dir / "qdrant",
         api_key=api_key,
+        cluster=QdrantCluster(
+            shard_number=settings.qdrant_shard_number,
+            replication_factor=settings.qdrant_replication_factor,
+            write_consistency_factor=settings.qdrant_write_consistency_factor,
+        ),
     )

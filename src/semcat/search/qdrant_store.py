@@ -13,6 +13,7 @@ import uuid
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,25 @@ def point_id(product_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, product_id))
 
 
+@dataclass(frozen=True)
+class QdrantCluster:
+    """How a new collection is laid out on a Qdrant cluster (None: Qdrant's default).
+    Read only when semcat creates the collection; an existing one keeps its layout."""
+
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    write_consistency_factor: int | None = None
+
+    def create_args(self) -> dict[str, int]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
+# The payload fields the categorizer filters on (a subtree: category_prefixes; labeled
+# products only: category_levels not empty) or looks products up by (id, category); a
+# Qdrant server indexes them at collection creation so filtered searches stay fast.
+PAYLOAD_INDEXES = ("id", "category", "category_prefixes", "category_levels")
+
+
 class QdrantStore(SingleQueryMixin):
     """A Qdrant collection. ``location`` is ``":memory:"``, a server URL, or None with ``path``."""
 
@@ -66,7 +86,9 @@ class QdrantStore(SingleQueryMixin):
         location: str | None = None,
         path: Path | None = None,
         api_key: str | None = None,
+        cluster: QdrantCluster | None = None,
     ) -> None:
+        self.cluster = cluster or QdrantCluster()
         try:
             from qdrant_client import QdrantClient, models
         except ImportError as exc:  # pragma: no cover - broken install
@@ -128,9 +150,10 @@ class QdrantStore(SingleQueryMixin):
                     "semcat_spaces": wanted.spaces,
                     "semcat_sparse": list(wanted.sparse),
                 },
+                **self.cluster.create_args(),
             )
             if self.server:  # local mode ignores payload indexes (and warns)
-                for key in ("id", "category", "category_prefixes"):
+                for key in PAYLOAD_INDEXES:
                     self._client.create_payload_index(
                         self.collection, key, field_schema=models.PayloadSchemaType.KEYWORD
                     )

@@ -1,0 +1,114 @@
+"""Qdrant cluster settings reach the server: a stand-in Qdrant REST server records what
+semcat sends when it creates a collection (no Qdrant server can run where semcat is
+built; the request bodies are what a real cluster would receive)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.metadata import version
+from typing import Any, ClassVar
+
+import pytest
+from pydantic import ValidationError
+
+from semcat.config import Settings
+from semcat.search import StoreMeta
+from semcat.search.factory import open_store
+from semcat.search.qdrant_store import PAYLOAD_INDEXES
+
+
+class _Qdrant(BaseHTTPRequestHandler):
+    """Just enough of Qdrant's REST API for collection creation; records each request."""
+
+    seen: ClassVar[list[tuple[str, str, Any]]] = []
+
+    def _send(self, payload: Any) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _answer(self, result: Any) -> None:
+        self._send({"result": result, "status": "ok", "time": 0.0})
+
+    def _record(self) -> str:
+        length = int(self.headers.get("Content-Length") or 0)
+        path = self.path.split("?")[0]
+        self.seen.append((self.command, path, json.loads(self.rfile.read(length)) if length else None))
+        return path
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] in ("", "/"):  # the client's version check: answered, then recorded
+            self._send({"title": "qdrant", "version": version("qdrant-client")})
+            self._record()
+            return
+        path = self._record()
+        if path.endswith("/exists"):
+            self._answer({"exists": False})
+        else:
+            self._answer({})
+
+    def do_PUT(self) -> None:
+        if self._record().endswith("/index"):
+            self._answer({"operation_id": 1, "status": "completed"})
+        else:
+            self._answer(True)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def qdrant_url() -> Iterator[str]:
+    _Qdrant.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Qdrant)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _created(url: str, **cluster: int) -> tuple[dict, list[str]]:
+    settings = Settings(store="qdrant", qdrant_url=url, collection="products", **cluster)
+    open_store(settings, StoreMeta(model="m", spaces={"text": 4}, sparse=("lexical",)))
+    deadline = time.monotonic() + 10  # the client checks the server's version on a thread of its own
+    while not any(path == "/" for _, path, _ in _Qdrant.seen) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (create,) = [body for verb, path, body in _Qdrant.seen if verb == "PUT" and path == "/collections/products"]
+    indexed = [body["field_name"] for verb, path, body in _Qdrant.seen if path.endswith("/index")]
+    return create, indexed
+
+
+def test_cluster_settings_reach_collection_creation(qdrant_url: str) -> None:
+    create, indexed = _created(
+        qdrant_url, qdrant_shard_number=6, qdrant_replication_factor=2, qdrant_write_consistency_factor=2
+    )
+    assert (create["shard_number"], create["replication_factor"], create["write_consistency_factor"]) == (6, 2, 2)
+    assert create["vectors"]["text"]["size"] == 4 and create["sparse_vectors"]["lexical"]["modifier"] == "idf"
+    # the fields the categorizer filters on are indexed on the server
+    assert set(indexed) == set(PAYLOAD_INDEXES) >= {"category_prefixes", "category_levels"}
+
+
+def test_unset_cluster_settings_leave_qdrants_defaults(qdrant_url: str) -> None:
+    create, _ = _created(qdrant_url)
+    assert not {"shard_number", "replication_factor", "write_consistency_factor"} & {
+        k for k, v in create.items() if v is not None
+    }
+
+
+def test_cluster_settings_are_checked() -> None:
+    with pytest.raises(ValidationError, match="apply to a Qdrant server"):
+        Settings(qdrant_shard_number=3)  # the embedded FAISS store has no shards
+    with pytest.raises(ValidationError, match="apply to a Qdrant server"):
+        Settings(store="qdrant", qdrant_replication_factor=2)  # nor the embedded Qdrant
+    with pytest.raises(ValidationError, match="cannot exceed qdrant_replication_factor"):
+        Settings(store="qdrant", qdrant_url="http://q:6333", qdrant_write_consistency_factor=2)
+    env = Settings(store="qdrant", qdrant_url="http://q:6333", qdrant_shard_number="")  # compose's ${VAR:-}
+    assert env.qdrant_shard_number is None
