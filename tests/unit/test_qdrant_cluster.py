@@ -4,6 +4,7 @@ built; the request bodies are what a real cluster would receive)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -64,23 +65,36 @@ class _Qdrant(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def qdrant_url() -> Iterator[str]:
+@contextlib.contextmanager
+def _stand_in() -> Iterator[str]:
+    """A stand-in Qdrant on a free port, for the block's duration; yields its URL."""
     _Qdrant.seen = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Qdrant)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _version_checked() -> None:
+    """Wait until the client's version check (on a thread of its own) was answered."""
+    deadline = time.monotonic() + 10
+    while not any(path == "/" for _, path, _ in _Qdrant.seen) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def qdrant_url() -> Iterator[str]:
+    with _stand_in() as url:
+        yield url
 
 
 def _created(url: str, **cluster: int) -> tuple[dict, list[str]]:
     settings = Settings(store="qdrant", qdrant_url=url, collection="products", **cluster)
     open_store(settings, StoreMeta(model="m", spaces={"text": 4}, sparse=("lexical",)))
-    deadline = time.monotonic() + 10  # the client checks the server's version on a thread of its own
-    while not any(path == "/" for _, path, _ in _Qdrant.seen) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    _version_checked()
     (create,) = [body for verb, path, body in _Qdrant.seen if verb == "PUT" and path == "/collections/products"]
     indexed = [body["field_name"] for verb, path, body in _Qdrant.seen if path.endswith("/index")]
     return create, indexed
@@ -112,3 +126,16 @@ def test_cluster_settings_are_checked() -> None:
         Settings(store="qdrant", qdrant_url="http://q:6333", qdrant_write_consistency_factor=2)
     env = Settings(store="qdrant", qdrant_url="http://q:6333", qdrant_shard_number="")  # compose's ${VAR:-}
     assert env.qdrant_shard_number is None
+
+
+def test_a_server_that_stops_answering_is_a_store_error() -> None:
+    """A lost Qdrant (a cluster's entry peer down) is a StoreError, which the API answers
+    as 503, not an unhandled exception (500)."""
+    from semcat.errors import StoreError
+
+    with _stand_in() as url:
+        store = open_store(Settings(store="qdrant", qdrant_url=url), StoreMeta(model="m", spaces={"text": 4}))
+        _version_checked()
+    with pytest.raises(StoreError, match="did not answer") as caught:
+        store.count()
+    assert caught.value.http_status == 503

@@ -40,14 +40,29 @@ _UPSERT_CHUNK = 256
 
 
 def _locked(method: Any) -> Any:
-    """Serialize calls: the embedded (local-mode) client is not thread-safe."""
+    """Serialize calls (the embedded, local-mode client is not thread-safe), and make a
+    server that does not answer (down, unreachable, a lost cluster peer, a 5xx) a
+    :class:`StoreError`, which the API answers as 503 rather than 500."""
 
     @functools.wraps(method)
     def wrapper(self: QdrantStore, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                if self.server and _unanswered(exc):
+                    raise StoreError(f"Qdrant at {self.location} did not answer: {exc}") from exc
+                raise
 
     return wrapper
+
+
+def _unanswered(exc: Exception) -> bool:
+    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+    if isinstance(exc, UnexpectedResponse):
+        return exc.status_code is not None and exc.status_code >= 500
+    return isinstance(exc, ResponseHandlingException | ConnectionError | TimeoutError)
 
 
 def point_id(product_id: str) -> str:
