@@ -175,6 +175,12 @@ class Settings(BaseSettings):
         description="Taxonomy levels the linear head decides with the vote (unset: every level; 1: the main "
         "category only, the deeper levels from the vote alone).",
     )
+    head_max_products: int | None = Field(
+        HEAD_DEFAULTS.max_products,
+        ge=100,
+        description="Labeled products the linear head trains on at most: past this, every product of the rarer "
+        "leaf categories and a random share of the common ones (unset: all; the vote always sees every product).",
+    )
     head_quiet_seconds: float = Field(
         RETRAIN_DEFAULTS.quiet_seconds,
         ge=0.0,
@@ -315,7 +321,9 @@ class Settings(BaseSettings):
         return base.merged(**overrides)
 
     def head_options(self) -> HeadOptions:
-        return HeadOptions(c=self.head_c, chars=self.head_chars, levels=self.head_levels)
+        return HeadOptions(
+            c=self.head_c, chars=self.head_chars, levels=self.head_levels, max_products=self.head_max_products
+        )
 
     def retrain_options(self) -> RetrainOptions:
         return RetrainOptions(quiet_seconds=self.head_quiet_seconds, max_stale_seconds=self.head_max_stale_seconds)

@@ -91,6 +91,10 @@ class HeadOptions:
     c: float = 1.0  # the SVM's regularization
     chars: bool = True  # character 3-5-gram features besides words and the dense vector
     levels: int | None = None  # the taxonomy levels it decides (None: all; 1: the main category only)
+    # labeled products it trains on at most: past this, a sample that keeps every product of
+    # the rarer leaves and caps the common ones (training time and memory grew 13x and 7x
+    # per 10x products: 344 s and 5.0 GB at 100k, benchmarks/scale.py)
+    max_products: int | None = 50_000
 
 
 @dataclass(frozen=True, slots=True)

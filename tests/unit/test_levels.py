@@ -206,3 +206,21 @@ def test_a_batch_decides_every_level_as_each_product_alone(tmp_path: Path) -> No
                 (lv.category, round(lv.score, 6)) for lv in alone.levels
             ]
         assert len({p.category.split(" > ")[0] for p in batch}) == 2  # the batch spans both main categories
+
+
+def test_the_head_trains_on_a_sample_that_keeps_the_rare_leaves() -> None:
+    from semcat.categorize.training import training_sample
+
+    labels = ["A > big"] * 900 + ["A > mid"] * 80 + ["B > rare"] * 5 + ["B > tiny"] * 1
+    assert training_sample(labels, None) is None and training_sample(labels, 1000) is None  # under the cap: all
+    rows = training_sample(labels, 200)
+    assert rows is not None and len(rows) <= 200 and len(set(rows.tolist())) == len(rows)
+    kept = [labels[i] for i in rows]
+    assert kept.count("B > rare") == 5 and kept.count("B > tiny") == 1  # rare leaves keep every product
+    assert kept.count("A > mid") == 80  # under the quota: whole too
+    assert kept.count("A > big") == 200 - 80 - 6  # the commonest gets what is left
+    assert (training_sample(labels, 200) == rows).all()  # the same sample every time: a saved head stays valid
+    embedder = HashEmbedder()
+    texts = [f"product {i} {label}" for i, label in enumerate(labels)]
+    head = LinearHead(embedder.encode_texts(texts), LexicalEncoder().encode(texts), labels, max_products=200)
+    assert head.products == len(rows) and ("B",) in head.paths

@@ -23,7 +23,6 @@ instead of retraining.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import threading
@@ -36,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from semcat.catalog import PATH_JOIN, Product
+from semcat.catalog import PATH_JOIN
+from semcat.categorize.training import HEAD_FORMAT, TrainingSet, training_sample, training_set
 from semcat.embedding.lexical import (
     CHAR_SPACE,
     LEXICAL_SPACE,
@@ -54,7 +54,6 @@ _SCALE = 4.0  # SVM margins -> softmax; a margin of 0.5 over the runner-up reads
 DENSE_WEIGHT = 0.5  # the dense block's scale next to the two unit-norm TF-IDF blocks
 MIN_DF = 2  # a word or n-gram must occur in two labeled products to count
 LOCAL_MIN_DF = 2  # ... and, for a node's classifier, in two of that node's products
-_FORMAT = 4  # bump when the saved head's layout or features change: older files are retrained
 
 
 class LinearHead:
@@ -73,10 +72,17 @@ class LinearHead:
         chars: Sequence[SparseRow] | None = None,
         c: float = HEAD_DEFAULTS.c,
         levels: int | None = HEAD_DEFAULTS.levels,
+        max_products: int | None = HEAD_DEFAULTS.max_products,
     ) -> None:
         from sklearn.svm import LinearSVC
 
         start = time.perf_counter()
+        keep = training_sample(labels, max_products)
+        if keep is not None:
+            dense = np.asarray(dense)[keep]
+            lexical = [lexical[i] for i in keep]
+            chars = None if chars is None else [chars[i] for i in keep]
+            labels = [labels[i] for i in keep]
         paths = [tuple(str(label).split(PATH_JOIN)) for label in labels]
         main = [path[0] for path in paths]
         if len(set(main)) < 2:
@@ -189,6 +195,9 @@ class LinearHead:
     @classmethod
     def from_training_set(cls, data: TrainingSet, chars: bool = HEAD_DEFAULTS.chars, **kwargs: Any) -> LinearHead:
         dense, texts, labels = data
+        keep = training_sample(labels, kwargs.get("max_products", HEAD_DEFAULTS.max_products))
+        if keep is not None:  # sampled before the word and character rows are computed
+            dense, texts, labels = dense[keep], [texts[i] for i in keep], [labels[i] for i in keep]
         char_rows = LexicalEncoder("char").encode(texts) if chars else None
         return cls(dense, LexicalEncoder().encode(texts), labels, chars=char_rows, **kwargs)
 
@@ -229,9 +238,6 @@ class LinearHead:
         except Exception:  # none yet, or a truncated or foreign file: retrain and overwrite it
             return None
         return head if isinstance(head, LinearHead) else None
-
-
-TrainingSet = tuple[np.ndarray, list[str], list[str]]  # dense vectors, texts, full category paths
 
 
 def _unit_rows(matrix: Any, weights: np.ndarray) -> Any:
@@ -337,37 +343,4 @@ def _header(fingerprint: str) -> dict[str, str | int]:
 
     module = sys.modules.get("sklearn")
     installed = module.__version__ if module is not None else version("scikit-learn")
-    return {"format": _FORMAT, "sklearn": installed, "fingerprint": fingerprint}
-
-
-def training_set(store: VectorStore, fields: Sequence[str]) -> TrainingSet:
-    """The store's labeled products as the head trains on them (labels: full paths)."""
-    dense: list[np.ndarray] = []
-    texts: list[str] = []
-    labels: list[str] = []
-    for _, vectors, payloads in store.iter_vectors(DEFAULT_SPACE):
-        for vector, p in zip(vectors, payloads, strict=True):
-            path = p.get("category")
-            if not path:
-                continue
-            dense.append(vector)
-            texts.append(Product.from_payload(p).text(fields))
-            labels.append(path)
-    if not labels:
-        raise EmptyIndexError("the store holds no labeled product to train the linear head on")
-    return np.stack(dense).astype(np.float32), texts, labels
-
-
-def fingerprint(data: TrainingSet, model: str, **options: Any) -> str:
-    """A digest of everything a trained head depends on: the labeled products' vectors,
-    texts and labels (in store order), the model name and the head's options."""
-    dense, texts, labels = data
-    digest = hashlib.sha256()
-    digest.update(repr((_FORMAT, model, sorted(options.items()), len(labels))).encode())
-    digest.update(np.ascontiguousarray(dense).tobytes())
-    for text, label in zip(texts, labels, strict=True):
-        digest.update(text.encode("utf-8", "surrogatepass"))
-        digest.update(b"\x00")
-        digest.update(label.encode("utf-8", "surrogatepass"))
-        digest.update(b"\x01")
-    return digest.hexdigest()
+    return {"format": HEAD_FORMAT, "sklearn": installed, "fingerprint": fingerprint}

@@ -27,7 +27,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from semcat.categorize.head import LinearHead, TrainingSet, fingerprint, training_set
+from semcat.categorize.head import LinearHead
+from semcat.categorize.training import TrainingSet, fingerprint, training_set
 from semcat.errors import EmptyIndexError
 from semcat.options import RETRAIN_DEFAULTS, HeadOptions, RetrainOptions
 from semcat.search.base import SearchFilter, VectorStore
@@ -151,6 +152,7 @@ class HeadKeeper:
             "chars": self.options.chars,
             "c": self.options.c,
             "levels": self.options.levels,
+            "max_products": self.options.max_products,
         }
         return fingerprint(data, store.meta.model, **options)
 
@@ -163,7 +165,11 @@ class HeadKeeper:
         head = LinearHead.load(self.path, digest)
         if head is None:
             head = LinearHead.from_training_set(
-                data, chars=self.options.chars, c=self.options.c, levels=self.options.levels
+                data,
+                chars=self.options.chars,
+                c=self.options.c,
+                levels=self.options.levels,
+                max_products=self.options.max_products,
             )
             try:
                 head.save(self.path, digest)

@@ -68,7 +68,7 @@ def knn(
     and head, their predictions in ``MethodRun.variants``."""
     head_overrides = {
         key.removeprefix("head_"): overrides.pop(key)
-        for key in ("head_c", "head_chars", "head_levels")
+        for key in ("head_c", "head_chars", "head_levels", "head_max_products")
         if key in overrides
     }
     opts = (options or DEFAULTS).merged(k=k, **overrides)
@@ -85,7 +85,13 @@ def knn(
             if opts.uses_head:
                 chars = rows.encoder("char").encode(train.texts) if head_opts.chars else None
                 head = LinearHead(
-                    train.vectors, word_rows, train.labels(None), chars=chars, c=head_opts.c, levels=head_opts.levels
+                    train.vectors,
+                    word_rows,
+                    train.labels(None),
+                    chars=chars,
+                    c=head_opts.c,
+                    levels=head_opts.levels,
+                    max_products=head_opts.max_products,
                 )
 
             def queries(begin: int, end: int) -> dict[str, Any]:
