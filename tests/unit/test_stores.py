@@ -85,6 +85,20 @@ def test_labeled_filter_skips_unlabeled(store_factory: Any) -> None:
     assert store.count(SearchFilter(labeled=True)) == 1
 
 
+def test_exists_answers_what_count_would(store_factory: Any) -> None:
+    store = store_factory(META)
+    assert not store.exists() and not store.exists(SearchFilter(labeled=True))
+    vecs = unit(rng.normal(size=(4, 8)))
+    store.upsert(["u"], vecs[:1], [product("u", ())])
+    assert store.exists() and not store.exists(SearchFilter(labeled=True))  # an unlabeled product only
+    store.upsert(["l"], vecs[1:2], [product("l", ("A", "A1"))])
+    assert store.exists(SearchFilter(labeled=True))
+    assert store.exists(SearchFilter(category="A")) and store.exists(SearchFilter(category="A > A1"))
+    assert not store.exists(SearchFilter(category="B"))
+    store.delete(["l"])
+    assert not store.exists(SearchFilter(labeled=True)) and not store.exists(SearchFilter(category="A"))
+
+
 def test_update_payloads_keeps_vectors(filled: tuple[Any, np.ndarray]) -> None:
     store, vectors = filled
     store.update_payloads(["p0"], [product("p0", ("B", "B9"))])

@@ -273,7 +273,7 @@ class KnnCategorizer:
     ) -> list[dict[str, Vote]]:
         """Per query, the vote of each space the query has a vector in."""
         flt = SearchFilter(category=category, labeled=True)
-        if self.store.count(flt) == 0:
+        if not self.store.exists(flt):
             raise EmptyIndexError(
                 "the store holds no labeled product to vote: index a catalog with a category column first"
             )

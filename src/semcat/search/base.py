@@ -107,6 +107,11 @@ class VectorStore(Protocol):
 
     def count(self, filter: SearchFilter | None = None) -> int: ...
 
+    def exists(self, filter: SearchFilter | None = None) -> bool:
+        """Whether any product passes ``filter``: what a request asks before it votes, at a
+        cost that does not grow with the store (a count does)."""
+        ...
+
     def category_counts(self, level: int | None = None) -> dict[str, int]:
         """Products per category path (``level=1``: per main category)."""
         ...

@@ -3,6 +3,10 @@
 Product ids are arbitrary strings; Qdrant point ids must be integers or UUIDs, so each
 point's id is ``uuid5(product id)`` and the product id lives in the payload. The
 model name and vector sizes live in the collection's metadata and are checked on open.
+
+Long module: one class implements the whole store protocol against one client (with the
+cluster layout and the payload indexes it creates a collection with); split, the
+protocol's methods would be spread over files that each need the client.
 """
 
 from __future__ import annotations
@@ -331,6 +335,13 @@ class QdrantStore(SingleQueryMixin):
     @_locked
     def count(self, filter: SearchFilter | None = None) -> int:
         return int(self._client.count(self.collection, count_filter=self._filter(filter), exact=True).count)
+
+    @_locked
+    def exists(self, filter: SearchFilter | None = None) -> bool:
+        points, _ = self._client.scroll(
+            self.collection, scroll_filter=self._filter(filter), limit=1, with_payload=False, with_vectors=False
+        )
+        return bool(points)
 
     def _scroll(self, with_vectors: Any = False, batch_size: int = 1024) -> Iterator[list[Any]]:
         offset = None

@@ -217,6 +217,15 @@ class Documents:
             return int(self.db.execute("SELECT COUNT(*) FROM prefixes WHERE prefix=?", (flt.category,)).fetchone()[0])
         return int(self.db.execute("SELECT COUNT(*) FROM items WHERE category IS NOT NULL").fetchone()[0])
 
+    def exists(self, flt: SearchFilter | None = None) -> bool:
+        if flt is None or flt.empty:
+            sql, args = "SELECT EXISTS(SELECT 1 FROM items)", []
+        elif flt.category is not None:
+            sql, args = "SELECT EXISTS(SELECT 1 FROM prefixes WHERE prefix=?)", [flt.category]
+        else:
+            sql, args = "SELECT EXISTS(SELECT 1 FROM items WHERE category IS NOT NULL)", []
+        return bool(self.db.execute(sql, args).fetchone()[0])
+
     def category_counts(self, level: int | None = None) -> dict[str, int]:
         if level is None:
             rows = self.db.execute("SELECT category, COUNT(*) FROM items WHERE category IS NOT NULL GROUP BY category")
@@ -230,8 +239,8 @@ class Documents:
         if flt.category is not None:
             sql, args = "SELECT p.iid FROM prefixes p WHERE p.prefix=?", [flt.category]
         else:
-            if self.count(SearchFilter(labeled=True)) == self.count():
-                return None
+            if not self.db.execute("SELECT EXISTS(SELECT 1 FROM items WHERE category IS NULL)").fetchone()[0]:
+                return None  # every product is labeled (an index lookup, not two counts)
             sql, args = "SELECT iid FROM items WHERE category IS NOT NULL", []
         return np.fromiter((r[0] for r in self.db.execute(sql, args)), dtype=np.int64)
 

@@ -270,6 +270,10 @@ class FaissStore(SingleQueryMixin):
         with self._lock:
             return self.docs.count(filter)
 
+    def exists(self, filter: SearchFilter | None = None) -> bool:
+        with self._lock:
+            return self.docs.exists(filter)
+
     def category_counts(self, level: int | None = None) -> dict[str, int]:
         with self._lock:
             return self.docs.category_counts(level)
