@@ -78,7 +78,7 @@ class Supplied:
         return np.stack([self._vectors[t] for t in texts]).astype(np.float32)
 
     def encode_images(self, images: Sequence[Any], batch_size: int | None = None) -> np.ndarray:
-        raise NotImplementedError
+        raise TypeError("the scale catalogs are text only: no image vectors were supplied")
 
 
 def real_products(model: Any) -> tuple[list[Product], np.ndarray]:
