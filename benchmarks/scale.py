@@ -54,7 +54,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "performance"))
-from _load import request_bytes, run_load, start_server
+from _load import median_runs, request_bytes, run_load, start_server
 
 from _common import catalog, embedded, machine, update_doc_section, write_result
 from semcat.catalog import Product
@@ -220,16 +220,8 @@ def serve(data: Path, real: list[Product], args: argparse.Namespace) -> dict:
         asyncio.run(run_load(port, lambda i: bodies[i % len(bodies)], 2, total=40))  # warm-up
         out["server_rss_mb"] = rss_mb(proc.pid)
         for clients in (1, 32):
-            p50s, p99s, rates = [], [], []
-            for _ in range(args.runs):
-                result = asyncio.run(run_load(port, lambda i: bodies[i % len(bodies)], clients, total=args.requests))
-                assert set(result.statuses) == {200}, (result.statuses, result.bodies)
-                p50s.append(result.percentile(0.5) * 1000)
-                p99s.append(result.percentile(0.99) * 1000)
-                rates.append(result.rate)
-            out[f"p50_ms_{clients}"] = round(statistics.median(p50s), 1)
-            out[f"p99_ms_{clients}"] = round(statistics.median(p99s), 1)
-            out[f"requests_per_s_{clients}"] = round(statistics.median(rates), 1)
+            cell = median_runs(port, bodies, clients, args.requests, args.runs, proc.pid)
+            out.update({f"{key}_{clients}": cell[key] for key in ("p50_ms", "p99_ms", "requests_per_s")})
         out.update(write_to_visible(port, real))
         out["server_rss_mb_after"] = rss_mb(proc.pid)
     finally:

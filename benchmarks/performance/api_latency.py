@@ -19,14 +19,13 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _load import cpu_seconds, request_bytes, run_load, start_server
+from _load import median_runs, request_bytes, run_load, start_server
 
 from _common import RESULTS, dataset, machine, update_doc_section, write_result
 
@@ -42,24 +41,12 @@ def run_mode(data: Path, microbatch: bool, titles: list[str], requests: int, run
         asyncio.run(run_load(port, lambda i: bodies[i % len(bodies)], 4, total=80))  # warm-up
         rows = []
         for clients in CONCURRENCY:
-            p50s, p99s, rates, cpus = [], [], [], []
-            for _ in range(runs):
-                before = cpu_seconds(proc.pid)
-                result = asyncio.run(run_load(port, lambda i: bodies[i % len(bodies)], clients, total=requests))
-                assert set(result.statuses) == {200}, (result.statuses, result.bodies)
-                cpus.append((cpu_seconds(proc.pid) - before) / len(result.latencies) * 1000)
-                p50s.append(result.percentile(0.50) * 1000)
-                p99s.append(result.percentile(0.99) * 1000)
-                rates.append(result.rate)
             rows.append(
                 {
                     "backend": backend,
                     "microbatch": microbatch,
                     "clients": clients,
-                    "p50_ms": round(statistics.median(p50s), 1),
-                    "p99_ms": round(statistics.median(p99s), 1),
-                    "requests_per_s": round(statistics.median(rates), 1),
-                    "server_cpu_ms_per_request": round(statistics.median(cpus), 2),
+                    **median_runs(port, bodies, clients, requests, runs, proc.pid),
                     "runs": runs,
                     "requests_per_run": requests,
                 }

@@ -106,7 +106,8 @@ class Settings(BaseSettings):
     backend: Backend = Field(
         "onnx-int8",
         description="How text models run: 'onnx-int8' (default: exported once to ONNX with int8 weights, cached "
-        "under models_dir/onnx; `semcat index` at 2.6x fp32 torch on 2 cores, same accuracy, docs/benchmarks.md), "
+        "under models_dir/onnx; `semcat index` several times faster than fp32 torch on CPU, same accuracy: "
+        "docs/benchmarks.md, 'Bulk indexing throughput'), "
         "'onnx' (fp32 ONNX, the torch vectors), 'torch' (sentence-transformers as is; needed for device other than "
         "cpu). int8 vectors carry their own model name: a store indexed with another backend is refused, with the "
         "setting that opens it.",
