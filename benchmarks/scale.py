@@ -49,6 +49,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -64,6 +65,7 @@ from semcat.embedding import load_embedder
 REAL = ("cdiscount", "flipkart20k", "flipkart1050")
 RECALL_QUERIES = 500
 WRITE_PROBES = 20
+RETRAIN_LIMIT_S = 1200  # reads during a head retrain are followed this long at most
 
 
 class Supplied:
@@ -140,7 +142,7 @@ from pathlib import Path
 from semcat.config import Settings
 from semcat.engine import Engine
 start = time.perf_counter()
-with Engine(Settings(data_dir=Path(sys.argv[1]))) as engine:
+with Engine(Settings(data_dir=Path(sys.argv[1]), store=sys.argv[2])) as engine:
     engine.warm_up(load=False)
 print(json.dumps({"seconds": time.perf_counter() - start,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -151,7 +153,7 @@ def measure(n: int, real: list[Product], vectors: np.ndarray, model_name: str, a
     from semcat.engine import Engine
 
     products, dense = build(n, real, vectors)
-    settings = Settings()
+    settings = Settings(store=args.store)
     texts = [p.text(settings.text_fields) for p in products]
     supplied = Supplied(model_name, dict(zip(texts, dense, strict=True)), dense.shape[1])
     real_n = min(n, len(real))
@@ -164,17 +166,19 @@ def measure(n: int, real: list[Product], vectors: np.ndarray, model_name: str, a
             summary = engine.index(products, progress=False)
             row["index_seconds"] = round(time.perf_counter() - start, 1)
             row["index_products_per_s"] = round(summary.embedded / row["index_seconds"], 1)
-            row["search_index"] = engine.store().describe()["spaces"]["text"]["index"]
+            space = engine.store().describe()["spaces"]["text"]
+            row["search_index"] = space["index"]
+            row["index_build_s"] = space.get("built_in_s", "–")  # the approximate index, from SQLite
 
         child = subprocess.run(
-            [sys.executable, "-c", HEAD_CHILD, str(data)], capture_output=True, text=True, check=True
+            [sys.executable, "-c", HEAD_CHILD, str(data), args.store], capture_output=True, text=True, check=True
         )
         head = json.loads(child.stdout.strip().splitlines()[-1])
         row["head_seconds"] = round(head["seconds"], 1)
         row["head_peak_rss_mb"] = round(head["peak_rss_mb"], 1)
         row["disk_mb"] = folder_mb(data)
 
-        row.update(recall(data, dense[:real_n]))
+        row.update(recall(settings.model_copy(update={"data_dir": data}), dense[:real_n]))
         row.update(serve(data, real, args))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -182,12 +186,12 @@ def measure(n: int, real: list[Product], vectors: np.ndarray, model_name: str, a
     return row
 
 
-def recall(data: Path, real_dense: np.ndarray) -> dict:
+def recall(settings: Settings, real_dense: np.ndarray) -> dict:
     """recall@10 of the store's own search against exact search, with the vectors of real
     products (``real_dense``) as queries."""
-    from semcat.search.faiss import FaissStore
+    from semcat.search.factory import open_store
 
-    store = FaissStore(data / "faiss" / "products", None)
+    store = open_store(settings)
     try:
         rows = np.random.default_rng(1).choice(
             len(real_dense), size=min(RECALL_QUERIES, len(real_dense)), replace=False
@@ -214,7 +218,9 @@ def recall(data: Path, real_dense: np.ndarray) -> dict:
 def serve(data: Path, real: list[Product], args: argparse.Namespace) -> dict:
     names = [p.title for p in real[:2000]]
     bodies = [request_bytes("POST", "/categorize", {"title": t}) for t in names]
-    proc, port = start_server(data, dict(os.environ))
+    proc, port = start_server(
+        data, dict(os.environ) | {"SEMCAT_STORE": args.store}, wait_s=1800
+    )  # 1M: the labeled products are read first
     out: dict[str, Any] = {}
     try:
         asyncio.run(run_load(port, lambda i: bodies[i % len(bodies)], 2, total=40))  # warm-up
@@ -223,6 +229,7 @@ def serve(data: Path, real: list[Product], args: argparse.Namespace) -> dict:
             cell = median_runs(port, bodies, clients, args.requests, args.runs, proc.pid)
             out.update({f"{key}_{clients}": cell[key] for key in ("p50_ms", "p99_ms", "requests_per_s")})
         out.update(write_to_visible(port, real))
+        out.update(reads_during_retrain(port, names))
         out["server_rss_mb_after"] = rss_mb(proc.pid)
     finally:
         proc.terminate()
@@ -233,8 +240,6 @@ def serve(data: Path, real: list[Product], args: argparse.Namespace) -> dict:
 def write_to_visible(port: int, real: list[Product]) -> dict:
     """PUT a new product, then at once /categorize its text: the new product must be among
     the neighbors that voted (the vote sees a write on the next request)."""
-    import httpx
-
     put_ms, seen = [], 0
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
         for i in range(WRITE_PROBES):
@@ -247,6 +252,45 @@ def write_to_visible(port: int, real: list[Product]) -> dict:
             answer = client.post("/categorize", json={"title": title}).raise_for_status().json()
             seen += any(nb["id"] == f"scale-probe-{i}" for nb in answer["predictions"][0]["neighbors"])
     return {"put_p50_ms": round(statistics.median(put_ms), 1), "visible_on_next_request": f"{seen}/{WRITE_PROBES}"}
+
+
+def reads_during_retrain(port: int, names: list[str]) -> dict:
+    """The write probes made the head stale: once no write came for the debounce time, the
+    next request starts the retrain in the background. One client categorizes until /ready
+    says the retrain has started and ended; the latencies of the reads answered while it
+    ran (by the previous head) are the ones reported."""
+    from semcat.options import RETRAIN_DEFAULTS
+
+    time.sleep(RETRAIN_DEFAULTS.quiet_seconds + 0.5)
+    during: list[float] = []
+    seen_training, started, ended = False, time.monotonic(), None
+    next_poll, i = 0.0, 0
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        while time.monotonic() - started < RETRAIN_LIMIT_S:
+            t0 = time.perf_counter()
+            client.post("/categorize", json={"title": names[i % len(names)]}).raise_for_status()
+            elapsed = (time.perf_counter() - t0) * 1000
+            i += 1
+            if seen_training:
+                during.append(elapsed)
+            if time.monotonic() >= next_poll:  # /ready counts the store: not on every request
+                next_poll = time.monotonic() + 1.0
+                training = client.get("/ready").json().get("head_training", False)
+                if training and not seen_training:
+                    seen_training, started = True, time.monotonic()
+                elif seen_training and not training:
+                    ended = time.monotonic()
+                    break
+    if not during:
+        return {"retrain_seen": False}
+    ordered = sorted(during)
+    return {
+        "retrain_s": round(ended - started, 1) if ended else f">{RETRAIN_LIMIT_S}",
+        "reads_during_retrain": len(ordered),
+        "retrain_read_p50_ms": round(ordered[len(ordered) // 2], 1),
+        "retrain_read_p99_ms": round(ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))], 1),
+        "retrain_read_max_ms": round(ordered[-1], 1),
+    }
 
 
 def growth(rows: list[dict], key: str) -> str:
@@ -264,6 +308,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10k only, fewer requests")
     parser.add_argument("--requests", type=int, default=300, help="requests per latency run")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--store", choices=("faiss", "qdrant"), default="faiss", help="qdrant: the embedded qdrant-edge"
+    )
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.requests, args.runs = "10000", 100, 1
@@ -272,9 +319,11 @@ def main() -> None:
     real, vectors = real_products(model)
     rows = [measure(n, real, vectors, model.name, args) for n in sizes]
     command = "python benchmarks/scale.py " + ("--quick" if args.quick else f"--sizes {args.sizes}")
-    result = {"machine": machine(), "command": command, "rows": rows}
-    write_result("scale", result)
-    render(result)
+    command += f" --store {args.store}" if args.store != "faiss" else ""
+    result = {"machine": machine(), "command": command, "store": args.store, "rows": rows}
+    name = "scale" if args.store == "faiss" else f"scale-{args.store}"
+    write_result(name, result)
+    render(result, name)
 
 
 COLUMNS = [
@@ -282,6 +331,7 @@ COLUMNS = [
     ("synthetic_products", "of which recombined", None),
     ("index_products_per_s", "indexing, products/s (embedding excluded)", None),
     ("search_index", "vector index", None),
+    ("index_build_s", "vector index build s (within indexing)", "index_build_s"),
     ("disk_mb", "disk MB", "disk_mb"),
     ("head_seconds", "head training s", "head_seconds"),
     ("head_peak_rss_mb", "head training peak RSS MB", "head_peak_rss_mb"),
@@ -291,18 +341,24 @@ COLUMNS = [
     ("requests_per_s_32", "requests/s, 32 clients", "requests_per_s_32"),
     ("p99_ms_32", "p99 ms, 32 clients", "p99_ms_32"),
     ("put_p50_ms", "PUT p50 ms", "put_p50_ms"),
+    ("retrain_s", "head retrain after writes, s (in the server, background)", None),
+    ("retrain_read_p99_ms", "p99 ms of reads during that retrain, 1 client", None),
+    ("retrain_read_max_ms", "slowest read during that retrain, ms", None),
     ("visible_on_next_request", "write visible on the next request", None),
     ("recall_at_10", "recall@10 vs exact (real vectors)", None),
 ]
 
 
-def render(result: dict) -> None:
+def render(result: dict, section: str) -> None:
     rows, m = result["rows"], result["machine"]
+    store = {"faiss": "FAISS (the default store)", "qdrant": "embedded Qdrant (qdrant-edge)"}[
+        result.get("store", "faiss")
+    ]
     lines = [
-        "## Scale: semcat end to end at growing catalog sizes",
+        f"## Scale: semcat end to end at growing catalog sizes, {store}",
         "",
         f"Command: `{result['command']}` — {m['date']}, {m['cpu']}, {m['cores']} cores. "
-        "Result file: `benchmarks/results/scale.json`. How the catalogs are built (real products first, then "
+        f"Result file: `benchmarks/results/{section}.json`. How the catalogs are built (real products first, then "
         "recombinations within a leaf category): the docstring of `benchmarks/scale.py`.",
         "",
         "| | " + " | ".join(f"{r['products']:,}" for r in rows) + " | growth per 10x |",
@@ -311,7 +367,7 @@ def render(result: dict) -> None:
     for key, label, grow in COLUMNS[1:]:
         cells = [str(r.get(key, "–")) for r in rows]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {growth(rows, grow) if grow else '–'} |")
-    update_doc_section("scale", "\n".join(lines))
+    update_doc_section(section, "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -124,7 +124,7 @@ def cli_hash_model(monkeypatch: pytest.MonkeyPatch) -> HashEmbedder:
     return embedder
 
 
-BACKENDS = ["faiss", "faiss-hnsw", "qdrant-memory", "qdrant-path"]
+BACKENDS = ["faiss", "faiss-hnsw", "qdrant-memory", "qdrant-path", "qdrant-edge"]
 
 
 def make_store(kind: str, tmp_path: Path, meta: Any) -> Any:
@@ -139,6 +139,10 @@ def make_store(kind: str, tmp_path: Path, meta: Any) -> Any:
         return QdrantStore("products", meta, location=":memory:")
     if kind == "qdrant-path":
         return QdrantStore("products", meta, path=tmp_path / "qdrant")
+    if kind == "qdrant-edge":
+        from semcat.search.qdrant_edge import QdrantEdgeStore
+
+        return QdrantEdgeStore(tmp_path / "qdrant-edge", meta)
     raise ValueError(kind)
 
 

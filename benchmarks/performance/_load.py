@@ -114,8 +114,10 @@ async def run_load(
     return result
 
 
-def start_server(data: Path, env: dict[str, str], extra: list[str] | None = None) -> tuple[subprocess.Popen, int]:
-    """`semcat serve` on a free localhost port, once ready."""
+def start_server(
+    data: Path, env: dict[str, str], extra: list[str] | None = None, wait_s: float = 180
+) -> tuple[subprocess.Popen, int]:
+    """`semcat serve` on a free localhost port, once ready (within ``wait_s``)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "semcat.cli", "serve", "--port", str(port), *(extra or [])],
@@ -123,7 +125,7 @@ def start_server(data: Path, env: dict[str, str], extra: list[str] | None = None
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + wait_s
     while True:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:

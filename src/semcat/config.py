@@ -14,6 +14,7 @@ from semcat.catalog.product import TEXT_FIELDS
 from semcat.options import (
     DEFAULTS,
     HEAD_DEFAULTS,
+    HNSW_DEFAULTS,
     RETRAIN_DEFAULTS,
     ZERO_SHOT_DEFAULTS,
     Backend,
@@ -40,7 +41,7 @@ class Settings(BaseSettings):
     qdrant_url: str | None = Field(
         None,
         description="Qdrant server URL (http://host:6333) or ':memory:'. "
-        "Unset: an embedded local store under data_dir/qdrant.",
+        "Unset: embedded Qdrant (qdrant-edge, in this process) under data_dir/qdrant-edge.",
     )
     qdrant_api_key: SecretStr | None = Field(None, description="API key for a Qdrant server.")
     # a Qdrant cluster (distributed mode): read when semcat creates the collection; unset = Qdrant's default
@@ -58,10 +59,10 @@ class Settings(BaseSettings):
     faiss_index: Literal["auto", "flat", "hnsw"] = Field(
         "auto", description="'flat' is exact inner product; 'auto' switches to HNSW at the threshold."
     )
-    faiss_hnsw_threshold: int = Field(100_000, ge=1, description="Vector count where 'auto' uses HNSW.")
-    faiss_hnsw_m: int = Field(32, ge=4, le=256)
-    faiss_ef_construction: int = Field(200, ge=8)
-    faiss_ef_search: int = Field(128, ge=8)
+    faiss_hnsw_threshold: int = Field(HNSW_DEFAULTS.threshold, ge=1, description="Vector count where 'auto' uses HNSW.")
+    faiss_hnsw_m: int = Field(HNSW_DEFAULTS.m, ge=4, le=256, description="HNSW graph edges per node.")
+    faiss_ef_construction: int = Field(HNSW_DEFAULTS.ef_construction, ge=8)
+    faiss_ef_search: int = Field(HNSW_DEFAULTS.ef_search, ge=8)
 
     # embedding
     model: str = Field("minilm", description="Registry alias, local sentence-transformers folder, or hub name.")
@@ -349,7 +350,9 @@ class Settings(BaseSettings):
             return f"faiss at {self.data_dir / 'faiss' / self.collection}"
         if self.qdrant_url:
             return f"qdrant at {self.qdrant_url} (collection {self.collection})"
-        return f"qdrant (embedded) at {self.data_dir / 'qdrant'} (collection {self.collection})"
+        if (self.data_dir / "qdrant" / "collection" / self.collection).exists():
+            return f"qdrant (embedded, local mode) at {self.data_dir / 'qdrant'} (collection {self.collection})"
+        return f"qdrant (embedded qdrant-edge) at {self.data_dir / 'qdrant-edge' / self.collection}"
 
 
 def is_loopback(host: str) -> bool:

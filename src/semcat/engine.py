@@ -438,6 +438,7 @@ class Engine:
             "labeled": store.count(SearchFilter(labeled=True)),
             "images": self.supports_images,
             "keyed_writes": self.settings.api_key is not None,
+            "head_training": self._heads.training is not None,
         }
 
     # ------------------------------------------------------------ training

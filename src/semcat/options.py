@@ -98,6 +98,20 @@ class HeadOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class HnswOptions:
+    """The FAISS store's approximate index. Chosen at 1M product vectors (real MiniLM
+    embeddings and points between two of them, benchmarks/scale.py's catalog, 2 cores):
+    M=16, efConstruction=100 built in 188 s with recall@10 0.984 at efSearch 128; M=32,
+    efConstruction=200 took 70 s at 200k already (7-8 min at 1M) for recall 0.999 there
+    (docs/design-notes.md)."""
+
+    threshold: int = 100_000  # vectors where "auto" switches from exact search to HNSW
+    m: int = 16  # graph edges per node
+    ef_construction: int = 100
+    ef_search: int = 128
+
+
+@dataclass(frozen=True, slots=True)
 class RetrainOptions:
     """When the linear head retrains after writes (never while a read waits: the previous
     head answers until the new one is swapped in)."""
@@ -116,5 +130,6 @@ class ZeroShotOptions:
 
 DEFAULTS = QueryOptions()
 HEAD_DEFAULTS = HeadOptions()
+HNSW_DEFAULTS = HnswOptions()
 RETRAIN_DEFAULTS = RetrainOptions()
 ZERO_SHOT_DEFAULTS = ZeroShotOptions()

@@ -14,7 +14,7 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEMCAT_TEXT_FIELDS", "title, description")
     s = Settings()
     assert (s.k, s.store, s.text_fields) == (7, "qdrant", ["title", "description"])
-    assert "qdrant (embedded)" in s.store_description()
+    assert "qdrant (embedded qdrant-edge)" in s.store_description()
 
 
 @pytest.mark.parametrize(

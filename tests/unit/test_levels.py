@@ -224,3 +224,36 @@ def test_the_head_trains_on_a_sample_that_keeps_the_rare_leaves() -> None:
     texts = [f"product {i} {label}" for i, label in enumerate(labels)]
     head = LinearHead(embedder.encode_texts(texts), LexicalEncoder().encode(texts), labels, max_products=200)
     assert head.products == len(rows) and ("B",) in head.paths
+
+
+def test_past_the_cap_the_training_set_is_read_back_by_id_and_the_digest_still_covers_every_product(
+    tmp_path: Path,
+) -> None:
+    from semcat.categorize.training import LabeledProducts, training_sample
+
+    embedder = HashEmbedder()
+    labels = ["A > big"] * 300 + ["B > rare"] * 4
+    texts = [f"item {i} {label}" for i, label in enumerate(labels)]
+    vectors = embedder.encode_texts(texts)
+    store = FaissStore(tmp_path / "faiss", StoreMeta(model=embedder.name, spaces={"text": embedder.dim}))
+    try:
+        payloads = [
+            {"id": str(i), "title": t, "category": lab} for i, (t, lab) in enumerate(zip(texts, labels, strict=True))
+        ]
+        store.upsert([str(i) for i in range(len(texts))], {"text": vectors}, payloads)
+        store.upsert(["unlabeled"], {"text": vectors[:1]}, [{"id": "unlabeled", "title": "no category"}])
+        capped = LabeledProducts(store, ("title",), max_products=50)
+        assert len(capped) == 304 and capped._all is None  # past the cap nothing but ids and labels is held
+        dense, got_texts, got_labels = capped.training_set()
+        rows = training_sample(labels, 50)
+        assert rows is not None and got_labels == [labels[i] for i in rows] and got_labels.count("B > rare") == 4
+        assert got_texts == [texts[i] for i in rows] and np.allclose(dense, vectors[rows])
+        whole = LabeledProducts(store, ("title",), max_products=None)
+        assert whole.training_set()[2] == labels
+        assert capped.fingerprint("m", max_products=50) == whole.fingerprint("m", max_products=50)  # same products
+        assert capped.fingerprint("m", max_products=50) != capped.fingerprint("m", max_products=40)
+        store.update_payloads(["7"], [{"id": "7", "title": texts[7], "category": "B > rare"}])
+        relabeled = LabeledProducts(store, ("title",), max_products=50)
+        assert relabeled.fingerprint("m", max_products=50) != capped.fingerprint("m", max_products=50)
+    finally:
+        store.close()

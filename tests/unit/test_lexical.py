@@ -137,9 +137,10 @@ def test_a_head_is_retrained_in_the_background(tmp_path: Path, monkeypatch: pyte
         assert started.wait(timeout=30)
         for _ in range(3):  # reads go on while the retrain is stuck
             assert engine.categorize_text("toner cartridge").main_category == "Office"
-        assert engine.head() is first and engine._heads.training is not None
+        assert engine.head() is first and engine.ready()["head_training"]  # /ready says so
         release.set()
         retrained = engine.head(wait=True)
+        assert not engine.ready()["head_training"]
         assert retrained is not first and {p[0] for p in retrained.paths} == {"Office", "Garden", "Kitchen"}
 
 

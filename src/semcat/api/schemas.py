@@ -299,6 +299,11 @@ class Ready(BaseModel):
     labeled: int = Field(0, description="Products with a category (the ones that vote).")
     images: bool = Field(False, description="Whether the model embeds photos (CLIP): image_base64 is accepted.")
     keyed_writes: bool = Field(False, description="Whether write routes need the X-API-Key header.")
+    head_training: bool = Field(
+        False,
+        description="Whether the linear head is retraining after writes (in the background: the previous "
+        "head answers until the new one is swapped in).",
+    )
 
 
 class ErrorBody(BaseModel):

@@ -190,7 +190,8 @@ class LinearHead:
         cls, store: VectorStore, fields: Sequence[str], chars: bool = HEAD_DEFAULTS.chars, **kwargs: Any
     ) -> LinearHead:
         """Train on the store's labeled products (their stored vectors and texts)."""
-        return cls.from_training_set(training_set(store, fields), chars=chars, **kwargs)
+        max_products = kwargs.get("max_products", HEAD_DEFAULTS.max_products)
+        return cls.from_training_set(training_set(store, fields, max_products), chars=chars, **kwargs)
 
     @classmethod
     def from_training_set(cls, data: TrainingSet, chars: bool = HEAD_DEFAULTS.chars, **kwargs: Any) -> LinearHead:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from semcat.categorize.head import LinearHead
-from semcat.categorize.training import TrainingSet, fingerprint, training_set
+from semcat.categorize.training import LabeledProducts
 from semcat.errors import EmptyIndexError
 from semcat.options import RETRAIN_DEFAULTS, HeadOptions, RetrainOptions
 from semcat.search.base import SearchFilter, VectorStore
@@ -116,7 +116,11 @@ class HeadKeeper:
         return self._training
 
     def _train(
-        self, store: VectorStore, key: tuple[Any, ...], check: Callable[[], None], data: TrainingSet | None = None
+        self,
+        store: VectorStore,
+        key: tuple[Any, ...],
+        check: Callable[[], None],
+        data: LabeledProducts | None = None,
     ) -> LinearHead | None:
         with self._train_lock:  # concurrent requests after a write train it once
             if self._head is not None and self._head[0] == key:
@@ -138,15 +142,18 @@ class HeadKeeper:
         without loading one when it already is (``semcat index``: a re-run with nothing new
         reads the file's header only). Returns whether a head exists (>= 2 categories)."""
         try:
-            data = training_set(store, self.fields)
+            data = self._labeled(store)
         except EmptyIndexError:
             return False
         if LinearHead.saved(self.path, self._digest(store, data)):
             return True
-        # trained now (synchronously: saved when this returns) on the training set just read
+        # trained now (synchronously: saved when this returns) on the labeled products just read
         return self._train(store, self.state(store, -1), check, data) is not None
 
-    def _digest(self, store: VectorStore, data: TrainingSet) -> str:
+    def _labeled(self, store: VectorStore) -> LabeledProducts:
+        return LabeledProducts(store, self.fields, self.options.max_products)
+
+    def _digest(self, store: VectorStore, data: LabeledProducts) -> str:
         options = {
             "fields": self.fields,
             "chars": self.options.chars,
@@ -154,18 +161,18 @@ class HeadKeeper:
             "levels": self.options.levels,
             "max_products": self.options.max_products,
         }
-        return fingerprint(data, store.meta.model, **options)
+        return data.fingerprint(store.meta.model, **options)
 
-    def _saved_or_new(self, store: VectorStore, data: TrainingSet | None = None) -> LinearHead:
+    def _saved_or_new(self, store: VectorStore, data: LabeledProducts | None = None) -> LinearHead:
         """The head saved for exactly the store's labeled products and these options, else a
         newly trained one (then saved: the next process loads it in a second). ``data``: the
-        store's training set when the caller has just read it."""
-        data = data if data is not None else training_set(store, self.fields)
+        store's labeled products when the caller has just read them."""
+        data = data if data is not None else self._labeled(store)
         digest = self._digest(store, data)
         head = LinearHead.load(self.path, digest)
         if head is None:
             head = LinearHead.from_training_set(
-                data,
+                data.training_set(),
                 chars=self.options.chars,
                 c=self.options.c,
                 levels=self.options.levels,

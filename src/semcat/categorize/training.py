@@ -1,6 +1,6 @@
-"""What the linear head learns from: the store's labeled products (:func:`training_set`),
-a sample of them past a size (:func:`training_sample`), and a digest of both that tells a
-saved head from a stale one (:func:`fingerprint`)."""
+"""What the linear head learns from: the store's labeled products
+(:class:`LabeledProducts`), a sample of them past a size (:func:`training_sample`), and a
+digest of all of them that tells a saved head from a stale one."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ import numpy as np
 
 from semcat.catalog import Product
 from semcat.errors import EmptyIndexError
-from semcat.search.base import DEFAULT_SPACE, VectorStore
+from semcat.search.base import DEFAULT_SPACE, Record, VectorStore
 
 HEAD_FORMAT = 4  # bump when the saved head's layout or features change: older files are retrained
+
+READ_BACK_BATCH = 1024  # sampled products read back by id per store call
 
 TrainingSet = tuple[np.ndarray, list[str], list[str]]  # dense vectors, texts, full category paths
 
@@ -43,34 +45,78 @@ def training_sample(labels: Sequence[str], max_products: int | None, seed: int =
     return np.sort(np.asarray(rows, dtype=np.int64))
 
 
-def training_set(store: VectorStore, fields: Sequence[str]) -> TrainingSet:
-    """The store's labeled products as the head trains on them (labels: full paths)."""
-    dense: list[np.ndarray] = []
-    texts: list[str] = []
-    labels: list[str] = []
-    for _, vectors, payloads in store.iter_vectors(DEFAULT_SPACE):
-        for vector, p in zip(vectors, payloads, strict=True):
-            path = p.get("category")
-            if not path:
+class LabeledProducts:
+    """The store's labeled products as the head sees them, read in one pass over the store:
+    a digest of all of them (:meth:`fingerprint`) and what the head trains on
+    (:meth:`training_set`): all of them, or past ``max_products`` the sample of
+    :func:`training_sample`, read back by id. Memory is bounded by the sample, not by the
+    store: past ``max_products`` the pass keeps ids and labels only (a 1M-product store's
+    vectors alone are 1.5 GB, its texts as many again)."""
+
+    def __init__(self, store: VectorStore, fields: Sequence[str], max_products: int | None) -> None:
+        self.store, self.fields, self.max_products = store, tuple(fields), max_products
+        content = hashlib.sha256()
+        self.ids: list[str] = []
+        self.labels: list[str] = []
+        dense: list[np.ndarray] | None = []
+        texts: list[str] | None = []
+        for batch_ids, vectors, payloads in store.iter_vectors(DEFAULT_SPACE):
+            for pid, vector, p in zip(batch_ids, vectors, payloads, strict=True):
+                path = p.get("category")
+                if not path:
+                    continue
+                text = Product.from_payload(p).text(self.fields)
+                vector = np.asarray(vector, dtype=np.float32)
+                content.update(vector.tobytes())
+                content.update(text.encode("utf-8", "surrogatepass") + b"\x00")
+                content.update(path.encode("utf-8", "surrogatepass") + b"\x01")
+                self.ids.append(pid)
+                self.labels.append(path)
+                if dense is not None and texts is not None:
+                    dense.append(vector)
+                    texts.append(text)
+                    if max_products is not None and len(dense) > max_products:
+                        dense = texts = None  # sampled later: read back by id
+        if not self.labels:
+            raise EmptyIndexError("the store holds no labeled product to train the linear head on")
+        self._content = content.hexdigest()
+        self._all = None if dense is None or texts is None else (np.stack(dense), texts, list(self.labels))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def fingerprint(self, model: str, **options: Any) -> str:
+        """A digest of everything a trained head depends on: the labeled products' vectors,
+        texts and labels (in store order), the model name and the head's options."""
+        header = repr((HEAD_FORMAT, model, sorted(options.items()), len(self.labels)))
+        return hashlib.sha256(header.encode() + self._content.encode()).hexdigest()
+
+    def training_set(self) -> TrainingSet:
+        """What the head trains on: every labeled product, or the sample past ``max_products``."""
+        keep = training_sample(self.labels, self.max_products)
+        if keep is None and self._all is not None:
+            return self._all
+        rows = keep if keep is not None else np.arange(len(self.labels))
+        wanted = [self.ids[i] for i in rows]
+        found: dict[str, Record] = {}
+        for start in range(0, len(wanted), READ_BACK_BATCH):
+            for record in self.store.get(wanted[start : start + READ_BACK_BATCH], with_vectors=True):
+                found[record.id] = record
+        dense, texts, labels = [], [], []
+        for pid in wanted:  # a product deleted since the pass is left out
+            record = found.get(pid)
+            path = None if record is None else record.payload.get("category")
+            if record is None or not path or DEFAULT_SPACE not in record.vectors:
                 continue
-            dense.append(vector)
-            texts.append(Product.from_payload(p).text(fields))
+            dense.append(np.asarray(record.vectors[DEFAULT_SPACE], dtype=np.float32))
+            texts.append(Product.from_payload(record.payload).text(self.fields))
             labels.append(path)
-    if not labels:
-        raise EmptyIndexError("the store holds no labeled product to train the linear head on")
-    return np.stack(dense).astype(np.float32), texts, labels
+        if not labels:
+            raise EmptyIndexError("the store holds no labeled product to train the linear head on")
+        return np.stack(dense), texts, labels
 
 
-def fingerprint(data: TrainingSet, model: str, **options: Any) -> str:
-    """A digest of everything a trained head depends on: the labeled products' vectors,
-    texts and labels (in store order), the model name and the head's options."""
-    dense, texts, labels = data
-    digest = hashlib.sha256()
-    digest.update(repr((HEAD_FORMAT, model, sorted(options.items()), len(labels))).encode())
-    digest.update(np.ascontiguousarray(dense).tobytes())
-    for text, label in zip(texts, labels, strict=True):
-        digest.update(text.encode("utf-8", "surrogatepass"))
-        digest.update(b"\x00")
-        digest.update(label.encode("utf-8", "surrogatepass"))
-        digest.update(b"\x01")
-    return digest.hexdigest()
+def training_set(store: VectorStore, fields: Sequence[str], max_products: int | None = None) -> TrainingSet:
+    """The store's labeled products as the head trains on them (labels: full paths): all of
+    them, or the sample past ``max_products``."""
+    return LabeledProducts(store, fields, max_products).training_set()

@@ -73,6 +73,35 @@ def point_id(product_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, product_id))
 
 
+# What a Qdrant point becomes, the same for qdrant-client's points and qdrant-edge's.
+def hit_of(point: Any) -> Hit:
+    payload = dict(point.payload or {})
+    return Hit(id=str(payload.get("id")), score=float(point.score), payload=payload)
+
+
+def record_of(point: Any, spaces: Sequence[str], with_vectors: bool) -> Record:
+    payload = dict(point.payload or {})
+    vecs = (
+        {name: np.asarray(v, dtype=np.float32) for name, v in point.vector.items() if name in spaces}
+        if with_vectors and isinstance(point.vector, dict)
+        else {}
+    )
+    return Record(id=str(payload.get("id")), payload=payload, vectors=vecs)
+
+
+def vector_rows(points: Sequence[Any], space: str) -> tuple[list[str], np.ndarray, list[dict[str, Any]]] | None:
+    """(ids, vectors, payloads) of the points that hold a vector in ``space``, as
+    ``iter_vectors`` yields them; None when none does."""
+    rows = [p for p in points if isinstance(p.vector, dict) and space in p.vector]
+    if not rows:
+        return None
+    return (
+        [str(p.payload["id"]) for p in rows],
+        np.asarray([p.vector[space] for p in rows], dtype=np.float32),
+        [dict(p.payload) for p in rows],
+    )
+
+
 @dataclass(frozen=True)
 class QdrantCluster:
     """How a new collection is laid out on a Qdrant cluster (None: Qdrant's default).
@@ -208,10 +237,6 @@ class QdrantStore(SingleQueryMixin):
         must_not = [models.IsEmptyCondition(is_empty=models.PayloadField(key="category_levels"))] if flt.labeled else []
         return models.Filter(must=must or None, must_not=must_not or None)
 
-    def _hit(self, point: Any) -> Hit:
-        payload = dict(point.payload or {})
-        return Hit(id=str(payload.get("id")), score=float(point.score), payload=payload)
-
     # --------------------------------------------------------------- writes
     @_locked
     def upsert(self, ids: Sequence[str], vectors: VectorsIn, payloads: Sequence[dict[str, Any]]) -> None:
@@ -289,7 +314,7 @@ class QdrantStore(SingleQueryMixin):
             for q in queries
         ]
         responses = self._client.query_batch_points(self.collection, requests=requests)
-        return [[self._hit(p) for p in response.points] for response in responses]
+        return [[hit_of(p) for p in response.points] for response in responses]
 
     @_locked
     def search_sparse(
@@ -311,7 +336,7 @@ class QdrantStore(SingleQueryMixin):
             for idx, val in queries
         ]
         responses = self._client.query_batch_points(self.collection, requests=requests)
-        return [[self._hit(p) for p in response.points if p.score > 0] for response in responses]
+        return [[hit_of(p) for p in response.points if p.score > 0] for response in responses]
 
     @_locked
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
@@ -321,15 +346,7 @@ class QdrantStore(SingleQueryMixin):
         points = self._client.retrieve(
             self.collection, ids=[point_id(i) for i in ids], with_payload=True, with_vectors=with_vectors
         )
-        found: dict[str, Record] = {}
-        for p in points:
-            payload = dict(p.payload or {})
-            vecs = (
-                {name: np.asarray(v, dtype=np.float32) for name, v in p.vector.items() if name in self.meta.spaces}
-                if with_vectors and isinstance(p.vector, dict)
-                else {}
-            )
-            found[str(payload.get("id"))] = Record(id=str(payload.get("id")), payload=payload, vectors=vecs)
+        found = {r.id: r for r in (record_of(p, list(self.meta.spaces), with_vectors) for p in points)}
         return [found[i] for i in ids if i in found]
 
     @_locked
@@ -371,13 +388,9 @@ class QdrantStore(SingleQueryMixin):
         if space not in self.meta.spaces:
             raise StoreError(f"unknown vector space {space!r}")
         for points in self._scroll(with_vectors=[space], batch_size=batch_size):
-            rows = [p for p in points if isinstance(p.vector, dict) and space in p.vector]
-            if rows:
-                yield (
-                    [str(p.payload["id"]) for p in rows],
-                    np.asarray([p.vector[space] for p in rows], dtype=np.float32),
-                    [dict(p.payload) for p in rows],
-                )
+            rows = vector_rows(points, space)
+            if rows is not None:
+                yield rows
 
     def _count_vectors(self, space: str) -> int:
         """Points holding a vector in this space (not every product has a photo)."""

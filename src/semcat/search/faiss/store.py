@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from semcat.errors import NotFoundError, StoreError
+from semcat.options import HNSW_DEFAULTS
 from semcat.search.base import (
     DEFAULT_SPACE,
     Hit,
@@ -54,10 +55,10 @@ class FaissStore(SingleQueryMixin):
         directory: Path,
         meta: StoreMeta | None,
         index_kind: IndexKind = "auto",
-        hnsw_threshold: int = 100_000,
-        hnsw_m: int = 32,
-        ef_construction: int = 200,
-        ef_search: int = 128,
+        hnsw_threshold: int = HNSW_DEFAULTS.threshold,
+        hnsw_m: int = HNSW_DEFAULTS.m,
+        ef_construction: int = HNSW_DEFAULTS.ef_construction,
+        ef_search: int = HNSW_DEFAULTS.ef_search,
     ) -> None:
         self.directory = Path(directory)
         self._lock = threading.RLock()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +19,8 @@ from typing import Any, Literal
 import numpy as np
 
 from semcat.errors import StoreError
-from semcat.threads import search_threads
+from semcat.options import HNSW_DEFAULTS
+from semcat.threads import cpu_threads, search_threads
 
 IndexKind = Literal["auto", "flat", "hnsw"]
 REBUILD_STALE_FRACTION = 0.2
@@ -40,10 +42,10 @@ class VectorIndexes:
         directory: Path,
         spaces: Mapping[str, int],
         kind: IndexKind = "auto",
-        hnsw_threshold: int = 100_000,
-        hnsw_m: int = 32,
-        ef_construction: int = 200,
-        ef_search: int = 128,
+        hnsw_threshold: int = HNSW_DEFAULTS.threshold,
+        hnsw_m: int = HNSW_DEFAULTS.m,
+        ef_construction: int = HNSW_DEFAULTS.ef_construction,
+        ef_search: int = HNSW_DEFAULTS.ef_search,
     ) -> None:
         self.faiss = import_faiss()
         self.directory = directory
@@ -55,6 +57,7 @@ class VectorIndexes:
         self.ef_search = ef_search
         self.indexes: dict[str, Any] = {}
         self.stale: dict[str, int] = {}
+        self.build_seconds: dict[str, float] = {}  # the last rebuild of each space in this process
 
     def _path(self, space: str) -> Path:
         return self.directory / f"{space}.faiss"
@@ -97,18 +100,23 @@ class VectorIndexes:
     def rebuild(
         self, counts: Callable[[str], int], rows: Callable[[str], Iterator[tuple[np.ndarray, np.ndarray]]]
     ) -> None:
-        """Rebuild every space from its stored rows (clears HNSW tombstones)."""
+        """Rebuild every space from its stored rows (clears HNSW tombstones), on every core:
+        the thread may have searched before and left its OpenMP setting at one."""
+        self.faiss.omp_set_num_threads(cpu_threads())
         for space in self.spaces:
+            start = time.perf_counter()
             index = self._new(space, counts(space))
             for iids, vectors in rows(space):
                 index.add_with_ids(vectors, iids)
             self.indexes[space] = index
             self.stale[space] = 0
+            self.build_seconds[space] = round(time.perf_counter() - start, 2)
 
     def is_hnsw(self, space: str) -> bool:
         return isinstance(self.faiss.downcast_index(self.indexes[space].index), self.faiss.IndexHNSW)
 
     def add(self, space: str, vectors: np.ndarray, iids: np.ndarray) -> None:
+        self.faiss.omp_set_num_threads(search_threads(len(vectors)))  # a bulk add on every core
         self.indexes[space].add_with_ids(vectors, iids)
 
     def forget(self, members: Mapping[str, list[int]]) -> None:
@@ -172,4 +180,5 @@ class VectorIndexes:
             "index": "hnsw" if self.is_hnsw(space) else "flat (exact)",
             "vectors": self.live(space),
             "tombstones": int(self.stale[space]),
+            **({"built_in_s": self.build_seconds[space]} if space in self.build_seconds else {}),
         }
