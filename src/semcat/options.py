@@ -99,16 +99,17 @@ class HeadOptions:
 
 @dataclass(frozen=True, slots=True)
 class HnswOptions:
-    """The FAISS store's approximate index. Chosen at 1M product vectors (real MiniLM
-    embeddings and points between two of them, benchmarks/scale.py's catalog, 2 cores):
-    M=16, efConstruction=100 built in 188 s with recall@10 0.984 at efSearch 128; M=32,
-    efConstruction=200 took 70 s at 200k already (7-8 min at 1M) for recall 0.999 there
-    (docs/design-notes.md)."""
+    """The FAISS store's approximate index (and the embedded Qdrant's). Chosen at 1M
+    product vectors (real MiniLM embeddings and points between two of them,
+    benchmarks/scale.py's catalog, 2 cores): M=16, efConstruction=100 built in 188 s with
+    recall@10 0.984 at efSearch 128 in one insertion order and 0.962 in a random one; M=32,
+    efConstruction=200 took 70 s at 200k already (7-8 min at 1M). efSearch 256 buys back
+    recall at query time for well under a millisecond (docs/design-notes.md)."""
 
     threshold: int = 100_000  # vectors where "auto" switches from exact search to HNSW
     m: int = 16  # graph edges per node
     ef_construction: int = 100
-    ef_search: int = 128
+    ef_search: int = 256
 
 
 @dataclass(frozen=True, slots=True)

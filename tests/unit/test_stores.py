@@ -3,6 +3,7 @@ in memory and on disk)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -223,3 +224,23 @@ def test_sparse_lexical_space(store_factory: Any) -> None:
     assert [h.id for h in store.search_sparse([query], 5, None, "lexical")[0]] == ["c"]
     with pytest.raises(StoreError, match="unknown sparse space"):
         store.search_sparse([query], 5, None, "nope")
+
+
+def test_faiss_reads_and_deletes_one_product_without_scanning_every_vector(tmp_path: Path) -> None:
+    """A product's vectors are found by its internal id (an index), for `get` with vectors
+    and for the cascade that deletes them when the product is replaced or removed: at 1M
+    products a scan took seconds per product, holding the store."""
+    from semcat.search.faiss import FaissStore
+
+    store = FaissStore(tmp_path / "faiss", StoreMeta(model="m", spaces={"text": 4}, sparse=("lexical",)))
+    try:
+        db = store.docs.db
+        for sql in (
+            "SELECT iid, space, vec FROM vectors WHERE iid IN (1, 2)",
+            "SELECT 1 FROM vectors WHERE iid = 1",  # what the delete cascade looks up
+            "SELECT 1 FROM sparse WHERE iid = 1",
+        ):
+            plan = " ".join(str(row[-1]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            assert "USING" in plan and not plan.startswith("SCAN"), (sql, plan)
+    finally:
+        store.close()

@@ -47,6 +47,7 @@ class SparseIndex:
         self.tail_iids: list[int] = []
         self.tail_rows: list[Row] = []
         self._tail: Any = None
+        self._cols: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def load(cls, db: sqlite3.Connection, space: str) -> SparseIndex:
@@ -64,7 +65,7 @@ class SparseIndex:
     @property
     def iids(self) -> np.ndarray:
         """Internal ids of the score columns (main rows, then the tail; dead main rows included)."""
-        return np.concatenate([self.main_iids, np.asarray(self.tail_iids, dtype=np.int64)])
+        return self._columns()[0]
 
     def apply(self, removed: Sequence[int], added_iids: Sequence[int], added_rows: Sequence[Row]) -> None:
         """One committed write: rows ``removed`` (internal ids) are gone, ``added_rows`` are new."""
@@ -90,6 +91,7 @@ class SparseIndex:
             self.tail_rows.append(row)
             self.doc_freq[row[0]] += 1
         self._tail = None
+        self._cols = None
         limit = max(TAIL_MIN, TAIL_FRACTION * len(self.main_iids))
         if len(self.tail_iids) > limit or (~self.alive).sum() > limit:
             self._compact()
@@ -106,34 +108,55 @@ class SparseIndex:
         order = np.argsort(iids, kind="stable")
         self._main(iids[order], matrix[order])
 
-    def scores(self, queries: Sequence[Row]) -> np.ndarray:
-        """(queries, columns of :attr:`iids`) dense scores: sum over shared terms of idf * query * doc."""
+    def _columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """(iids, alive) of the score columns: main rows, then the tail (kept until the next write)."""
+        if self._cols is None:
+            tail = np.asarray(self.tail_iids, dtype=np.int64)
+            self._cols = (
+                np.concatenate([self.main_iids, tail]),
+                np.concatenate([self.alive, np.ones(len(tail), bool)]),
+            )
+        return self._cols
+
+    def scores(self, queries: Sequence[Row]) -> Any:
+        """(queries, columns of :attr:`iids`) sparse scores, CSR: sum over shared terms of
+        idf * query * doc, stored only for the documents that share a word with the query."""
+        from scipy import sparse
+
         from semcat.embedding.lexical import bm25_idf, rows_to_csr
 
         # IDF at the queries' own terms only: over all 2**20 terms it cost ~10 ms on the
         # first search after every write
         weighted = rows_to_csr(queries)
         weighted.data *= bm25_idf(self.doc_freq[weighted.indices], self.n_docs).astype(np.float32)
-        main = np.asarray((weighted @ self.by_term).todense(), dtype=np.float32)
-        main[:, ~self.alive] = 0.0
+        main = (weighted @ self.by_term).tocsr()
         if not self.tail_iids:
             return main
         if self._tail is None:
             self._tail = rows_to_csr(self.tail_rows).T.tocsr()
-        tail = np.asarray((weighted @ self._tail).todense(), dtype=np.float32)
-        return np.hstack([main, tail])
+        return sparse.hstack([main, (weighted @ self._tail).tocsr()], format="csr")
 
     def top(self, queries: Sequence[Row], k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, iids) of the ``k`` best documents per query, best first; ``allowed``
-        (iids) restricts them; -1 marks "no shared word" (not a neighbor)."""
+        (iids) restricts them; -1 marks "no shared word" (not a neighbor). Only the
+        documents sharing a word with a query are ranked (dense rows of every document
+        cost 4 MB and a partition over all of them per query at 1M products)."""
         scores = self.scores(queries)
-        iids = self.iids
-        if allowed is not None:
-            scores[:, ~np.isin(iids, allowed)] = 0.0
-        fetch = min(k, scores.shape[1])
-        top = np.argpartition(-scores, fetch - 1, axis=1)[:, :fetch]
-        top_scores = np.take_along_axis(scores, top, axis=1)
-        order = np.argsort(-top_scores, axis=1)
-        top = np.take_along_axis(top, order, axis=1)
-        top_scores = np.take_along_axis(top_scores, order, axis=1)
-        return top_scores, np.where(top_scores > 0, iids[top], -1)
+        iids, alive = self._columns()
+        out_scores = np.zeros((len(queries), k), dtype=np.float32)
+        out_iids = np.full((len(queries), k), -1, dtype=np.int64)
+        for q in range(len(queries)):
+            lo, hi = scores.indptr[q], scores.indptr[q + 1]
+            cols, vals = scores.indices[lo:hi], scores.data[lo:hi]
+            keep = alive[cols] & (vals > 0)
+            if allowed is not None:
+                keep &= np.isin(iids[cols], allowed)
+            cols, vals = cols[keep], vals[keep]
+            if not len(cols):
+                continue
+            fetch = min(k, len(cols))
+            best = np.argpartition(-vals, fetch - 1)[:fetch] if len(cols) > fetch else np.arange(len(cols))
+            best = best[np.argsort(-vals[best], kind="stable")]
+            out_scores[q, : len(best)] = vals[best]
+            out_iids[q, : len(best)] = iids[cols[best]]
+        return out_scores, out_iids
