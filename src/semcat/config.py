@@ -350,9 +350,17 @@ class Settings(BaseSettings):
             return f"faiss at {self.data_dir / 'faiss' / self.collection}"
         if self.qdrant_url:
             return f"qdrant at {self.qdrant_url} (collection {self.collection})"
-        if (self.data_dir / "qdrant" / "collection" / self.collection).exists():
-            return f"qdrant (embedded, local mode) at {self.data_dir / 'qdrant'} (collection {self.collection})"
-        return f"qdrant (embedded qdrant-edge) at {self.data_dir / 'qdrant-edge' / self.collection}"
+        engine, where = self.embedded_qdrant()
+        return f"qdrant (embedded {engine}) at {where} (collection {self.collection})"
+
+    def embedded_qdrant(self) -> tuple[str, Path]:
+        """Which engine keeps the embedded Qdrant collection, and where: ``local mode`` (the
+        folder qdrant-client wrote, before semcat embedded qdrant-edge) when the data folder
+        holds one, else ``qdrant-edge`` (its own folder per collection)."""
+        legacy = self.data_dir / "qdrant"
+        if (legacy / "collection" / self.collection).exists():
+            return "local mode", legacy
+        return "qdrant-edge", self.data_dir / "qdrant-edge" / self.collection
 
 
 def is_loopback(host: str) -> bool:

@@ -197,10 +197,10 @@ class LinearHead:
 
     @classmethod
     def from_training_set(cls, data: TrainingSet, chars: bool = HEAD_DEFAULTS.chars, **kwargs: Any) -> LinearHead:
+        """Train on a training set as :func:`~semcat.categorize.training.training_set` reads it
+        (already sampled past ``max_products``, so the word and character rows are computed
+        for the sample only)."""
         dense, texts, labels = data
-        keep = training_sample(labels, kwargs.get("max_products", HEAD_DEFAULTS.max_products))
-        if keep is not None:  # sampled before the word and character rows are computed
-            dense, texts, labels = dense[keep], [texts[i] for i in keep], [labels[i] for i in keep]
         char_rows = LexicalEncoder("char").encode(texts) if chars else None
         return cls(dense, LexicalEncoder().encode(texts), labels, chars=char_rows, **kwargs)
 

@@ -94,10 +94,10 @@ class LabeledProducts:
     def training_set(self) -> TrainingSet:
         """What the head trains on: every labeled product, or the sample past ``max_products``."""
         keep = training_sample(self.labels, self.max_products)
-        if keep is None and self._all is not None:
+        if keep is None:  # at most max_products: the pass kept all of them
+            assert self._all is not None
             return self._all
-        rows = keep if keep is not None else np.arange(len(self.labels))
-        wanted = [self.ids[i] for i in rows]
+        wanted = [self.ids[i] for i in keep]
         found: dict[str, Record] = {}
         for start in range(0, len(wanted), READ_BACK_BATCH):
             for record in self.store.get(wanted[start : start + READ_BACK_BATCH], with_vectors=True):

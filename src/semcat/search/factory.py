@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from semcat.config import Settings
 from semcat.search.base import StoreMeta, VectorStore
 
@@ -27,15 +25,15 @@ def open_store(settings: Settings, meta: StoreMeta | None = None) -> VectorStore
         )
     from semcat.search.qdrant_store import QdrantCluster, QdrantStore
 
-    if not settings.qdrant_url or settings.qdrant_url == ":memory:":
-        legacy = settings.data_dir / "qdrant"
-        if settings.qdrant_url is None and (legacy / "collection" / settings.collection).exists():
-            # a store written by qdrant-client's local mode before semcat embedded qdrant-edge
-            return QdrantStore(settings.collection, meta, path=legacy)
+    if settings.qdrant_url == ":memory:" or not settings.qdrant_url:
         from semcat.search.qdrant_edge import QdrantEdgeStore
 
-        directory = None if settings.qdrant_url == ":memory:" else edge_directory(settings)
-        return QdrantEdgeStore(directory, meta)
+        if settings.qdrant_url == ":memory:":
+            return QdrantEdgeStore(None, meta)
+        engine, where = settings.embedded_qdrant()
+        if engine == "local mode":
+            return QdrantStore(settings.collection, meta, path=where)
+        return QdrantEdgeStore(where, meta)
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
     return QdrantStore(
         settings.collection,
@@ -48,8 +46,3 @@ def open_store(settings: Settings, meta: StoreMeta | None = None) -> VectorStore
             write_consistency_factor=settings.qdrant_write_consistency_factor,
         ),
     )
-
-
-def edge_directory(settings: Settings) -> Path:
-    """Where the embedded Qdrant (qdrant-edge) keeps a collection."""
-    return settings.data_dir / "qdrant-edge" / settings.collection
