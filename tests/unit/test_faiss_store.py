@@ -71,6 +71,50 @@ def test_filtered_hnsw_search_is_complete(tmp_path: Path) -> None:
     store.upsert(ids, v, pl)
     hits = store.search(v[1], k=10, filter=SearchFilter(category="rare"))
     assert sorted(h.id for h in hits) == ["p0", "p100", "p150", "p50"]
+    # p50 moves to "common" (its old vector stays in the graph as a tombstone) and a new
+    # rare product arrives: the exact completion sees both writes
+    store.upsert(
+        ["p50", "new"],
+        v[[50, 7]],
+        [
+            Product(id="p50", title="p50", category=("common",)).payload(),
+            Product(id="new", title="new", category=("rare",)).payload(),
+        ],
+    )
+    hits = store.search(v[50], k=10, filter=SearchFilter(category="rare"))
+    assert sorted(h.id for h in hits) == ["new", "p0", "p100", "p150"]
+    assert store.describe()["spaces"]["text"]["index"] == "hnsw"
+
+
+def test_background_reads_wait_for_no_request(tmp_path: Path) -> None:
+    """The head's retrain (a background thread) reads the store while requests search it:
+    its reads take no lock of theirs and never see a write half done."""
+    import threading
+
+    from semcat.threads import run_in_background
+
+    store = FaissStore(tmp_path, META)
+    v = vecs(3, seed=5)
+    store.upsert(["a", "b"], v[:2], payloads(["a", "b"]))
+    seen: dict[str, object] = {}
+
+    def retrain() -> None:
+        run_in_background(0)
+        seen["get"] = [r.id for r in store.get(["a", "b"], with_vectors=True)]
+        seen["all"] = [pid for ids, _, _ in store.iter_vectors() for pid in ids]
+
+    with store._lock:  # a request in the middle of a search
+        store.docs.db.execute("BEGIN IMMEDIATE")  # and a write not yet committed
+        store.docs.db.execute(
+            "INSERT INTO items(id, category, payload) VALUES ('c', NULL, ?)", (json.dumps({"id": "c"}),)
+        )
+        worker = threading.Thread(target=retrain)
+        worker.start()
+        worker.join(timeout=30)
+        store.docs.db.execute("ROLLBACK")
+    assert not worker.is_alive(), "a background read waited for the store's lock"
+    assert seen == {"get": ["a", "b"], "all": ["a", "b"]}
+    store.close()
 
 
 def test_sees_writes_of_another_process(tmp_path: Path) -> None:
@@ -125,3 +169,22 @@ def test_word_search_after_writes_matches_a_fresh_load(tmp_path: Path) -> None:
     finally:
         sparse_module.TAIL_MIN = old_min
     store.close()
+
+
+def test_filter_bitmaps_follow_any_sequence_of_writes() -> None:
+    """A filter's bitmap, updated in place write after write (deletes, replacements,
+    relabels, new ids past its end), lets through exactly the ids a set would."""
+    import faiss
+
+    from semcat.search.faiss.filters import Allowed
+
+    rng = np.random.default_rng(0)
+    truth = set(rng.choice(1000, 300, replace=False).tolist())
+    allowed = Allowed(faiss, np.array(sorted(truth)))
+    probe = np.arange(-3, 2100)
+    for _ in range(100):
+        off, on = rng.choice(1500, rng.integers(0, 20)).tolist(), rng.choice(2000, rng.integers(0, 20)).tolist()
+        allowed.apply(off, on)
+        truth = (truth - set(off)) | set(on)
+        assert set(probe[allowed.contains(probe)].tolist()) == truth and allowed.count == len(truth)
+        assert all(allowed.selector.is_member(int(i)) == (int(i) in truth) for i in rng.choice(2100, 50))

@@ -311,3 +311,18 @@ def test_character_rows_are_computed_only_for_queries_the_head_judges(tmp_path: 
         # and the restricted query is still categorized within its subtree
         prediction = engine.categorize([Product(id="q", title="toner cartridge")], category="Office")[0]
         assert prediction.main_category == "Office"
+
+
+def test_rows_do_not_depend_on_how_a_batch_is_split() -> None:
+    """Long batches are hashed in chunks (by count and by characters, to keep each call
+    short): every text gets the row it gets alone, in order."""
+    from semcat.embedding import lexical
+
+    texts = [f"coque iphone {i} " + "silicone transparente " * (i % 7) * 300 for i in range(40)] + [""]
+    for analyzer in ("word", "char"):
+        encoder = LexicalEncoder(analyzer=analyzer)
+        together = encoder.encode(texts)
+        assert sum(len(t) for t in texts) > 3 * lexical.ENCODE_CHUNK_CHARS  # several chunks
+        for text, (idx, val) in zip(texts, together, strict=True):
+            alone_idx, alone_val = encoder.encode([text])[0]
+            assert np.array_equal(idx, alone_idx) and np.allclose(val, alone_val)

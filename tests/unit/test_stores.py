@@ -86,6 +86,33 @@ def test_labeled_filter_skips_unlabeled(store_factory: Any) -> None:
     assert store.count(SearchFilter(labeled=True)) == 1
 
 
+def test_filtered_searches_follow_each_write(store_factory: Any) -> None:
+    """A filter's products are kept in memory between searches (FAISS): every kind of
+    write must reach them on the next search, never a stale set."""
+    store = store_factory(META)
+    vecs = unit(rng.normal(size=(8, 8)))
+    store.upsert(
+        ["a1", "a2", "b1"], vecs[:3], [product("a1", ("A", "A1")), product("a2", ("A", "A2")), product("b1", ("B",))]
+    )
+
+    def under(category: str | None, labeled: bool = True) -> set[str]:
+        return {h.id for h in store.search(vecs[0], k=10, filter=SearchFilter(category=category, labeled=labeled))}
+
+    assert under("A") == {"a1", "a2"} and under("A > A1") == {"a1"} and under(None) == {"a1", "a2", "b1"}
+    store.upsert(["a3"], vecs[3:4], [product("a3", ("A", "A1"))])  # a new product joins its filters
+    assert under("A") == {"a1", "a2", "a3"} and under("A > A1") == {"a1", "a3"}
+    store.upsert(["a1"], vecs[0:1], [product("a1", ("B",))])  # a replacement moves it out of A
+    assert under("A") == {"a2", "a3"} and under("B") == {"a1", "b1"} and under("A > A1") == {"a3"}
+    store.update_payloads(["a2"], [product("a2", ("B", "B2"))])  # a relabel keeps the vectors
+    assert under("A") == {"a3"} and under("B") == {"a1", "a2", "b1"}
+    store.delete(["a3"])
+    assert under("A") == set() and under("A > A1") == set()
+    store.upsert(["u"], vecs[4:5], [product("u", ())])  # unlabeled: outside the labeled filter
+    assert under(None) == {"a1", "a2", "b1"} and "u" in under(None, labeled=False)
+    store.update_payloads(["u"], [product("u", ("A",))])
+    assert under(None) == {"a1", "a2", "b1", "u"} and under("A") == {"u"}
+
+
 def test_exists_answers_what_count_would(store_factory: Any) -> None:
     store = store_factory(META)
     assert not store.exists() and not store.exists(SearchFilter(labeled=True))

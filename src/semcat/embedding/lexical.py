@@ -21,10 +21,13 @@ LEXICAL_SPACE = "lexical"
 CHAR_SPACE = "lexical-chars"  # query-side only: the linear head's character n-grams, never stored
 SPARSE_QUERY_SPACES = (LEXICAL_SPACE, CHAR_SPACE)  # keys of a query mapping that hold sparse rows
 N_FEATURES = 2**20
-# texts hashed per call: the hasher and the duplicate sum run in C holding the interpreter
-# lock; hashing a 50,000-text head retrain in one call stalled concurrent requests for
-# over 0.3 s at a time (faulthandler tracebacks of a retrain at 100k products)
+# texts hashed per call, at most ENCODE_CHUNK texts and about ENCODE_CHUNK_CHARS characters:
+# the hasher and the duplicate sum run in C holding the interpreter lock; hashing a
+# 50,000-text head retrain in one call stalled concurrent requests for over 0.3 s at a
+# time (faulthandler tracebacks of a retrain at 100k products), and 2,048 long product
+# descriptions at once (character n-grams) still held it ~0.4 s at 1M, niced
 ENCODE_CHUNK = 2048
+ENCODE_CHUNK_CHARS = 50_000
 SparseRow = tuple[np.ndarray, np.ndarray]  # (int32 indices, float32 values); empty arrays: no vector
 
 
@@ -55,8 +58,14 @@ class LexicalEncoder:
 
     def encode(self, texts: Sequence[str]) -> list[SparseRow]:
         rows: list[SparseRow] = []
-        for start in range(0, len(texts), ENCODE_CHUNK):
-            rows += self._encode(texts[start : start + ENCODE_CHUNK])
+        start = chars = 0
+        for end, text in enumerate(texts, start=1):
+            chars += len(text)
+            if chars >= ENCODE_CHUNK_CHARS or end - start >= ENCODE_CHUNK:
+                rows += self._encode(texts[start:end])
+                start, chars = end, 0
+        if start < len(texts):
+            rows += self._encode(texts[start:])
         return rows
 
     def _encode(self, texts: Sequence[str]) -> list[SparseRow]:

@@ -45,7 +45,10 @@ CREATE TABLE IF NOT EXISTS prefixes (
     depth INTEGER NOT NULL,
     prefix TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS prefixes_prefix ON prefixes(prefix);
+-- (prefix, iid): a filter's products read from the index alone (at 1M products a main
+-- category's 150,000 ids took 90-180 ms through the table rows, 10-30 ms from the index)
+CREATE INDEX IF NOT EXISTS prefixes_prefix_iid ON prefixes(prefix, iid);
+DROP INDEX IF EXISTS prefixes_prefix;
 CREATE INDEX IF NOT EXISTS prefixes_iid ON prefixes(iid);
 CREATE INDEX IF NOT EXISTS items_category ON items(category);
 -- by product alone: reading a product's vectors of every space, and the cascade that
@@ -86,6 +89,19 @@ class Documents:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the FAISS store database {db_path}: {exc}") from exc
         self.meta = self._check_meta(wanted)
+
+    def reader(self) -> Documents:
+        """Another connection to the database, read-only, for reads on another thread than
+        the store's requests: it takes no lock of the store's, shares no connection with
+        the request threads, and sees committed writes only (a WAL snapshot per query)."""
+        other = object.__new__(Documents)
+        other.directory, other.meta = self.directory, self.meta
+        uri = (self.directory / "store.sqlite").resolve().as_uri() + "?mode=ro"
+        try:
+            other.db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=30)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read the FAISS store database in {self.directory}: {exc}") from exc
+        return other
 
     def _check_meta(self, wanted: StoreMeta | None) -> StoreMeta:
         row = self.db.execute("SELECT value FROM meta WHERE key='meta'").fetchone()
@@ -239,14 +255,17 @@ class Documents:
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def allowed(self, flt: SearchFilter) -> np.ndarray | None:
-        """The internal ids a filter lets through; None when it lets every product through."""
+        """The internal ids a filter lets through; None when it lets every product through.
+        Read as one joined string (SQLite builds it without the interpreter lock; a row per
+        id held the lock per row, against the head's retrain at 1M products)."""
         if flt.category is not None:
-            sql, args = "SELECT p.iid FROM prefixes p WHERE p.prefix=?", [flt.category]
+            sql, args = "SELECT group_concat(iid) FROM prefixes WHERE prefix=?", [flt.category]
         else:
             if not self.db.execute("SELECT EXISTS(SELECT 1 FROM items WHERE category IS NULL)").fetchone()[0]:
                 return None  # every product is labeled (an index lookup, not two counts)
-            sql, args = "SELECT iid FROM items WHERE category IS NOT NULL", []
-        return np.fromiter((r[0] for r in self.db.execute(sql, args)), dtype=np.int64)
+            sql, args = "SELECT group_concat(iid) FROM items WHERE category IS NOT NULL", []
+        joined = self.db.execute(sql, args).fetchone()[0]
+        return np.fromstring(joined, dtype=np.int64, sep=",") if joined else np.zeros(0, dtype=np.int64)
 
     def space_count(self, space: str) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM vectors WHERE space=?", (space,)).fetchone()[0])
@@ -267,20 +286,6 @@ class Documents:
             iids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             yield iids, np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
             last = int(iids[-1])
-
-    def vectors_of(self, space: str, iids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(iids found, their vectors) in one space."""
-        found: list[int] = []
-        blobs: list[bytes] = []
-        for chunk in chunks(list(iids)):
-            marks = ",".join("?" * len(chunk))
-            for iid, vec in self.db.execute(
-                f"SELECT iid, vec FROM vectors WHERE space=? AND iid IN ({marks})", [space, *chunk]
-            ):
-                found.append(iid)
-                blobs.append(vec)
-        matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(found), self.meta.spaces[space])
-        return np.asarray(found, dtype=np.int64), matrix
 
     def close(self) -> None:
         self.db.close()

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from semcat.search.faiss.filters import Allowed
+
 TAIL_FRACTION = 0.05  # fold the tail of new rows into the main matrix past this share (and past TAIL_MIN rows)
 TAIL_MIN = 256
 
@@ -136,9 +138,9 @@ class SparseIndex:
             self._tail = rows_to_csr(self.tail_rows).T.tocsr()
         return sparse.hstack([main, (weighted @ self._tail).tocsr()], format="csr")
 
-    def top(self, queries: Sequence[Row], k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def top(self, queries: Sequence[Row], k: int, allowed: Allowed | None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, iids) of the ``k`` best documents per query, best first; ``allowed``
-        (iids) restricts them; -1 marks "no shared word" (not a neighbor). Only the
+        restricts them; -1 marks "no shared word" (not a neighbor). Only the
         documents sharing a word with a query are ranked (dense rows of every document
         cost 4 MB and a partition over all of them per query at 1M products)."""
         scores = self.scores(queries)
@@ -150,7 +152,7 @@ class SparseIndex:
             cols, vals = scores.indices[lo:hi], scores.data[lo:hi]
             keep = alive[cols] & (vals > 0)
             if allowed is not None:
-                keep &= np.isin(iids[cols], allowed)
+                keep &= allowed.contains(iids[cols])
             cols, vals = cols[keep], vals[keep]
             if not len(cols):
                 continue

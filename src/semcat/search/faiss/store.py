@@ -17,6 +17,7 @@ duplicate: upsert deletes the old row and inserts the new one in one transaction
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,8 +41,10 @@ from semcat.search.base import (
     check_sparse_query,
 )
 from semcat.search.faiss.documents import Documents
+from semcat.search.faiss.filters import FILTER_CACHE_MAX, Allowed, matches
 from semcat.search.faiss.sparse import SparseIndex
 from semcat.search.faiss.vectors import IndexKind, VectorIndexes
+from semcat.threads import in_background
 
 
 class FaissStore(SingleQueryMixin):
@@ -67,9 +70,11 @@ class FaissStore(SingleQueryMixin):
         self._vectors = VectorIndexes(
             self.directory, self.meta.spaces, index_kind, hnsw_threshold, hnsw_m, ef_construction, ef_search
         )
-        self._selector_cache: dict[tuple[str | None, bool], tuple[int, Any, int]] = {}
+        # filter -> (generation, the ids it lets through or None for all); own writes update it
+        self._filters: OrderedDict[tuple[str | None, bool], tuple[int, Allowed | None]] = OrderedDict()
         self._sparse_cache: dict[str, tuple[int, SparseIndex]] = {}
         self._generation = -1  # the database generation the in-memory indexes reflect
+        self._background = threading.local()  # background threads' own read connections
         self._dirty = False
         self._load()
 
@@ -95,7 +100,7 @@ class FaissStore(SingleQueryMixin):
             generation = self.docs.generation()
             self._vectors.rebuild(self.docs.space_count, self.docs.iter_space)
             self._generation = generation
-            self._selector_cache.clear()
+            self._filters.clear()
             self._dirty = True
 
     def _sync(self) -> None:
@@ -110,7 +115,6 @@ class FaissStore(SingleQueryMixin):
         return self.docs.generation()
 
     def _after_write(self, foreign: bool) -> None:
-        self._selector_cache.clear()
         self._dirty = True
         if foreign:
             self.rebuild()  # our in-memory index missed another writer's changes
@@ -132,6 +136,7 @@ class FaissStore(SingleQueryMixin):
             previous = self._generation
             self._after_write(foreign)
             self._update_sparse(write, previous, foreign)
+            self._update_filters(write, previous, foreign)
 
     def _update_sparse(self, write: _Write, previous: int, foreign: bool) -> None:
         """Bring the loaded sparse indexes in line with our own write (no reload); one that
@@ -144,6 +149,26 @@ class FaissStore(SingleQueryMixin):
             index.apply(write.removed, iids, rows)
             self._sparse_cache[space] = (self._generation, index)
 
+    def _update_filters(self, write: _Write, previous: int, foreign: bool) -> None:
+        """Bring the filters in memory in line with our own write: its removed and relabeled
+        products leave them, its new products and new labels join those they match (a
+        bitmap update, not a read of every product of a category again). All of them are
+        dropped after another process's write (rebuild cleared them) or when they lag."""
+        changed = write.inserted + write.relabeled
+        off = write.removed + [iid for iid, _ in write.relabeled]
+        for key, (generation, allowed) in list(self._filters.items()):
+            category, labeled = key
+            if foreign or generation != previous:
+                del self._filters[key]
+            elif allowed is None:  # "every product passes": true while every new one does
+                if all(matches(payload, category, labeled) for _, payload in changed):
+                    self._filters[key] = (self._generation, None)
+                else:
+                    del self._filters[key]
+            else:
+                allowed.apply(off, (iid for iid, payload in changed if matches(payload, category, labeled)))
+                self._filters[key] = (self._generation, allowed)
+
     def upsert(self, ids: Sequence[str], vectors: VectorsIn, payloads: Sequence[dict[str, Any]]) -> None:
         ids = [str(i) for i in ids]
         if len(payloads) != len(ids):
@@ -155,6 +180,7 @@ class FaissStore(SingleQueryMixin):
         with self._writing() as write:
             write.remove(ids)
             new_iids = write.docs.insert(ids, payloads)
+            write.inserted += zip(new_iids.tolist(), payloads, strict=True)
             for space, (rows, array) in arrays.items():
                 write.docs.insert_vectors(space, new_iids[rows], array)
                 if len(rows):
@@ -172,6 +198,7 @@ class FaissStore(SingleQueryMixin):
                 raise NotFoundError(f"unknown product id(s): {', '.join(missing[:10])}")
             for pid, payload in zip(ids, payloads, strict=True):
                 write.docs.update_payload(existing[pid], payload)
+                write.relabeled.append((existing[pid], payload))
 
     def delete(self, ids: Sequence[str]) -> int:
         with self._writing() as write:
@@ -188,17 +215,20 @@ class FaissStore(SingleQueryMixin):
             self._dirty = False
 
     # ------------------------------------------------------------------ reads
-    def _allowed(self, flt: SearchFilter | None) -> tuple[Any, np.ndarray] | None:
-        """(FAISS IDSelector, allowed internal ids) for a filter; None when it lets all through."""
+    def _allowed(self, flt: SearchFilter | None) -> Allowed | None:
+        """The internal ids a filter lets through; None when it lets every product through.
+        Kept per filter (the last FILTER_CACHE_MAX used) and updated by our own writes."""
         if flt is None or flt.empty:
             return None
         key = (flt.category, flt.labeled)
-        cached = self._selector_cache.get(key)
+        cached = self._filters.get(key)
         if cached is None or cached[0] != self._generation:
-            allowed = self.docs.allowed(flt)
-            entry = None if allowed is None else (self._vectors.faiss.IDSelectorBatch(allowed), allowed)
-            cached = (self._generation, entry, 0)
-            self._selector_cache[key] = cached
+            iids = self.docs.allowed(flt)
+            cached = (self._generation, None if iids is None else Allowed(self._vectors.faiss, iids))
+            self._filters[key] = cached
+            while len(self._filters) > FILTER_CACHE_MAX:
+                self._filters.popitem(last=False)
+        self._filters.move_to_end(key)
         return cached[1]
 
     def search_batch(
@@ -208,18 +238,20 @@ class FaissStore(SingleQueryMixin):
         with self._lock:
             self._sync()
             allowed = self._allowed(filter)
-            if allowed is not None and len(allowed[1]) == 0:
+            if allowed is not None and allowed.count == 0:
                 return [[] for _ in range(len(queries))]
-            found = self._vectors.search(space, queries, k, allowed[1] if allowed else None, allowed and allowed[0])
+            found = self._vectors.search(space, queries, k, allowed and allowed.selector)
             if found is None:
                 return [[] for _ in range(len(queries))]
             results = self._hits(*found, k)
             if allowed is not None and self._vectors.is_hnsw(space):
-                # HNSW with a narrow filter can come back short: finish those exactly.
-                want = min(k, len(allowed[1]))
-                for row, hits in enumerate(results):
-                    if len(hits) < want:
-                        results[row] = self._exact_subset(queries[row], allowed[1], k, space)
+                # HNSW with a narrow filter can come back short: finish those exactly
+                want = min(k, allowed.count)
+                short = [row for row, hits in enumerate(results) if len(hits) < want]
+                if short:
+                    exact = self._vectors.search_exact(space, queries[short], k, allowed.selector)
+                    for row, hits in zip(short, self._hits(*exact, k), strict=True):
+                        results[row] = hits
             return results
 
     def search_sparse(
@@ -236,7 +268,7 @@ class FaissStore(SingleQueryMixin):
             if index.n_docs == 0 or not queries:
                 return [[] for _ in queries]
             allowed = self._allowed(filter)
-            scores, iids = index.top(queries, k, allowed[1] if allowed is not None else None)
+            scores, iids = index.top(queries, k, allowed)
             return self._hits(scores, iids, k)
 
     def _hits(self, scores: np.ndarray, iids: np.ndarray, k: int) -> list[list[Hit]]:
@@ -255,15 +287,14 @@ class FaissStore(SingleQueryMixin):
             results.append(hits)
         return results
 
-    def _exact_subset(self, query: np.ndarray, allowed: np.ndarray, k: int, space: str) -> list[Hit]:
-        iids, matrix = self.docs.vectors_of(space, allowed.tolist())
-        if not len(iids):
-            return []
-        sims = matrix @ query
-        order = np.argsort(-sims)[:k]
-        return self._hits(sims[order][None, :], iids[order][None, :], k)[0]
-
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
+        if in_background():
+            # background work (the head's retrain reads its sample back 50,000 products at
+            # a time) reads on a connection of its own: holding the store's lock while
+            # parsing payloads at a low CPU priority made requests wait behind it
+            if getattr(self._background, "docs", None) is None:
+                self._background.docs = self.docs.reader()
+            return self._background.docs.records([str(i) for i in ids], with_vectors)
         with self._lock:
             return self.docs.records([str(i) for i in ids], with_vectors)
 
@@ -284,14 +315,20 @@ class FaissStore(SingleQueryMixin):
     ) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
         if space not in self.meta.spaces:
             raise StoreError(f"unknown vector space {space!r}")
-        for iids, vecs in self.docs.iter_space(space, batch_size):
-            payloads = self.docs.payloads_by_iid(iids.tolist())
-            keep = [n for n, iid in enumerate(iids.tolist()) if iid in payloads]
-            yield (
-                [payloads[int(iids[n])][0] for n in keep],
-                vecs[keep],
-                [payloads[int(iids[n])][1] for n in keep],
-            )
+        # a long read (every product, between the caller's own work): on a connection of its
+        # own, so it neither shares the request threads' connection nor sees a write half done
+        docs = self.docs.reader()
+        try:
+            for iids, vecs in docs.iter_space(space, batch_size):
+                payloads = docs.payloads_by_iid(iids.tolist())
+                keep = [n for n, iid in enumerate(iids.tolist()) if iid in payloads]
+                yield (
+                    [payloads[int(iids[n])][0] for n in keep],
+                    vecs[keep],
+                    [payloads[int(iids[n])][1] for n in keep],
+                )
+        finally:
+            docs.close()
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
@@ -324,6 +361,8 @@ class _Write:
         self.forgotten: dict[str, list[int]] = {}  # space -> internal ids to drop
         self.added: list[tuple[str, np.ndarray, np.ndarray]] = []  # (space, vectors, internal ids)
         self.removed: list[int] = []  # internal ids of the products deleted or replaced
+        self.inserted: list[tuple[int, dict[str, Any]]] = []  # (internal id, payload) of new products
+        self.relabeled: list[tuple[int, dict[str, Any]]] = []  # (internal id, new payload), same id
         self.sparse_added: dict[str, tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]] = {}
 
     def remove(self, ids: Sequence[str]) -> int:
