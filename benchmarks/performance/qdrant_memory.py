@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -97,10 +98,9 @@ def folder_mb(path: Path, skip: str | None = None) -> float:
     return round(sum(f.stat().st_size for f in files) / 2**20, 1)
 
 
-def build(kind: str, folder: Path, products: list, dense: np.ndarray) -> dict:
-    import qdrant_edge as qe
-
-    shard = qe.EdgeShard.create(str(folder), config(qe, kind))
+def fill(qe: Any, shard: Any, products: list, dense: np.ndarray) -> float:
+    """semcat's keyword payload indexes, then every product (vector ``text`` and the payload
+    fields the categorizer filters on) in upserts of 2,048; returns the upserts' seconds."""
     for key in PAYLOAD_INDEXES:
         shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
     start = time.perf_counter()
@@ -112,7 +112,14 @@ def build(kind: str, folder: Path, products: list, dense: np.ndarray) -> dict:
             payload = {"id": products[i].id, "category": prefixes[-1], "category_prefixes": prefixes}
             points.append(qe.Point(i, {"text": dense[i].tolist()}, payload | {"category_levels": path}))
         shard.update(qe.UpdateOperation.upsert_points(points))
-    upserts = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def build(kind: str, folder: Path, products: list, dense: np.ndarray) -> dict:
+    import qdrant_edge as qe
+
+    shard = qe.EdgeShard.create(str(folder), config(qe, kind))
+    upserts = fill(qe, shard, products, dense)
     shard.flush()
     start = time.perf_counter()
     shard.optimize()
