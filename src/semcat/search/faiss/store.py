@@ -292,8 +292,9 @@ class FaissStore(SingleQueryMixin):
             # background work (the head's retrain reads its sample back 50,000 products at
             # a time) reads on a connection of its own: holding the store's lock while
             # parsing payloads at a low CPU priority made requests wait behind it
+            docs = self.docs  # a closed store says so
             if getattr(self._background, "docs", None) is None:
-                self._background.docs = self.docs.reader()
+                self._background.docs = docs.reader()
             return self._background.docs.records([str(i) for i in ids], with_vectors)
         with self._lock:
             return self.docs.records([str(i) for i in ids], with_vectors)
