@@ -254,11 +254,12 @@ def write_to_visible(port: int, real: list[Product]) -> dict:
     return {"put_p50_ms": round(statistics.median(put_ms), 1), "visible_on_next_request": f"{seen}/{WRITE_PROBES}"}
 
 
-def reads_during_retrain(port: int, names: list[str]) -> dict:
+def reads_during_retrain(port: int, names: list[str], slow_ms: float | None = None) -> dict:
     """The write probes made the head stale: once no write came for the debounce time, the
     next request starts the retrain in the background. One client categorizes until /ready
     says the retrain has started and ended; the latencies of the reads answered while it
-    ran (by the previous head) are the ones reported."""
+    ran (by the previous head) are the ones reported. ``slow_ms``: also print the time of
+    each read during the retrain that took longer (benchmarks/studies/retrain_stall.py)."""
     from semcat.options import RETRAIN_DEFAULTS
 
     time.sleep(RETRAIN_DEFAULTS.quiet_seconds + 0.5)
@@ -273,6 +274,8 @@ def reads_during_retrain(port: int, names: list[str]) -> dict:
             i += 1
             if seen_training:
                 during.append(elapsed)
+                if slow_ms is not None and elapsed > slow_ms:
+                    print(f"{time.strftime('%H:%M:%S')} slow read {elapsed:.0f} ms", flush=True)
             if time.monotonic() >= next_poll:  # /ready counts the store: not on every request
                 next_poll = time.monotonic() + 1.0
                 training = client.get("/ready").json().get("head_training", False)

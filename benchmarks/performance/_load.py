@@ -115,12 +115,18 @@ async def run_load(
 
 
 def start_server(
-    data: Path, env: dict[str, str], extra: list[str] | None = None, wait_s: float = 180
+    data: Path,
+    env: dict[str, str],
+    extra: list[str] | None = None,
+    wait_s: float = 180,
+    command: Callable[[int], list[str]] | None = None,
 ) -> tuple[subprocess.Popen, int]:
-    """`semcat serve` on a free localhost port, once ready (within ``wait_s``)."""
+    """`semcat serve` on a free localhost port, once ready (within ``wait_s``). ``command``:
+    the Python arguments of another server for a port (instead of `semcat serve`)."""
     port = free_port()
+    args = command(port) if command else ["-m", "semcat.cli", "serve", "--port", str(port), *(extra or [])]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "semcat.cli", "serve", "--port", str(port), *(extra or [])],
+        [sys.executable, *args],
         env=env | {"HF_HUB_OFFLINE": "1", "SEMCAT_DATA_DIR": str(data)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

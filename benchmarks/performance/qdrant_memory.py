@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, update_doc_section, write_result
 from semcat.catalog.product import PATH_JOIN
 from semcat.options import HNSW_DEFAULTS
+from semcat.search.qdrant_edge import FULL_SCAN_KB
 from semcat.search.qdrant_store import PAYLOAD_INDEXES
 
 CONFIGS = ("plain", "int8")
@@ -87,7 +88,7 @@ def config(qe: object, kind: str) -> object:
     return qe.EdgeConfig(
         vectors={"text": qe.EdgeVectorParams(**params)},
         hnsw_config=qe.HnswIndexConfig(
-            m=HNSW_DEFAULTS.m, ef_construct=HNSW_DEFAULTS.ef_construction, full_scan_threshold=10_000
+            m=HNSW_DEFAULTS.m, ef_construct=HNSW_DEFAULTS.ef_construction, full_scan_threshold=FULL_SCAN_KB
         ),
         quantization_config=quantization,
     )

@@ -42,6 +42,7 @@ from qdrant_memory import fill  # noqa: E402
 
 from semcat.catalog.product import PATH_JOIN  # noqa: E402
 from semcat.options import HNSW_DEFAULTS  # noqa: E402
+from semcat.search.qdrant_edge import FULL_SCAN_KB  # noqa: E402
 
 QUERIES = 300
 
@@ -52,7 +53,7 @@ def build(qe, folder: Path, products: list, dense: np.ndarray, payload_m: int | 
         hnsw_config=qe.HnswIndexConfig(
             m=HNSW_DEFAULTS.m,
             ef_construct=HNSW_DEFAULTS.ef_construction,
-            full_scan_threshold=10_000,
+            full_scan_threshold=FULL_SCAN_KB,
             payload_m=payload_m,
         ),
     )

@@ -10,7 +10,8 @@ while it is still waiting (``faulthandler``'s C watchdog needs no interpreter lo
 also shows who holds it), and a second watchdog thread dumps them when it is not scheduled
 for that long (the interpreter lock held, or the process starved). Then it PUTs the write
 probes of scale.py, waits for the retrain to start, and categorizes from one client until
-it ends. Prints the slow reads; the dumps are in ``<data>/stacks.txt``.
+it ends (scale.py's measurement). Prints the slow reads and scale.py's figures; the dumps
+are in ``<data>/stacks.txt`` (a crash's in ``<data>/crash.txt``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "performance"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from _load import free_port  # noqa: E402
+from _load import start_server  # noqa: E402
+
+import scale  # noqa: E402
 
 SERVER = r"""
 import faulthandler, sys, threading, time
@@ -39,7 +42,7 @@ import uvicorn
 from semcat.api.app import create_app
 from semcat.config import Settings
 
-faulthandler.enable(all_threads=True)  # a crash prints every thread's stack on stderr
+faulthandler.enable(open(sys.argv[5], "w"), all_threads=True)  # a crash: every thread's stack
 stacks = open(sys.argv[2], "w")
 slow = float(sys.argv[3]) / 1000
 app = create_app(Settings(data_dir=Path(sys.argv[1])))
@@ -97,28 +100,14 @@ def main() -> None:
     if not (args.data / "names.json").exists():
         build(args.data, args.products)
     names = json.loads((args.data / "names.json").read_text())
-    port = free_port()
-    stacks = args.data / "stacks.txt"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(args.data), str(stacks), str(args.slow_ms), str(port)],
-        env=dict(os.environ) | {"SEMCAT_DATA_DIR": str(args.data)},
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 1800
-        while True:
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the server did not start")
-            time.sleep(0.5)
-        from semcat.options import RETRAIN_DEFAULTS
+    stacks, crashes = args.data / "stacks.txt", args.data / "crash.txt"
 
-        slow: list[tuple[float, float, str]] = []
-        with httpx.Client(base_url=base, timeout=1800) as client:  # the first read may train the head
+    def command(port: int) -> list[str]:
+        return ["-c", SERVER, str(args.data), str(stacks), str(args.slow_ms), str(port), str(crashes)]
+
+    proc, port = start_server(args.data, dict(os.environ), wait_s=1800, command=command)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=1800) as client:  # a first read may train
             for i in range(20):  # warm
                 client.post("/categorize", json={"title": names[i]}).raise_for_status()
             run = int(time.time())
@@ -126,29 +115,10 @@ def main() -> None:
                 title = f"{names[i]} stall probe {run} {i}"
                 client.put(f"/products/stall-{run}-{i}", json={"title": title, "category": ["probe", "leaf"]})
                 client.post("/categorize", json={"title": title}).raise_for_status()
-            time.sleep(RETRAIN_DEFAULTS.quiet_seconds + 0.5)
-            seen, started, i, last_poll = False, time.monotonic(), 0, 0.0
-            while time.monotonic() - started < 1200:
-                t0 = time.perf_counter()
-                client.post("/categorize", json={"title": names[i % len(names)]}).raise_for_status()
-                ms = (time.perf_counter() - t0) * 1000
-                i += 1
-                if seen and ms > args.slow_ms:
-                    slow.append((time.time(), ms, names[i % len(names)]))
-                    print(f"{time.strftime('%H:%M:%S')} slow read {ms:.0f} ms", flush=True)
-                if time.monotonic() - last_poll > 1:
-                    last_poll = time.monotonic()
-                    training = client.get("/ready").json().get("head_training", False)
-                    if training and not seen:
-                        seen, started = True, time.monotonic()
-                        print(f"{time.strftime('%H:%M:%S')} retrain started", flush=True)
-                    elif seen and not training:
-                        print(f"retrain took {time.monotonic() - started:.0f} s; {i} reads", flush=True)
-                        break
-        print(json.dumps({"slow_reads": len(slow), "slowest_ms": max((s[1] for s in slow), default=0)}))
+        print(json.dumps(scale.reads_during_retrain(port, names, slow_ms=args.slow_ms)))
     finally:
         proc.terminate()
-        proc.wait(timeout=60)
+        proc.wait(timeout=120)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,9 @@ from semcat.search.qdrant_store import PAYLOAD_INDEXES, hit_of, point_id, record
 
 _CHUNK = 1024  # points per engine call (upserts, retrieves, scroll pages)
 _META = "semcat.json"
+# Qdrant's full_scan_threshold, in KB of vectors (~6,700 MiniLM vectors): a filter expected
+# to let fewer through is searched by scanning them, not the graph
+FULL_SCAN_KB = 10_000
 FACET_LIMIT = 10_000_000  # distinct values a facet may return: every category of any catalog
 
 
@@ -135,7 +138,10 @@ class QdrantEdgeStore(SingleQueryMixin):
             # graph's; filtered searches walk the main graph with ACORN instead (_query;
             # benchmarks/studies/qdrant_filtered.py measured both)
             hnsw_config=qe.HnswIndexConfig(
-                m=HNSW_DEFAULTS.m, ef_construct=HNSW_DEFAULTS.ef_construction, full_scan_threshold=10_000, payload_m=0
+                m=HNSW_DEFAULTS.m,
+                ef_construct=HNSW_DEFAULTS.ef_construction,
+                full_scan_threshold=FULL_SCAN_KB,
+                payload_m=0,
             ),
         )
 
