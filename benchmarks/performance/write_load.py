@@ -1,9 +1,10 @@
 """Reads under a stream of writes: 16 clients categorize while 16 others PUT products.
 
-    .venv/bin/python benchmarks/performance/write_load.py [--seconds 60] [--readers 16] [--writers 16]
+    .venv/bin/python benchmarks/performance/write_load.py [--seconds 60] [--readers 16] [--writers 16] [--workers 1,2]
 
-Indexes flipkart-1050 (default model, backend and head) into a temp dir and starts `semcat
-serve`. Phase 1: the readers alone for a third of --seconds (the baseline, same run).
+For each --workers count in turn: indexes flipkart-1050 (default model, backend and head)
+into a temp dir and starts `semcat serve --workers N`. Phase 1: the readers alone for a
+third of --seconds (the baseline, same run).
 Phase 2: readers and writers together for --seconds. A reader POSTs /categorize with a
 product name; a writer PUTs /products/w<writer>-<n> (a catalog product's title with a
 suffix, under that product's category; every third write replaces one of its own earlier
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -39,8 +41,29 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--readers", type=int, default=16)
     parser.add_argument("--writers", type=int, default=16)
+    parser.add_argument(
+        "--workers", default="1,2", help="API worker processes (semcat serve --workers), comma-separated: one run each"
+    )
+    parser.add_argument("--runs", type=int, default=1, help="runs of each --workers count (medians reported)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from semcat.config import Settings
+
+    runs = [measure(args, int(n)) for n in args.workers.split(",") for _ in range(args.runs)]
+    result = {
+        "machine": machine(),
+        "command": f"python benchmarks/performance/write_load.py --seconds {args.seconds:g} "
+        f"--readers {args.readers} --writers {args.writers} --workers {args.workers} --runs {args.runs}",
+        "settings": {"backend": Settings().backend, "head_quiet_seconds": Settings().head_quiet_seconds},
+        "runs": runs,
+    }
+    write_result("write_load", result)
+    render(result, args)
+
+
+def measure(args: argparse.Namespace, workers: int) -> dict:
+    """One server with ``workers`` processes over a fresh flipkart-1050 store: reads alone,
+    then reads and writes, then every acknowledged write read back."""
     from semcat.catalog import read_catalog
     from semcat.config import Settings
     from semcat.engine import Engine
@@ -53,9 +76,10 @@ def main() -> None:
         data = Path(tmp)
         with Engine(Settings(data_dir=data)) as engine:
             engine.index(products, progress=False)
-        proc, port = start_server(data, dict(os.environ))
+        proc, port = start_server(data, dict(os.environ), extra=["--workers", str(workers)])
         try:
-            asyncio.run(run_load(port, lambda i: reads[i % len(reads)], 4, total=80))  # warm-up
+            # warm-up on as many connections as the readers, so every worker has served some
+            asyncio.run(run_load(port, lambda i: reads[i % len(reads)], args.readers, total=20 * args.readers))
             alone = asyncio.run(run_load(port, lambda i: reads[i % len(reads)], args.readers, seconds=args.seconds / 3))
             mixed_reads, writes = asyncio.run(both(port, reads, products, args, acknowledged))
             lost = check(port, acknowledged)
@@ -75,11 +99,8 @@ def main() -> None:
             "statuses": dict(result.statuses),
         }
 
-    result = {
-        "machine": machine(),
-        "command": f"python benchmarks/performance/write_load.py --seconds {args.seconds:g} "
-        f"--readers {args.readers} --writers {args.writers}",
-        "settings": {"backend": Settings().backend, "head_quiet_seconds": Settings().head_quiet_seconds},
+    run = {
+        "workers": workers,
         "reads_alone": summary(alone),
         "reads_with_writes": summary(mixed_reads),
         "writes": summary(writes),
@@ -88,8 +109,8 @@ def main() -> None:
         "lost_writes": lost,
         "p99_ratio_with_vs_without_writes": round(mixed_reads.percentile(0.99) / alone.percentile(0.99), 2),
     }
-    write_result("write_load", result)
-    render(result, args)
+    print(json.dumps(run, indent=1)[:1500], flush=True)
+    return run
 
 
 async def both(port: int, reads: list[bytes], products: list, args: argparse.Namespace, acknowledged: dict) -> tuple:
@@ -139,36 +160,50 @@ def check(port: int, acknowledged: dict[str, str]) -> int:
 
 
 def render(result: dict, args: argparse.Namespace) -> None:
-    m = result["machine"]
-    a, b, w = result["reads_alone"], result["reads_with_writes"], result["writes"]
+    m, settings = result["machine"], result["settings"]
     lines = [
         "## Reads under a stream of writes",
         "",
         f"Command: `{result['command']}` — {m['date']}, {m['cpu']}, {m['cores']} cores. "
         "Result file: `benchmarks/results/write_load.json`.",
         "",
-        f"flipkart-1050 store, one `semcat serve` (backend {result['settings']['backend']}, head retrained in the "
-        f"background {result['settings']['head_quiet_seconds']:g} s after writes pause, or 30 s at most after the "
-        f"first unseen write). {args.readers} clients POST /categorize (product names) for {args.seconds / 3:g} s "
-        f"alone, then for {args.seconds:g} s while {args.writers} clients PUT products (new ids and "
-        "replacements); the load generator shares the 2 cores.",
+        f"flipkart-1050 store, `semcat serve --workers N` (backend {settings['backend']}, head retrained in the "
+        f"background {settings['head_quiet_seconds']:g} s after writes pause, or 30 s at most after the first "
+        f"unseen write), one server per row group, in turn. {args.readers} clients POST /categorize (product "
+        f"names) for {args.seconds / 3:g} s alone, then for {args.seconds:g} s while {args.writers} clients PUT "
+        "products (new ids and replacements); the load generator shares the 2 cores.",
         "",
-        "| phase | requests | per s | p50 ms | p95 ms | p99 ms | max ms | 5xx |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| /categorize, no writes (baseline) | {a['requests']} | {a['per_s']} | {a['p50_ms']} | {a['p95_ms']} | "
-        f"{a['p99_ms']} | {a['max_ms']} | {a['5xx']} |",
-        f"| /categorize, with {args.writers} writers | {b['requests']} | {b['per_s']} | {b['p50_ms']} | "
-        f"{b['p95_ms']} | {b['p99_ms']} | {b['max_ms']} | {b['5xx']} |",
-        f"| PUT /products ({args.writers} writers) | {w['requests']} | {w['per_s']} | {w['p50_ms']} | {w['p95_ms']} | "
-        f"{w['p99_ms']} | {w['max_ms']} | {w['5xx']} |",
-        "",
-        f"Read p99 with writes / without: {result['p99_ratio_with_vs_without_writes']}x. "
-        f"Acknowledged writes: {result['acknowledged_writes']} to {result['distinct_ids_written']} product ids; "
-        f"ids missing or not as last acknowledged afterwards: {result['lost_writes']}.",
+        "| workers | phase | requests | per s | p50 ms | p95 ms | p99 ms | max ms | 5xx |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    notes = []
+    for n in dict.fromkeys(run["workers"] for run in result["runs"]):
+        runs = [run for run in result["runs"] if run["workers"] == n]
+        for run in runs:
+            for phase, key in (
+                ("/categorize, no writes (baseline)", "reads_alone"),
+                (f"/categorize, with {args.writers} writers", "reads_with_writes"),
+                (f"PUT /products ({args.writers} writers)", "writes"),
+            ):
+                r = run[key]
+                lines.append(
+                    f"| {n} | {phase} | {r['requests']} | {r['per_s']} | {r['p50_ms']} | {r['p95_ms']} | "
+                    f"{r['p99_ms']} | {r['max_ms']} | {r['5xx']} |"
+                )
+        with_writes = [run["reads_with_writes"]["p99_ms"] for run in runs]
+        alone = [run["reads_alone"]["p99_ms"] for run in runs]
+        notes.append(
+            f"{n} worker{'s' if n > 1 else ''}, {len(runs)} run{'s' if len(runs) > 1 else ''}: read p99 with "
+            f"{args.writers} writers {', '.join(f'{x:g}' for x in with_writes)} ms (median "
+            f"{statistics.median(with_writes):g}), alone "
+            f"{', '.join(f'{x:g}' for x in alone)} ms; 5xx "
+            f"{sum(run[k]['5xx'] for run in runs for k in ('reads_alone', 'reads_with_writes', 'writes'))}; "
+            f"{sum(run['acknowledged_writes'] for run in runs)} acknowledged writes, missing or not as last "
+            f"acknowledged afterwards: {sum(run['lost_writes'] for run in runs)}."
+        )
+    lines += ["", *notes]
     update_doc_section("write-load", "\n".join(lines))
     print("\n".join(lines))
-    print(json.dumps(result, indent=1)[:2000])
 
 
 if __name__ == "__main__":

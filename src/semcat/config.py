@@ -1,9 +1,13 @@
 """The one Settings object. Built once (from ``SEMCAT_*`` environment variables, an
 optional ``.env`` file, and explicit overrides from the CLI or the API factory) and
-passed down; nothing below reads the environment itself."""
+passed down; nothing below reads the environment itself.
+
+Long module: every setting is declared here once, with its limits and its description
+(the CLI's help, the docs and the environment variables all read them from here)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -196,6 +200,11 @@ class Settings(BaseSettings):
         le=86400.0,
         description="...but never later than this after the first write it has not seen.",
     )
+    head_retrain_process: bool = Field(
+        RETRAIN_DEFAULTS.child_process,
+        description="Retrain the linear head in a child process, so the retrain never holds the server's "
+        "interpreter lock (off: in a background thread of the server).",
+    )
     duplicate_threshold: float | None = Field(
         DEFAULTS.duplicate_threshold,
         ge=0.0,
@@ -235,6 +244,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS (comma-separated); empty: CORS off."
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="API worker processes `semcat serve` runs on one port, each with its own model, store indexes "
+        "and interpreter lock (they follow each other's writes and share the linear head); FAISS or a Qdrant server.",
     )
     microbatch: bool = Field(True, description="Merge concurrent /categorize embeddings into one model call.")
     microbatch_wait_ms: float = Field(2.0, ge=0.0, le=1000.0, description="How long a batch waits for company.")
@@ -296,6 +312,11 @@ class Settings(BaseSettings):
                 f"qdrant_write_consistency_factor ({writes}) cannot exceed qdrant_replication_factor ({copies}): "
                 "a write would wait for replicas that do not exist"
             )
+        if self.workers > 1 and self.store == "qdrant" and (not self.qdrant_url or self.qdrant_url == ":memory:"):
+            raise ValueError(
+                f"workers={self.workers}: an embedded Qdrant collection belongs to one process; use the FAISS "
+                "store or a Qdrant server (qdrant_url) for several API workers"
+            )
         if self.backend != "torch" and self.device != "cpu":
             raise ValueError(
                 f"backend {self.backend!r} runs on the CPU; set backend='torch' for device {self.device!r}"
@@ -328,10 +349,23 @@ class Settings(BaseSettings):
         )
 
     def retrain_options(self) -> RetrainOptions:
-        return RetrainOptions(quiet_seconds=self.head_quiet_seconds, max_stale_seconds=self.head_max_stale_seconds)
+        return RetrainOptions(
+            quiet_seconds=self.head_quiet_seconds,
+            max_stale_seconds=self.head_max_stale_seconds,
+            child_process=self.head_retrain_process,
+        )
 
     def zero_shot_options(self) -> ZeroShotOptions:
         return ZeroShotOptions(level=self.zero_shot_level, temperature=self.zero_shot_temperature)
+
+    def to_json(self) -> str:
+        """Every setting, secrets included, for :meth:`from_json` in the API workers."""
+        secrets = {n: v.get_secret_value() for n in ("api_key", "qdrant_api_key") if (v := getattr(self, n))}
+        return json.dumps(self.model_dump(mode="json") | secrets)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        return cls(**json.loads(text))
 
     def exposure_problem(self) -> str | None:
         """Why serving with these settings would be unsafe, or None: a non-loopback address

@@ -119,6 +119,9 @@ class RetrainOptions:
 
     quiet_seconds: float = 2.0  # once no write came for this long (debounce)
     max_stale_seconds: float = 30.0  # but no later than this after the first unseen write
+    # in a child process (semcat.categorize.trainer): the serving process's interpreter lock
+    # stays with its requests (the retrain took the slowest reads with it under writes)
+    child_process: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,3 +93,28 @@ def test_feedback_loop_relabel_changes_the_next_prediction(server: httpx.Client)
     after = server.post("/categorize", json=near_duplicate).json()["predictions"][0]
     assert after["category"] == "Jewellery > Watches" and after["near_duplicate"]
     assert after["neighbors"][0]["id"] == product["id"]
+
+
+def test_worker_processes_follow_each_others_writes(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`semcat serve --workers 2` (SEMCAT_WORKERS): two processes on one port, each with its
+    own indexes; a write through either is found by searches through both, and the API key
+    reached them (the settings travel to the workers)."""
+    data = tmp_path_factory.mktemp("api-workers")
+    with serving(data, FLIPKART_CSV, SEMCAT_API_KEY="test-key", SEMCAT_WORKERS="2") as url:
+        log = (data / "server.log").read_text()
+        assert log.count("Started server process") == 2, log
+        for n in range(4):
+            body = {"title": f"Zqxv{n} glazed ceramic teapot", "category": "Kitchen > Teapots"}
+            with httpx.Client(base_url=url, timeout=60) as client:  # a new connection: either worker
+                assert client.put(f"/products/pot-{n}", json=body).status_code == 401
+                assert client.put(f"/products/pot-{n}", json=body, headers=KEY).json()["status"] == "created"
+            for _ in range(6):
+                with httpx.Client(base_url=url, timeout=60) as client:
+                    hits = client.post("/similar", json={"text": body["title"], "k": 1}).json()["results"]
+                    assert hits[0]["id"] == f"pot-{n}"
+        with httpx.Client(base_url=url, timeout=60) as client:
+            assert client.delete("/products/pot-0", headers=KEY).status_code == 204
+        for _ in range(6):
+            with httpx.Client(base_url=url, timeout=60) as client:
+                hits = client.post("/similar", json={"text": "Zqxv0 glazed ceramic teapot", "k": 3}).json()["results"]
+                assert "pot-0" not in {h["id"] for h in hits}

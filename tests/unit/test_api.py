@@ -267,3 +267,18 @@ def test_the_saved_head_is_loaded_at_startup(tmp_path: Path, monkeypatch: pytest
         response = c.post("/categorize", json={"title": "steel analog watch"})
         assert response.status_code == 200 and response.json()["predictions"][0]["main_category"] == "Watches"
     assert not trained
+
+
+def test_the_server_keeps_the_garbage_collector_out_of_requests(tmp_path: Path) -> None:
+    """While it serves, what the server loaded is frozen out of collections and young
+    collections are rarer (the pauses were the slowest reads under writes); after, the
+    process is as it was."""
+    import gc
+
+    from semcat.api.collector import SERVING_THRESHOLDS
+
+    before = gc.get_threshold()
+    with make_client(tmp_path) as client:
+        assert client.get("/health").status_code == 200
+        assert gc.get_threshold() == SERVING_THRESHOLDS and gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

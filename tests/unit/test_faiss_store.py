@@ -19,6 +19,15 @@ def vecs(n: int, seed: int = 0) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
+def word_rows(rng: np.random.Generator, n: int, vocab: int = 30, most: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``n`` random sparse rows (some empty) over ``vocab`` terms."""
+    rows = []
+    for _ in range(n):
+        idx = np.unique(rng.integers(0, vocab, rng.integers(0, most))).astype(np.int32)
+        rows.append((idx, rng.random(len(idx)).astype(np.float32)))
+    return rows
+
+
 def payloads(ids: list[str]) -> list[dict]:
     return [Product(id=i, title=i, category=("A",)).payload() for i in ids]
 
@@ -137,17 +146,10 @@ def test_word_search_after_writes_matches_a_fresh_load(tmp_path: Path) -> None:
     meta = StoreMeta(model="m", spaces={"text": 16}, sparse=("words",))
     rng = np.random.default_rng(3)
 
-    def word_rows(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        rows = []
-        for _ in range(n):
-            idx = np.unique(rng.integers(0, 40, rng.integers(0, 6))).astype(np.int32)
-            rows.append((idx, rng.random(len(idx)).astype(np.float32)))
-        return rows
-
     store = FaissStore(tmp_path, meta)
     ids = [f"p{i}" for i in range(30)]
-    store.upsert(ids, {"text": vecs(30), "words": word_rows(30)}, payloads(ids))
-    queries = word_rows(4)
+    store.upsert(ids, {"text": vecs(30), "words": word_rows(rng, 30, 40, 6)}, payloads(ids))
+    queries = word_rows(rng, 4, 40, 6)
     store.search_sparse(queries, k=5, filter=None, space="words")  # loaded now, then kept in line
     old_min = sparse_module.TAIL_MIN
     sparse_module.TAIL_MIN = 4  # fold the tail into the main matrix a few times along the way
@@ -156,7 +158,7 @@ def test_word_search_after_writes_matches_a_fresh_load(tmp_path: Path) -> None:
             gone = [f"p{i}" for i in rng.choice(30, size=2, replace=False)]
             store.delete(gone[:1])
             new = [gone[1], f"n{step}"]  # one replaced, one new
-            store.upsert(new, {"text": vecs(2, seed=step), "words": word_rows(2)}, payloads(new))
+            store.upsert(new, {"text": vecs(2, seed=step), "words": word_rows(rng, 2, 40, 6)}, payloads(new))
             ours = store.search_sparse(queries, k=5, filter=None, space="words")
             fresh = FaissStore(tmp_path, None)
             theirs = fresh.search_sparse(queries, k=5, filter=None, space="words")
@@ -188,3 +190,126 @@ def test_filter_bitmaps_follow_any_sequence_of_writes() -> None:
         truth = (truth - set(off)) | set(on)
         assert set(probe[allowed.contains(probe)].tolist()) == truth and allowed.count == len(truth)
         assert all(allowed.selector.is_member(int(i)) == (int(i) in truth) for i in rng.choice(2100, 50))
+
+
+def _same_answers(ours: FaissStore, fresh: FaissStore, queries: np.ndarray, words: list, step: int) -> None:
+    assert ours.count() == fresh.count(), step
+    for category in (None, "A", "B", "A > x"):
+        flt = SearchFilter(category=category) if category else None
+        for q in queries:
+            assert [h.id for h in ours.search(q, k=6, filter=flt)] == [h.id for h in fresh.search(q, k=6, filter=flt)]
+        a = ours.search_sparse(words, k=4, filter=flt, space="words")
+        b = fresh.search_sparse(words, k=4, filter=flt, space="words")
+        assert [[round(h.score, 5) for h in r] for r in a] == [[round(h.score, 5) for h in r] for r in b], step
+
+
+def test_follows_another_process_writes_without_rebuilding(tmp_path: Path, monkeypatch) -> None:
+    """Two API workers over one store: each replays the other's writes from the change log
+    (new, replaced, deleted and relabeled products; dense, word and filtered searches) and
+    answers exactly as a store loaded afresh, without rebuilding its indexes."""
+    from semcat.search.faiss.vectors import VectorIndexes
+
+    meta = StoreMeta(model="m", spaces={"text": 16}, sparse=("words",))
+    rng = np.random.default_rng(5)
+
+    def labeled(ids: list[str]) -> list[dict]:
+        return [Product(id=i, title=i, category=(str(rng.choice(["A", "B"])), "x")).payload() for i in ids]
+
+    a = FaissStore(tmp_path, meta)
+    ids = [f"p{i}" for i in range(40)]
+    a.upsert(ids, {"text": vecs(40), "words": word_rows(rng, 40)}, labeled(ids))
+    b = FaissStore(tmp_path, None)
+    queries, words = vecs(3, seed=99), word_rows(rng, 3)
+    _same_answers(b, a, queries, words, -1)  # b's filters and word index are loaded now
+    rebuilds = []
+    original = VectorIndexes.rebuild
+    monkeypatch.setattr(VectorIndexes, "rebuild", lambda self, *x: rebuilds.append(self) or original(self, *x))
+    for step in range(30):
+        writer, follower = (a, b) if step % 3 else (b, a)
+        gone = [f"p{i}" for i in rng.choice(40, size=3, replace=False)]
+        writer.delete(gone[:1])
+        new = [gone[1], f"n{step}"]  # one replaced, one new
+        writer.upsert(new, {"text": vecs(2, seed=step), "words": word_rows(rng, 2)}, labeled(new))
+        if writer.count(SearchFilter(category=None)) and step % 2:
+            kept = [r.id for r in writer.get([gone[2]])]
+            writer.update_payloads(kept, labeled(kept))  # relabeled (or nothing when it was deleted)
+        fresh = FaissStore(tmp_path, None)
+        _same_answers(follower, fresh, queries, words, step)
+        _same_answers(writer, fresh, queries, words, step)
+        fresh.close()
+    assert a._vectors not in rebuilds and b._vectors not in rebuilds  # followed, never rebuilt (fresh ones do)
+    a.close()
+    b.close()
+
+
+def test_a_store_further_behind_than_the_change_log_rebuilds(tmp_path: Path, monkeypatch) -> None:
+    import semcat.search.faiss.documents as documents
+
+    monkeypatch.setattr(documents, "CHANGE_LOG_GENERATIONS", 4)
+    a = FaissStore(tmp_path, META)
+    b = FaissStore(tmp_path, None)
+    v = vecs(200, seed=1)
+    for n in range(0, 200, 2):  # 100 writes: the log keeps only the last few
+        a.upsert([f"p{n}", f"p{n + 1}"], v[n : n + 2], payloads([f"p{n}", f"p{n + 1}"]))
+    a.delete(["p7"])
+    assert [h.id for h in b.search(v[150], k=1)] == ["p150"]
+    assert b.count() == 199 and "p7" not in {h.id for h in b.search(v[7], k=3)}
+    assert a.docs.changes_since(0, 1) is None  # pruned: b rebuilt
+    a.close()
+    b.close()
+
+
+def test_concurrent_writers_in_two_processes_and_readers_agree(tmp_path: Path) -> None:
+    """Writes commit without the store's lock while requests read: threads writing through
+    two stores over one database (two API workers) and threads searching both, at once,
+    leave both answering exactly as a store loaded afresh (no write lost or taken twice)."""
+    import threading
+
+    meta = StoreMeta(model="m", spaces={"text": 16}, sparse=("words",))
+
+    a = FaissStore(tmp_path, meta)
+    b = FaissStore(tmp_path, None)
+    queries, words = vecs(3, seed=7), word_rows(np.random.default_rng(8), 3)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def writer(store: FaissStore, w: int) -> None:
+        rng = np.random.default_rng(w)
+        try:
+            for n in range(25):
+                ids = [f"w{w}-{n}", f"w{w}-{rng.integers(0, n)}" if n else "first"]  # one new, one replaced
+                cats = [str(rng.choice(["A", "B"])) for _ in ids]
+                store.upsert(
+                    ids,
+                    {"text": vecs(2, seed=w * 100 + n), "words": word_rows(rng, 2)},
+                    [Product(id=i, title=i, category=(c, "x")).payload() for i, c in zip(ids, cats, strict=True)],
+                )
+                if n % 5 == 4:
+                    store.delete([f"w{w}-{rng.integers(0, n)}"])
+        except BaseException as exc:
+            errors.append(exc)
+
+    def reader(store: FaissStore) -> None:
+        try:
+            while not done.is_set():
+                store.search(queries[0], k=5, filter=SearchFilter(category="A"))
+                store.search_sparse(words, k=4, filter=SearchFilter(category="B"), space="words")
+        except BaseException as exc:
+            errors.append(exc)
+
+    writers = [threading.Thread(target=writer, args=(s, w)) for w, s in enumerate([a, a, b, b])]
+    readers = [threading.Thread(target=reader, args=(s,)) for s in (a, b, a, b)]
+    for t in writers + readers:
+        t.start()
+    for t in writers:
+        t.join()
+    done.set()
+    for t in readers:
+        t.join()
+    assert not errors, errors
+    fresh = FaissStore(tmp_path, None)
+    _same_answers(a, fresh, queries, words, 0)
+    _same_answers(b, fresh, queries, words, 0)
+    assert a.describe()["spaces"] == b.describe()["spaces"] == fresh.describe()["spaces"]
+    for store in (a, b, fresh):
+        store.close()

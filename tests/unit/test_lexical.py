@@ -120,7 +120,9 @@ def test_a_head_is_retrained_in_the_background(tmp_path: Path, monkeypatch: pyte
 
     from semcat.categorize import LinearHead
 
-    with Engine(Settings(data_dir=tmp_path / "bg", head_quiet_seconds=0), embedder=HashEmbedder()) as engine:
+    # in a thread (the child-process retrain is tested below): this test holds it up in process
+    settings = Settings(data_dir=tmp_path / "bg", head_quiet_seconds=0, head_retrain_process=False)
+    with Engine(settings, embedder=HashEmbedder()) as engine:
         engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
         first = engine.head()
         release, started = threading.Event(), threading.Event()
@@ -160,7 +162,9 @@ def test_a_stream_of_writes_does_not_keep_the_head_retraining(tmp_path: Path, mo
         trained.append(1)
         real_init(self, *args, **kwargs)
 
-    settings = Settings(data_dir=tmp_path / "d", head_quiet_seconds=1.5, head_max_stale_seconds=60)
+    settings = Settings(
+        data_dir=tmp_path / "d", head_quiet_seconds=1.5, head_max_stale_seconds=60, head_retrain_process=False
+    )
     with Engine(settings, embedder=HashEmbedder()) as engine:
         engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
         first = engine.head()
@@ -185,6 +189,34 @@ def test_a_stream_of_writes_does_not_keep_the_head_retraining(tmp_path: Path, mo
             engine.head()
             time.sleep(0.1)
         assert engine._heads.training is not None or engine.head() is not first
+
+
+def test_the_background_retrain_runs_in_a_child_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default the retrain after writes trains in another process (this one's interpreter
+    lock stays with the requests) and the server loads the head it saved; where the child
+    cannot train, the retrain still happens, here."""
+    from tests.conftest import HashEmbedder
+
+    import semcat.categorize.trainer as trainer
+
+    settings = Settings(data_dir=tmp_path / "child", head_quiet_seconds=0)
+    with Engine(settings, embedder=HashEmbedder()) as engine:
+        engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
+        first = engine.head()
+        trained = count_trainings(monkeypatch)  # in this process only
+        engine.upsert_products([Product.build(id="k1", title="Espresso machine", category="Kitchen")])
+        assert engine.head() is first  # served at once, the retrain starts behind
+        engine._heads.training.join(timeout=120)
+        retrained = engine.head()
+        assert retrained is not first and {p[0] for p in retrained.paths} == {"Office", "Garden", "Kitchen"}
+        assert trained == []  # not trained here: loaded from what the child saved
+        assert not list(engine.head_path.parent.glob("*.job"))  # the job file is gone
+
+        monkeypatch.setattr(trainer.sys, "executable", str(tmp_path / "no-python"))  # the child cannot start
+        engine.upsert_products([Product.build(id="k2", title="Milk frother", category="Kitchen")])
+        engine.head()
+        engine._heads.training.join(timeout=120)
+        assert trained == [1] and engine.head().products == len(CATALOG) + 2
 
 
 def test_char_rows_link_words_the_word_rows_keep_apart() -> None:
@@ -225,20 +257,9 @@ def test_head_character_block_categorizes_an_unseen_word_form() -> None:
     assert np.allclose(without.probabilities(query), without.probabilities(gibberish))
 
 
-def test_a_trained_head_is_kept_for_the_next_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A new engine over an unchanged store (the next `semcat categorize`, an API restart)
-    loads the saved head instead of retraining; a write by anyone makes it stale."""
-    from tests.conftest import HashEmbedder
-
+def count_trainings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one each time a linear head is trained."""
     from semcat.categorize.head import LinearHead
-
-    settings = Settings(data_dir=tmp_path / "kept", head_weight=0.7, k=3)
-    with Engine(settings, embedder=HashEmbedder()) as engine:
-        engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
-        expected = engine.categorize_text("toner cartridge for laser printer")
-        assert engine.head_path.exists()
-        # the weights cover the features the catalog has, not all 2 x 2^20 hashed ones
-        assert engine.head_path.stat().st_size < 20_000_000
 
     trained: list[int] = []
     real_init = LinearHead.__init__
@@ -248,6 +269,23 @@ def test_a_trained_head_is_kept_for_the_next_process(tmp_path: Path, monkeypatch
         real_init(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(LinearHead, "__init__", counting_init)
+    return trained
+
+
+def test_a_trained_head_is_kept_for_the_next_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new engine over an unchanged store (the next `semcat categorize`, an API restart)
+    loads the saved head instead of retraining; a write by anyone makes it stale."""
+    from tests.conftest import HashEmbedder
+
+    settings = Settings(data_dir=tmp_path / "kept", head_weight=0.7, k=3)
+    with Engine(settings, embedder=HashEmbedder()) as engine:
+        engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
+        expected = engine.categorize_text("toner cartridge for laser printer")
+        assert engine.head_path.exists()
+        # the weights cover the features the catalog has, not all 2 x 2^20 hashed ones
+        assert engine.head_path.stat().st_size < 20_000_000
+
+    trained = count_trainings(monkeypatch)
     with Engine(settings, embedder=HashEmbedder()) as engine:
         again = engine.categorize_text("toner cartridge for laser printer")
         assert not trained  # loaded, not retrained
@@ -326,3 +364,29 @@ def test_rows_do_not_depend_on_how_a_batch_is_split() -> None:
         for text, (idx, val) in zip(texts, together, strict=True):
             alone_idx, alone_val = encoder.encode([text])[0]
             assert np.array_equal(idx, alone_idx) and np.allclose(val, alone_val)
+
+
+def test_api_workers_over_one_store_train_each_head_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two engines over one store (two API workers) that both need the head of a store one
+    of them just wrote to: one trains it, the other waits and loads what it saved."""
+    import threading
+
+    from tests.conftest import HashEmbedder
+
+    from semcat.categorize.head import LinearHead
+
+    settings = Settings(data_dir=tmp_path / "shared", head_weight=0.7, k=3)
+    with Engine(settings, embedder=HashEmbedder()) as engine:
+        engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)
+    trained = count_trainings(monkeypatch)
+    with Engine(settings, embedder=HashEmbedder()) as a, Engine(settings, embedder=HashEmbedder()) as b:
+        assert a.head() is not None and b.head() is not None and len(trained) == 1  # b loaded a's
+        a.upsert_products([Product.build(id="g9", title="garden rake with wooden handle", category="Garden")])
+        heads: list[LinearHead | None] = []
+        threads = [threading.Thread(target=lambda e=e: heads.append(e.head(wait=True))) for e in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(trained) == 2  # one trained, the other loaded it
+        assert [h.products for h in heads if h is not None] == [len(CATALOG) + 1] * 2

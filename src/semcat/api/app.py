@@ -10,6 +10,7 @@ body ``{"error": code, "detail": message}`` (``semcat.api.errors``).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from semcat import __version__
 from semcat.api.batcher import CallBatcher, MicroBatcher
+from semcat.api.collector import freeze_loaded, serving_collector
 from semcat.api.errors import BodyLimitMiddleware, install_error_handlers
 from semcat.api.routes import categorize, products, service, similar, web
 from semcat.api.routes.products import upsert_in_order
@@ -38,6 +40,8 @@ def _warm_up(engine: Engine) -> None:
         engine.warm_up()
     except Exception as exc:  # a request will meet the same error and report it
         log.warning("linear head not ready at startup: %s", exc)
+        return
+    freeze_loaded()  # the head lives as long as the server, like the model
 
 
 # how long a merged write waits at most for the reads in flight to finish before it runs:
@@ -46,6 +50,17 @@ WRITE_YIELD_MS = 100.0
 # the write worker's niceness (its own thread, its embedding kept on it): where reads and
 # writes both want the cores, reads get them (benchmarks/performance/write_load.py)
 WRITE_NICE = 10
+
+
+# the settings of `semcat serve --workers N`'s processes, from the process that starts them
+WORKER_SETTINGS_ENV = "SEMCAT_WORKER_SETTINGS"
+
+
+def worker_app() -> FastAPI:
+    """The app of one of several API worker processes (uvicorn's factory): the settings
+    `semcat serve` resolved, passed in the environment. Each worker loads the model and the
+    store itself and follows the others' writes (the FAISS store's change log)."""
+    return create_app(Settings.from_json(os.environ[WORKER_SETTINGS_ENV]))
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -96,7 +111,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.engine = eng
         app.state.batcher = batcher
         try:
-            yield
+            with serving_collector():
+                yield
         finally:
             eng.query_encoder = None
             if calls is not None:

@@ -8,9 +8,11 @@ the previous one (the vote sees the write at once: a relabeled product decides f
 copies through its near-duplicate rule, and a category the head does not know yet is
 left to the vote). The retrain is debounced (:class:`~semcat.options.RetrainOptions`):
 it starts on a request once no write came for ``quiet_seconds``, or once the head has
-missed writes for ``max_stale_seconds``, in a background thread, one at a time, so a
+missed writes for ``max_stale_seconds``, in a background thread (which trains in a child
+process by default: :mod:`semcat.categorize.trainer`), one at a time, so a
 stream of writes does not keep a core retraining. Writes during a retrain are picked up
-by the next one.
+by the next one. Processes over one store (API workers) train a given head once: one
+holds a lock beside the head file while it trains, the others then load what it saved.
 
 Whether the store changed is read cheaply on every request: the store's generation
 (FAISS counts every process's writes there); a store whose generation sees only its own
@@ -28,8 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from semcat.categorize.head import LinearHead
+from semcat.categorize.trainer import train_in_child
 from semcat.categorize.training import LabeledProducts
 from semcat.errors import EmptyIndexError
+from semcat.locks import file_lock
 from semcat.options import RETRAIN_DEFAULTS, HeadOptions, RetrainOptions
 from semcat.search.base import SearchFilter, VectorStore
 from semcat.threads import run_in_background
@@ -106,9 +110,10 @@ class HeadKeeper:
         return self._train(store, self.state(store, writes), check)
 
     def _retrain(self, store: VectorStore, key: tuple[Any, ...], check: Callable[[], None]) -> None:
-        """The background retrain, at a lower CPU priority than the requests it runs beside."""
+        """The background retrain, at a lower CPU priority than the requests it runs beside,
+        in a child process unless told otherwise (:mod:`semcat.categorize.trainer`)."""
         run_in_background(RETRAIN_NICE)
-        self._train(store, key, check)
+        self._train(store, key, check, child=self.retrain.child_process)
 
     @property
     def training(self) -> threading.Thread | None:
@@ -121,13 +126,14 @@ class HeadKeeper:
         key: tuple[Any, ...],
         check: Callable[[], None],
         data: LabeledProducts | None = None,
+        child: bool = False,
     ) -> LinearHead | None:
         with self._train_lock:  # concurrent requests after a write train it once
             if self._head is not None and self._head[0] == key:
                 return self._head[1]
             try:
                 check()
-                head = self._saved_or_new(store, data)
+                head = self._saved_or_new(store, data, child)
             except EmptyIndexError:
                 head = None
             except Exception:
@@ -163,21 +169,36 @@ class HeadKeeper:
         }
         return data.fingerprint(store.meta.model, **options)
 
-    def _saved_or_new(self, store: VectorStore, data: LabeledProducts | None = None) -> LinearHead:
+    def _saved_or_new(self, store: VectorStore, data: LabeledProducts | None = None, child: bool = False) -> LinearHead:
         """The head saved for exactly the store's labeled products and these options, else a
         newly trained one (then saved: the next process loads it in a second). ``data``: the
-        store's labeled products when the caller has just read them."""
+        store's labeled products when the caller has just read them; ``child``: trained in a
+        child process."""
         data = data if data is not None else self._labeled(store)
         digest = self._digest(store, data)
         head = LinearHead.load(self.path, digest)
+        if head is not None:
+            return head
+        # one process trains a given head: API workers over one store see the same writes
+        # and would each train it; the others wait here (serving their previous head) and
+        # load what it saved
+        with file_lock(self.path.with_name(f".{self.path.name}.lock"), best_effort=True):
+            return self._load_or_train(data, digest, child)
+
+    def _load_or_train(self, data: LabeledProducts, digest: str, child: bool) -> LinearHead:
+        head = LinearHead.load(self.path, digest)
+        if head is not None:
+            return head
+        options = {
+            "chars": self.options.chars,
+            "c": self.options.c,
+            "levels": self.options.levels,
+            "max_products": self.options.max_products,
+        }
+        training = data.training_set()
+        head = train_in_child(training, options, self.path, digest) if child else None
         if head is None:
-            head = LinearHead.from_training_set(
-                data.training_set(),
-                chars=self.options.chars,
-                c=self.options.c,
-                levels=self.options.levels,
-                max_products=self.options.max_products,
-            )
+            head = LinearHead.from_training_set(training, **options)
             try:
                 head.save(self.path, digest)
             except OSError as exc:  # a read-only data folder: the head still serves this process

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -17,6 +18,10 @@ def serve(
     host: Annotated[str | None, typer.Option("--host", help="Bind address [127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port [8000].")] = None,
     no_microbatch: Annotated[bool, typer.Option("--no-microbatch", help="Embed each request on its own.")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="API worker processes, each with its own model and store indexes [1]."),
+    ] = None,
     insecure: Annotated[
         bool,
         typer.Option("--insecure", help="Serve on a non-loopback address without SEMCAT_API_KEY (writes open)."),
@@ -30,16 +35,35 @@ def serve(
         import uvicorn
 
         from semcat.api import create_app
+        from semcat.api.app import WORKER_SETTINGS_ENV
 
         settings = make_settings(
-            **shared, host=host, port=port, microbatch=False if no_microbatch else None, insecure=insecure or None
+            **shared,
+            host=host,
+            port=port,
+            microbatch=False if no_microbatch else None,
+            insecure=insecure or None,
+            workers=workers,
         )
         problem = settings.exposure_problem()
         if problem:
             raise ConfigError(problem)
         if settings.insecure and not is_loopback(settings.host) and settings.api_key is None:
             err.print(f"warning: serving on {settings.host} with open write routes (--insecure)", style="yellow")
-        err.print(f"semcat serve on http://{settings.host}:{settings.port} ({settings.store_description()})")
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", workers=1)
+        described = settings.store_description() + (f", {settings.workers} workers" if settings.workers > 1 else "")
+        err.print(f"semcat serve on http://{settings.host}:{settings.port} ({described})")
+        if settings.workers == 1:
+            uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", workers=1)
+            return
+        # several processes on one socket: uvicorn imports the app in each
+        os.environ[WORKER_SETTINGS_ENV] = settings.to_json()
+        uvicorn.run(
+            "semcat.api.app:worker_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            workers=settings.workers,
+        )
 
     run(body)

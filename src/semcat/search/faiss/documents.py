@@ -55,13 +55,40 @@ CREATE INDEX IF NOT EXISTS items_category ON items(category);
 -- deletes them with it, would otherwise scan every stored vector (seconds at 1M products)
 CREATE INDEX IF NOT EXISTS vectors_iid ON vectors(iid);
 CREATE INDEX IF NOT EXISTS sparse_iid ON sparse(iid);
+-- what each write changed (kind: see CHANGE_*), so that another process serving the same
+-- store brings its in-memory indexes in line with the write instead of rebuilding them;
+-- kept for the last CHANGE_LOG_GENERATIONS writes
+CREATE TABLE IF NOT EXISTS changes (
+    generation INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    iid INTEGER NOT NULL,
+    space TEXT
+);
+CREATE INDEX IF NOT EXISTS changes_generation ON changes(generation);
 """
+# kinds of change-log rows
+CHANGE_FORGET = 0  # a vector of ``space`` left the store (its product deleted or replaced)
+CHANGE_REMOVED = 1  # a product was deleted or replaced
+CHANGE_INSERTED = 2  # a new product (its vectors, sparse rows and payload are in the tables)
+CHANGE_RELABELED = 3  # a product's payload changed, same vectors
+# writes whose changes stay in the log: a process more writes behind than this rebuilds
+# its indexes from the tables instead of following the log (a bulk index writes a few
+# hundred products per write, so the log stays a few hundred thousand rows at most)
+CHANGE_LOG_GENERATIONS = 512
 _CHUNK = 500  # ids per SQL IN (...) clause
 
 
 def chunks(seq: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(seq), size):
         yield seq[start : start + size]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A read-write connection (the database in WAL mode; deletes cascade)."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
 
 
 def _prefix_rows(iid: int, payload: dict[str, Any]) -> list[tuple[int, int, str]]:
@@ -81,14 +108,24 @@ class Documents:
         except OSError as exc:  # a file where a folder should be, no permission, ...
             raise StoreError(f"cannot create the FAISS store folder {directory}: {exc.strerror or exc}") from None
         try:
-            self.db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=30)
+            self.db = _connect(db_path)
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
             self.db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the FAISS store database {db_path}: {exc}") from exc
         self.meta = self._check_meta(wanted)
+
+    def writer(self) -> Documents:
+        """Another read-write connection to the database, for writes that must not hold up
+        the connection requests read on (a write waits for the database's write lock,
+        which another process may hold)."""
+        other = object.__new__(Documents)
+        other.directory, other.meta = self.directory, self.meta
+        try:
+            other.db = _connect(self.directory / "store.sqlite")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot write the FAISS store database in {self.directory}: {exc}") from exc
+        return other
 
     def reader(self) -> Documents:
         """Another connection to the database, read-only, for reads on another thread than
@@ -108,17 +145,19 @@ class Documents:
         if row is None:
             if wanted is None:
                 raise StoreMissingError(f"the FAISS store at {self.directory} is empty: index a catalog first")
+            # OR IGNORE: another process (an API worker) may create the same store at once
             self.db.execute(
-                "INSERT INTO meta(key, value) VALUES ('meta', ?), ('generation', '0')",
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('meta', ?), ('generation', '0')",
                 (json.dumps({"model": wanted.model, "spaces": wanted.spaces, "sparse": list(wanted.sparse)}),),
             )
-            return wanted
+            row = self.db.execute("SELECT value FROM meta WHERE key='meta'").fetchone()
         stored = json.loads(row[0])
         have = StoreMeta(
             model=stored["model"],
             spaces={k: int(v) for k, v in stored["spaces"].items()},
             sparse=tuple(stored.get("sparse", ())),
         )
+        self._start_log()
         if wanted is not None and not wanted.same_as(have):
             raise StoreError(
                 f"the store at {self.directory} holds vectors of model {have.describe()}; you asked for "
@@ -126,9 +165,79 @@ class Documents:
             )
         return have
 
+    def _start_log(self) -> None:
+        """The change log reaches back to the generation it started at (a store made before
+        the log existed starts it now)."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO meta(key, value) SELECT 'log_floor', value FROM meta WHERE key='generation'"
+        )
+
     def generation(self) -> int:
         row = self.db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         return int(row[0]) if row else 0
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that see one state of the database (a read transaction under WAL), or the
+        write transaction already open on this connection."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
+
+    def log_changes(self, generation: int, rows: Sequence[tuple[int, int, str | None]]) -> None:
+        """Record write ``generation``'s changes, (kind, internal id, space) rows, inside its
+        transaction, and forget the writes older than the log keeps."""
+        self.db.executemany(
+            "INSERT INTO changes(generation, kind, iid, space) VALUES (?, ?, ?, ?)",
+            [(generation, kind, iid, space) for kind, iid, space in rows],
+        )
+        floor = generation - CHANGE_LOG_GENERATIONS
+        if floor > 0 and generation % 64 == 0:
+            self.db.execute("DELETE FROM changes WHERE generation <= ?", (floor,))
+            self.db.execute(
+                "UPDATE meta SET value = ? WHERE key='log_floor' AND CAST(value AS INTEGER) < ?", (str(floor), floor)
+            )
+
+    def changes_since(self, generation: int, until: int) -> list[tuple[int, int, str | None]] | None:
+        """The (kind, internal id, space) rows of the writes after ``generation`` up to
+        ``until``, in order; None when the log no longer reaches back that far."""
+        row = self.db.execute("SELECT value FROM meta WHERE key='log_floor'").fetchone()
+        if row is None or generation < int(row[0]):
+            return None
+        return self.db.execute(
+            "SELECT kind, iid, space FROM changes WHERE generation > ? AND generation <= ? ORDER BY generation, rowid",
+            (generation, until),
+        ).fetchall()
+
+    def vectors_of(self, space: str, iids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(internal ids, vectors) of those of ``iids`` with a vector in ``space``."""
+        found: list[int] = []
+        blobs: list[bytes] = []
+        for chunk in chunks(iids):
+            marks = ",".join("?" * len(chunk))
+            for iid, blob in self.db.execute(
+                f"SELECT iid, vec FROM vectors WHERE space=? AND iid IN ({marks})", [space, *chunk]
+            ):
+                found.append(iid)
+                blobs.append(blob)
+        vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(found), self.meta.spaces[space])
+        return np.asarray(found, dtype=np.int64), vectors
+
+    def sparse_of(self, space: str, iids: Sequence[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """The sparse rows of ``space`` of those of ``iids`` that have one."""
+        rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for chunk in chunks(iids):
+            marks = ",".join("?" * len(chunk))
+            for iid, idx, val in self.db.execute(
+                f"SELECT iid, idx, val FROM sparse WHERE space=? AND iid IN ({marks})", [space, *chunk]
+            ):
+                rows[iid] = (np.frombuffer(idx, dtype=np.int32), np.frombuffer(val, dtype=np.float32))
+        return rows
 
     @contextmanager
     def transaction(self) -> Iterator[int]:

@@ -2,13 +2,15 @@
 
 - :class:`~semcat.search.faiss.documents.Documents`: SQLite (WAL), the source of truth
   (payloads, vectors as float32 blobs, sparse rows, category prefixes, a ``generation``
-  counter bumped by every write transaction);
+  counter bumped by every write transaction, and a change log of the last writes);
 - :class:`~semcat.search.faiss.vectors.VectorIndexes`: the FAISS indexes, a derived
   cache saved atomically on :meth:`FaissStore.flush` and tagged with the generation they
-  reflect (on open, files of another generation are ignored and rebuilt from SQLite);
+  reflect (on open, older files are caught up from the change log, or rebuilt);
 - :class:`~semcat.search.faiss.sparse.SparseIndex`: the word vectors as a CSR matrix,
-  loaded on the first sparse search, then updated by this process's writes (another
-  process's write makes it reload).
+  loaded on the first sparse search, then updated in place by every write.
+
+Every write reaches the in-memory indexes the same way (:class:`~.writes.Write`): ours as
+it commits, another process's (API workers) replayed from the change log on our next query.
 
 So a process killed at any instant loses at most the write in flight, and never leaves a
 duplicate: upsert deletes the old row and inserts the new one in one transaction.
@@ -44,6 +46,7 @@ from semcat.search.faiss.documents import Documents
 from semcat.search.faiss.filters import FILTER_CACHE_MAX, Allowed, matches
 from semcat.search.faiss.sparse import SparseIndex
 from semcat.search.faiss.vectors import IndexKind, VectorIndexes
+from semcat.search.faiss.writes import Write
 from semcat.threads import in_background
 
 
@@ -75,6 +78,8 @@ class FaissStore(SingleQueryMixin):
         self._sparse_cache: dict[str, tuple[int, SparseIndex]] = {}
         self._generation = -1  # the database generation the in-memory indexes reflect
         self._background = threading.local()  # background threads' own read connections
+        self._write_lock = threading.Lock()
+        self._writer_docs: Documents | None = None  # the connection writes go through
         self._dirty = False
         self._load()
 
@@ -86,79 +91,110 @@ class FaissStore(SingleQueryMixin):
 
     # ------------------------------------------------------------------ state
     def _load(self) -> None:
-        """Load saved index files if they reflect the database, else rebuild."""
-        generation = self.docs.generation()
-        if self._vectors.load(generation):
-            self._generation = generation
+        """Load the saved index files and replay the writes they miss from the change log;
+        rebuild when there are none or the log does not reach back to them."""
+        with self._lock, self.docs.snapshot():
+            generation = self.docs.generation()
+            saved = self._vectors.load(generation)
+            if saved is None:
+                self.rebuild()
+                return
+            self._generation = saved
             self._dirty = False
-        else:
-            self.rebuild()
+            self._catch_up()
 
     def rebuild(self) -> None:
         """Rebuild every index from the vectors in SQLite (clears HNSW tombstones)."""
-        with self._lock:
+        with self._lock, self.docs.snapshot():  # the rows and the generation of one state
             generation = self.docs.generation()
             self._vectors.rebuild(self.docs.space_count, self.docs.iter_space)
             self._generation = generation
             self._filters.clear()
+            self._sparse_cache.clear()
             self._dirty = True
 
     def _sync(self) -> None:
-        """Another process wrote since we loaded: reload (cheap check on every read)."""
+        """Another process wrote since we loaded: follow its writes (cheap check on every read)."""
         if self.docs.generation() != self._generation:
-            if self._dirty:
-                self.rebuild()
-            else:
-                self._load()
+            with self.docs.snapshot():
+                self._catch_up()
+
+    def _catch_up(self, until: int | None = None) -> None:
+        """Bring the in-memory indexes to the database's generation, or to ``until`` (within
+        a snapshot): other processes' writes are replayed from the change log like our own
+        (vectors added or tombstoned, word rows and filters updated), so API workers over
+        one store each see the others' writes on their next request without rebuilding;
+        rebuild only when the log no longer reaches back."""
+        target = self.docs.generation() if until is None else until
+        if target <= self._generation:
+            return
+        rows = self.docs.changes_since(self._generation, target) if self._generation >= 0 else None
+        if rows is None:
+            self.rebuild()
+            return
+        self._apply(Write.replay(self.docs, rows), target)
 
     def generation(self) -> int:
         return self.docs.generation()
 
-    def _after_write(self, foreign: bool) -> None:
-        self._dirty = True
-        if foreign:
-            self.rebuild()  # our in-memory index missed another writer's changes
-        self._generation = self.docs.generation()
-
     # ----------------------------------------------------------------- writes
     @contextmanager
-    def _writing(self) -> Iterator[_Write]:
-        """One write: the database transaction, then the in-memory indexes brought in line."""
-        with self._lock:
-            self._sync()
-            write = _Write(self.docs)
-            with self.docs.transaction() as before:
-                foreign = before != self._generation  # another process wrote since our last read
+    def _writing(self) -> Iterator[Write]:
+        """One write: the database transaction on the writer's own connection, without the
+        store's lock (requests keep reading meanwhile, also while another process holds
+        the database's write lock), then the in-memory indexes brought in line under it."""
+        with self._write_lock:  # one writing thread per process
+            docs = self._writer()
+            write = Write(docs)
+            with docs.transaction() as before:
                 yield write
-            self._vectors.forget(write.forgotten)
-            for space, vectors, iids in write.added:
-                self._vectors.add(space, vectors, iids)
-            previous = self._generation
-            self._after_write(foreign)
-            self._update_sparse(write, previous, foreign)
-            self._update_filters(write, previous, foreign)
+                docs.log_changes(before + 1, write.log_rows())
+            with self._lock:
+                if self._generation < before:  # other processes' writes this one came after
+                    with self.docs.snapshot():
+                        self._catch_up(until=before)
+                if self._generation == before:  # else a request already replayed it from the log
+                    self._apply(write, before + 1)
 
-    def _update_sparse(self, write: _Write, previous: int, foreign: bool) -> None:
-        """Bring the loaded sparse indexes in line with our own write (no reload); one that
-        missed another process's write is dropped and reloaded on its next search."""
+    def _writer(self) -> Documents:
+        docs = self.docs  # a closed store says so
+        if self._writer_docs is None:
+            self._writer_docs = docs.writer()
+        return self._writer_docs
+
+    def _apply(self, write: Write, generation: int) -> None:
+        """A committed write (ours, or another process's replayed from the log) applied to
+        the in-memory indexes, which then reflect ``generation``."""
+        self._vectors.forget(write.forgotten)
+        for space, vectors, iids in write.added:
+            self._vectors.add(space, vectors, iids)
+        previous = self._generation
+        self._generation = generation
+        self._dirty = True
+        self._update_sparse(write, previous)
+        self._update_filters(write, previous)
+
+    def _update_sparse(self, write: Write, previous: int) -> None:
+        """Bring the loaded sparse indexes in line with a write (no reload); one that lags
+        is dropped and reloaded on its next search."""
         for space, (generation, index) in list(self._sparse_cache.items()):
-            if foreign or generation != previous:
+            if generation != previous:
                 del self._sparse_cache[space]
                 continue
             iids, rows = write.sparse_added.get(space, (np.zeros(0, dtype=np.int64), []))
             index.apply(write.removed, iids, rows)
             self._sparse_cache[space] = (self._generation, index)
 
-    def _update_filters(self, write: _Write, previous: int, foreign: bool) -> None:
-        """Bring the filters in memory in line with our own write: its removed and relabeled
+    def _update_filters(self, write: Write, previous: int) -> None:
+        """Bring the filters in memory in line with a write: its removed and relabeled
         products leave them, its new products and new labels join those they match (a
-        bitmap update, not a read of every product of a category again). All of them are
-        dropped after another process's write (rebuild cleared them) or when they lag."""
+        bitmap update, not a read of every product of a category again). One that lags is
+        dropped."""
         changed = write.inserted + write.relabeled
         off = write.removed + [iid for iid, _ in write.relabeled]
         for key, (generation, allowed) in list(self._filters.items()):
             category, labeled = key
-            if foreign or generation != previous:
+            if generation != previous:
                 del self._filters[key]
             elif allowed is None:  # "every product passes": true while every new one does
                 if all(matches(payload, category, labeled) for _, payload in changed):
@@ -217,14 +253,19 @@ class FaissStore(SingleQueryMixin):
     # ------------------------------------------------------------------ reads
     def _allowed(self, flt: SearchFilter | None) -> Allowed | None:
         """The internal ids a filter lets through; None when it lets every product through.
-        Kept per filter (the last FILTER_CACHE_MAX used) and updated by our own writes."""
+        Kept per filter (the last FILTER_CACHE_MAX used) and updated by every write. Read
+        from the database in a snapshot caught up to first: a write commits before the
+        indexes take it (without the store's lock), and a bitmap read from a later state
+        than its tag would take that write twice."""
         if flt is None or flt.empty:
             return None
         key = (flt.category, flt.labeled)
         cached = self._filters.get(key)
         if cached is None or cached[0] != self._generation:
-            iids = self.docs.allowed(flt)
-            cached = (self._generation, None if iids is None else Allowed(self._vectors.faiss, iids))
+            with self.docs.snapshot():  # read at the generation the indexes reflect
+                self._catch_up()
+                iids = self.docs.allowed(flt)
+                cached = (self._generation, None if iids is None else Allowed(self._vectors.faiss, iids))
             self._filters[key] = cached
             while len(self._filters) > FILTER_CACHE_MAX:
                 self._filters.popitem(last=False)
@@ -262,7 +303,9 @@ class FaissStore(SingleQueryMixin):
             self._sync()
             cached = self._sparse_cache.get(space)
             if cached is None or cached[0] != self._generation:
-                cached = (self._generation, SparseIndex.load(self.docs.db, space))
+                with self.docs.snapshot():  # loaded at the generation the indexes reflect
+                    self._catch_up()
+                    cached = (self._generation, SparseIndex.load(self.docs.db, space))
                 self._sparse_cache[space] = cached
             index = cached[1]
             if index.n_docs == 0 or not queries:
@@ -350,27 +393,8 @@ class FaissStore(SingleQueryMixin):
             try:
                 self.flush()
             finally:
+                if self._writer_docs is not None:
+                    self._writer_docs.close()
+                    self._writer_docs = None
                 self._docs.close()
                 self._docs = None
-
-
-class _Write:
-    """What one write changes in the in-memory indexes once its transaction commits."""
-
-    def __init__(self, docs: Documents) -> None:
-        self.docs = docs
-        self.forgotten: dict[str, list[int]] = {}  # space -> internal ids to drop
-        self.added: list[tuple[str, np.ndarray, np.ndarray]] = []  # (space, vectors, internal ids)
-        self.removed: list[int] = []  # internal ids of the products deleted or replaced
-        self.inserted: list[tuple[int, dict[str, Any]]] = []  # (internal id, payload) of new products
-        self.relabeled: list[tuple[int, dict[str, Any]]] = []  # (internal id, new payload), same id
-        self.sparse_added: dict[str, tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]] = {}
-
-    def remove(self, ids: Sequence[str]) -> int:
-        """Delete these products (those that exist); returns how many existed."""
-        old = self.docs.iids_for(ids)
-        for space, iids in self.docs.space_members(list(old.values())).items():
-            self.forgotten.setdefault(space, []).extend(iids)
-        self.removed.extend(old.values())
-        self.docs.delete(list(old.values()))
-        return len(old)

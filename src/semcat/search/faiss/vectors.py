@@ -4,13 +4,18 @@ Exact inner product (``IndexFlatIP``) below ``hnsw_threshold`` vectors, HNSW abo
 (``auto``), or forced. HNSW cannot remove vectors, so replaced or deleted products leave
 tombstones that searches skip (over-fetching by their count) and a rebuild clears once
 they pass 20% of the live vectors. Index files are saved atomically with the database
-generation they reflect; any other file is ignored and the index rebuilt.
+generation they reflect, under a file lock (several API workers may save the same
+store); files of a generation the database's change log still reaches back to are
+loaded and brought up to date from the log, any other file is ignored and the index
+rebuilt.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -19,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from semcat.errors import StoreError
+from semcat.locks import file_lock
 from semcat.options import HNSW_DEFAULTS
 from semcat.threads import cpu_threads, search_threads
 
@@ -63,29 +69,36 @@ class VectorIndexes:
     def _path(self, space: str) -> Path:
         return self.directory / f"{space}.faiss"
 
-    def load(self, generation: int) -> bool:
-        """Load the saved index files if they reflect ``generation``; False otherwise."""
-        state_path = self.directory / "index.json"
-        state: dict[str, Any] = {}
-        if state_path.exists():
+    def _files(self, exclusive: bool) -> contextlib.AbstractContextManager[None]:
+        """The index files, locked against another process saving them meanwhile."""
+        return file_lock(self.directory / "index.lock", exclusive)
+
+    def load(self, newest: int) -> int | None:
+        """Load the saved index files if they reflect a generation up to ``newest``; returns
+        that generation (None: nothing loaded)."""
+        with self._files(exclusive=False):
+            state_path = self.directory / "index.json"
+            state: dict[str, Any] = {}
+            if state_path.exists():
+                try:
+                    state = json.loads(state_path.read_text())
+                except ValueError:
+                    state = {}
+            generation = state.get("generation")
+            if not isinstance(generation, int) or not 0 <= generation <= newest:
+                return None
+            loaded: dict[str, Any] = {}
             try:
-                state = json.loads(state_path.read_text())
-            except ValueError:
-                state = {}
-        if state.get("generation") != generation:
-            return False
-        loaded: dict[str, Any] = {}
-        try:
-            for space in self.spaces:
-                loaded[space] = self.faiss.read_index(str(self._path(space)))
-        except RuntimeError:
-            return False
+                for space in self.spaces:
+                    loaded[space] = self.faiss.read_index(str(self._path(space)))
+            except RuntimeError:
+                return None
         self.indexes = loaded
         self.stale = {s: int(state.get("stale", {}).get(s, 0)) for s in self.spaces}
         for space in self.indexes:
             if self.is_hnsw(space):
                 self.faiss.downcast_index(self.indexes[space].index).hnsw.efSearch = self.ef_search
-        return True
+        return generation
 
     def _new(self, space: str, n: int) -> Any:
         faiss = self.faiss
@@ -162,14 +175,17 @@ class VectorIndexes:
         return False
 
     def save(self, generation: int) -> None:
-        """Write every index and the generation they reflect, each atomically."""
-        for space, index in self.indexes.items():
-            tmp = self._path(space).with_suffix(".faiss.tmp")
-            self.faiss.write_index(index, str(tmp))
-            os.replace(tmp, self._path(space))
-        tmp_state = self.directory / "index.json.tmp"
-        tmp_state.write_text(json.dumps({"generation": generation, "stale": self.stale}))
-        os.replace(tmp_state, self.directory / "index.json")
+        """Write every index and the generation they reflect, each atomically, the set of
+        them under the lock (a reader never pairs one process's files with another's)."""
+        unique = f"{os.getpid()}-{threading.get_ident()}.tmp"
+        with self._files(exclusive=True):
+            for space, index in self.indexes.items():
+                tmp = self._path(space).with_name(f".{space}.faiss.{unique}")
+                self.faiss.write_index(index, str(tmp))
+                os.replace(tmp, self._path(space))
+            tmp_state = self.directory / f".index.json.{unique}"
+            tmp_state.write_text(json.dumps({"generation": generation, "stale": self.stale}))
+            os.replace(tmp_state, self.directory / "index.json")
 
     def search(
         self, space: str, queries: np.ndarray, k: int, selector: Any | None
