@@ -159,15 +159,17 @@ class HeadKeeper:
     def _labeled(self, store: VectorStore) -> LabeledProducts:
         return LabeledProducts(store, self.fields, self.options.max_products)
 
-    def _digest(self, store: VectorStore, data: LabeledProducts) -> str:
-        options = {
-            "fields": self.fields,
+    def _training_options(self) -> dict[str, Any]:
+        """What :meth:`LinearHead.from_training_set` is given besides the training set."""
+        return {
             "chars": self.options.chars,
             "c": self.options.c,
             "levels": self.options.levels,
             "max_products": self.options.max_products,
         }
-        return data.fingerprint(store.meta.model, **options)
+
+    def _digest(self, store: VectorStore, data: LabeledProducts) -> str:
+        return data.fingerprint(store.meta.model, fields=self.fields, **self._training_options())
 
     def _saved_or_new(self, store: VectorStore, data: LabeledProducts | None = None, child: bool = False) -> LinearHead:
         """The head saved for exactly the store's labeled products and these options, else a
@@ -189,12 +191,7 @@ class HeadKeeper:
         head = LinearHead.load(self.path, digest)
         if head is not None:
             return head
-        options = {
-            "chars": self.options.chars,
-            "c": self.options.c,
-            "levels": self.options.levels,
-            "max_products": self.options.max_products,
-        }
+        options = self._training_options()
         training = data.training_set()
         head = train_in_child(training, options, self.path, digest) if child else None
         if head is None:

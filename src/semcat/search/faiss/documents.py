@@ -83,9 +83,10 @@ def chunks(seq: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
         yield seq[start : start + size]
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    """A read-write connection (the database in WAL mode; deletes cascade)."""
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
+    """A connection to the database (in WAL mode; deletes cascade), read-write or read-only."""
+    target = path.resolve().as_uri() + "?mode=ro" if read_only else str(path)
+    db = sqlite3.connect(target, uri=read_only, check_same_thread=False, isolation_level=None, timeout=30)
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
     return db
@@ -119,25 +120,23 @@ class Documents:
         """Another read-write connection to the database, for writes that must not hold up
         the connection requests read on (a write waits for the database's write lock,
         which another process may hold)."""
-        other = object.__new__(Documents)
-        other.directory, other.meta = self.directory, self.meta
-        try:
-            other.db = _connect(self.directory / "store.sqlite")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot write the FAISS store database in {self.directory}: {exc}") from exc
-        return other
+        return self._sibling(read_only=False)
 
     def reader(self) -> Documents:
         """Another connection to the database, read-only, for reads on another thread than
         the store's requests: it takes no lock of the store's, shares no connection with
         the request threads, and sees committed writes only (a WAL snapshot per query)."""
+        return self._sibling(read_only=True)
+
+    def _sibling(self, read_only: bool) -> Documents:
+        """This collection through another connection to its database."""
         other = object.__new__(Documents)
         other.directory, other.meta = self.directory, self.meta
-        uri = (self.directory / "store.sqlite").resolve().as_uri() + "?mode=ro"
         try:
-            other.db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=30)
+            other.db = _connect(self.directory / "store.sqlite", read_only)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot read the FAISS store database in {self.directory}: {exc}") from exc
+            doing = "read" if read_only else "write"
+            raise StoreError(f"cannot {doing} the FAISS store database in {self.directory}: {exc}") from exc
         return other
 
     def _check_meta(self, wanted: StoreMeta | None) -> StoreMeta:
