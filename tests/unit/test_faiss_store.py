@@ -138,6 +138,37 @@ def test_sees_writes_of_another_process(tmp_path: Path) -> None:
     reader.close()
 
 
+def test_another_process_reads_the_products_without_the_indexes(tmp_path: Path) -> None:
+    """What the head's retrain child opens (:meth:`FaissStore.reader_spec`): the products
+    and vectors the store holds, writes committed since included, no index loaded, nothing
+    created where there is no store."""
+    import pytest
+
+    from semcat.errors import StoreMissingError
+    from semcat.search.factory import open_reader
+
+    v = vecs(4, seed=5)
+    store = FaissStore(tmp_path / "s", META)
+    store.upsert(["a", "b", "c"], v[:3], payloads(["a", "b", "c"]))
+    reader = open_reader(store.reader_spec())
+    try:
+        assert reader.meta.same_as(store.meta)
+        assert not list((tmp_path / "s").glob("*.faiss*"))  # the store saved no index, the reader loaded none
+        store.upsert(["d"], v[3:], payloads(["d"]))
+        store.delete(["a"])
+        batches = list(reader.iter_vectors())
+        rows = {pid: (vec, p) for ids, vecs_, ps in batches for pid, vec, p in zip(ids, vecs_, ps, strict=True)}
+        assert sorted(rows) == ["b", "c", "d"] and all(p["id"] == pid for pid, (_, p) in rows.items())
+        np.testing.assert_allclose(rows["d"][0], v[3])
+        assert [r.id for r in reader.get(["d", "a", "b"], with_vectors=True)] == ["d", "b"]
+    finally:
+        reader.close()
+        store.close()
+    with pytest.raises(StoreMissingError):
+        open_reader({"backend": "faiss", "directory": str(tmp_path / "none")})
+    assert not (tmp_path / "none").exists()
+
+
 def test_word_search_after_writes_matches_a_fresh_load(tmp_path: Path) -> None:
     """The sparse index follows this process's writes in place (no reload per write): after
     any mix of upserts, replacements and deletes it scores exactly as one loaded afresh."""

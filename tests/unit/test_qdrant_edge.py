@@ -42,6 +42,7 @@ def test_a_second_owner_is_refused_and_the_first_keeps_working(tmp_path: Path) -
         with pytest.raises(StoreError, match="open in another process"):
             QdrantEdgeStore(tmp_path / "edge", None)
         assert first.count() == 1 and first.search(np.eye(4, dtype=np.float32)[0], 1)[0].id == "a"
+        assert first.reader_spec() is None  # nor may another process read it (the head's retrain child)
     finally:
         first.close()
     second = QdrantEdgeStore(tmp_path / "edge", None)  # the owner closed: the next one may open it

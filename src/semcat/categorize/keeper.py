@@ -8,8 +8,8 @@ the previous one (the vote sees the write at once: a relabeled product decides f
 copies through its near-duplicate rule, and a category the head does not know yet is
 left to the vote). The retrain is debounced (:class:`~semcat.options.RetrainOptions`):
 it starts on a request once no write came for ``quiet_seconds``, or once the head has
-missed writes for ``max_stale_seconds``, in a background thread (which trains in a child
-process by default: :mod:`semcat.categorize.trainer`), one at a time, so a
+missed writes for ``max_stale_seconds``, in a background thread (which has a child
+process read the store and train by default: :mod:`semcat.categorize.trainer`), one at a time, so a
 stream of writes does not keep a core retraining. Writes during a retrain are picked up
 by the next one. Processes over one store (API workers) train a given head once: one
 holds a lock beside the head file while it trains, the others then load what it saved.
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from semcat.categorize.head import LinearHead
-from semcat.categorize.trainer import train_in_child
+from semcat.categorize.trainer import train_from_store, train_in_child
 from semcat.categorize.training import LabeledProducts
 from semcat.errors import EmptyIndexError
 from semcat.locks import file_lock
@@ -113,7 +113,10 @@ class HeadKeeper:
         """The background retrain, at a lower CPU priority than the requests it runs beside,
         in a child process unless told otherwise (:mod:`semcat.categorize.trainer`)."""
         run_in_background(RETRAIN_NICE)
-        self._train(store, key, check, child=self.retrain.child_process)
+        try:
+            self._train(store, key, check, child=self.retrain.child_process)
+        except Exception as exc:  # the store closed under it, a disk full, ...: requests never see this
+            log.warning("linear head: the background retrain failed (%s); the previous head keeps serving", exc)
 
     @property
     def training(self) -> threading.Thread | None:
@@ -169,13 +172,19 @@ class HeadKeeper:
         }
 
     def _digest(self, store: VectorStore, data: LabeledProducts) -> str:
-        return data.fingerprint(store.meta.model, fields=self.fields, **self._training_options())
+        return data.fingerprint(store.meta.model, **self._training_options())
 
     def _saved_or_new(self, store: VectorStore, data: LabeledProducts | None = None, child: bool = False) -> LinearHead:
         """The head saved for exactly the store's labeled products and these options, else a
         newly trained one (then saved: the next process loads it in a second). ``data``: the
         store's labeled products when the caller has just read them; ``child``: trained in a
-        child process."""
+        child process (which reads the store itself where it can)."""
+        if child and data is None and (spec := store.reader_spec()) is not None:
+            with file_lock(self._lock_path, best_effort=True):  # see below
+                digest = train_from_store(spec, self.fields, self._training_options(), self.path)
+            head = None if digest is None else LinearHead.load(self.path, digest)
+            if head is not None:
+                return head
         data = data if data is not None else self._labeled(store)
         digest = self._digest(store, data)
         head = LinearHead.load(self.path, digest)
@@ -184,8 +193,13 @@ class HeadKeeper:
         # one process trains a given head: API workers over one store see the same writes
         # and would each train it; the others wait here (serving their previous head) and
         # load what it saved
-        with file_lock(self.path.with_name(f".{self.path.name}.lock"), best_effort=True):
+        with file_lock(self._lock_path, best_effort=True):
             return self._load_or_train(data, digest, child)
+
+    @property
+    def _lock_path(self) -> Path:
+        """The lock the process training this head holds (beside the head file)."""
+        return self.path.with_name(f".{self.path.name}.lock")
 
     def _load_or_train(self, data: LabeledProducts, digest: str, child: bool) -> LinearHead:
         head = LinearHead.load(self.path, digest)

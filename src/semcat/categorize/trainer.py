@@ -5,27 +5,37 @@ requests: hashing every training text into word and character n-grams and fittin
 node classifiers hold it for seconds (at flipkart-1050 + 4,000 written products, the
 retrains of two API workers took 7-11% of all the time the lock was held during a stream
 of writes, and with them the slowest reads: `benchmarks/performance/write_load.py`).
-In a child process the server keeps only the cheap ends: writing the training set (the
-stored vectors, texts and labels it has read anyway) to a job file, and loading the
-saved head. The child runs at the lowest CPU priority (:data:`CHILD_NICE`).
+Reading the labeled products holds it too (at flipkart-1050 + 4,000 written products,
+half of the reads slower than the p99 under a stream of writes fell inside a retrain, most
+at its start, while the server read, parsed and fingerprinted every labeled product): so where
+another process can open the store (FAISS, a Qdrant server: :meth:`reader_spec`), the
+child reads it itself (:func:`train_from_store`), computes the fingerprint, trains unless
+a head for exactly those products is saved already, and answers the fingerprint; the
+server only loads the saved head. Where it cannot (an embedded Qdrant), the server reads
+the products and writes them to a job file for the child (:func:`train_in_child`). The
+child runs at the lowest CPU priority (:data:`CHILD_NICE`).
 
     python -m semcat.categorize.trainer JOB HEAD   # JOB: a pickle this module wrote
+    python -m semcat.categorize.trainer --store HEAD   # the store and options in $SEMCAT_TRAIN_STORE
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import pickle
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from semcat.categorize.head import LinearHead
-from semcat.categorize.training import TrainingSet
+from semcat.categorize.training import LabeledProducts, TrainingSet
+from semcat.errors import EmptyIndexError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +66,53 @@ def train_in_child(data: TrainingSet, options: dict[str, Any], path: Path, diges
     return LinearHead.load(path, digest)
 
 
+STORE_JOB_ENV = "SEMCAT_TRAIN_STORE"  # where --store finds its job (JSON: it holds the store's secrets)
+NOTHING_LABELED = 3  # the --store child's exit status when the store has no labeled product
+
+
+def train_from_store(spec: dict[str, Any], fields: Sequence[str], options: dict[str, Any], path: Path) -> str | None:
+    """Have a child process read the store ``spec`` describes, train a head with
+    ``options`` on its labeled products (unless one trained on exactly them is saved at
+    ``path``) and save it there; the fingerprint it saved it under, or None when the child
+    failed (the caller then reads the store itself; the log says why). Raises
+    :class:`EmptyIndexError` when the store holds no labeled product."""
+    job = json.dumps({"store": spec, "fields": list(fields), "options": options})
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "semcat.categorize.trainer", "--store", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, STORE_JOB_ENV: job},
+        )
+    except OSError as exc:
+        log.warning("linear head: could not retrain in a child process (%s); retraining here", exc)
+        return None
+    if done.returncode == NOTHING_LABELED:
+        raise EmptyIndexError("the store holds no labeled product to train the linear head on")
+    lines = done.stdout.split()
+    if done.returncode != 0 or not lines:
+        log.warning("linear head: the retrain process failed (%s); retraining here", done.stderr.strip()[-500:])
+        return None
+    return lines[-1]
+
+
+def _train_store_job(job: dict[str, Any], path: Path) -> str:
+    """The child's side of :func:`train_from_store`: the fingerprint of the head saved at ``path``."""
+    from semcat.search.factory import open_reader
+
+    source = open_reader(job["store"])
+    try:
+        options = job["options"]
+        data = LabeledProducts(source, job["fields"], options.get("max_products"))
+        digest = data.fingerprint(source.meta.model, **options)
+        if not LinearHead.saved(path, digest):
+            LinearHead.from_training_set(data.training_set(), **options).save(path, digest)
+        return digest
+    finally:
+        source.close()
+
+
 # the child's CPU priority: the lowest, below the server's write worker and retrain thread
 # (niceness 10, which it inherits): on a busy server it trains on the cores requests leave
 CHILD_NICE = 19
@@ -64,6 +121,12 @@ CHILD_NICE = 19
 def main(argv: list[str]) -> int:
     with contextlib.suppress(OSError):
         os.nice(max(0, CHILD_NICE - os.nice(0)))
+    if argv[0] == "--store":
+        try:
+            print(_train_store_job(json.loads(os.environ[STORE_JOB_ENV]), Path(argv[1])))
+        except EmptyIndexError:
+            return NOTHING_LABELED
+        return 0
     job, path = Path(argv[0]), Path(argv[1])
     with job.open("rb") as fh:
         data, options, digest = pickle.load(fh)  # written by this module, beside the head

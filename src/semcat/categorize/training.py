@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,6 +20,17 @@ HEAD_FORMAT = 4  # bump when the saved head's layout or features change: older f
 READ_BACK_BATCH = 1024  # sampled products read back by id per store call
 
 TrainingSet = tuple[np.ndarray, list[str], list[str]]  # dense vectors, texts, full category paths
+
+
+class ProductSource(Protocol):
+    """What the head's training reads of a store: a :class:`VectorStore`, or another
+    process's read-only view of one (:func:`semcat.search.factory.open_reader`)."""
+
+    def iter_vectors(
+        self, space: str = DEFAULT_SPACE, batch_size: int = 1024
+    ) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]: ...
+
+    def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]: ...
 
 
 def training_sample(labels: Sequence[str], max_products: int | None, seed: int = 0) -> np.ndarray | None:
@@ -53,7 +64,7 @@ class LabeledProducts:
     store: past ``max_products`` the pass keeps ids and labels only (a 1M-product store's
     vectors alone are 1.5 GB, its texts as many again)."""
 
-    def __init__(self, store: VectorStore, fields: Sequence[str], max_products: int | None) -> None:
+    def __init__(self, store: ProductSource, fields: Sequence[str], max_products: int | None) -> None:
         self.store, self.fields, self.max_products = store, tuple(fields), max_products
         content = hashlib.sha256()
         self.ids: list[str] = []
@@ -87,8 +98,9 @@ class LabeledProducts:
 
     def fingerprint(self, model: str, **options: Any) -> str:
         """A digest of everything a trained head depends on: the labeled products' vectors,
-        texts and labels (in store order), the model name and the head's options."""
-        header = repr((HEAD_FORMAT, model, sorted(options.items()), len(self.labels)))
+        texts and labels (in store order), the text fields, the model name and the head's
+        training options."""
+        header = repr((HEAD_FORMAT, model, sorted({**options, "fields": self.fields}.items()), len(self.labels)))
         return hashlib.sha256(header.encode() + self._content.encode()).hexdigest()
 
     def training_set(self) -> TrainingSet:

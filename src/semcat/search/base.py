@@ -136,6 +136,13 @@ class VectorStore(Protocol):
         """Persist derived state (index files); writes are already durable without it."""
         ...
 
+    def reader_spec(self) -> dict[str, Any] | None:
+        """How another process opens this collection to read its products while this one
+        serves it (:func:`semcat.search.factory.open_reader`), as JSON-able data (secrets
+        included: pass it in the environment, never on a command line); None when no other
+        process may (an embedded Qdrant belongs to the process that opened it)."""
+        ...
+
     def close(self) -> None: ...
 
 

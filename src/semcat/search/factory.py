@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 from semcat.config import Settings
+from semcat.errors import StoreError
 from semcat.search.base import StoreMeta, VectorStore
 
 
@@ -46,3 +51,21 @@ def open_store(settings: Settings, meta: StoreMeta | None = None) -> VectorStore
             write_consistency_factor=settings.qdrant_write_consistency_factor,
         ),
     )
+
+
+def open_reader(spec: Mapping[str, Any]) -> Any:
+    """The collection a serving process described with
+    :meth:`~semcat.search.base.VectorStore.reader_spec`, opened in another process to read
+    its products (``iter_vectors``, ``get``, ``meta``, ``close``): a FAISS collection's
+    database read-only, without loading its indexes; a Qdrant server's collection
+    through a client of its own."""
+    backend = spec.get("backend")
+    if backend == "faiss":
+        from semcat.search.faiss.reader import FaissReader
+
+        return FaissReader(Path(spec["directory"]))
+    if backend == "qdrant":
+        from semcat.search.qdrant_store import QdrantStore
+
+        return QdrantStore(spec["collection"], None, location=spec["url"], api_key=spec.get("api_key"))
+    raise StoreError(f"no other process can open a {backend!r} store")

@@ -369,6 +369,9 @@ class QdrantEdgeStore(SingleQueryMixin):
             "segments": info.segments_count,
         }
 
+    def reader_spec(self) -> dict[str, Any] | None:
+        return None  # the shard's folder is locked by the process that opened it
+
     def close(self) -> None:
         with self._lock:
             if self._shard is None:

@@ -146,6 +146,7 @@ class QdrantStore(SingleQueryMixin):
         self.collection = collection
         self.server = bool(location and location != ":memory:")
         self.location = location or str(path)
+        self._api_key = api_key
         if location is None and path is None:
             raise StoreError("QdrantStore needs a location (':memory:' or URL) or a path")
         if location is None and meta is None and not (Path(path) / "collection" / collection).exists():  # type: ignore[arg-type]
@@ -415,6 +416,11 @@ class QdrantStore(SingleQueryMixin):
             "sparse": {space: {"vectors": self._count_vectors(space)} for space in self.meta.sparse},
             "products": self.count(),
         }
+
+    def reader_spec(self) -> dict[str, Any] | None:
+        if not self.server:  # local mode's folder is locked by the process that opened it
+            return None
+        return {"backend": "qdrant", "url": self.location, "collection": self.collection, "api_key": self._api_key}
 
     @_locked
     def close(self) -> None:

@@ -3,6 +3,10 @@
 It holds each product's payload, its vectors (float32 blobs per space), its sparse rows,
 its category prefixes (what a category filter matches) and a ``generation`` counter that
 every write transaction bumps, so any process can tell its in-memory indexes lag behind.
+
+Long module: the database is the store's source of truth, and every SQL statement over it
+(schema, change log, reads for requests, writes, the read-only opening another process
+uses) lives here, next to the schema it depends on.
 """
 
 from __future__ import annotations
@@ -92,6 +96,15 @@ def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
     return db
 
 
+def _parse_meta(text: str) -> StoreMeta:
+    stored = json.loads(text)
+    return StoreMeta(
+        model=stored["model"],
+        spaces={k: int(v) for k, v in stored["spaces"].items()},
+        sparse=tuple(stored.get("sparse", ())),
+    )
+
+
 def _prefix_rows(iid: int, payload: dict[str, Any]) -> list[tuple[int, int, str]]:
     return [(iid, depth, p) for depth, p in enumerate(payload.get("category_prefixes") or [], start=1)]
 
@@ -116,6 +129,22 @@ class Documents:
             raise StoreError(f"cannot open the FAISS store database {db_path}: {exc}") from exc
         self.meta = self._check_meta(wanted)
 
+    @classmethod
+    def read_only(cls, directory: Path) -> Documents:
+        """The collection in ``directory`` opened read-only, by a process that neither serves
+        nor writes it (the linear head's retrain child): it creates nothing, and sees
+        committed writes only."""
+        if not (directory / "store.sqlite").exists():
+            raise StoreMissingError(f"no FAISS store at {directory}: index a catalog first (semcat index)")
+        docs = object.__new__(cls)
+        docs.directory = directory
+        docs.db = docs._open(read_only=True)
+        row = docs.db.execute("SELECT value FROM meta WHERE key='meta'").fetchone()
+        if row is None:
+            raise StoreMissingError(f"the FAISS store at {directory} is empty: index a catalog first")
+        docs.meta = _parse_meta(row[0])
+        return docs
+
     def writer(self) -> Documents:
         """Another read-write connection to the database, for writes that must not hold up
         the connection requests read on (a write waits for the database's write lock,
@@ -132,12 +161,15 @@ class Documents:
         """This collection through another connection to its database."""
         other = object.__new__(Documents)
         other.directory, other.meta = self.directory, self.meta
+        other.db = other._open(read_only)
+        return other
+
+    def _open(self, read_only: bool) -> sqlite3.Connection:
         try:
-            other.db = _connect(self.directory / "store.sqlite", read_only)
+            return _connect(self.directory / "store.sqlite", read_only)
         except sqlite3.DatabaseError as exc:
             doing = "read" if read_only else "write"
             raise StoreError(f"cannot {doing} the FAISS store database in {self.directory}: {exc}") from exc
-        return other
 
     def _check_meta(self, wanted: StoreMeta | None) -> StoreMeta:
         row = self.db.execute("SELECT value FROM meta WHERE key='meta'").fetchone()
@@ -150,12 +182,7 @@ class Documents:
                 (json.dumps({"model": wanted.model, "spaces": wanted.spaces, "sparse": list(wanted.sparse)}),),
             )
             row = self.db.execute("SELECT value FROM meta WHERE key='meta'").fetchone()
-        stored = json.loads(row[0])
-        have = StoreMeta(
-            model=stored["model"],
-            spaces={k: int(v) for k, v in stored["spaces"].items()},
-            sparse=tuple(stored.get("sparse", ())),
-        )
+        have = _parse_meta(row[0])
         self._start_log()
         if wanted is not None and not wanted.same_as(have):
             raise StoreError(

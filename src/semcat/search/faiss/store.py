@@ -44,6 +44,7 @@ from semcat.search.base import (
 )
 from semcat.search.faiss.documents import Documents
 from semcat.search.faiss.filters import FILTER_CACHE_MAX, Allowed, matches
+from semcat.search.faiss.reader import rows_of_space
 from semcat.search.faiss.sparse import SparseIndex
 from semcat.search.faiss.vectors import IndexKind, VectorIndexes
 from semcat.search.faiss.writes import Write
@@ -363,16 +364,12 @@ class FaissStore(SingleQueryMixin):
         # own, so it neither shares the request threads' connection nor sees a write half done
         docs = self.docs.reader()
         try:
-            for iids, vecs in docs.iter_space(space, batch_size):
-                payloads = docs.payloads_by_iid(iids.tolist())
-                keep = [n for n, iid in enumerate(iids.tolist()) if iid in payloads]
-                yield (
-                    [payloads[int(iids[n])][0] for n in keep],
-                    vecs[keep],
-                    [payloads[int(iids[n])][1] for n in keep],
-                )
+            yield from rows_of_space(docs, space, batch_size)
         finally:
             docs.close()
+
+    def reader_spec(self) -> dict[str, Any] | None:
+        return {"backend": self.backend, "directory": str(self.directory)}
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
