@@ -11,7 +11,8 @@ suffix, under that product's category; every third write replaces one of its own
 ids). Afterwards every acknowledged write is read back (GET /products/{id}: present, with
 the title of the last acknowledged write). Reports read p50 / p99 / max in both phases
 and their ratio, 5xx counts, writes per second and write latency, lost writes, and the
-head retrains the server did (from /stats, when exposed). The load generator
+head retrains seen during the writes (GET /ready every 0.25 s: the retrains that started,
+and the share of the polls one was running in). The load generator
 (benchmarks/performance/_load.py) shares the 2 cores with the server.
 Writes benchmarks/results/write_load.json and its table in docs/benchmarks.md.
 """
@@ -81,7 +82,7 @@ def measure(args: argparse.Namespace, workers: int) -> dict:
             # warm-up on as many connections as the readers, so every worker has served some
             asyncio.run(run_load(port, lambda i: reads[i % len(reads)], args.readers, total=20 * args.readers))
             alone = asyncio.run(run_load(port, lambda i: reads[i % len(reads)], args.readers, seconds=args.seconds / 3))
-            mixed_reads, writes = asyncio.run(both(port, reads, products, args, acknowledged))
+            mixed_reads, writes, retrains = asyncio.run(both(port, reads, products, args, acknowledged))
             lost = check(port, acknowledged)
         finally:
             proc.terminate()
@@ -107,6 +108,7 @@ def measure(args: argparse.Namespace, workers: int) -> dict:
         "acknowledged_writes": sum(n for status, n in writes.statuses.items() if status in (200, 201)),
         "distinct_ids_written": len(acknowledged),
         "lost_writes": lost,
+        "head_retrains": retrains,
         "p99_ratio_with_vs_without_writes": round(mixed_reads.percentile(0.99) / alone.percentile(0.99), 2),
     }
     print(json.dumps(run, indent=1)[:1500], flush=True)
@@ -139,13 +141,32 @@ async def both(port: int, reads: list[bytes], products: list, args: argparse.Nam
         finally:
             writer_stream.close()
 
+    training: list[bool] = []  # per /ready poll: whether the (polled worker's) head was retraining
+
+    async def poll() -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + args.seconds
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            while loop.time() < deadline:
+                r = await client.get("/ready")
+                training.append(r.status_code == 200 and bool(r.json().get("head_training")))
+                await asyncio.sleep(READY_POLL_SECONDS)
+
     start = asyncio.get_running_loop().time()
     await asyncio.gather(
         run_load(port, lambda i: reads[i % len(reads)], args.readers, seconds=args.seconds, result=reader_result),
         *(writer(w) for w in range(args.writers)),
+        poll(),
     )
     writer_result.elapsed = asyncio.get_running_loop().time() - start
-    return reader_result, writer_result
+    retrains = {
+        "started": sum(1 for before, now in zip([False, *training], training, strict=False) if now and not before),
+        "share_of_polls": round(sum(training) / max(len(training), 1), 2),
+    }
+    return reader_result, writer_result, retrains
+
+
+READY_POLL_SECONDS = 0.25  # how often the writes phase asks /ready whether the head is retraining
 
 
 def check(port: int, acknowledged: dict[str, str]) -> int:
@@ -199,7 +220,10 @@ def render(result: dict, args: argparse.Namespace) -> None:
             f"{', '.join(f'{x:g}' for x in alone)} ms; 5xx "
             f"{sum(run[k]['5xx'] for run in runs for k in ('reads_alone', 'reads_with_writes', 'writes'))}; "
             f"{sum(run['acknowledged_writes'] for run in runs)} acknowledged writes, missing or not as last "
-            f"acknowledged afterwards: {sum(run['lost_writes'] for run in runs)}."
+            f"acknowledged afterwards: {sum(run['lost_writes'] for run in runs)}; head retrains started "
+            f"during the writes (seen on /ready): {', '.join(str(run['head_retrains']['started']) for run in runs)}, "
+            f"one running in {', '.join(format(run['head_retrains']['share_of_polls'], '.0%') for run in runs)} "
+            "of the polls."
         )
     lines += ["", *notes]
     update_doc_section("write-load", "\n".join(lines))
