@@ -272,6 +272,20 @@ def test_a_failed_background_retrain_keeps_the_previous_head(
         assert engine.head().products == len(CATALOG) + 2
 
 
+def test_the_retrain_child_takes_only_idle_cpu_time() -> None:
+    """The child that retrains the head runs in Linux's idle scheduling class at the lowest
+    niceness, so the server's requests always get the cores first."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os; from semcat.categorize.trainer import lower_priority; lower_priority(); "
+        "print(os.sched_getscheduler(0) == os.SCHED_IDLE, os.nice(0))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "19"]
+
+
 def test_the_retrain_child_reads_the_store_it_is_given(tmp_path: Path) -> None:
     """The child that reads the store itself trains on its labeled products, leaves a head
     already saved for them alone, and says so when the store has none labeled."""
