@@ -139,3 +139,17 @@ def test_a_server_that_stops_answering_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="did not answer") as caught:
         store.count()
     assert caught.value.http_status == 503
+
+
+def test_a_server_collection_tells_another_process_how_to_read_it(qdrant_url: str) -> None:
+    """The head's retrain child opens the same collection with what ``reader_spec`` gives
+    (the server, the collection, the key); an in-memory collection belongs to its process."""
+    from semcat.search.qdrant_store import QdrantStore
+
+    settings = Settings(store="qdrant", qdrant_url=qdrant_url, qdrant_api_key="k3y", collection="products")
+    store = open_store(settings, StoreMeta(model="m", spaces={"text": 4}, sparse=("lexical",)))
+    _version_checked()
+    assert store.reader_spec() == {"backend": "qdrant", "url": qdrant_url, "collection": "products", "api_key": "k3y"}
+    memory = QdrantStore("products", StoreMeta(model="m", spaces={"text": 4}), location=":memory:")
+    assert memory.reader_spec() is None
+    memory.close()
