@@ -58,12 +58,11 @@ def main() -> None:
         data = embedded(name, products, gemma)
         start = time.perf_counter()
         (result,) = run_evaluation([data], eval_config(name, ("knn", "tfidf")), None, progress=True)
-        levels = {level: scores for level, scores in result["per_level"].items()}
         row = {
             "catalog": name,
             "levels": {
                 level: {method: round(s["accuracy"], 4) for method, s in scores.items()}
-                for level, scores in levels.items()
+                for level, scores in result["per_level"].items()
             },
             "verdict": verdict(result, 3),
             "embed_seconds": round(data.embed_seconds, 1),

@@ -40,6 +40,33 @@ from semcat.errors import EmptyIndexError
 log = logging.getLogger(__name__)
 
 
+STORE_JOB_ENV = "SEMCAT_TRAIN_STORE"  # where --store finds its job (JSON: it holds the store's secrets)
+NOTHING_LABELED = 3  # the --store child's exit status when the store has no labeled product
+
+
+def _run_child(args: list[str], instead: str, env: dict[str, str] | None = None) -> str | None:
+    """Run this module in a child process with ``args``; its standard output, or None when
+    it could not start or failed (logged, with what the caller does ``instead``). Raises
+    :class:`EmptyIndexError` when the child found no labeled product in the store."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "semcat.categorize.trainer", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
+    except OSError as exc:  # no way to start a process
+        log.warning("linear head: could not retrain in a child process (%s); %s", exc, instead)
+        return None
+    if done.returncode == NOTHING_LABELED:
+        raise EmptyIndexError("the store holds no labeled product to train the linear head on")
+    if done.returncode != 0:
+        log.warning("linear head: the retrain process failed (%s); %s", done.stderr.strip()[-500:], instead)
+        return None
+    return done.stdout
+
+
 def train_in_child(data: TrainingSet, options: dict[str, Any], path: Path, digest: str) -> LinearHead | None:
     """Train a head on ``data`` with ``options`` in a child process that saves it at
     ``path`` under ``digest``; the head loaded from there, or None when the child failed
@@ -49,25 +76,13 @@ def train_in_child(data: TrainingSet, options: dict[str, Any], path: Path, diges
     try:
         with job.open("wb") as fh:
             pickle.dump((data, options, digest), fh, protocol=5)
-        done = subprocess.run(
-            [sys.executable, "-m", "semcat.categorize.trainer", str(job), str(path)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError as exc:  # no room for the job file, no way to start a process
-        log.warning("linear head: could not retrain in a child process (%s); retraining here", exc)
+        done = _run_child([str(job), str(path)], instead="retraining here")
+    except OSError as exc:  # no room for the job file
+        log.warning("linear head: could not write the retrain job (%s); retraining here", exc)
         return None
     finally:
         job.unlink(missing_ok=True)
-    if done.returncode != 0:
-        log.warning("linear head: the retrain process failed (%s); retraining here", done.stderr.strip()[-500:])
-        return None
-    return LinearHead.load(path, digest)
-
-
-STORE_JOB_ENV = "SEMCAT_TRAIN_STORE"  # where --store finds its job (JSON: it holds the store's secrets)
-NOTHING_LABELED = 3  # the --store child's exit status when the store has no labeled product
+    return None if done is None else LinearHead.load(path, digest)
 
 
 def train_from_store(spec: dict[str, Any], fields: Sequence[str], options: dict[str, Any], path: Path) -> str | None:
@@ -77,24 +92,11 @@ def train_from_store(spec: dict[str, Any], fields: Sequence[str], options: dict[
     failed (the caller then reads the store itself; the log says why). Raises
     :class:`EmptyIndexError` when the store holds no labeled product."""
     job = json.dumps({"store": spec, "fields": list(fields), "options": options})
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "semcat.categorize.trainer", "--store", str(path)],
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, STORE_JOB_ENV: job},
-        )
-    except OSError as exc:
-        log.warning("linear head: could not retrain in a child process (%s); retraining here", exc)
-        return None
-    if done.returncode == NOTHING_LABELED:
-        raise EmptyIndexError("the store holds no labeled product to train the linear head on")
-    lines = done.stdout.split()
-    if done.returncode != 0 or not lines:
-        log.warning("linear head: the retrain process failed (%s); retraining here", done.stderr.strip()[-500:])
-        return None
-    return lines[-1]
+    out = _run_child(["--store", str(path)], instead="reading the store here", env={**os.environ, STORE_JOB_ENV: job})
+    lines = (out or "").split()
+    if out is not None and not lines:
+        log.warning("linear head: the retrain process answered no fingerprint; reading the store here")
+    return lines[-1] if lines else None
 
 
 def _train_store_job(job: dict[str, Any], path: Path) -> str:
