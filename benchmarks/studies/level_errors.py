@@ -14,8 +14,9 @@ evidence said (a stored product at cosine >= 0.95, whether the vote's and the he
 first choices were right), how many of them the SVM gets right and the reverse (so what a
 per-product choice between the two could reach at most), and how many wrong products have
 a labeled product of the predicted category at cosine >= 0.9 (a near-twin filed
-elsewhere: the catalog itself disagrees). Writes
-benchmarks/results/level_errors_<dataset>.json.
+elsewhere: the catalog itself disagrees), how close the wrong products are to anything
+labeled at all, and a seeded sample of them with their closest labeled product (text,
+path, cosine) to read by hand. Writes benchmarks/results/level_errors_<dataset>.json.
 """
 
 from __future__ import annotations
@@ -53,10 +54,22 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 DUPLICATE = 0.95  # the default near-duplicate threshold (QueryOptions.duplicate_threshold)
 TWIN = 0.9  # a labeled product this close, of the predicted category, is a near-twin filed elsewhere
+CLOSENESS = (0.7, 0.9)  # the bands of "how close is the closest labeled product" the errors are counted in
+SAMPLE = 30  # level-1 errors written out with their closest labeled product, to read by hand
 
 
 def accuracy(predicted: list[tuple[str, ...]], truth: list[tuple[str, ...]], level: int) -> float:
     return round(float(np.mean([p[:level] == t[:level] for p, t in zip(predicted, truth, strict=True)])), 4)
+
+
+def band_counts(cosines: np.ndarray) -> dict[str, int]:
+    """How many of these products have their closest labeled product in each cosine band."""
+    low, high = CLOSENESS
+    return {
+        f"below {low}": int((cosines < low).sum()),
+        f"{low} to {high}": int(((cosines >= low) & (cosines < high)).sum()),
+        f"{high} or more": int((cosines >= high).sum()),
+    }
 
 
 def main() -> None:
@@ -82,6 +95,7 @@ def main() -> None:
     # the closest labeled product of each test product, and of its predicted category
     similarity = test.vectors @ train.vectors.T
     closest = similarity.max(axis=1)
+    nearest = similarity.argmax(axis=1)
     results: dict[str, Any] = {
         "command": f"python benchmarks/studies/level_errors.py --dataset {args.dataset} --fold {args.fold}",
         "products": {"train": len(train), "test": len(test)},
@@ -128,7 +142,22 @@ def main() -> None:
             "by_evidence": dict(kinds.most_common()),
             f"with_a_labeled_product_of_the_predicted_category_at_cosine_{TWIN}": twins,
             "most_confused": dict(confused.most_common(8)),
+            "closest_labeled_product": band_counts(closest[wrong]),
         }
+        if level == 1:
+            picked = sorted(np.random.default_rng(0).choice(len(wrong), min(SAMPLE, len(wrong)), replace=False))
+            results["level_1_error_sample"] = [
+                {
+                    "text": test.texts[i],
+                    "truth": PATH_JOIN.join(truth[i][:deepest]),
+                    "predicted": PATH_JOIN.join(run.predicted[i][:deepest]),
+                    "closest_labeled": train.texts[nearest[i]],
+                    "closest_path": PATH_JOIN.join(train_paths[nearest[i]][:deepest]),
+                    "closest_cosine": round(float(closest[i]), 3),
+                }
+                for i in (wrong[j] for j in picked)
+            ]
+    results["closest_labeled_product_of_every_test_product"] = band_counts(closest)
     publish(f"level_errors_{args.dataset}", results)
     for key in ("accuracy", "errors"):
         for name, value in results[key].items():
