@@ -28,7 +28,10 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,7 +41,7 @@ from levels import LABELS, eval_config, verdict
 from _common import CACHE, RESULTS, catalog, embedded, publish
 from semcat.config import Settings
 from semcat.embedding import load_embedder
-from semcat.embedding.base import ResolvedModel
+from semcat.embedding.base import ResolvedModel, l2_normalize
 from semcat.embedding.sentence import SentenceTransformerEmbedder
 from semcat.evaluation import run_evaluation
 
@@ -69,15 +72,11 @@ class NomicEmbedder:
             n_threads=os.cpu_count(),
         )
 
-    def encode_texts(self, texts, role="query", batch_size=None):
-        import numpy as np
+    def encode_texts(self, texts: Sequence[str], role: str = "query", batch_size: int | None = None) -> np.ndarray:
+        vectors = self._model.embed(list(texts), prefix=NOMIC_PREFIX, long_text_mode="mean")
+        return l2_normalize(np.asarray(vectors, dtype=np.float32))
 
-        vectors = np.asarray(
-            self._model.embed(list(texts), prefix=NOMIC_PREFIX, long_text_mode="mean"), dtype=np.float32
-        )
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-    def encode_images(self, images, batch_size=None):
+    def encode_images(self, images: Sequence[object], batch_size: int | None = None) -> np.ndarray:
         raise NotImplementedError("nomic-embed-text is a text model")
 
 

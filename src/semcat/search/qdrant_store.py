@@ -420,7 +420,7 @@ class QdrantStore(SingleQueryMixin):
     def reader_spec(self) -> dict[str, Any] | None:
         if not self.server:  # local mode's folder is locked by the process that opened it
             return None
-        return {"backend": "qdrant", "url": self.location, "collection": self.collection, "api_key": self._api_key}
+        return {"backend": self.backend, "url": self.location, "collection": self.collection, "api_key": self._api_key}
 
     @_locked
     def close(self) -> None:
