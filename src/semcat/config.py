@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from semcat.catalog.product import TEXT_FIELDS
 from semcat.options import (
+    CALIBRATION_DEFAULTS,
     DEFAULTS,
     HEAD_DEFAULTS,
     HNSW_DEFAULTS,
@@ -228,7 +229,30 @@ class Settings(BaseSettings):
         DEFAULTS.hybrid_knn_weight, ge=0.0, le=1.0, description="Weight of the kNN vote in hybrid."
     )
     predict_depth: int | None = Field(
-        DEFAULTS.depth, ge=1, description="Deepest taxonomy level to predict (unset: as deep as labels go)."
+        DEFAULTS.depth,
+        ge=1,
+        le=20,
+        description="Deepest taxonomy level to predict (unset: detected from the labels, stopping above the "
+        "first level whose nodes are mostly single products, such as product names).",
+    )
+    auto_precision: float = Field(
+        DEFAULTS.auto_precision,
+        gt=0.5,
+        lt=1.0,
+        description="Precision the predictions filed automatically (decision 'auto') must reach; the confidence "
+        "threshold is learned from the store's own labeled products.",
+    )
+    calibration: bool = Field(
+        CALIBRATION_DEFAULTS.enabled,
+        description="Learn the path confidence (and the auto/review decision) from out-of-fold predictions of the "
+        "store's labeled products, trained with the linear head (off: every decision is 'review').",
+    )
+    calibration_folds: int = Field(
+        CALIBRATION_DEFAULTS.folds,
+        ge=2,
+        le=20,
+        description="Folds of the out-of-fold predictions the confidence is learned from (each trains a head on "
+        "the others: more folds, a truer confidence and a longer training).",
     )
 
     # HTTP service
@@ -340,6 +364,7 @@ class Settings(BaseSettings):
             image_weight=self.image_weight,
             uncertain_threshold=self.uncertain_threshold,
             hybrid_knn_weight=self.hybrid_knn_weight,
+            auto_precision=self.auto_precision,
         )
         return base.merged(**overrides)
 

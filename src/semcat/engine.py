@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,9 +27,12 @@ import numpy as np
 
 from semcat.catalog import PATH_JOIN, CatalogReport, ColumnMap, Product, parse_category, public_payload, read_catalog
 from semcat.categorize import QueryRows, ZeroShotCategorizer, build_categorizer, head_applies
+from semcat.categorize.calibration import apply as calibrated
+from semcat.categorize.depth import category_depth
 from semcat.categorize.head import LinearHead
 from semcat.categorize.keeper import HeadKeeper
 from semcat.categorize.prediction import Prediction
+from semcat.categorize.trainer import calibration_spec
 from semcat.config import Settings
 from semcat.embedding.base import Embedder, LazyEmbedder, Role
 from semcat.embedding.lexical import LEXICAL_SPACE
@@ -80,8 +84,16 @@ class Engine:
         self._rows = QueryRows()
         self._writes = 0  # bumped by every write through this engine: the head retrains after one
         s = self.settings
+        self._depth: tuple[Any, int | None] | None = None  # (store state, detected depth)
+        calibration = None
+        if s.calibration:
+            calibration = calibration_spec(s.query_options(), s.predict_depth, s.calibration_folds)
         self._heads = HeadKeeper(
-            s.data_dir / "heads" / f"{s.store}-{s.collection}.pkl", s.text_fields, s.head_options(), s.retrain_options()
+            s.data_dir / "heads" / f"{s.store}-{s.collection}.pkl",
+            s.text_fields,
+            s.head_options(),
+            s.retrain_options(),
+            calibration,
         )
 
     # ------------------------------------------------------------ resources
@@ -217,7 +229,7 @@ class Engine:
         ``images``, one per product or None, are decoded photos or raw image bytes
         (decoded here under the pixel guard); a CLIP model embeds them per the modality.
         """
-        opts = (options or self.settings.query_options()).merged(**overrides)
+        opts = self._with_depth((options or self.settings.query_options()).merged(**overrides))
         if images is not None and len(images) != len(products):
             raise InvalidInputError(f"{len(products)} products but {len(images)} images")
         predictions: list[Prediction] = []
@@ -249,6 +261,25 @@ class Engine:
         report = self.read_catalog(frame, columns)
         predictions = self.categorize(report.products, options, **overrides)
         return pd.DataFrame([prediction_row(p, pred) for p, pred in zip(report.products, predictions, strict=True)])
+
+    def _with_depth(self, options: QueryOptions) -> QueryOptions:
+        """The options with the store's default depth where they name none."""
+        if options.depth is not None:
+            return options
+        depth = self.default_depth()
+        return options if depth is None else replace(options, depth=depth)
+
+    def default_depth(self) -> int | None:
+        """The deepest level predicted when a request names none: ``predict_depth``, else
+        the levels above the first whose nodes are mostly single products (product
+        names, not categories: :func:`semcat.categorize.depth.category_depth`)."""
+        if self.settings.predict_depth is not None:
+            return self.settings.predict_depth
+        store = self.store()
+        key = self._heads.state(store, self._writes)
+        if self._depth is None or self._depth[0] != key:
+            self._depth = (key, category_depth(store.category_counts(level=None)))
+        return self._depth[1]
 
     def head(self, wait: bool = False) -> LinearHead | None:
         """The linear head requests are answered with: loaded or trained on first use;
@@ -354,7 +385,10 @@ class Engine:
         head = self.head() if head_applies(options, queries) else None
         zero_shot = self._zero_shot_prior() if options.method in ("zero-shot", "hybrid") else None
         categorizer = build_categorizer(store, options, head=head, zero_shot=zero_shot)
-        return categorizer.predict(queries, category=options.category)
+        predictions = categorizer.predict(queries, category=options.category)
+        # the confidence is learned for the default categorizer: the vote with the head
+        calibration = head.calibration if head is not None and options.method == "knn" else None
+        return calibrated(calibration, predictions, options.auto_precision, options.uncertain_threshold, options.depth)
 
     # -------------------------------------------------------------- search
     def similar(
@@ -425,6 +459,8 @@ class Engine:
         data = store.describe()
         data["labeled"] = store.count(SearchFilter(labeled=True))
         data["categories"] = store.category_counts(level=level)
+        data["depth"] = self.depth_status()
+        data["confidence"] = self.confidence_status(head=self._heads.latest or self._heads.saved(store))
         return data
 
     def ready(self) -> dict[str, Any]:
@@ -439,7 +475,44 @@ class Engine:
             "images": self.supports_images,
             "keyed_writes": self.settings.api_key is not None,
             "head_training": self._heads.training is not None,
+            "depth": self.depth_status(),
+            "confidence": self.confidence_status(),
         }
+
+    def depth_status(self) -> dict[str, Any]:
+        """The default depth, and whether it was set or detected from the labels."""
+        return {"value": self.default_depth(), "detected": self.settings.predict_depth is None}
+
+    def confidence_status(self, target: float | None = None, head: LinearHead | None = None) -> dict[str, Any]:
+        """What the auto-file decision stands on (/ready, ``semcat info``): the target, the
+        confidence threshold learned for it and the share of the store's own labeled
+        products it files automatically (out of fold), or why every decision is review.
+        Reads the head the requests use (or ``head``), never trains one."""
+        target = self.settings.auto_precision if target is None else target
+        status: dict[str, Any] = {"target_precision": target, "calibrated": False}
+        if not self.settings.calibration:
+            return status | {"reason": "calibration is off (SEMCAT_CALIBRATION=false): every decision is review"}
+        if not self.settings.query_options().uses_head:
+            return status | {"reason": "the confidence is learned with the linear head, which is off (head_weight 0)"}
+        head = head or self._heads.latest
+        if head is None:
+            reason = "training" if self._heads.training is not None else "not trained yet (first request trains it)"
+            return status | {"reason": f"the linear head and its calibration are {reason}"}
+        calibration = head.calibration
+        if calibration is None:
+            return status | {"reason": head.calibration_note or "not calibrated"}
+        threshold = calibration.threshold(target)
+        status |= {
+            "calibrated": True,
+            "threshold": None if threshold is None else round(threshold, 4),
+            "expected_auto_share": round(calibration.expected_share(target), 4),
+            "out_of_fold_accuracy": round(calibration.accuracy, 4),
+            "products": calibration.products,
+            "depth": calibration.depth,
+        }
+        if threshold is None:
+            status["reason"] = f"no confidence reaches {target:.0%} precision on the store's own products"
+        return status
 
     # ------------------------------------------------------------ training
     def fine_tune(

@@ -25,7 +25,7 @@ METHODS: tuple[str, ...] = get_args(Method)
 MODALITIES: tuple[str, ...] = get_args(Modality)
 
 # What a single request may set (the API's and the CLI's per-call options).
-REQUEST_FIELDS = ("k", "top_n", "depth", "method", "modality", "category")
+REQUEST_FIELDS = ("k", "top_n", "depth", "method", "modality", "category", "auto_precision")
 SIMILAR_K = 5  # products `similar` returns when not told
 
 
@@ -40,6 +40,7 @@ class QueryOptions:
     method: Method = "knn"
     modality: Modality = "both"  # text, image, or both (whatever each query has)
     category: str | None = None  # only this subtree votes, and no level leaves it
+    auto_precision: float = 0.98  # the precision the predictions filed automatically must reach
     # the recipe (Settings)
     vote_power: float = 8.0  # neighbor weight = max(cosine, 0) ** vote_power (0: one vote each)
     duplicate_threshold: float | None = 0.95  # neighbors this similar decide alone (None: off)
@@ -61,6 +62,10 @@ class QueryOptions:
                 raise InvalidInputError(f"{name} must be an integer of at least 1, got {getattr(self, name)!r}")
         if self.depth is not None and (not isinstance(self.depth, int) or self.depth < 1):
             raise InvalidInputError(f"depth must be an integer of at least 1, got {self.depth!r}")
+        if not isinstance(self.auto_precision, int | float) or not 0.5 < self.auto_precision < 1.0:
+            raise InvalidInputError(
+                f"auto_precision must be between 0.5 and 1 (exclusive), got {self.auto_precision!r}"
+            )
         if self.category is not None and not str(self.category).strip():
             raise InvalidInputError("category is empty: omit it to let every category vote")
 
@@ -132,7 +137,22 @@ class ZeroShotOptions:
     temperature: float = 0.05  # softmax temperature over prompt cosines
 
 
+@dataclass(frozen=True, slots=True)
+class CalibrationOptions:
+    """How the path confidence is learned (:mod:`semcat.categorize.calibration`); trained
+    with the linear head, a change retrains both."""
+
+    enabled: bool = True
+    folds: int = 5  # out-of-fold predictions over the labeled products: each fold's head trains on the rest
+    min_products: int = 100  # fewer labeled products: no calibration, every decision 'review'
+    min_support: int = 2  # labeled neighbors under a path for it to be filed automatically
+    # a level of product names, not categories, is left out of the default depth: more than
+    # this share of the labeled products reaching it are alone in their node there
+    name_level_alone: float = 1 / 3
+
+
 DEFAULTS = QueryOptions()
+CALIBRATION_DEFAULTS = CalibrationOptions()
 HEAD_DEFAULTS = HeadOptions()
 HNSW_DEFAULTS = HnswOptions()
 RETRAIN_DEFAULTS = RetrainOptions()

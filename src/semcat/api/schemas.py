@@ -98,6 +98,13 @@ class CategorizeRequest(_Strict):
         None, ge=1, le=limits.MAX_CATEGORY_DEPTH, description="Deepest taxonomy level to predict."
     )
     category: str | None = Field(None, max_length=1_000, description="Only products under this category vote.")
+    auto_precision: float | None = Field(
+        None,
+        gt=0.5,
+        lt=1.0,
+        description="Precision the predictions filed automatically ('decision': 'auto') must reach "
+        "(default: settings, 0.98).",
+    )
 
     _attributes = field_validator("attributes")(_check_attributes)
 
@@ -140,8 +147,11 @@ class CategoryScoreOut(BaseModel):
 class LevelOut(BaseModel):
     level: int
     category: str
-    score: float
+    score: float = Field(description="Mixed score of the path down to this level (not a probability).")
     top: list[CategoryScoreOut]
+    confidence: float | None = Field(
+        None, description="Estimated probability that the path down to this level is right."
+    )
 
 
 class NeighborOut(BaseModel):
@@ -155,8 +165,19 @@ class NeighborOut(BaseModel):
 class PredictionOut(BaseModel):
     category: str | None = Field(description="Predicted taxonomy path, ' > '-joined.")
     main_category: str | None
-    score: float = Field(description="Vote share of the main category.")
-    uncertain: bool
+    confidence: float | None = Field(
+        None,
+        description="Estimated probability that the whole path is right, calibrated on the store's own labeled "
+        "products (when 'calibrated' is false: the path's mixed score, not a probability).",
+    )
+    decision: Literal["auto", "review"] = Field(
+        "review",
+        description="'auto': file it without a look (its confidence reaches the threshold learned for the "
+        "requested precision); 'review': have a person look.",
+    )
+    calibrated: bool = Field(False, description="Whether the confidence is calibrated (see /ready).")
+    score: float = Field(description="Mixed score of the main category (level 1), not a probability.")
+    uncertain: bool = Field(description="The path is more likely wrong than right (confidence below 0.5).")
     levels: list[LevelOut]
     top: list[CategoryScoreOut]
     neighbors: list[NeighborOut]
@@ -303,6 +324,15 @@ class Ready(BaseModel):
         False,
         description="Whether the linear head is retraining after writes (in the background: the previous "
         "head answers until the new one is swapped in).",
+    )
+    depth: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The default depth predicted ('value') and whether it was detected from the labels.",
+    )
+    confidence: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The auto-file decision: target precision, the confidence threshold learned for it, the share "
+        "of the store's labeled products it files automatically (out of fold), or why everything goes to review.",
     )
 
 

@@ -126,6 +126,9 @@ class LinearHead:
                     self.only_child[parent] = targets[0]
         self.products = len(labels)
         self.train_seconds = time.perf_counter() - start
+        # the path confidence learned with this head (semcat.categorize.trainer.train), or why there is none
+        self.calibration: Any = None
+        self.calibration_note: str | None = "not calibrated"
 
     @staticmethod
     def _weights(coef: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from semcat.categorize.head import LinearHead
-from semcat.categorize.trainer import train_from_store, train_in_child
+from semcat.categorize.trainer import CALIBRATION_KEY, train, train_from_store, train_in_child
 from semcat.categorize.training import LabeledProducts
 from semcat.errors import EmptyIndexError
 from semcat.locks import file_lock
@@ -49,11 +49,17 @@ class HeadKeeper:
     """The current :class:`LinearHead` of a store (None while it has < 2 categories)."""
 
     def __init__(
-        self, path: Path, fields: Sequence[str], options: HeadOptions, retrain: RetrainOptions = RETRAIN_DEFAULTS
+        self,
+        path: Path,
+        fields: Sequence[str],
+        options: HeadOptions,
+        retrain: RetrainOptions = RETRAIN_DEFAULTS,
+        calibration: dict[str, Any] | None = None,
     ) -> None:
         self.path = path
         self.fields = tuple(fields)
         self.options = options
+        self.calibration = calibration  # what the path confidence is learned for (trainer.calibration_spec)
         self.retrain = retrain
         self._head: tuple[Any, LinearHead | None] | None = None
         self._lock = threading.Lock()
@@ -118,6 +124,21 @@ class HeadKeeper:
         except Exception as exc:  # the store closed under it, a disk full, ...: requests never see this
             log.warning("linear head: the background retrain failed (%s); the previous head keeps serving", exc)
 
+    def saved(self, store: VectorStore) -> LinearHead | None:
+        """The head saved for the store as it is now, loaded without training one (None:
+        none is saved, or it is stale)."""
+        try:
+            data = self._labeled(store)
+        except EmptyIndexError:
+            return None
+        return LinearHead.load(self.path, self._digest(store, data))
+
+    @property
+    def latest(self) -> LinearHead | None:
+        """The head requests are answered with now, if one is loaded (never trains)."""
+        current = self._head
+        return None if current is None else current[1]
+
     @property
     def training(self) -> threading.Thread | None:
         """The background retrain in progress, if any."""
@@ -163,12 +184,13 @@ class HeadKeeper:
         return LabeledProducts(store, self.fields, self.options.max_products)
 
     def _training_options(self) -> dict[str, Any]:
-        """What :meth:`LinearHead.from_training_set` is given besides the training set."""
+        """What :func:`semcat.categorize.trainer.train` is given besides the training set."""
         return {
             "chars": self.options.chars,
             "c": self.options.c,
             "levels": self.options.levels,
             "max_products": self.options.max_products,
+            CALIBRATION_KEY: self.calibration,
         }
 
     def _digest(self, store: VectorStore, data: LabeledProducts) -> str:
@@ -207,9 +229,9 @@ class HeadKeeper:
             return head
         options = self._training_options()
         training = data.training_set()
-        head = train_in_child(training, options, self.path, digest) if child else None
+        head = train_in_child(training, options, self.path, digest, data.labels) if child else None
         if head is None:
-            head = LinearHead.from_training_set(training, **options)
+            head = train(training, options, data.labels)
             try:
                 head.save(self.path, digest)
             except OSError as exc:  # a read-only data folder: the head still serves this process

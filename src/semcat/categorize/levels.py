@@ -170,6 +170,9 @@ class LevelwiseCategorizer:
             return
         walk.joint *= mixed[best] / norm
         ranked_mix = sorted(mixed, key=lambda c: (-mixed[c], c))
+        head_share = None
+        if head is not None and best in known:
+            head_share = float(head[children.index(best)])
         walk.levels.append(
             LevelScore(
                 level=depth,
@@ -180,6 +183,8 @@ class LevelwiseCategorizer:
                     for c in ranked_mix
                     if c != parent
                 ],
+                vote=float(voted.get(best, 0.0)) if voted else None,
+                head=head_share,
             )
         )
         walk.chosen = best

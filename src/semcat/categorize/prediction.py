@@ -16,13 +16,20 @@ class CategoryScore:
 
 @dataclass(frozen=True, slots=True)
 class LevelScore:
-    """The chosen category at one taxonomy level (1 = main) and its vote share, with
-    the top-N shares of every category at that level."""
+    """The chosen category at one taxonomy level (1 = main) and its mixed score (the
+    product of the shares down to it), with the top-N scores of the categories at that
+    level; ``confidence``: the calibrated probability that the path down to this level is
+    right (:mod:`semcat.categorize.calibration`)."""
 
     level: int
     category: str
     score: float
     top: list[CategoryScore] = field(default_factory=list)
+    confidence: float | None = None
+    # the two voices mixed at this level, for the chosen category under its parent: the
+    # neighbors' vote share and the linear head's probability (None: that voice was silent)
+    vote: float | None = None
+    head: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +49,14 @@ class Prediction:
     """A categorization.
 
     ``category`` is the predicted taxonomy path (' > '-joined), chosen level by level;
-    ``score`` is the main category's (level 1) normalized vote share and ``uncertain``
-    is true when it is below the configured threshold; ``levels`` gives each level's
-    choice and share; ``top`` the top-N full paths; ``neighbors`` the evidence;
-    ``near_duplicate`` says the vote was left to near-duplicates of the query;
+    ``confidence`` the estimated probability that this whole path is right (calibrated on
+    the store's labeled products; ``calibrated`` false: the path's mixed score, not a
+    probability); ``decision`` ``auto`` when the path can be filed without a look at the
+    requested precision, else ``review``; ``uncertain`` is true when the path is more
+    likely wrong than right (confidence below the uncertain threshold); ``score`` is the
+    main category's (level 1) mixed score, uncalibrated; ``levels`` gives each level's
+    choice, score and confidence; ``top`` the top-N full paths; ``neighbors`` the
+    evidence; ``near_duplicate`` says the vote was left to near-duplicates of the query;
     ``modality`` which of the query's vectors decided (``text``, ``image`` or ``both``).
     """
 
@@ -58,6 +69,9 @@ class Prediction:
     method: str = "knn"
     near_duplicate: bool = False
     modality: str = "text"
+    confidence: float | None = None
+    decision: str = "review"
+    calibrated: bool = False
 
     @property
     def main_category(self) -> str | None:
@@ -81,6 +95,8 @@ def prediction_row(product: Any, prediction: Prediction) -> dict[str, Any]:
         "title": product.title,
         "category": prediction.category,
         "main_category": prediction.main_category,
+        "confidence": None if prediction.confidence is None else round(prediction.confidence, 4),
+        "decision": prediction.decision,
         "score": round(prediction.score, 4),
         "uncertain": prediction.uncertain,
         "near_duplicate": prediction.near_duplicate,
@@ -88,7 +104,13 @@ def prediction_row(product: Any, prediction: Prediction) -> dict[str, Any]:
         "modality": prediction.modality,
         "top": [{"category": c.category, "score": round(c.score, 4)} for c in prediction.top],
         "levels": [
-            {"level": lv.level, "category": lv.category, "score": round(lv.score, 4)} for lv in prediction.levels
+            {
+                "level": lv.level,
+                "category": lv.category,
+                "score": round(lv.score, 4),
+                "confidence": None if lv.confidence is None else round(lv.confidence, 4),
+            }
+            for lv in prediction.levels
         ],
         "neighbors": [
             {"id": n.id, "score": round(n.score, 4), "category": n.category, "title": n.title, "space": n.space}

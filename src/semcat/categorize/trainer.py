@@ -36,12 +36,57 @@ from typing import Any
 from semcat.categorize.head import LinearHead
 from semcat.categorize.training import LabeledProducts, TrainingSet
 from semcat.errors import EmptyIndexError
+from semcat.options import CALIBRATION_DEFAULTS, HeadOptions, QueryOptions
 
 log = logging.getLogger(__name__)
 
 
 STORE_JOB_ENV = "SEMCAT_TRAIN_STORE"  # where --store finds its job (JSON: it holds the store's secrets)
 NOTHING_LABELED = 3  # the --store child's exit status when the store has no labeled product
+
+
+CALIBRATION_KEY = "calibration"  # the training options' entry for the path confidence (None: off)
+
+
+def calibration_spec(options: QueryOptions, depth: int | None, folds: int) -> dict[str, Any]:
+    """What the path confidence is learned for, as the training options carry it (JSON):
+    the serving options' recipe and depth (None: detected from the labels)."""
+    from dataclasses import asdict
+
+    recipe = asdict(options)
+    for name in ("top_n", "method", "modality", "category", "auto_precision", "depth", "uncertain_threshold"):
+        recipe.pop(name)  # what a request changes, or what only reads the confidence
+    return {"recipe": recipe, "depth": depth, "folds": folds}
+
+
+def train(data: TrainingSet, options: dict[str, Any], labels: Sequence[str] | None = None) -> LinearHead:
+    """A head trained on ``data`` with ``options`` (the head's own, and under
+    :data:`CALIBRATION_KEY` the calibration spec), with its path confidence learned from
+    out-of-fold predictions (:mod:`semcat.categorize.calibration`) when asked. ``labels``:
+    every labeled product's path, when ``data`` is a sample (the default depth is read
+    from all of them)."""
+    from semcat.categorize.calibration import calibrate
+    from semcat.categorize.depth import category_depth
+
+    head_options = {k: v for k, v in options.items() if k != CALIBRATION_KEY}
+    head = LinearHead.from_training_set(data, **head_options)
+    spec = options.get(CALIBRATION_KEY)
+    if not spec:
+        head.calibration_note = "calibration is off (SEMCAT_CALIBRATION=false)"
+        return head
+    dense, texts, paths = data
+    depth = spec["depth"] or category_depth(labels if labels is not None else paths)
+    if len(paths) < CALIBRATION_DEFAULTS.min_products:
+        head.calibration_note = (
+            f"too few labeled products to calibrate the confidence: {len(paths)}, at least "
+            f"{CALIBRATION_DEFAULTS.min_products} needed; every prediction goes to review"
+        )
+        return head
+    query = QueryOptions(**spec["recipe"], depth=depth)
+    head_opts = HeadOptions(**{k: head_options[k] for k in ("c", "chars", "levels", "max_products")})
+    head.calibration = calibrate(dense, texts, paths, query, head_opts, folds=spec["folds"])
+    head.calibration_note = None
+    return head
 
 
 def _run_child(args: list[str], instead: str, env: dict[str, str] | None = None) -> str | None:
@@ -67,15 +112,17 @@ def _run_child(args: list[str], instead: str, env: dict[str, str] | None = None)
     return done.stdout
 
 
-def train_in_child(data: TrainingSet, options: dict[str, Any], path: Path, digest: str) -> LinearHead | None:
-    """Train a head on ``data`` with ``options`` in a child process that saves it at
+def train_in_child(
+    data: TrainingSet, options: dict[str, Any], path: Path, digest: str, labels: Sequence[str] | None = None
+) -> LinearHead | None:
+    """Train a head on ``data`` with ``options`` (see :func:`train`) in a child process that saves it at
     ``path`` under ``digest``; the head loaded from there, or None when the child failed
     (the caller then trains in this process and says why in the log)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     job = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.job")
     try:
         with job.open("wb") as fh:
-            pickle.dump((data, options, digest), fh, protocol=5)
+            pickle.dump((data, options, digest, None if labels is None else list(labels)), fh, protocol=5)
         done = _run_child([str(job), str(path)], instead="retraining here")
     except OSError as exc:  # no room for the job file
         log.warning("linear head: could not write the retrain job (%s); retraining here", exc)
@@ -109,7 +156,7 @@ def _train_store_job(job: dict[str, Any], path: Path) -> str:
         data = LabeledProducts(source, job["fields"], options.get("max_products"))
         digest = data.fingerprint(source.meta.model, **options)
         if not LinearHead.saved(path, digest):
-            LinearHead.from_training_set(data.training_set(), **options).save(path, digest)
+            train(data.training_set(), options, data.labels).save(path, digest)
         return digest
     finally:
         source.close()
@@ -143,8 +190,8 @@ def main(argv: list[str]) -> int:
         return 0
     job, path = Path(argv[0]), Path(argv[1])
     with job.open("rb") as fh:
-        data, options, digest = pickle.load(fh)  # written by this module, beside the head
-    LinearHead.from_training_set(data, **options).save(path, digest)
+        data, options, digest, labels = pickle.load(fh)  # written by this module, beside the head
+    train(data, options, labels).save(path, digest)
     return 0
 
 

@@ -28,7 +28,14 @@ from semcat.cli.common import (
     run,
     shared_options,
 )
-from semcat.cli.output import check_output, prediction_rows, print_prediction, print_prediction_table, write_predictions
+from semcat.cli.output import (
+    check_output,
+    decision_summary,
+    prediction_rows,
+    print_prediction,
+    print_prediction_table,
+    write_predictions,
+)
 from semcat.errors import ConfigError
 from semcat.options import SIMILAR_K
 
@@ -78,6 +85,14 @@ def categorize(
     taxonomy: Annotated[
         Path | None, typer.Option("--taxonomy", help="Category list for zero-shot/hybrid, one path per line.")
     ] = None,
+    auto_precision: Annotated[
+        float | None,
+        typer.Option(
+            "--auto-precision",
+            help="Precision the predictions filed automatically (decision 'auto') must reach, between 0.5 and 1 "
+            "(SEMCAT_AUTO_PRECISION).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     *,
     shared: Mapping[str, Any],
@@ -96,7 +111,15 @@ def categorize(
         settings = make_settings(**shared, taxonomy_file=taxonomy)
         images: list[Any] | None = None
         with make_engine(settings) as engine:
-            options = engine.options(k=k, top_n=top_n, depth=depth, method=method, modality=modality, category=category)
+            options = engine.options(
+                k=k,
+                top_n=top_n,
+                depth=depth,
+                method=method,
+                modality=modality,
+                category=category,
+                auto_precision=auto_precision,
+            )
             if file is None:
                 products = [Product(id="query", title=clean_text(text))]
                 if not products[0].title and image is None:
@@ -127,6 +150,8 @@ def categorize(
             print_prediction(text or f"(image {image})", predictions[0])
         else:
             print_prediction_table(rows)
+        if file is not None:
+            err.print(decision_summary(predictions, options.auto_precision), markup=False)
         if labeled:
             correct = sum(pred == true for pred, true in labeled)
             err.print(f"main-category accuracy on the {len(labeled)} labeled rows: {correct / len(labeled):.4f}")

@@ -15,7 +15,30 @@ from semcat.categorize.prediction import prediction_row
 from semcat.cli.common import out
 from semcat.errors import ConfigError
 
-PREDICTION_CSV_FIELDS = ["id", "title", "category", "main_category", "score", "uncertain", "top", "true_category"]
+PREDICTION_CSV_FIELDS = [
+    "id",
+    "title",
+    "category",
+    "main_category",
+    "confidence",
+    "decision",
+    "score",
+    "uncertain",
+    "top",
+    "true_category",
+]
+
+
+def decision_summary(predictions: Sequence[Any], target: float) -> str:
+    """'1,412 of 2,000 filed automatically at an expected 98% precision; 588 to review'."""
+    auto = sum(p.decision == "auto" for p in predictions)
+    line = (
+        f"{auto:,} of {len(predictions):,} filed automatically at an expected {target:.0%} precision; "
+        f"{len(predictions) - auto:,} to review"
+    )
+    if predictions and not any(p.calibrated for p in predictions):
+        line += " (the confidence is not calibrated: see `semcat info`)"
+    return line
 
 
 def prediction_rows(products: Sequence[Any], predictions: Sequence[Any]) -> list[dict[str, Any]]:
@@ -63,14 +86,28 @@ def _write_predictions(path: Path, rows: list[dict[str, Any]]) -> None:
         raise ConfigError(f"cannot write predictions to {path.name}: use a .csv, .tsv or .jsonl file")
 
 
+def _confidence(value: float | None, calibrated: bool) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if calibrated else f"{value:.2f}*"
+
+
 def print_prediction(text: str, pred: Any) -> None:
     flag = " [yellow](uncertain)[/yellow]" if pred.uncertain else ""
     if pred.near_duplicate:
         flag += " (near-duplicate of a stored product)"
+    decision = "[green]auto[/green]" if pred.decision == "auto" else "[yellow]review[/yellow]"
     out.print(f"[bold]{escape(text)}[/bold]")
-    out.print(f"  category: [green]{escape(str(pred.category))}[/green]  score {pred.score:.2f}{flag}", markup=True)
+    out.print(
+        f"  category: [green]{escape(str(pred.category))}[/green]  confidence "
+        f"{_confidence(pred.confidence, pred.calibrated)}  {decision}{flag}",
+        markup=True,
+    )
     for lv in pred.levels:
-        out.print(f"    level {lv.level}: {lv.category.split(' > ')[-1]} ({lv.score:.2f})", markup=False)
+        conf = _confidence(lv.confidence, pred.calibrated)
+        out.print(f"    level {lv.level}: {lv.category.split(' > ')[-1]} (confidence {conf})", markup=False)
+    if not pred.calibrated:
+        out.print("  * not calibrated (a mixed score, not a probability): see `semcat info`", markup=False)
     if len(pred.top) > 1:
         out.print("  alternatives: " + "; ".join(f"{c.category} ({c.score:.2f})" for c in pred.top[1:]), markup=False)
     if pred.modality == "both":
@@ -86,14 +123,14 @@ def print_prediction_table(rows: list[dict[str, Any]]) -> None:
     table.add_column("id", overflow="ellipsis", no_wrap=True, max_width=16)
     table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=30)
     table.add_column("category", overflow="fold")
-    table.add_column("score", justify="right", min_width=5, no_wrap=True)
-    table.add_column("flag")
+    table.add_column("confidence", justify="right", min_width=5, no_wrap=True)
+    table.add_column("decision")
     for row in rows:
         table.add_row(
             escape(row["id"]),
             escape(row["title"]),
             escape(row["category"] or "-"),
-            f"{row['score']:.2f}",
-            "uncertain" if row["uncertain"] else "",
+            "-" if row["confidence"] is None else f"{row['confidence']:.2f}",
+            row["decision"],
         )
     out.print(table)

@@ -12,6 +12,18 @@ from rich.table import Table
 from semcat.cli.common import STORE, JsonOpt, make_engine, make_settings, out, run, shared_options
 
 
+def confidence_line(status: Mapping[str, Any]) -> str:
+    """The auto-file decision in one line (``semcat info``)."""
+    target = status["target_precision"]
+    if not status["calibrated"] or status.get("threshold") is None:
+        return f"every prediction to review at {target:.0%} precision: {status.get('reason', 'not calibrated')}"
+    return (
+        f"confidence >= {status['threshold']:.3f} for {target:.0%} precision; files "
+        f"{status['expected_auto_share']:.0%} of the store's own labeled products automatically "
+        f"(out of fold, {status['products']:,} products)"
+    )
+
+
 @shared_options(STORE)
 def info(
     level: Annotated[int, typer.Option("--level", min=1, help="Taxonomy level of the category counts.")] = 1,
@@ -34,6 +46,10 @@ def info(
         for space, details in data.get("sparse", {}).items():
             out.print(f"space:    {space} (sparse word vectors, {details['vectors']} stored)")
         out.print(f"products: {data['products']} ({data['labeled']} labeled)")
+        depth = data["depth"]
+        how = "detected from the labels" if depth["detected"] else "set by SEMCAT_PREDICT_DEPTH"
+        out.print(f"depth:    {depth['value'] or '-'} levels predicted ({how})", markup=False)
+        out.print(f"auto-file: {confidence_line(data['confidence'])}", markup=False)
         table = Table(f"category (level {level})", "products")
         for name, count in data["categories"].items():
             table.add_row(escape(name), str(count))

@@ -26,12 +26,14 @@ import numpy as np
 from semcat.catalog import PATH_JOIN
 from semcat.categorize import build_categorizer
 from semcat.categorize.builder import QueryRows
+from semcat.categorize.calibration import apply, calibrate
+from semcat.categorize.depth import category_depth
 from semcat.categorize.head import LinearHead
+from semcat.categorize.scratch import scratch_store
 from semcat.categorize.zeroshot import ZeroShotCategorizer
 from semcat.embedding.lexical import LEXICAL_SPACE
 from semcat.evaluation.data import LabeledSet
-from semcat.options import DEFAULTS, HEAD_DEFAULTS, HeadOptions, QueryOptions
-from semcat.search.base import StoreMeta
+from semcat.options import CALIBRATION_DEFAULTS, DEFAULTS, HEAD_DEFAULTS, HeadOptions, QueryOptions
 from semcat.search.faiss import FaissStore
 
 
@@ -46,6 +48,24 @@ class MethodRun:
     leaks: int = 0  # neighbors that were themselves held out (must stay 0)
     uncertain: int = 0
     variants: dict[str, MethodRun] = field(default_factory=dict)  # see knn(variants=...)
+    # with confidence=True: per test product, the confidence of its path and of each level,
+    # and per precision target whether it was filed automatically
+    confidence: list[float] | None = None
+    level_confidence: list[list[float]] | None = None
+    auto: dict[float, list[bool]] | None = None
+
+
+AUTO_TARGETS = (0.9, 0.95, 0.98, 0.99)  # the precision targets the evaluation reports the auto decision at
+
+
+def _auto_decisions(calibration: Any, predictions: list[Any], depth: int | None) -> dict[float, list[bool]]:
+    """Per target, whether each prediction would be filed automatically."""
+    from semcat.categorize.calibration import AUTO, apply
+
+    return {
+        target: [p.decision == AUTO for p in apply(calibration, predictions, target, 0.5, depth)]
+        for target in AUTO_TARGETS
+    }
 
 
 def knn(
@@ -57,6 +77,8 @@ def knn(
     *,
     batch: int = 1024,
     variants: Mapping[str, Mapping[str, Any]] | None = None,
+    confidence: bool = False,
+    folds: int = CALIBRATION_DEFAULTS.folds,
     **overrides: Any,
 ) -> MethodRun:
     """The service's categorizer (``options``, default: the product defaults, with ``k`` and
@@ -65,7 +87,11 @@ def knn(
     :func:`semcat.categorize.build_categorizer` exactly as the engine builds it.
 
     ``variants``: other option sets (e.g. ``{"head_weight": 1.0}``) run on the same store
-    and head, their predictions in ``MethodRun.variants``."""
+    and head, their predictions in ``MethodRun.variants``.
+
+    ``confidence``: as served, the path stops at the training labels' category depth
+    (unless ``depth`` is given) and each prediction gets the confidence and decision of a
+    calibration learned from the training products alone (``folds`` out-of-fold runs)."""
     head_overrides = {
         key.removeprefix("head_"): overrides.pop(key)
         for key in ("head_c", "head_chars", "head_levels", "head_max_products")
@@ -73,6 +99,8 @@ def knn(
     }
     opts = (options or DEFAULTS).merged(k=k, **overrides)
     head_opts = replace(head_options or HEAD_DEFAULTS, **head_overrides)
+    if confidence and opts.depth is None:
+        opts = replace(opts, depth=category_depth(train.labels(None)))
     start = time.perf_counter()
     rows = QueryRows()
     sparse = (LEXICAL_SPACE,) if opts.lexical_weight > 0 else ()
@@ -111,6 +139,11 @@ def knn(
             categorizer = build_categorizer(store, opts, head=head)
             predictions = [p for b in batches for p in categorizer.predict(b)]
             predicted_seconds = time.perf_counter() - fitted
+            calibration = None
+            if confidence and opts.uses_head:
+                labels = list(train.labels(None))
+                calibration = calibrate(train.vectors, train.texts, labels, opts, head_opts, folds=folds)
+                predictions = apply(calibration, predictions, opts.auto_precision, opts.uncertain_threshold, opts.depth)
             other = {}
             for name, variant in (variants or {}).items():
                 alt = build_categorizer(store, opts.merged(**variant), head=head)
@@ -129,21 +162,24 @@ def knn(
         leaks=sum(1 for p in predictions for n in p.neighbors if n.id in held_out),
         uncertain=sum(p.uncertain for p in predictions),
         variants=other,
+        confidence=[float(p.confidence or 0.0) for p in predictions] if calibration is not None else None,
+        level_confidence=[[lv.confidence or 0.0 for lv in p.levels] for p in predictions] if calibration else None,
+        auto=_auto_decisions(calibration, predictions, opts.depth) if calibration is not None else None,
     )
 
 
 def _training_store(folder: Path, train: LabeledSet, word_rows: list[Any] | None) -> FaissStore:
     """A flat FAISS store of the training products (and their word rows, when given)."""
-    sparse = (LEXICAL_SPACE,) if word_rows is not None else ()
-    meta = StoreMeta(model=train.model, spaces={"text": train.vectors.shape[1]}, sparse=sparse)
-    store = FaissStore(folder, meta, "flat")
-    for begin in range(0, len(train), 4096):
-        end = begin + 4096
-        vectors: Any = train.vectors[begin:end]
-        if word_rows is not None:
-            vectors = {"text": vectors, LEXICAL_SPACE: word_rows[begin:end]}
-        store.upsert(train.ids[begin:end], vectors, train.payloads[begin:end])
-    return store
+    return scratch_store(
+        folder,
+        train.vectors,
+        train.paths,
+        train.texts,
+        word_rows,
+        ids=train.ids,
+        payloads=train.payloads,
+        model=train.model,
+    )
 
 
 def prompted(
@@ -206,15 +242,54 @@ def logreg(train: LabeledSet, test: LabeledSet, level: int | None, c: float = 10
     return MethodRun("logreg", _split_paths(predicted), fitted - start, time.perf_counter() - fitted)
 
 
-def tfidf_svm(train: LabeledSet, test: LabeledSet, level: int | None, c: float = 1.0) -> MethodRun:
+SVM_CALIBRATION_FOLDS = 3  # CalibratedClassifierCV's folds for the calibrated TF-IDF + SVM reference
+
+
+def tfidf_svm(
+    train: LabeledSet, test: LabeledSet, level: int | None, c: float = 1.0, confidence: bool = False
+) -> MethodRun:
+    """TF-IDF (word 1-2-grams) + linear SVM, flat at ``level``. ``confidence``: calibrated
+    on the training folds by scikit-learn's ``CalibratedClassifierCV`` (sigmoid, an ensemble
+    over 3 folds; a category with fewer than 3 training products has them repeated, which
+    the calibration needs), predicting its most probable category with that probability."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
 
     start = time.perf_counter()
     vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2, strip_accents="unicode")
     features = vectorizer.fit_transform(train.texts)
-    model = LinearSVC(C=c)
-    model.fit(features, train.labels(level))
+    labels = train.labels(level)
+    if not confidence:
+        model = LinearSVC(C=c)
+        model.fit(features, labels)
+        fitted = time.perf_counter()
+        predicted = model.predict(vectorizer.transform(test.texts))
+        return MethodRun("tfidf-svm", _split_paths(predicted), fitted - start, time.perf_counter() - fitted)
+    from sklearn.calibration import CalibratedClassifierCV
+
+    rows = _repeat_rare(labels, SVM_CALIBRATION_FOLDS)
+    model = CalibratedClassifierCV(LinearSVC(C=c), cv=SVM_CALIBRATION_FOLDS)
+    model.fit(features[rows], labels[rows])
     fitted = time.perf_counter()
-    predicted = model.predict(vectorizer.transform(test.texts))
-    return MethodRun("tfidf-svm", _split_paths(predicted), fitted - start, time.perf_counter() - fitted)
+    probs = model.predict_proba(vectorizer.transform(test.texts))
+    best = probs.argmax(axis=1)
+    return MethodRun(
+        "tfidf-svm",
+        _split_paths(model.classes_[best]),
+        fitted - start,
+        time.perf_counter() - fitted,
+        confidence=probs[np.arange(len(best)), best].tolist(),
+    )
+
+
+def _repeat_rare(labels: np.ndarray, folds: int) -> np.ndarray:
+    """Row indices with each label's rows repeated up to ``folds`` (CalibratedClassifierCV
+    needs that many per class)."""
+    rows = list(range(len(labels)))
+    by_label: dict[str, list[int]] = {}
+    for row, label in enumerate(labels):
+        by_label.setdefault(str(label), []).append(row)
+    for members in by_label.values():
+        for extra in range(folds - len(members)):
+            rows.append(members[extra % len(members)])
+    return np.asarray(rows)

@@ -27,6 +27,12 @@ def plots(result: dict[str, Any], out_dir: Path) -> list[str]:
 
     files: list[str] = []
     slug = _slug(result["model"])
+    if "confidence" in result and result["confidence"]["levels"]:
+        from semcat.evaluation.confidence import reliability_plot
+
+        name = f"reliability_{slug}.png"
+        reliability_plot(result["confidence"], out_dir / name, result["model"])
+        files.append(name)
     if "confusion_matrix" in result:
         labels = result["confusion_matrix"]["labels"]
         matrix = np.asarray(result["confusion_matrix"]["matrix"])
@@ -98,6 +104,9 @@ def markdown(results: Sequence[dict[str, Any]], level: int | None, max_level: in
     for result in results:
         if "per_level" in result:
             lines += ["", *per_level_table(result)]
+    for result in results:
+        if "confidence" in result:
+            lines += ["", *confidence_section(result)]
     lines += ["", "| model | embedding s | products/s | KMeans ARI (vectors) | KMeans ARI on 2-D t-SNE (separate) |"]
     lines.append("|---|---|---|---|---|")
     for result in results:
@@ -125,6 +134,21 @@ def markdown(results: Sequence[dict[str, Any]], level: int | None, max_level: in
             lines += ["", f"![{name}]({name})"]
     lines += ["", REFERENCE_NOTE, ""]
     return "\n".join(lines)
+
+
+def confidence_section(result: dict[str, Any]) -> list[str]:
+    """Markdown: how far each method's confidence can be trusted (coverage at a precision:
+    the share of held-out products filed, most confident first, at that precision)."""
+    from semcat.evaluation.confidence import table
+
+    depth = result["confidence"].get("category_depth")
+    note = f" Paths cut at the labels' category depth ({depth} levels), as served." if depth else ""
+    return [
+        f"Confidence ({result['model']}; semcat calibrated on each training part, TF-IDF + SVM by "
+        f"CalibratedClassifierCV).{note}",
+        "",
+        *table(result["confidence"]),
+    ]
 
 
 def per_level_table(result: dict[str, Any]) -> list[str]:

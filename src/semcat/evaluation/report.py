@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from semcat.categorize.depth import category_depth
 from semcat.categorize.zeroshot import ZeroShotCategorizer
 from semcat.errors import ConfigError
+from semcat.evaluation import confidence as cs
 from semcat.evaluation import methods as m
 from semcat.evaluation.data import LabeledSet
 from semcat.evaluation.holdout import HOLDOUT_SEED, HOLDOUT_TEST_SIZE
@@ -32,7 +34,15 @@ from semcat.evaluation.metrics import (
     tsne_kmeans,
 )
 from semcat.evaluation.render import markdown, plots
-from semcat.options import DEFAULTS, HEAD_DEFAULTS, ZERO_SHOT_DEFAULTS, HeadOptions, QueryOptions, ZeroShotOptions
+from semcat.options import (
+    CALIBRATION_DEFAULTS,
+    DEFAULTS,
+    HEAD_DEFAULTS,
+    ZERO_SHOT_DEFAULTS,
+    HeadOptions,
+    QueryOptions,
+    ZeroShotOptions,
+)
 
 
 @dataclass
@@ -58,6 +68,11 @@ class EvalConfig:
     zero_shot: ZeroShotOptions = ZERO_SHOT_DEFAULTS
     plots: bool = True
     test_ids: frozenset[str] | None = None  # a given held-out set instead of a random split
+    # the confidence a catalog team acts on: the default categorizer as served (paths cut at
+    # the labels' category depth, calibrated on each training part) and TF-IDF + SVM
+    # calibrated by CalibratedClassifierCV; coverage at precision, ECE, reliability
+    confidence: bool = True
+    calibration_folds: int = CALIBRATION_DEFAULTS.folds
 
     def __post_init__(self) -> None:
         method_names(self.methods, self.k_grid)  # an unknown method fails here, before any embedding
@@ -151,12 +166,29 @@ def _run_method(
     name: str, train: LabeledSet, test: LabeledSet, config: EvalConfig, level: int | None, prompts: Any
 ) -> m.MethodRun:
     if name.startswith("knn@"):
-        return m.knn(train, test, int(name[4:]), config.options, config.head)
+        return m.knn(
+            train,
+            test,
+            int(name[4:]),
+            config.options,
+            config.head,
+            confidence=config.confidence,
+            folds=config.calibration_folds,
+        )
     if name in ("zero-shot", "hybrid"):
         return m.prompted(train, test, prompts, name, config.options)
     if name == "logreg":
         return m.logreg(train, test, level)
-    return m.tfidf_svm(train, test, level)
+    return m.tfidf_svm(train, test, level, confidence=config.confidence)
+
+
+def _cut_at_category_depth(data: LabeledSet) -> tuple[LabeledSet, int]:
+    """The set with its paths cut at the labels' category depth (levels below it name
+    products, not categories: :func:`semcat.categorize.depth.category_depth`), as served."""
+    depth = category_depth(data.labels(None)) or 1
+    if max(len(p) for p in data.paths) <= depth:
+        return data, depth
+    return replace(data, paths=[tuple(p)[:depth] for p in data.paths]), depth
 
 
 def _level_name(level: int | None) -> str:
@@ -169,6 +201,9 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
     evaluated level; a flat classifier is trained once per split and level."""
     if len(data) < 10:
         raise ValueError(f"only {len(data)} labeled products: too few to evaluate")
+    served_depth = None
+    if config.confidence:
+        data, served_depth = _cut_at_category_depth(data)
     levels = evaluated_levels(data, config)
     if config.level not in levels:  # per level without the full path: the deepest level is the headline
         config = replace(config, level=levels[-1])
@@ -179,6 +214,8 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
     trained_at = list(dict.fromkeys([config.level, *levels]))  # a flat classifier's label levels
     runs = [(n, lv) for n in names for lv in (trained_at if n in FLAT_METHODS else [config.level])]
     oof: dict[tuple[str, int | None], list[tuple[str, ...] | None]] = {r: [None] * len(data) for r in runs}
+    confidences: dict[tuple[str, int | None], list[Any]] = {}  # per run: each product's confidence(s)
+    autos: dict[str, dict[float, list[bool]]] = {}
     timing: dict[str, list[float]] = {n: [0.0, 0.0] for n in names}
     leaks: dict[str, int] = dict.fromkeys(names, 0)
     bar = None
@@ -201,6 +238,17 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
                 leaks[name] += run.leaks
             for row, path in zip(test_idx, run.predicted, strict=True):
                 oof[(name, level)][row] = path
+            if run.confidence is not None:
+                held = confidences.setdefault((name, level), [None] * len(data))
+                levels_of = run.level_confidence or [[] for _ in run.confidence]
+                for row, conf, per_level_conf in zip(test_idx, run.confidence, levels_of, strict=True):
+                    held[row] = (conf, per_level_conf)
+            if run.auto is not None:
+                into = autos.setdefault(name, {})
+                for target, filed in run.auto.items():
+                    into.setdefault(target, [False] * len(data))
+                    for row, flag in zip(test_idx, filed, strict=True):
+                        into[target][row] = flag
             if bar is not None:
                 bar.update(1)
     if bar is not None:
@@ -246,6 +294,9 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
                     "accuracy_std": round(float(np.std(folds)), 4),
                     "macro_f1": round(scores["macro_f1"], 4),
                 }
+    if confidences:
+        report = confidence_report(confidences, oof, autos, names, levels, tested, true_paths, config)
+        out_confidence = report | {"category_depth": served_depth}
     truth = cut(truth_paths, config.level)
     best = max(names, key=lambda n: results[n]["accuracy"])
     best_pred = cut(scored(best, config.level)[1], config.level)
@@ -267,6 +318,7 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
         "products_per_second": round(len(data) / data.embed_seconds, 1) if data.embed_seconds else None,
         "methods": results,
         **({"per_level": per_level} if per_level else {}),
+        **({"confidence": out_confidence} if confidences else {}),
         "best_method": best,
         "classification_report": report_dict(truth, best_pred),
     }
@@ -286,6 +338,45 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
     if config.tsne and n_classes >= 2:
         out["_tsne"] = tsne_kmeans(data.vectors, labels_all, n_classes, config.tsne_max)
         out["tsne_kmeans_ari"] = {"ari": round(out["_tsne"]["ari"], 4), "points": out["_tsne"]["n"]}
+    return out
+
+
+def confidence_report(
+    confidences: dict[tuple[str, int | None], list[Any]],
+    oof: dict[tuple[str, int | None], list[Any]],
+    autos: dict[str, dict[float, list[bool]]],
+    names: Sequence[str],
+    levels: Sequence[int | None],
+    tested: Sequence[int],
+    true_paths: Sequence[tuple[str, ...]],
+    config: EvalConfig,
+) -> dict[str, Any]:
+    """Per evaluated level and method with a confidence: coverage at precision, ECE and the
+    reliability bins; a path method's level confidence is its own at that level (its path's
+    where it stopped above it), a flat classifier's that of its model at that level."""
+    out: dict[str, Any] = {"levels": {}, "auto": {}}
+    truth = [true_paths[i] for i in tested]
+    for level in levels:
+        row: dict[str, Any] = {}
+        for name in names:
+            flat = name in FLAT_METHODS
+            key = (name, level if flat else config.level)
+            if key not in confidences:
+                continue
+            held = [confidences[key][i] for i in tested]
+            predicted = [oof[key][i] for i in tested]
+            if flat or level is None:
+                conf = [h[0] for h in held]
+            else:
+                conf = [h[1][level - 1] if len(h[1]) >= level else h[0] for h in held]
+            right = cut(predicted, level) == cut(truth, level)  # type: ignore[arg-type]
+            row[name] = cs.summary(conf, right.tolist())
+        if row:
+            out["levels"][_level_name(level)] = row
+    for name, by_target in autos.items():
+        predicted = [oof[(name, config.level)][i] for i in tested]
+        right = cut(predicted, None) == cut(truth, None)  # type: ignore[arg-type]
+        out["auto"][name] = cs.auto_summary({t: [flags[i] for i in tested] for t, flags in by_target.items()}, right)
     return out
 
 

@@ -74,11 +74,20 @@ async def categorize_upload(
     top_n: Annotated[int | None, Form(ge=1, le=100)] = None,
     depth: Annotated[int | None, Form(ge=1, le=limits.MAX_CATEGORY_DEPTH)] = None,
     category: Annotated[str | None, Form(max_length=1_000)] = None,
+    auto_precision: Annotated[float | None, Form(gt=0.5, lt=1.0)] = None,
 ) -> CategorizeResponse:
     """Categorize one product from an uploaded photo (multipart form), with optional text."""
     raw = await image.read()
     item = ItemIn.model_construct(
         title=title, description=description, brand=brand, attributes=attributes or None, image_base64=None
     )
-    options = {"k": k, "top_n": top_n, "depth": depth, "category": category, "method": method, "modality": modality}
+    options = {
+        "k": k,
+        "top_n": top_n,
+        "depth": depth,
+        "category": category,
+        "method": method,
+        "modality": modality,
+        "auto_precision": auto_precision,
+    }
     return await _categorize(engine, [item], [raw], options)

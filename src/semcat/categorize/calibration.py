@@ -1,0 +1,561 @@
+"""Path confidence: the probability that a returned path is right, and the auto-file decision.
+
+A categorizer's scores (vote shares mixed with the head's probabilities) rank its answers,
+but they are not probabilities of being right: a near-duplicate whose label conflicts with
+another near-duplicate's reads 1.0, and a main category at 0.95 says nothing about the
+third level. So the confidence is learned from the store's own labeled products:
+
+1. **Out-of-fold predictions** (:func:`out_of_fold`): the labeled products split in
+   ``folds`` (stratified on the main category); each fold is categorized by the very
+   categorizer the service builds (:func:`semcat.categorize.build_categorizer`, the same
+   options) over a flat store of the other folds and a linear head trained on them. Each
+   labeled product then has a prediction made without its own label, as a new listing has.
+2. **Features** (:func:`level_features`) of each prediction at each level: the mixed score
+   of the level and of the path so far, the margin to the runner-up, how much of the
+   neighbors' vote agrees with the chosen category, the similarity of the closest labeled
+   neighbor (and of the closest that agrees and that disagrees), near-duplicates and
+   whether they agree with each other.
+3. **A calibrator per level** (:class:`LevelModel`): the probability that the path down
+   to that level is right, fitted on those features plus how often the predicted category
+   was right out of fold (:class:`CategoryRecord`); and one for the whole path (right
+   neither stopped early nor gone too deep). Gradient-boosted trees on log loss, chosen by
+   measurement (docs/design-notes.md). Deeper levels never read more confident than
+   shallower ones, nor the path than its last level.
+4. **Thresholds** (:meth:`Calibration.threshold`): the smallest confidence at which the
+   out-of-fold predictions filed automatically reach a target precision (from the
+   calibrator's own cross-validated confidences, not from the rows it was fitted on).
+
+The calibration is trained with the linear head, in the background, and saved with it
+(:mod:`semcat.categorize.keeper`). The chosen category never changes: only the confidence
+and the decision are added.
+
+Long module: the features, the models that read them, the thresholds and the out-of-fold
+run that feeds them are one recipe; split, a feature could be read one way when fitted
+and another when applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semcat.catalog import PATH_JOIN
+from semcat.categorize.prediction import LevelScore, Prediction
+from semcat.options import CALIBRATION_DEFAULTS, HeadOptions, QueryOptions
+
+log = logging.getLogger(__name__)
+
+Decision = str  # "auto" | "review"
+THRESHOLD_FOLDS = 5  # the calibrator's own cross-validation, for the confidences thresholds are read from
+MIN_CLASS_ROWS = 10  # right and wrong out-of-fold paths a level needs for a model (else a constant)
+AUTO, REVIEW = "auto", "review"
+DENSE_SPACES = ("text", "image")  # neighbors found by vectors (the word vote's scores are not cosines)
+
+
+# ----------------------------------------------------------------- features
+FEATURES = (
+    "score",  # the path's mixed score down to this level (product of the levels' shares)
+    "step",  # this level's share under its parent
+    "weakest",  # the lowest share of any level so far
+    "margin",  # (best - runner-up) / best at this level
+    "agree",  # share of the labeled neighbors' vote weight under the chosen category
+    "agree_count",  # labeled neighbors under the chosen category (of the dense ones)
+    "closest",  # cosine of the closest labeled neighbor
+    "closest_agree",  # ... of the closest under the chosen category (0: none)
+    "closest_other",  # ... of the closest elsewhere (0: none)
+    "near_duplicate",  # the vote was left to near-duplicates
+    "near_conflict",  # near-duplicates (at the categorizer's threshold) with other labels
+    "level",  # this level (1 = main)
+    "last",  # whether the path ends here
+    "vote",  # the vote's share of the chosen category under its parent (-1: no vote there)
+    "head",  # the head's probability of it (-1: the head did not judge)
+    "voices_agree",  # both voices spoke and each gave it more than half
+)
+
+
+def _under(label: str | None, chosen: tuple[str, ...]) -> bool:
+    if not label:
+        return False
+    return tuple(label.split(PATH_JOIN))[: len(chosen)] == chosen
+
+
+def level_features(prediction: Prediction, level: int, power: float, duplicate_threshold: float | None) -> list[float]:
+    """The features of ``prediction`` at ``level`` (1-based, at most its depth), in
+    :data:`FEATURES` order."""
+    levels = prediction.levels
+    lv = levels[level - 1]
+    chosen = tuple(lv.category.split(PATH_JOIN))
+    previous = levels[level - 2].score if level > 1 else 1.0
+    step = lv.score / previous if previous > 0 else 0.0
+    steps = [levels[0].score] + [
+        levels[i].score / levels[i - 1].score if levels[i - 1].score > 0 else 0.0 for i in range(1, level)
+    ]
+    top = [c.score for c in lv.top]
+    runner = max((c.score for c in lv.top if c.category != lv.category), default=0.0)
+    best = max(top, default=lv.score)
+    margin = (lv.score - runner) / best if best > 0 else 0.0
+    dense = [n for n in prediction.neighbors if n.category and n.space in DENSE_SPACES]
+    weights = np.array([max(n.score, 0.0) ** power if power else 1.0 for n in dense], dtype=np.float64)
+    agreeing = np.array([_under(n.category, chosen) for n in dense], dtype=bool)
+    total = float(weights.sum())
+    agree = float(weights[agreeing].sum() / total) if total > 0 else 0.0
+    scores = np.array([n.score for n in dense], dtype=np.float64)
+    closest = float(scores.max()) if len(scores) else 0.0
+    closest_agree = float(scores[agreeing].max()) if agreeing.any() else 0.0
+    closest_other = float(scores[~agreeing].max()) if (~agreeing).any() else 0.0
+    near_conflict = 0.0
+    if duplicate_threshold is not None and len(scores):
+        near = scores >= duplicate_threshold
+        near_conflict = float((near & ~agreeing).sum())
+    return [
+        lv.score,
+        step,
+        min(steps),
+        margin,
+        agree,
+        float(agreeing.sum()),
+        closest,
+        closest_agree,
+        closest_other,
+        float(prediction.near_duplicate),
+        near_conflict,
+        float(level),
+        float(level == len(levels)),
+        -1.0 if lv.vote is None else lv.vote,
+        -1.0 if lv.head is None else lv.head,
+        float(lv.vote is not None and lv.head is not None and lv.vote > 0.5 and lv.head > 0.5),
+    ]
+
+
+def support(prediction: Prediction, level: int) -> int:
+    """Labeled neighbors (found by vectors) under the chosen category at ``level``: a
+    category known from one product alone is never filed automatically."""
+    chosen = tuple(prediction.levels[level - 1].category.split(PATH_JOIN))
+    return sum(1 for n in prediction.neighbors if n.space in DENSE_SPACES and _under(n.category, chosen))
+
+
+# --------------------------------------------------------------- calibrators
+def _model(rows: int) -> Any:
+    """The calibrator of one level: gradient-boosted trees over the features, fitted on log
+    loss (so their output is a probability). Chosen on the cdiscount 10k sample and
+    flipkart-1050 against logistic regression, splines and isotonic-wrapped trees
+    (docs/design-notes.md, "Path confidence")."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
+        max_iter=100, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=max(20, rows // 200), random_state=0
+    )
+
+
+PRIOR_WEIGHT = 5.0  # out-of-fold predictions a category's own record counts as much as the level's
+
+
+@dataclass
+class CategoryRecord:
+    """How often each predicted category was right out of fold (a category the categorizer
+    confuses is less trustworthy than its scores say)."""
+
+    counts: dict[str, tuple[int, int]]  # predicted category -> (predictions, right)
+    prior: float  # the share right over all categories
+
+    @classmethod
+    def of(cls, keys: Sequence[str], right: np.ndarray) -> CategoryRecord:
+        counts: dict[str, list[int]] = {}
+        for key, ok in zip(keys, right.tolist(), strict=True):
+            entry = counts.setdefault(key, [0, 0])
+            entry[0] += 1
+            entry[1] += int(ok)
+        prior = float(right.mean()) if len(right) else 0.0
+        return cls({k: (n, r) for k, (n, r) in counts.items()}, prior)
+
+    def features(self, keys: Sequence[str]) -> np.ndarray:
+        """(rows, 2): the smoothed share right of each row's category and how many
+        predictions it rests on."""
+        out = np.zeros((len(keys), 2))
+        for row, key in enumerate(keys):
+            n, r = self.counts.get(key, (0, 0))
+            out[row] = ((r + PRIOR_WEIGHT * self.prior) / (n + PRIOR_WEIGHT), np.log1p(n))
+        return out
+
+    @staticmethod
+    def held_out(keys: Sequence[str], right: np.ndarray, folds: int = 5) -> np.ndarray:
+        """:meth:`features` of each row from the records of the other folds' rows only (a
+        row's own outcome in its category's record would leak it to the calibrator)."""
+        out = np.zeros((len(keys), 2))
+        which = np.random.default_rng(0).integers(0, folds, len(keys))
+        for fold in range(folds):
+            mine = which == fold
+            others = CategoryRecord.of([k for k, m in zip(keys, mine.tolist(), strict=True) if not m], right[~mine])
+            out[mine] = others.features([k for k, m in zip(keys, mine.tolist(), strict=True) if m])
+        return out
+
+
+def _keys(predictions: Sequence[Prediction], rows: Sequence[int], levels: Sequence[int]) -> list[str]:
+    return [predictions[i].levels[lv - 1].category for i, lv in zip(rows, levels, strict=True)]
+
+
+@dataclass
+class LevelModel:
+    """P(the path down to one level is right) from that level's features; a constant where
+    the out-of-fold predictions were all right or all wrong (or nearly so)."""
+
+    model: Any | None
+    constant: float
+
+    @classmethod
+    def fit(cls, features: np.ndarray, right: np.ndarray) -> LevelModel:
+        positives = int(right.sum())
+        if min(positives, len(right) - positives) < MIN_CLASS_ROWS:
+            return cls(None, float(right.mean()) if len(right) else 0.0)
+        model = _model(len(right))
+        model.fit(features, right.astype(int))
+        return cls(model, float(right.mean()))
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        if self.model is None or not len(features):
+            return np.full(len(features), self.constant)
+        return self.model.predict_proba(features)[:, 1]
+
+
+@dataclass
+class Calibration:
+    """What the store's out-of-fold predictions teach: a model per level and one for the
+    path, and, from the calibrators' own held-out confidences, the precision reached above
+    any threshold."""
+
+    depth: int  # levels calibrated (the serving depth)
+    models: list[LevelModel]  # per level: is the path right down to it?
+    path_model: LevelModel  # is the whole path right?
+    power: float  # the vote's power and near-duplicate threshold the features were read with
+    duplicate_threshold: float | None
+    ranked_confidence: np.ndarray  # held-out path confidences, descending
+    ranked_right: np.ndarray  # whether each of those paths was right
+    products: int  # labeled products it learned from
+    accuracy: float  # share of out-of-fold paths that were right
+    seconds: float = 0.0
+    # per level, then for the path: how often a predicted category was right out of fold
+    stats: list[CategoryRecord] = field(default_factory=list)
+
+    # ---------------------------------------------------------- thresholds
+    def threshold(self, target: float) -> float | None:
+        """The lowest confidence at which the held-out predictions at or above it were right
+        at least ``target`` of the time (None: no threshold reaches it)."""
+        if not len(self.ranked_right):
+            return None
+        right = np.cumsum(self.ranked_right)
+        precision = right / np.arange(1, len(right) + 1)
+        ok = np.flatnonzero(precision >= target)
+        if not len(ok):
+            return None
+        return float(self.ranked_confidence[int(ok[-1])])
+
+    def expected_share(self, target: float) -> float:
+        """The share of the held-out predictions the threshold for ``target`` files automatically."""
+        threshold = self.threshold(target)
+        if threshold is None:
+            return 0.0
+        return float(np.mean(self.ranked_confidence >= threshold))
+
+    # ------------------------------------------------------------ applying
+    def confidences(
+        self, predictions: Sequence[Prediction], depth: int | None = None
+    ) -> list[tuple[list[float], float]]:
+        """Per prediction, the confidence of each of its levels (non-increasing) and of its
+        path. ``depth``: the request's, when it stops above the calibrated depth (its path
+        is then right when its last level is)."""
+        rows: list[list[float]] = []
+        where: list[int] = []
+        keys: list[str] = []
+        for i, p in enumerate(predictions):
+            for level in range(1, min(len(p.levels), self.depth) + 1):
+                rows.append(level_features(p, level, self.power, self.duplicate_threshold))
+                where.append(i)
+                keys.append(p.levels[level - 1].category)
+        out: list[list[float]] = [[] for _ in predictions]
+        if rows:
+            features = np.asarray(rows, dtype=np.float64)
+            levels = features[:, FEATURES.index("level")].astype(int)
+            probs = np.zeros(len(rows))
+            for level in np.unique(levels):
+                mask = levels == level
+                chosen = [k for k, m in zip(keys, mask.tolist(), strict=True) if m]
+                extra = self.stats[level - 1].features(chosen)
+                probs[mask] = self.models[level - 1].predict(np.hstack([features[mask], extra]))
+            for i, prob in zip(where, probs.tolist(), strict=True):
+                out[i].append(prob)
+        for i, p in enumerate(predictions):
+            # levels deeper than the calibrated depth (a request asked for them): the deepest
+            # calibrated confidence times the mixed shares below it, an estimate only
+            for level in range(self.depth + 1, len(p.levels) + 1):
+                above = p.levels[level - 2].score
+                out[i].append((out[i][-1] if out[i] else 0.0) * (p.levels[level - 1].score / above if above else 0.0))
+            out[i] = [float(c) for c in np.minimum.accumulate(out[i])] if out[i] else []
+        if depth is not None and depth < self.depth:
+            return [(levels, levels[-1] if levels else 0.0) for levels in out]
+        paths = self._path_confidences(predictions)
+        return [(levels, min([path, *levels])) for levels, path in zip(out, paths, strict=True)]
+
+    def _path_confidences(self, predictions: Sequence[Prediction]) -> list[float]:
+        rows = [i for i, p in enumerate(predictions) if p.levels]
+        out = [0.0] * len(predictions)
+        if rows:
+            last = [min(len(predictions[i].levels), self.depth) for i in rows]
+            features = np.asarray(
+                [
+                    level_features(predictions[i], d, self.power, self.duplicate_threshold)
+                    for i, d in zip(rows, last, strict=True)
+                ],
+                dtype=np.float64,
+            )
+            features = np.hstack([features, self.stats[-1].features(_keys(predictions, rows, last))])
+            for i, prob in zip(rows, self.path_model.predict(features).tolist(), strict=True):
+                out[i] = prob
+        return out
+
+
+def decide_auto(prediction: Prediction, confidence: float, threshold: float | None, calibrated_depth: int) -> Decision:
+    """``auto`` when the path's confidence reaches the threshold, its category rests on
+    more than one labeled product, and it is no deeper than the calibrated levels."""
+    if threshold is None or not prediction.levels or len(prediction.levels) > calibrated_depth:
+        return REVIEW
+    if support(prediction, len(prediction.levels)) < CALIBRATION_DEFAULTS.min_support:
+        return REVIEW  # a category known from one product alone: never filed by itself
+    return AUTO if confidence >= threshold else REVIEW
+
+
+def apply(
+    calibration: Calibration | None,
+    predictions: Sequence[Prediction],
+    target: float,
+    uncertain_below: float,
+    depth: int | None = None,
+) -> list[Prediction]:
+    """The predictions with ``confidence`` (per level and for the path), ``decision`` and
+    ``uncertain`` (the path is more likely wrong than right: confidence below
+    ``uncertain_below``). Without a calibration every decision is ``review``, the
+    confidence is the path's mixed score, not a probability (``calibrated`` false), and
+    ``uncertain`` stays the categorizer's own (a weak main category, or its voices
+    disagreeing)."""
+    out = []
+    if calibration is None:
+        for p in predictions:
+            levels = [replace(lv, confidence=lv.score) for lv in p.levels]
+            confidence = levels[-1].score if levels else 0.0
+            out.append(
+                replace(
+                    p,
+                    levels=levels,
+                    confidence=confidence,
+                    decision=REVIEW,
+                    calibrated=False,
+                )
+            )
+        return out
+    threshold = calibration.threshold(target)
+    for p, (confs, confidence) in zip(predictions, calibration.confidences(predictions, depth), strict=True):
+        levels: list[LevelScore] = [replace(lv, confidence=c) for lv, c in zip(p.levels, confs, strict=True)]
+        out.append(
+            replace(
+                p,
+                levels=levels,
+                confidence=confidence,
+                decision=decide_auto(p, confidence, threshold, calibration.depth),
+                uncertain=confidence < uncertain_below,
+                calibrated=True,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------- fitting
+def path_right(predicted: Sequence[str], truth: Sequence[str], level: int) -> bool:
+    """Whether ``predicted`` equals ``truth`` down to ``level``."""
+    return len(predicted) >= level and tuple(predicted[:level]) == tuple(truth[:level])
+
+
+def _held_out(features: np.ndarray, right: np.ndarray) -> tuple[LevelModel, np.ndarray]:
+    """A fitted model and its cross-validated confidences on the rows it was fitted on (the
+    thresholds are read from confidences the calibrator did not see fitted)."""
+    from sklearn.model_selection import cross_val_predict
+
+    model = LevelModel.fit(features, right)
+    if model.model is None:
+        return model, model.predict(features)
+    probs = cross_val_predict(
+        _model(len(right)), features, right.astype(int), cv=THRESHOLD_FOLDS, method="predict_proba"
+    )
+    return model, probs[:, 1]
+
+
+def fit(
+    predictions: Sequence[Prediction],
+    truths: Sequence[Sequence[str]],
+    depth: int,
+    options: QueryOptions,
+    products: int,
+) -> Calibration:
+    """A calibration from out-of-fold ``predictions`` and the true paths (cut at ``depth``):
+    a model per level (is the path right down to it?) and one for the whole path (is it
+    right, neither wrong nor stopped early or late?)."""
+    start = time.perf_counter()
+    truths = [tuple(t)[:depth] for t in truths]
+    power, near = options.vote_power, options.duplicate_threshold
+    models: list[LevelModel] = []
+    stats: list[CategoryRecord] = []
+    held: dict[tuple[int, int], float] = {}
+    for level in range(1, depth + 1):
+        rows = [i for i, p in enumerate(predictions) if len(p.levels) >= level]
+        if not rows:
+            models.append(LevelModel(None, 0.0))
+            stats.append(CategoryRecord({}, 0.0))
+            continue
+        features = np.asarray([level_features(predictions[i], level, power, near) for i in rows], dtype=np.float64)
+        right = np.asarray([path_right(predictions[i].path, truths[i], level) for i in rows], dtype=bool)
+        keys = _keys(predictions, rows, [level] * len(rows))
+        record = CategoryRecord.of(keys, right)
+        stats.append(record)
+        features = np.hstack([features, CategoryRecord.held_out(keys, right)])
+        model, probs = _held_out(features, right)
+        models.append(model)
+        held.update({(i, level): prob for i, prob in zip(rows, probs.tolist(), strict=True)})
+    rows = [i for i, p in enumerate(predictions) if p.levels]
+    right_path = np.zeros(len(predictions), dtype=bool)
+    confidence = np.zeros(len(predictions))
+    path_model = LevelModel(None, 0.0)
+    if rows:
+        last = [min(len(predictions[i].levels), depth) for i in rows]
+        features = np.asarray(
+            [level_features(predictions[i], d, power, near) for i, d in zip(rows, last, strict=True)],
+            dtype=np.float64,
+        )
+        right = np.asarray([tuple(predictions[i].path) == truths[i] for i in rows], dtype=bool)
+        keys = _keys(predictions, rows, last)
+        record = CategoryRecord.of(keys, right)
+        stats.append(record)
+        features = np.hstack([features, CategoryRecord.held_out(keys, right)])
+        path_model, probs = _held_out(features, right)
+        for i, d, prob, ok in zip(rows, last, probs.tolist(), right.tolist(), strict=True):
+            confidence[i] = min([prob] + [held[(i, level)] for level in range(1, d + 1)])
+            right_path[i] = ok
+    order = np.argsort(-confidence, kind="stable")
+    calibration = Calibration(
+        depth=depth,
+        models=models,
+        path_model=path_model,
+        power=power,
+        duplicate_threshold=near,
+        ranked_confidence=confidence[order],
+        ranked_right=right_path[order],
+        products=products,
+        accuracy=float(right_path.mean()) if len(right_path) else 0.0,
+        stats=stats,
+    )
+    calibration.seconds = time.perf_counter() - start
+    return calibration
+
+
+def _folds(labels: Sequence[str], folds: int, seed: int) -> list[np.ndarray]:
+    """Held-out rows per fold, stratified on the main category where every one has enough products."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    main = np.array([str(label).split(PATH_JOIN)[0] for label in labels], dtype=object)
+    _, counts = np.unique(main, return_counts=True)
+    rows = np.arange(len(labels))
+    if counts.min() >= folds:
+        split = StratifiedKFold(folds, shuffle=True, random_state=seed).split(rows, main)
+    else:
+        split = KFold(folds, shuffle=True, random_state=seed).split(rows)
+    return [test for _, test in split]
+
+
+def out_of_fold(
+    dense: np.ndarray,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    options: QueryOptions,
+    head_options: HeadOptions,
+    folds: int,
+    seed: int = 0,
+    batch: int = 1024,
+    progress: Callable[[str], None] | None = None,
+) -> list[Prediction]:
+    """Each labeled product categorized without its own fold: the service's categorizer
+    (``options``) over a flat store of the other folds, with a linear head trained on them."""
+    from semcat.categorize.builder import QueryRows, build_categorizer
+    from semcat.categorize.head import LinearHead
+    from semcat.categorize.scratch import scratch_store
+
+    rows = QueryRows()
+    words = rows.encoder("word").encode(list(texts))
+    chars = rows.encoder("char").encode(list(texts)) if options.uses_head and head_options.chars else None
+    out: list[Prediction | None] = [None] * len(labels)
+    labels = list(labels)
+    for number, test in enumerate(_folds(labels, folds, seed), start=1):
+        if progress is not None:
+            progress(f"calibration fold {number}/{folds}")
+        train = np.setdiff1d(np.arange(len(labels)), test)
+        with tempfile.TemporaryDirectory(prefix="semcat-calibration-") as tmp:
+            store = scratch_store(
+                Path(tmp),
+                dense[train],
+                [labels[i] for i in train],
+                [texts[i] for i in train],
+                [words[i] for i in train] if options.lexical_weight > 0 else None,
+            )
+            try:
+                head = None
+                if options.uses_head:
+                    try:
+                        head = LinearHead(
+                            dense[train],
+                            [words[i] for i in train],
+                            [labels[i] for i in train],
+                            chars=None if chars is None else [chars[i] for i in train],
+                            c=head_options.c,
+                            levels=head_options.levels,
+                            max_products=head_options.max_products,
+                        )
+                    except Exception as exc:  # one main category in this fold: the vote alone
+                        log.info("calibration: no head for fold %d (%s)", number, exc)
+                categorizer = build_categorizer(store, options, head=head)
+                for begin in range(0, len(test), batch):
+                    part = test[begin : begin + batch]
+                    queries = rows.add(
+                        dense[part],
+                        [texts[i] for i in part],
+                        options,
+                        store_sparse=store.meta.sparse,
+                        head_chars=chars is not None,
+                    )
+                    for i, prediction in zip(part.tolist(), categorizer.predict(queries), strict=True):
+                        out[i] = prediction
+            finally:
+                store.close()
+    return [p for p in out if p is not None]
+
+
+def calibrate(
+    dense: np.ndarray,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    options: QueryOptions,
+    head_options: HeadOptions,
+    folds: int = CALIBRATION_DEFAULTS.folds,
+    progress: Callable[[str], None] | None = None,
+) -> Calibration:
+    """Out-of-fold predictions over the labeled products, then the calibrators (``options``:
+    the serving options, their ``depth`` the serving depth)."""
+    start = time.perf_counter()
+    paths = [tuple(str(label).split(PATH_JOIN)) for label in labels]
+    depth = options.depth or max(len(p) for p in paths)
+    predictions = out_of_fold(dense, texts, labels, options, head_options, folds, progress=progress)
+    result = fit(predictions, paths, depth, options, len(labels))
+    result.seconds = time.perf_counter() - start
+    return result
