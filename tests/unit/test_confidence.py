@@ -1,0 +1,264 @@
+"""Path confidence and the auto/review decision (semcat.categorize.calibration), the default
+depth (semcat.categorize.depth), and how the faces show them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from tests.conftest import FLIPKART_CSV, HashEmbedder
+from typer.testing import CliRunner
+
+from semcat.api import create_app
+from semcat.catalog import Product
+from semcat.categorize.calibration import AUTO, REVIEW, Calibration, LevelModel
+from semcat.categorize.depth import category_depth
+from semcat.config import Settings
+from semcat.engine import Engine
+from semcat.errors import InvalidInputError
+
+# Five main categories with two sub-categories each, 24 products per sub-category, their
+# words mostly their own (a few shared words make some of them harder); one more category
+# holds a single product.
+WORDS = {
+    ("Kitchen", "Cookware"): "pressure cooker steel pan kadhai lid",
+    ("Kitchen", "Dinnerware"): "dinner plate bowl ceramic serving set",
+    ("Watches", "Wrist"): "analog wrist watch strap dial quartz",
+    ("Watches", "Smart"): "smart watch fitness band heart rate",
+    ("Baby", "Diapers"): "diaper pants absorbent size pack baby",
+    ("Baby", "Wear"): "romper cotton bib infant baby snap",
+    ("Decor", "Vases"): "flower vase ceramic glass decor table",
+    ("Decor", "Clocks"): "wall clock decor round numerals quartz",
+    ("Bags", "Backpacks"): "backpack laptop school straps zip bag",
+    ("Bags", "Wallets"): "wallet leather card slots coin bag",
+}
+SINGLE = Product.build(id="lonely", title="telescope astronomy tripod lens eyepiece", category="Optics > Telescopes")
+
+
+def catalog(per_leaf: int = 24) -> list[Product]:
+    rng = np.random.default_rng(0)
+    products = []
+    pool = " ".join(WORDS.values()).split()
+    for (main, sub), words in WORDS.items():
+        own = words.split()
+        for i in range(per_leaf):
+            text = [*rng.choice(own, 4, replace=False), str(rng.choice(pool)), f"model{i}"]
+            products.append(Product.build(id=f"{sub}-{i}", title=" ".join(text), category=f"{main} > {sub}"))
+    return [*products, SINGLE]
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("calibrated"))
+    engine = Engine(settings, embedder=HashEmbedder())
+    engine.index(catalog(), progress=False)
+    engine.warm_up()  # the head and its calibration, trained now
+    return engine
+
+
+def test_every_prediction_carries_a_calibrated_confidence_and_a_decision(calibrated: Engine) -> None:
+    status = calibrated.confidence_status()
+    assert status["calibrated"] and 0 < status["expected_auto_share"] <= 1 and status["threshold"] is not None
+    texts = ["steel pressure cooker lid", "analog quartz wrist watch", "ceramic glass flower vase"]
+    predictions = calibrated.categorize([Product(id=str(i), title=t) for i, t in enumerate(texts)])
+    for p in predictions:
+        assert p.calibrated and 0.0 <= p.confidence <= 1.0 and p.decision in (AUTO, REVIEW)
+        confidences = [lv.confidence for lv in p.levels]
+        assert confidences == sorted(confidences, reverse=True)  # a deeper level is never surer
+        assert p.confidence <= confidences[-1]
+        assert p.uncertain == (p.confidence < 0.5)
+    assert any(p.decision == AUTO for p in predictions)  # clear cases are filed without a look
+
+
+def test_the_confidence_never_changes_the_category(calibrated: Engine, tmp_path: Path) -> None:
+    import shutil
+
+    copy = shutil.copytree(calibrated.settings.data_dir, tmp_path / "copy")  # its own head file
+    plain = Engine(calibrated.settings.model_copy(update={"calibration": False, "data_dir": copy}), HashEmbedder())
+    texts = [p.title for p in catalog(3)]
+    products = [Product(id=str(i), title=t) for i, t in enumerate(texts)]
+    with_conf = calibrated.categorize(products)
+    without = plain.categorize(products)
+    assert [p.category for p in with_conf] == [p.category for p in without]
+    assert not any(p.calibrated or p.decision == AUTO for p in without)
+    assert "calibration is off" in plain.confidence_status()["reason"]
+
+
+def test_a_one_product_category_is_never_filed_by_itself(calibrated: Engine) -> None:
+    (twin,) = calibrated.categorize([Product(id="q", title=SINGLE.title)])
+    assert twin.category == "Optics > Telescopes" and twin.near_duplicate  # its stored copy decides...
+    assert twin.decision == REVIEW  # ...but one labeled product is not enough to file it unseen
+    for target in (0.6, 0.9, 0.99):
+        (again,) = calibrated.categorize([Product(id="q", title=SINGLE.title)], auto_precision=target)
+        assert again.decision == REVIEW
+
+
+def test_a_stricter_target_files_fewer_products(calibrated: Engine) -> None:
+    products = [Product(id=str(i), title=p.title) for i, p in enumerate(catalog(4))]
+    filed = []
+    for target in (0.6, 0.9, 0.99):
+        predictions = calibrated.categorize(products, auto_precision=target)
+        filed.append(sum(p.decision == AUTO for p in predictions))
+    assert filed[0] >= filed[1] >= filed[2]
+    assert (
+        calibrated.confidence_status(0.6)["expected_auto_share"]
+        >= calibrated.confidence_status(0.99)["expected_auto_share"]
+    )
+
+
+@pytest.mark.parametrize("target", [0.5, 1.0, 1.2, -1, 0.3])
+def test_a_target_outside_the_open_interval_is_refused(calibrated: Engine, target: float) -> None:
+    with pytest.raises(InvalidInputError, match=r"auto_precision must be between 0\.5 and 1"):
+        calibrated.categorize([Product(id="q", title="pressure cooker")], auto_precision=target)
+    with pytest.raises(ValueError):
+        Settings(auto_precision=target)
+
+
+def test_the_calibration_is_saved_with_the_head_and_loaded_by_the_next_process(calibrated: Engine) -> None:
+    again = Engine(calibrated.settings, embedder=HashEmbedder())
+    saved = again._heads.saved(again.store())
+    assert saved is not None and saved.calibration is not None  # loaded, not retrained
+    text = [Product(id="q", title="smart fitness band heart rate")]
+    assert again.categorize(text)[0].confidence == pytest.approx(calibrated.categorize(text)[0].confidence)
+
+
+def test_too_few_labeled_products_send_everything_to_review_and_say_why(tmp_path: Path) -> None:
+    engine = Engine(Settings(data_dir=tmp_path), embedder=HashEmbedder())
+    engine.index(catalog(2), progress=False)  # 21 labeled products
+    engine.warm_up()
+    predictions = engine.categorize([Product(id="q", title="steel pressure cooker lid")])
+    assert predictions[0].decision == REVIEW and not predictions[0].calibrated
+    ready = engine.ready()["confidence"]
+    assert not ready["calibrated"] and "too few labeled products" in ready["reason"]
+    with TestClient(create_app(engine.settings, engine=engine)) as client:
+        body = client.get("/ready").json()
+        assert "too few labeled products" in body["confidence"]["reason"]
+        assert body["depth"] == {"value": 2, "detected": True}
+
+
+def test_the_api_returns_confidence_and_decision_and_takes_a_target(calibrated: Engine) -> None:
+    with TestClient(create_app(calibrated.settings, engine=calibrated)) as client:
+        ok = client.post("/categorize", json={"title": "analog quartz wrist watch", "auto_precision": 0.9})
+        assert ok.status_code == 200, ok.text
+        prediction = ok.json()["predictions"][0]
+        assert prediction["decision"] in ("auto", "review") and prediction["calibrated"]
+        assert all(0 <= level["confidence"] <= 1 for level in prediction["levels"])
+        bad = client.post("/categorize", json={"title": "analog quartz wrist watch", "auto_precision": 1.5})
+        assert bad.status_code == 422 and "auto_precision" in bad.text
+        ready = client.get("/ready").json()["confidence"]
+        assert ready["calibrated"] and ready["target_precision"] == 0.98
+
+
+def test_the_cli_writes_confidence_and_decision_columns_and_a_summary(
+    calibrated: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import semcat.embedding
+    import semcat.embedding.registry
+    from semcat.cli import app
+
+    monkeypatch.setattr(semcat.embedding, "load_embedder", lambda settings: HashEmbedder())
+    monkeypatch.setattr(semcat.embedding.registry, "model_name", lambda settings: HashEmbedder().name)
+    new = tmp_path / "new.csv"
+    new.write_text("id,title\na,steel pressure cooker lid pan\nb,analog quartz wrist watch dial\n")
+    out = tmp_path / "predictions.csv"
+    runner = CliRunner()
+    data = ["--data-dir", str(calibrated.settings.data_dir)]
+    result = runner.invoke(app, ["categorize", "--file", str(new), "-o", str(out), *data])
+    assert result.exit_code == 0, result.output
+    header = out.read_text().splitlines()[0].split(",")
+    assert "confidence" in header and "decision" in header
+    assert "of 2 filed automatically at an expected 98% precision;" in result.output
+    strict = runner.invoke(app, ["categorize", "--file", str(new), "--auto-precision", "0.7", "--json", *data])
+    assert strict.exit_code == 0 and "expected 70% precision" in strict.output
+    rows = [json.loads(line) for line in strict.stdout.splitlines() if line.startswith("{")]
+    assert all(r["decision"] in ("auto", "review") for r in rows)
+    bad = runner.invoke(app, ["categorize", "--file", str(new), "--auto-precision", "1", *data])
+    assert bad.exit_code != 0 and "auto_precision must be between 0.5 and 1" in bad.output
+    assert "Traceback" not in bad.output
+    info = runner.invoke(app, ["info", *data])
+    assert info.exit_code == 0 and "auto-file: confidence >=" in info.output and "depth:    2" in info.output
+
+
+def test_the_bundled_sample_stops_above_its_product_name_levels(tmp_path: Path) -> None:
+    """Its levels 4 and below are brands and product names: a prediction without --depth
+    stopped there (the review queue stored "... > @home Earthy Wine Net Ceramic Vase (9.82..."
+    as a category)."""
+    from semcat.catalog import read_catalog
+
+    products = read_catalog(FLIPKART_CSV).products
+    assert max(len(p.category) for p in products) == 7
+    engine = Engine(Settings(data_dir=tmp_path, calibration=False), embedder=HashEmbedder())
+    engine.index(products, progress=False)
+    assert engine.depth_status() == {"value": 3, "detected": True}
+    queries = [Product(id=p.id, title=p.title) for p in products[::50]]
+    assert all(len(p.levels) <= 3 for p in engine.categorize(queries))
+    deeper = Engine(Settings(data_dir=tmp_path, calibration=False, predict_depth=5), embedder=HashEmbedder())
+    assert deeper.depth_status() == {"value": 5, "detected": False}
+    assert max(len(p.levels) for p in deeper.categorize(queries)) > 3
+
+
+def test_category_depth_reads_the_share_of_products_alone_at_a_level() -> None:
+    categories = [f"A > B{i % 4} > C{i % 8}" for i in range(64)]
+    assert category_depth(categories) == 3
+    names = [f"A > B{i % 4} > C{i % 8} > product {i}" for i in range(64)]
+    assert category_depth(names) == 3  # every product alone at level 4
+    assert category_depth({}) is None
+    assert category_depth({"Only": 1}) == 1
+
+
+def _calibration(confidence: list[float], right: list[bool]) -> Calibration:
+    order = np.argsort(-np.asarray(confidence), kind="stable")
+    return Calibration(
+        depth=1,
+        models=[LevelModel(None, 0.5)],
+        path_model=LevelModel(None, 0.5),
+        power=8.0,
+        duplicate_threshold=0.95,
+        ranked_confidence=np.asarray(confidence)[order],
+        ranked_right=np.asarray(right)[order],
+        products=len(right),
+        accuracy=float(np.mean(right)),
+    )
+
+
+def test_the_threshold_is_the_lowest_confidence_whose_filed_share_reaches_the_target() -> None:
+    confidence = [0.99, 0.97, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5]
+    right = [True, True, True, True, False, True, False, False]
+    cal = _calibration(confidence, right)
+    assert cal.threshold(0.99) == 0.9  # the four most confident are all right
+    assert cal.expected_share(0.99) == 0.5
+    assert cal.threshold(0.8) == 0.7  # 5 of 6 right
+    assert _calibration([0.9, 0.8], [False, False]).threshold(0.6) is None
+    assert _calibration([0.9, 0.8], [False, False]).expected_share(0.6) == 0.0
+
+
+def test_evaluate_reports_coverage_calibration_and_the_calibrated_svm(tmp_path: Path) -> None:
+    from semcat.evaluation import EvalConfig, LabeledSet, run_evaluation
+
+    products = catalog(14)
+    embedder = HashEmbedder()
+    texts = [p.title for p in products]
+    data = LabeledSet(
+        ids=[p.id for p in products],
+        vectors=embedder.encode_texts(texts),
+        paths=[p.category for p in products],
+        texts=texts,
+        payloads=[p.payload() for p in products],
+        model=embedder.name,
+    )
+    config = EvalConfig(split="cv", folds=3, seed=0, k_grid=(10,), methods=("knn", "tfidf"), ari=False, tsne=False)
+    (result,) = run_evaluation([data], config, tmp_path / "report", progress=False)
+    confidence: dict[str, Any] = result["confidence"]
+    main = confidence["levels"]["1"]
+    assert set(main) == {"knn@10", "tfidf-svm"}
+    for row in main.values():
+        assert set(row["coverage"]) == {"0.90", "0.95", "0.98", "0.99"} and 0 <= row["ece"] <= 1
+    assert set(confidence["auto"]["knn@10"]) == {"0.90", "0.95", "0.98", "0.99"}
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "coverage at 99%" in report and "realized precision" in report
+    assert any(name.startswith("reliability_") for name in result["plots"])
+    assert (tmp_path / "report" / result["plots"][0]).stat().st_size > 0
