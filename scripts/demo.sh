@@ -11,10 +11,10 @@ echo "== semcat index (FAISS, MiniLM) =="
 $semcat index examples/flipkart-1050/flipkart_com-ecommerce_sample_1050.csv
 echo
 echo "== semcat categorize (one text) =="
-$semcat categorize "Prestige stainless steel pressure cooker 5 litre" --depth 3
+$semcat categorize "Prestige stainless steel pressure cooker 5 litre"
 echo
 echo "== semcat categorize --file examples/new_products.csv =="
-$semcat categorize --file examples/new_products.csv --depth 2
+$semcat categorize --file examples/new_products.csv
 echo
 echo "== semcat similar =="
 $semcat similar "soft cotton bath towel" -k 3

@@ -30,6 +30,10 @@ def test_categorize_shows_the_path_levels_and_the_neighbors_that_voted(page: Any
     assert path.startswith("Kitchen & Dining > ")
     levels = page.locator(".levels li")
     assert levels.count() >= 2 and "%" in levels.first.inner_text()
+    assert levels.count() <= 3  # the sample's deeper levels are product names: not predicted
+    shown = page.inner_text("#predicted-path")
+    assert "confidence" in shown and ("auto-file" in shown or "review" in shown)
+    assert "precision" in page.inner_text("#auto-status")
     neighbors = page.locator(".neighbors li")
     assert neighbors.count() >= 10
     assert "text similarity" in neighbors.first.inner_text()
@@ -75,11 +79,12 @@ def test_review_queue_categorizes_a_file_and_downloads_the_results(
     page.wait_for_selector("#r-table tbody tr:nth-child(4)")
     rows = page.locator("#r-table tbody tr")
     assert rows.count() == 4
-    scores = [float(rows.nth(i).locator("td").nth(3).inner_text().split("%")[0]) for i in range(4)]
-    uncertain = ["uncertain" in rows.nth(i).inner_text() for i in range(4)]
-    assert uncertain == sorted(uncertain, reverse=True)  # uncertain ones first
+    confidence = [float(rows.nth(i).locator("td").nth(3).inner_text().split("%")[0]) for i in range(4)]
+    review = [rows.nth(i).locator("td").nth(4).inner_text() == "review" for i in range(4)]
+    assert review == sorted(review, reverse=True)  # those to review first, the auto-filed last
     for i in range(3):  # least confident first within each group
-        assert uncertain[i] != uncertain[i + 1] or scores[i] <= scores[i + 1]
+        assert review[i] != review[i + 1] or confidence[i] <= confidence[i + 1]
+    assert "can be filed automatically" in page.inner_text("#status")
     page.focus("#r-table")
     page.keyboard.press("a")  # accept the first: stored with its category (asks for the key once)
     page.get_by_label("API key (kept for this tab only)").fill(API_KEY)

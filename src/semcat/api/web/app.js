@@ -80,7 +80,15 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
+function autoLine(c) {
+  if (!c.calibrated || c.threshold == null) return `Every prediction goes to review: ${c.reason || "not calibrated"}.`;
+  return `Auto-file at ${percent(c.target_precision)} precision: confidence ≥ ${c.threshold.toFixed(2)}, `
+    + `${percent(c.expected_auto_share)} of the catalog's own products would be filed without a look.`;
+}
+
 function percent(score) { return `${Math.round(score * 100)}%`; }
+// a calibrated confidence is a probability; without a calibration it is a mixed score (marked *)
+function confidenceText(value, calibrated) { return value == null ? "–" : `${percent(value)}${calibrated ? "" : "*"}`; }
 
 // ------------------------------------------------------------------ views
 function showView(name) {
@@ -94,6 +102,7 @@ async function loadReady() {
   try {
     state.ready = await api("GET", "ready");
     $("status").textContent = `${state.ready.products} products (${state.ready.labeled} labeled) · ${state.ready.model}`;
+    $("auto-status").textContent = autoLine(state.ready.confidence || {});
     $("photo-field").hidden = !state.ready.images;
   } catch (error) {
     $("status").textContent = `not ready: ${error.message}`;
@@ -155,15 +164,20 @@ function productId(item) {
 function renderPrediction(prediction, item, note) {
   const box = $("result");
   box.hidden = false;
-  const badge = prediction.uncertain
-    ? el("span", { class: "badge uncertain", text: "uncertain" })
-    : el("span", { class: "badge sure", text: "confident" });
-  const levels = el("ol", { class: "levels", "aria-label": "Score per level" },
-    ...prediction.levels.map((level) => el("li", {},
-      el("span", { text: `${level.level}. ${level.category.split(" > ").pop()}` }),
-      el("span", { class: "bar", role: "img", "aria-label": `level ${level.level} score ${percent(level.score)}` },
-        Object.assign(el("span"), { style: `width:${percent(level.score)}` })),
-      el("span", { text: percent(level.score) }))));
+  const badge = prediction.decision === "auto"
+    ? el("span", { class: "badge sure", text: "auto-file", title: "confident enough to file without a look at the target precision" })
+    : el("span", { class: "badge uncertain", text: prediction.uncertain ? "review · uncertain" : "review" });
+  const confidence = el("span", { class: "confidence", id: "path-confidence",
+    text: `confidence ${confidenceText(prediction.confidence, prediction.calibrated)}` });
+  const levels = el("ol", { class: "levels", "aria-label": "Confidence per level" },
+    ...prediction.levels.map((level) => {
+      const value = level.confidence ?? level.score;
+      return el("li", {},
+        el("span", { text: `${level.level}. ${level.category.split(" > ").pop()}` }),
+        el("span", { class: "bar", role: "img", "aria-label": `level ${level.level} confidence ${percent(value)}` },
+          Object.assign(el("span"), { style: `width:${percent(value)}` })),
+        el("span", { text: confidenceText(value, prediction.calibrated) }));
+    }));
   const alternatives = prediction.top.slice(1).map((c) => `${c.category} (${percent(c.score)})`).join(" · ");
   const correctInput = el("input", { id: "correct-category", type: "text", list: "taxonomy", autocomplete: "off",
     value: prediction.category || "" });
@@ -180,7 +194,7 @@ function renderPrediction(prediction, item, note) {
     }));
   box.replaceChildren(
     note ? el("p", { id: "follow-note", text: note }) : "",
-    el("p", { class: "path", id: "predicted-path" }, document.createTextNode(prediction.category || "no category"), badge),
+    el("p", { class: "path", id: "predicted-path" }, document.createTextNode(prediction.category || "no category"), badge, confidence),
     levels,
     alternatives ? el("p", { class: "alternatives", text: `Alternatives: ${alternatives}` }) : "",
     correct,
@@ -305,7 +319,11 @@ $("review-form").addEventListener("submit", async (event) => {
       progress.value = Math.min(start + BATCH, items.length);
       $("status").textContent = `categorized ${progress.value} of ${items.length}`;
     }
-    state.queue.sort((a, b) => (b.prediction.uncertain - a.prediction.uncertain) || (a.prediction.score - b.prediction.score));
+    // the products most likely wrong first; those the service would file itself last
+    state.queue.sort((a, b) => (a.prediction.decision === "auto") - (b.prediction.decision === "auto")
+      || (a.prediction.confidence ?? 0) - (b.prediction.confidence ?? 0));
+    const auto = state.queue.filter((entry) => entry.prediction.decision === "auto").length;
+    $("status").textContent = `${auto} of ${state.queue.length} can be filed automatically; ${state.queue.length - auto} to review`;
     state.current = 0;
     renderQueue();
     $("r-download").disabled = false;
@@ -324,7 +342,8 @@ function renderQueue() {
       el("td", { text: String(i + 1) }),
       el("td", { text: entry.item.title || entry.item.description }),
       el("td", { text: entry.prediction.category || "–" }),
-      el("td", { text: `${percent(entry.prediction.score)}${entry.prediction.uncertain ? " (uncertain)" : ""}` }),
+      el("td", { text: confidenceText(entry.prediction.confidence, entry.prediction.calibrated) }),
+      el("td", { text: entry.prediction.decision === "auto" ? "auto" : "review" }),
       el("td", { text: entry.state }));
     if (i === state.current) row.setAttribute("aria-current", "true");
     row.addEventListener("click", () => { state.current = i; renderQueue(); });
@@ -357,9 +376,10 @@ $("r-table").addEventListener("keydown", (event) => {
 
 $("r-download").addEventListener("click", () => {
   const quote = (v) => `"${String(v ?? "").replace(/"/g, '""')}"`;
-  const lines = [["id", "title", "category", "score", "uncertain", "state"].join(",")];
+  const lines = [["id", "title", "category", "confidence", "decision", "score", "uncertain", "state"].join(",")];
   for (const { item, prediction, state: s } of state.queue) {
-    lines.push([item.id, item.title, prediction.category, prediction.score.toFixed(4), prediction.uncertain, s].map(quote).join(","));
+    lines.push([item.id, item.title, prediction.category, (prediction.confidence ?? 0).toFixed(4), prediction.decision,
+      prediction.score.toFixed(4), prediction.uncertain, s].map(quote).join(","));
   }
   const link = el("a", { href: URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/csv" })), download: "semcat-review.csv" });
   document.body.append(link);
