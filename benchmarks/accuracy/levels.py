@@ -58,6 +58,7 @@ def eval_config(name: str, methods: tuple[str, ...], head: HeadOptions = HEAD_DE
         tsne=False,
         plots=False,
         head=head,
+        confidence=False,  # accuracy only, the labels as they are (confidence.py measures the confidence)
     )
 
 

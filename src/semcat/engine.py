@@ -496,8 +496,7 @@ class Engine:
             return status | {"reason": "the confidence is learned with the linear head, which is off (head_weight 0)"}
         head = head or self._heads.latest
         if head is None:
-            reason = "training" if self._heads.training is not None else "not trained yet (first request trains it)"
-            return status | {"reason": f"the linear head and its calibration are {reason}"}
+            return status | {"reason": "the linear head and its calibration are loading (or training)"}
         calibration = head.calibration
         if calibration is None:
             return status | {"reason": head.calibration_note or "not calibrated"}

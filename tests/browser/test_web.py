@@ -33,7 +33,7 @@ def test_categorize_shows_the_path_levels_and_the_neighbors_that_voted(page: Any
     assert levels.count() <= 3  # the sample's deeper levels are product names: not predicted
     shown = page.inner_text("#predicted-path")
     assert "confidence" in shown and ("auto-file" in shown or "review" in shown)
-    assert "precision" in page.inner_text("#auto-status")
+    page.wait_for_function("document.querySelector('#auto-status').textContent.includes('precision')")
     neighbors = page.locator(".neighbors li")
     assert neighbors.count() >= 10
     assert "text similarity" in neighbors.first.inner_text()

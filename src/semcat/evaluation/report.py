@@ -3,7 +3,12 @@
 Protocol: stratified hold-out (default 80/20, seed 42) or stratified k-fold CV; every
 method sees the same splits; held-out products are categorized against the training
 part only. Outputs: ``report.md``, ``metrics.json``, a confusion-matrix PNG and a
-t-SNE PNG per model.
+t-SNE PNG per model; with ``confidence``, how far the confidence holds (coverage at a
+precision, calibration error, a reliability diagram).
+
+Long module: the protocol runs every method over the same splits and scores them in one
+pass (accuracy per level, the confidence report); split, the scoring would repeat the
+bookkeeping of which product was held out where.
 """
 
 from __future__ import annotations

@@ -101,6 +101,9 @@ document.querySelectorAll(".tab").forEach((tab) => tab.addEventListener("click",
 async function loadReady() {
   try {
     state.ready = await api("GET", "ready");
+    // the head (and its calibration) loads behind the first requests: ask again until it is there
+    const c = state.ready.confidence || {};
+    if (!c.calibrated && /loading/.test(c.reason || "")) setTimeout(loadReady, 2000);
     $("status").textContent = `${state.ready.products} products (${state.ready.labeled} labeled) · ${state.ready.model}`;
     $("auto-status").textContent = autoLine(state.ready.confidence || {});
     $("photo-field").hidden = !state.ready.images;
