@@ -96,6 +96,8 @@ def evaluate(
             options=settings.query_options(),
             head=settings.head_options(),
             zero_shot=settings.zero_shot_options(),
+            confidence=settings.calibration,
+            calibration_folds=settings.calibration_folds,
         )
         sets = []
         if catalog is None:
@@ -134,6 +136,20 @@ def evaluate(
                 label = "full path" if lv == "full" else f"level {lv}"
                 cells = "  ".join(f"{name} {r['accuracy']:.4f}" for name, r in scores.items())
                 out.print(f"  {label:<10} {escape(cells)}")
+            confidence = result.get("confidence", {})
+            for lv, scores in confidence.get("levels", {}).items():
+                label = "full path" if lv == "full" else f"level {lv}"
+                for name, r in scores.items():
+                    cover = "  ".join(f"{float(p):.0%} {share:.1%}" for p, share in r["coverage"].items())
+                    out.print(f"  {label:<10} {name:<10} filed at precision {cover}  ECE {r['ece']:.3f}")
+            for name, by_target in confidence.get("auto", {}).items():
+                target = f"{settings.auto_precision:.2f}"
+                if target in by_target and by_target[target]["precision"] is not None:
+                    row = by_target[target]
+                    out.print(
+                        f"  {name}: auto at {settings.auto_precision:.0%} files {row['share']:.1%} of the held-out "
+                        f"products, {row['precision']:.4f} of them right"
+                    )
             if "kmeans_ari" in result:
                 ari = result["kmeans_ari"]
                 out.print(f"  KMeans ARI {ari['mean']:.4f} ± {ari['std']:.4f}")
