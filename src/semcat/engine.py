@@ -43,6 +43,7 @@ from semcat.options import SIMILAR_K, QueryOptions
 from semcat.search import DEFAULT_SPACE, IMAGE_SPACE, Hit, SearchFilter, StoreMeta, VectorStore, open_store
 
 CATEGORIZE_BATCH = 256  # products embedded and categorized per step of a long list
+DEPTH_CHECK_SECONDS = 5.0  # after writes, the default depth is read from the labels again at most this often
 
 
 class TextEncoder(Protocol):
@@ -84,7 +85,7 @@ class Engine:
         self._rows = QueryRows()
         self._writes = 0  # bumped by every write through this engine: the head retrains after one
         s = self.settings
-        self._depth: tuple[Any, int | None] | None = None  # (store state, detected depth)
+        self._depth: tuple[Any, float, int | None] | None = None  # (store state, when read, detected depth)
         calibration = None
         if s.calibration:
             calibration = calibration_spec(s.query_options(), s.predict_depth, s.calibration_folds)
@@ -271,15 +272,19 @@ class Engine:
 
     def default_depth(self) -> int | None:
         """The deepest level predicted when a request names none: ``predict_depth``, else
-        the levels above the first whose nodes are mostly single products (product
-        names, not categories: :func:`semcat.categorize.depth.category_depth`)."""
+        the levels above the first made of product names rather than categories
+        (:func:`semcat.categorize.depth.category_depth`), read from the store's labels again
+        after writes, at most every :data:`DEPTH_CHECK_SECONDS` (a stream of writes would
+        otherwise have every request count the labels)."""
         if self.settings.predict_depth is not None:
             return self.settings.predict_depth
         store = self.store()
         key = self._heads.state(store, self._writes)
-        if self._depth is None or self._depth[0] != key:
-            self._depth = (key, category_depth(store.category_counts(level=None)))
-        return self._depth[1]
+        now = time.monotonic()
+        stale = self._depth is not None and self._depth[0] != key
+        if self._depth is None or (stale and (self._depth[2] is None or now - self._depth[1] >= DEPTH_CHECK_SECONDS)):
+            self._depth = (key, now, category_depth(store.category_counts(level=None)))
+        return self._depth[2]
 
     def head(self, wait: bool = False) -> LinearHead | None:
         """The linear head requests are answered with: loaded or trained on first use;
