@@ -25,6 +25,7 @@ from semcat.cli.common import (
     run,
     shared_options,
 )
+from semcat.cli.store import confidence_line
 from semcat.errors import ConfigError
 
 
@@ -89,6 +90,9 @@ def index(
             err.print(f"warning: {report.labels_warning}", markup=False, style="bold yellow")
         if head_seconds is not None:
             err.print(f"linear head ready ({head_seconds:.1f}s), kept in {engine.head_path}")
+            status = engine.confidence_status()
+            if "loading" not in status.get("reason", ""):  # trained just now (a saved one is not loaded here)
+                err.print(f"auto-file: {confidence_line(status)}", markup=False)
         if summary.images:
             err.print(f"embedded {summary.images} product images")
         for line in summary.warnings[:10]:
