@@ -393,7 +393,14 @@ class Engine:
         predictions = categorizer.predict(queries, category=options.category)
         # the confidence is learned for the default categorizer: the vote with the head
         calibration = head.calibration if head is not None and options.method == "knn" else None
-        return calibrated(calibration, predictions, options.auto_precision, options.uncertain_threshold, options.depth)
+        why_not = "the confidence is not calibrated"
+        if options.method != "knn":
+            why_not = f"the confidence is calibrated for the knn method, not {options.method}"
+        elif head is not None and head.calibration is None:
+            why_not = head.calibration_note or why_not
+        return calibrated(
+            calibration, predictions, options.auto_precision, options.uncertain_threshold, options.depth, why_not
+        )
 
     # -------------------------------------------------------------- search
     def similar(

@@ -71,6 +71,7 @@ def test_every_prediction_carries_a_calibrated_confidence_and_a_decision(calibra
         assert confidences == sorted(confidences, reverse=True)  # a deeper level is never surer
         assert p.confidence <= confidences[-1]
         assert p.uncertain == (p.confidence < 0.5)
+        assert (p.decision_reason is None) == (p.decision == AUTO)
     assert any(p.decision == AUTO for p in predictions)  # clear cases are filed without a look
 
 
@@ -92,6 +93,7 @@ def test_a_one_product_category_is_never_filed_by_itself(calibrated: Engine) -> 
     (twin,) = calibrated.categorize([Product(id="q", title=SINGLE.title)])
     assert twin.category == "Optics > Telescopes" and twin.near_duplicate  # its stored copy decides...
     assert twin.decision == REVIEW  # ...but one labeled product is not enough to file it unseen
+    assert "single labeled neighbor" in (twin.decision_reason or "")
     for target in (0.6, 0.9, 0.99):
         (again,) = calibrated.categorize([Product(id="q", title=SINGLE.title)], auto_precision=target)
         assert again.decision == REVIEW
@@ -132,6 +134,7 @@ def test_too_few_labeled_products_send_everything_to_review_and_say_why(tmp_path
     engine.warm_up()
     predictions = engine.categorize([Product(id="q", title="steel pressure cooker lid")])
     assert predictions[0].decision == REVIEW and not predictions[0].calibrated
+    assert "too few labeled products" in (predictions[0].decision_reason or "")
     ready = engine.ready()["confidence"]
     assert not ready["calibrated"] and "too few labeled products" in ready["reason"]
     with TestClient(create_app(engine.settings, engine=engine)) as client:

@@ -175,6 +175,7 @@ class PredictionOut(BaseModel):
         description="'auto': file it without a look (its confidence reaches the threshold learned for the "
         "requested precision); 'review': have a person look.",
     )
+    decision_reason: str | None = Field(None, description="Why the prediction goes to review (null: auto).")
     calibrated: bool = Field(False, description="Whether the confidence is calibrated (see /ready).")
     score: float = Field(description="Mixed score of the main category (level 1), not a probability.")
     uncertain: bool = Field(description="The path is more likely wrong than right (confidence below 0.5).")

@@ -380,14 +380,23 @@ class Calibration:
         return out
 
 
-def decide_auto(prediction: Prediction, confidence: float, threshold: float | None, calibrated_depth: int) -> Decision:
+def decide_auto(
+    prediction: Prediction, confidence: float, threshold: float | None, calibrated_depth: int
+) -> tuple[Decision, str | None]:
     """``auto`` when the path's confidence reaches the threshold, its category rests on
-    more than one labeled product, and it is no deeper than the calibrated levels."""
-    if threshold is None or not prediction.levels or len(prediction.levels) > calibrated_depth:
-        return REVIEW
+    more than one labeled product, and it is no deeper than the calibrated levels; else
+    ``review`` and why."""
+    if not prediction.levels:
+        return REVIEW, "no category"
+    if threshold is None:
+        return REVIEW, "no confidence reaches the target precision on the store's own products"
+    if len(prediction.levels) > calibrated_depth:
+        return REVIEW, f"deeper than the {calibrated_depth} calibrated levels"
     if support(prediction, len(prediction.levels)) < CALIBRATION_DEFAULTS.min_support:
-        return REVIEW  # a category known from one product alone: never filed by itself
-    return AUTO if confidence >= threshold else REVIEW
+        return REVIEW, "its category rests on a single labeled neighbor"
+    if confidence < threshold:
+        return REVIEW, f"confidence below {threshold:.2f}, the threshold for the target precision"
+    return AUTO, None
 
 
 def apply(
@@ -396,6 +405,7 @@ def apply(
     target: float,
     uncertain_below: float,
     depth: int | None = None,
+    why_not: str = "the confidence is not calibrated",
 ) -> list[Prediction]:
     """The predictions with ``confidence`` (per level and for the path), ``decision`` and
     ``uncertain`` (the path is more likely wrong than right: confidence below
@@ -414,6 +424,7 @@ def apply(
                     levels=levels,
                     confidence=confidence,
                     decision=REVIEW,
+                    decision_reason=why_not,
                     calibrated=False,
                 )
             )
@@ -421,12 +432,14 @@ def apply(
     threshold = calibration.threshold(target)
     for p, (confs, confidence) in zip(predictions, calibration.confidences(predictions, depth), strict=True):
         levels: list[LevelScore] = [replace(lv, confidence=c) for lv, c in zip(p.levels, confs, strict=True)]
+        decision, reason = decide_auto(p, confidence, threshold, calibration.depth)
         out.append(
             replace(
                 p,
                 levels=levels,
                 confidence=confidence,
-                decision=decide_auto(p, confidence, threshold, calibration.depth),
+                decision=decision,
+                decision_reason=reason,
                 uncertain=confidence < uncertain_below,
                 calibrated=True,
             )

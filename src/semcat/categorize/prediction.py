@@ -71,6 +71,7 @@ class Prediction:
     modality: str = "text"
     confidence: float | None = None
     decision: str = "review"
+    decision_reason: str | None = None  # why a prediction goes to review (None: auto)
     calibrated: bool = False
 
     @property
@@ -97,6 +98,7 @@ def prediction_row(product: Any, prediction: Prediction) -> dict[str, Any]:
         "main_category": prediction.main_category,
         "confidence": None if prediction.confidence is None else round(prediction.confidence, 4),
         "decision": prediction.decision,
+        "decision_reason": prediction.decision_reason,
         "score": round(prediction.score, 4),
         "uncertain": prediction.uncertain,
         "near_duplicate": prediction.near_duplicate,

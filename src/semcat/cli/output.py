@@ -106,6 +106,8 @@ def print_prediction(text: str, pred: Any) -> None:
     for lv in pred.levels:
         conf = _confidence(lv.confidence, pred.calibrated)
         out.print(f"    level {lv.level}: {lv.category.split(' > ')[-1]} (confidence {conf})", markup=False)
+    if pred.decision_reason:
+        out.print(f"  review: {pred.decision_reason}", markup=False)
     if not pred.calibrated:
         out.print("  * not calibrated (a mixed score, not a probability): see `semcat info`", markup=False)
     if len(pred.top) > 1:

@@ -199,6 +199,7 @@ function renderPrediction(prediction, item, note) {
     note ? el("p", { id: "follow-note", text: note }) : "",
     el("p", { class: "path", id: "predicted-path" }, document.createTextNode(prediction.category || "no category"), badge, confidence),
     levels,
+    prediction.decision_reason ? el("p", { class: "alternatives", id: "decision-reason", text: `To review: ${prediction.decision_reason}.` }) : "",
     alternatives ? el("p", { class: "alternatives", text: `Alternatives: ${alternatives}` }) : "",
     correct,
     el("h3", { text: "Neighbors that voted" }),
