@@ -48,6 +48,7 @@ import numpy as np
 
 from semcat.catalog import PATH_JOIN
 from semcat.categorize.prediction import LevelScore, Prediction
+from semcat.errors import EmptyIndexError
 from semcat.options import CALIBRATION_DEFAULTS, HeadOptions, QueryOptions
 
 log = logging.getLogger(__name__)
@@ -595,7 +596,7 @@ def out_of_fold(
                             levels=head_options.levels,
                             max_products=head_options.max_products,
                         )
-                    except Exception as exc:  # one main category in this fold: the vote alone
+                    except EmptyIndexError as exc:  # one main category in this fold: the vote alone
                         log.info("calibration: no head for fold %d (%s)", number, exc)
                 categorizer = build_categorizer(store, options, head=head)
                 for begin in range(0, len(test), batch):
@@ -611,6 +612,9 @@ def out_of_fold(
                         out[i] = prediction
             finally:
                 store.close()
+    missing = sum(p is None for p in out)
+    if missing:  # every product is in exactly one fold: a bug, not an input problem
+        raise RuntimeError(f"calibration: {missing} labeled products got no out-of-fold prediction")
     return [p for p in out if p is not None]
 
 
