@@ -59,22 +59,33 @@ def verdict(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", default="flipkart1050,flipkart20k,cdiscount")
+    parser.add_argument(
+        "--depth",
+        type=int,
+        default=None,
+        help="cut the labels at this level first (as a team filing at that level would set SEMCAT_PREDICT_DEPTH)",
+    )
     args = parser.parse_args()
     embedder = load_embedder(Settings())
     for name in args.datasets.split(","):
         data = embedded(name, catalog(name), embedder)
+        if args.depth is not None:
+            data = replace(data, paths=[tuple(p)[: args.depth] for p in data.paths])
         # every catalog scored down to its category depth (paths are cut there, as served)
         config = replace(eval_config(name, ("knn", "tfidf")), confidence=True, max_level=3, full_path=True)
         start = time.perf_counter()
-        out = RESULTS / f"confidence-{name}"
+        out = RESULTS / (f"confidence-{name}" + ("" if args.depth is None else f"-depth{args.depth}"))
         (result,) = run_evaluation([data], replace(config, plots=True), out, progress=True)
         seconds = time.perf_counter() - start
-        command = f"python benchmarks/accuracy/confidence.py --datasets {name}"
+        command = f"python benchmarks/accuracy/confidence.py --datasets {name}" + (
+            f" --depth {args.depth}" if args.depth is not None else ""
+        )
+        suffix = "" if args.depth is None else f"_depth{args.depth}"
         markdown = "\n".join(
             [
                 f"{LABELS[name]}: {result['products']:,} products, {result['split']}. Command: `{command}` "
                 f"({seconds / 60:.0f} min). Reliability diagram: "
-                f"`benchmarks/results/confidence-{name}/{next(iter(result.get('plots', [])), '')}`.",
+                f"`{out.relative_to(RESULTS.parents[1])}/{next(iter(result.get('plots', [])), '')}`.",
                 "",
                 *confidence_section(result)[2:],
                 "",
@@ -83,9 +94,9 @@ def main() -> None:
         )
         keep = {k: v for k, v in result.items() if k not in ("classification_report", "confusion_matrix")}
         publish(
-            f"confidence_{name}",
+            f"confidence_{name}{suffix}",
             {"command": command, "seconds": round(seconds), "result": keep},
-            section=f"confidence-{name}",
+            section=f"confidence-{name}{suffix}",
             markdown=markdown,
         )
         print(markdown, flush=True)
