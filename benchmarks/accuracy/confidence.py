@@ -83,7 +83,9 @@ def main() -> None:
         suffix = "" if args.depth is None else f"_depth{args.depth}"
         markdown = "\n".join(
             [
-                f"{LABELS[name]}: {result['products']:,} products, {result['split']}. Command: `{command}` "
+                f"{LABELS[name]}"
+                + ("" if args.depth is None else f", labels cut at level {args.depth}")
+                + f": {result['products']:,} products, {result['split']}. Command: `{command}` "
                 f"({seconds / 60:.0f} min). Reliability diagram: "
                 f"`{out.relative_to(RESULTS.parents[1])}/{next(iter(result.get('plots', [])), '')}`.",
                 "",
