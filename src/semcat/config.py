@@ -247,12 +247,13 @@ class Settings(BaseSettings):
         description="Learn the path confidence (and the auto/review decision) from out-of-fold predictions of the "
         "store's labeled products, trained with the linear head (off: every decision is 'review').",
     )
-    calibration_folds: int = Field(
+    calibration_folds: int | None = Field(
         CALIBRATION_DEFAULTS.folds,
         ge=2,
         le=20,
         description="Folds of the out-of-fold predictions the confidence is learned from (each trains a head on "
-        "the others: more folds, a truer confidence and a longer training).",
+        "the others: more folds, a truer confidence and a longer training); unset: 10 below 10,000 labeled "
+        "products, else 5.",
     )
 
     # HTTP service

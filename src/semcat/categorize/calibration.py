@@ -686,7 +686,7 @@ def calibrate(
     labels: Sequence[str],
     options: QueryOptions,
     head_options: HeadOptions,
-    folds: int = CALIBRATION_DEFAULTS.folds,
+    folds: int | None = CALIBRATION_DEFAULTS.folds,
     progress: Callable[[str], None] | None = None,
 ) -> Calibration:
     """Out-of-fold predictions over the labeled products, then the calibrators (``options``:
@@ -694,6 +694,8 @@ def calibrate(
     start = time.perf_counter()
     paths = [tuple(str(label).split(PATH_JOIN)) for label in labels]
     depth = options.depth or max(len(p) for p in paths)
+    if folds is None:
+        folds = 10 if len(labels) < CALIBRATION_DEFAULTS.small_catalog else 5
     predictions = out_of_fold(dense, texts, labels, options, head_options, folds, progress=progress)
     result = fit(predictions, paths, depth, options, len(labels))
     result.seconds = time.perf_counter() - start

@@ -48,7 +48,7 @@ NOTHING_LABELED = 3  # the --store child's exit status when the store has no lab
 CALIBRATION_KEY = "calibration"  # the training options' entry for the path confidence (None: off)
 
 
-def calibration_spec(options: QueryOptions, depth: int | None, folds: int) -> dict[str, Any]:
+def calibration_spec(options: QueryOptions, depth: int | None, folds: int | None) -> dict[str, Any]:
     """What the path confidence is learned for, as the training options carry it (JSON):
     the serving options' recipe and depth (None: detected from the labels)."""
     from dataclasses import asdict

@@ -78,7 +78,7 @@ def knn(
     batch: int = 1024,
     variants: Mapping[str, Mapping[str, Any]] | None = None,
     confidence: bool = False,
-    folds: int = CALIBRATION_DEFAULTS.folds,
+    folds: int | None = CALIBRATION_DEFAULTS.folds,
     **overrides: Any,
 ) -> MethodRun:
     """The service's categorizer (``options``, default: the product defaults, with ``k`` and

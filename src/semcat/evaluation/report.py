@@ -77,7 +77,7 @@ class EvalConfig:
     # the labels' category depth, calibrated on each training part) and TF-IDF + SVM
     # calibrated by CalibratedClassifierCV; coverage at precision, ECE, reliability
     confidence: bool = True
-    calibration_folds: int = CALIBRATION_DEFAULTS.folds
+    calibration_folds: int | None = CALIBRATION_DEFAULTS.folds
 
     def __post_init__(self) -> None:
         method_names(self.methods, self.k_grid)  # an unknown method fails here, before any embedding
