@@ -66,6 +66,8 @@ def index(
             total = engine.store().count()
             # the linear head trained (or confirmed) now and kept in the data folder, so the
             # first categorization after indexing does not wait for it
+            if not quiet and not as_json and not summary.interrupted and (summary.embedded or summary.relabeled):
+                err.print("training the linear head and its confidence calibration (out-of-fold heads)...")
             head_seconds = engine.warm_up(load=False) if not summary.interrupted else None
             data = summary.as_dict() | {
                 "catalog": str(catalog),
