@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from semcat.catalog.product import TEXT_FIELDS
+from semcat.limits import MAX_K, MAX_TOP_N
 from semcat.options import (
     CALIBRATION_DEFAULTS,
     DEFAULTS,
@@ -135,8 +136,8 @@ class Settings(BaseSettings):
     )
 
     # categorization
-    k: int = Field(DEFAULTS.k, ge=1, le=1000, description="Neighbors consulted by the kNN vote.")
-    top_n: int = Field(DEFAULTS.top_n, ge=1, le=100, description="Categories listed per prediction.")
+    k: int = Field(DEFAULTS.k, ge=1, le=MAX_K, description="Neighbors consulted by the kNN vote.")
+    top_n: int = Field(DEFAULTS.top_n, ge=1, le=MAX_TOP_N, description="Categories listed per prediction.")
     vote_power: float = Field(
         DEFAULTS.vote_power,
         ge=0.0,

@@ -24,6 +24,10 @@ MAX_CATEGORY_DEPTH = 20  # taxonomy levels; real taxonomies have 3 to 8
 MAX_LEVEL_CHARS = 300  # one level's name
 MAX_NESTING = 20  # JSON nesting in an attributes or category value
 MAX_IMAGE_REF_CHARS = 1_000
+# what one categorization or search may ask for (the API's fields and form, the CLI, Python)
+MAX_K = 1_000  # neighbors
+MAX_TOP_N = 100  # alternatives listed
+MAX_CATEGORY_FILTER_CHARS = 1_000  # a category filter's length
 
 FIELD_LIMITS = {
     "title": MAX_TITLE_CHARS,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, get_args
 
 from semcat.errors import InvalidInputError
+from semcat.limits import MAX_CATEGORY_FILTER_CHARS, MAX_K, MAX_TOP_N
 
 Method = Literal["knn", "zero-shot", "hybrid"]
 Modality = Literal["text", "image", "both"]
@@ -57,9 +58,10 @@ class QueryOptions:
             raise InvalidInputError(f"unknown method {self.method!r}: use {', '.join(METHODS)}")
         if self.modality not in MODALITIES:
             raise InvalidInputError(f"unknown modality {self.modality!r}: use {', '.join(MODALITIES)}")
-        for name in ("k", "top_n"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise InvalidInputError(f"{name} must be an integer of at least 1, got {getattr(self, name)!r}")
+        for name, most in (("k", MAX_K), ("top_n", MAX_TOP_N)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 1 <= value <= most:
+                raise InvalidInputError(f"{name} must be an integer from 1 to {most}, got {value!r}")
         if self.depth is not None and (not isinstance(self.depth, int) or self.depth < 1):
             raise InvalidInputError(f"depth must be an integer of at least 1, got {self.depth!r}")
         if not isinstance(self.auto_precision, int | float) or not 0.5 < self.auto_precision < 1.0:
@@ -68,6 +70,8 @@ class QueryOptions:
             )
         if self.category is not None and not str(self.category).strip():
             raise InvalidInputError("category is empty: omit it to let every category vote")
+        if self.category is not None and len(self.category) > MAX_CATEGORY_FILTER_CHARS:
+            raise InvalidInputError(f"category has more than {MAX_CATEGORY_FILTER_CHARS:,} characters")
 
     def merged(self, **overrides: Any) -> QueryOptions:
         """These options with the given ones replaced; ``None`` means "not given"."""

@@ -152,3 +152,18 @@ def test_a_dataframe_is_a_catalog_and_predictions_come_back_as_one(tmp_path: Pat
         table = engine.categorize_frame(new, top_n=1)
         assert list(table["main_category"]) == ["Watches", "Baby Care"]
         assert {"category", "score", "uncertain", "neighbors"} <= set(table.columns)
+
+
+def test_a_python_caller_meets_the_same_bounds_as_the_api(client: TestClient) -> None:
+    """k, top_n and the category filter are bounded once (semcat.limits): QueryOptions
+    checked only k >= 1, so a Python caller could ask for a million neighbors."""
+    from semcat import limits
+    from semcat.options import QueryOptions
+
+    for field, value in (("k", limits.MAX_K + 1), ("top_n", limits.MAX_TOP_N + 1), ("k", 0)):
+        with pytest.raises(InvalidInputError, match=field):
+            QueryOptions().merged(**{field: value})
+        assert client.post("/categorize", json={"title": "watch", field: value}).status_code == 422
+    with pytest.raises(InvalidInputError, match="category has more than"):
+        QueryOptions(category="x" * (limits.MAX_CATEGORY_FILTER_CHARS + 1))
+    assert QueryOptions(k=limits.MAX_K, top_n=limits.MAX_TOP_N).k == limits.MAX_K

@@ -92,12 +92,14 @@ class CategorizeRequest(_Strict):
     modality: Modality | None = Field(
         None, description="Vote by the text, the image, or both (whichever each item has); default: settings."
     )
-    k: StrictInt | None = Field(None, ge=1, le=1000, description="Neighbors that vote (default: settings).")
-    top_n: StrictInt | None = Field(None, ge=1, le=100)
+    k: StrictInt | None = Field(None, ge=1, le=limits.MAX_K, description="Neighbors that vote (default: settings).")
+    top_n: StrictInt | None = Field(None, ge=1, le=limits.MAX_TOP_N)
     depth: StrictInt | None = Field(
         None, ge=1, le=limits.MAX_CATEGORY_DEPTH, description="Deepest taxonomy level to predict."
     )
-    category: str | None = Field(None, max_length=1_000, description="Only products under this category vote.")
+    category: str | None = Field(
+        None, max_length=limits.MAX_CATEGORY_FILTER_CHARS, description="Only products under this category vote."
+    )
     auto_precision: float | None = Field(
         None,
         gt=0.5,
@@ -200,8 +202,10 @@ class SimilarRequest(_Strict):
     image_base64: str | None = Field(
         None, max_length=40_000_000, description="...or by a base64 photo: nearest stored photos (CLIP models)."
     )
-    k: StrictInt = Field(SIMILAR_K, ge=1, le=1000)
-    category: str | None = Field(None, max_length=1_000, description="Only products under this category.")
+    k: StrictInt = Field(SIMILAR_K, ge=1, le=limits.MAX_K)
+    category: str | None = Field(
+        None, max_length=limits.MAX_CATEGORY_FILTER_CHARS, description="Only products under this category."
+    )
 
     @model_validator(mode="after")
     def _one_query(self) -> SimilarRequest:

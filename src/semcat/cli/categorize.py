@@ -37,6 +37,7 @@ from semcat.cli.output import (
     write_predictions,
 )
 from semcat.errors import ConfigError
+from semcat.limits import MAX_K
 from semcat.options import SIMILAR_K
 
 
@@ -169,7 +170,7 @@ def similar(
     by_image: Annotated[
         bool, typer.Option("--by-image", help="With --id: compare the product's photo instead of its text.")
     ] = False,
-    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many products.")] = SIMILAR_K,
+    k: Annotated[int, typer.Option("-k", min=1, max=MAX_K, help="How many products.")] = SIMILAR_K,
     category: Annotated[str | None, typer.Option("--category", help="Only this category (any level).")] = None,
     as_json: JsonOpt = False,
     *,

@@ -70,10 +70,10 @@ async def categorize_upload(
     attributes: Annotated[str, Form(max_length=50_000)] = "",
     method: Annotated[str | None, Form(pattern="^(knn|zero-shot|hybrid)$")] = None,
     modality: Annotated[str | None, Form(pattern="^(text|image|both)$")] = None,
-    k: Annotated[int | None, Form(ge=1, le=1000)] = None,
-    top_n: Annotated[int | None, Form(ge=1, le=100)] = None,
+    k: Annotated[int | None, Form(ge=1, le=limits.MAX_K)] = None,
+    top_n: Annotated[int | None, Form(ge=1, le=limits.MAX_TOP_N)] = None,
     depth: Annotated[int | None, Form(ge=1, le=limits.MAX_CATEGORY_DEPTH)] = None,
-    category: Annotated[str | None, Form(max_length=1_000)] = None,
+    category: Annotated[str | None, Form(max_length=limits.MAX_CATEGORY_FILTER_CHARS)] = None,
     auto_precision: Annotated[float | None, Form(gt=0.5, lt=1.0)] = None,
 ) -> CategorizeResponse:
     """Categorize one product from an uploaded photo (multipart form), with optional text."""
