@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from semcat.catalog import PATH_JOIN
-from semcat.categorize.training import HEAD_FORMAT, TrainingSet, training_sample, training_set
+from semcat.categorize.training import HEAD_FORMAT, TrainingSet, training_sample
 from semcat.embedding.lexical import (
     CHAR_SPACE,
     LEXICAL_SPACE,
@@ -48,7 +48,7 @@ from semcat.embedding.lexical import (
 )
 from semcat.errors import EmptyIndexError
 from semcat.options import HEAD_DEFAULTS
-from semcat.search.base import DEFAULT_SPACE, VectorStore
+from semcat.search.base import DEFAULT_SPACE
 
 _SCALE = 4.0  # SVM margins -> softmax; a margin of 0.5 over the runner-up reads as ~0.88
 DENSE_WEIGHT = 0.5  # the dense block's scale next to the two unit-norm TF-IDF blocks
@@ -189,14 +189,6 @@ class LinearHead:
         """What the trained weights take in memory (and, about, on disk)."""
         own = self._svm.coef_.nbytes + self._columns.nbytes + self._lookup.nbytes
         return int(own + sum(local.nbytes for local in self.local.values()))
-
-    @classmethod
-    def from_store(
-        cls, store: VectorStore, fields: Sequence[str], chars: bool = HEAD_DEFAULTS.chars, **kwargs: Any
-    ) -> LinearHead:
-        """Train on the store's labeled products (their stored vectors and texts)."""
-        max_products = kwargs.get("max_products", HEAD_DEFAULTS.max_products)
-        return cls.from_training_set(training_set(store, fields, max_products), chars=chars, **kwargs)
 
     @classmethod
     def from_training_set(cls, data: TrainingSet, chars: bool = HEAD_DEFAULTS.chars, **kwargs: Any) -> LinearHead:

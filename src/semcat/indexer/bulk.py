@@ -52,10 +52,6 @@ class IndexSummary:
     warnings: list[str] = field(default_factory=list)
     outcomes: dict[str, str] | None = None  # id -> created / updated / relabeled / unchanged, when asked
 
-    @property
-    def to_embed(self) -> int:
-        return self.new + self.changed
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "valid": self.valid,

@@ -25,16 +25,6 @@ from semcat.catalog import Product
 from semcat.engine import Engine
 
 router = APIRouter(tags=["products"])
-# OpenAPI links: a stored product's id leads to reading, replacing and deleting it (clients
-# and stateful API testers follow them)
-_PRODUCT_LINKS = {
-    name: {"operationId": operation, "parameters": {"product_id": "$response.body#/id"}}
-    for name, operation in (
-        ("GetProduct", "get_product"),
-        ("PutProduct", "put_product"),
-        ("DeleteProduct", "delete_product"),
-    )
-}
 
 
 def _product(product_id: str, body: ProductIn) -> Product:
