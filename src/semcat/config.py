@@ -3,7 +3,8 @@ optional ``.env`` file, and explicit overrides from the CLI or the API factory) 
 passed down; nothing below reads the environment itself.
 
 Long module: every setting is declared here once, with its limits and its description
-(the CLI's help, the docs and the environment variables all read them from here)."""
+(the environment variables follow it; the README's settings table and the CLI's help restate
+some of it, which issue 29's nested settings are to end)."""
 
 from __future__ import annotations
 

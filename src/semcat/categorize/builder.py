@@ -2,7 +2,7 @@
 
 :func:`build_categorizer` turns :class:`~semcat.options.QueryOptions` (plus the trained
 linear head and the zero-shot prior, which the engine keeps) into the categorizer the
-service runs; :func:`query_rows` adds the sparse rows that categorizer reads (word
+service runs; :class:`QueryRows` adds the sparse rows that categorizer reads (word
 vectors for the word vote and the head, character n-grams for the head). The engine,
 ``semcat evaluate`` (:mod:`semcat.evaluation.methods`) and the benchmarks all call these,
 so what is measured is what is served.

@@ -3,7 +3,9 @@
 - ``knn@k``: the held-out products are categorized against a FAISS store holding only
   the training products (built in a temporary folder) by the categorizer the service
   builds for the same options (:func:`semcat.categorize.build_categorizer`): the vote
-  over dense and word vectors, mixed with the linear head at the main category.
+  over dense and word vectors, mixed with the linear head at every level it decides;
+  with ``confidence``, calibrated on the training part as the service calibrates on its
+  store.
 - ``logreg``: logistic regression on the same vectors (the baseline of the reference
   studies).
 - ``tfidf-svm``: TF-IDF (word 1-2 grams) + a linear SVM on the raw text, a lexical

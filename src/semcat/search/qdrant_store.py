@@ -1,4 +1,6 @@
-"""Qdrant backend on qdrant-client: one class for ``:memory:``, a local path and a server.
+"""Qdrant backend on qdrant-client: one class for ``:memory:``, a server or cluster, and the
+local-mode folder of earlier releases (new embedded collections use qdrant-edge:
+:mod:`semcat.search.qdrant_edge`).
 
 Product ids are arbitrary strings; Qdrant point ids must be integers or UUIDs, so each
 point's id is ``uuid5(product id)`` and the product id lives in the payload. The
