@@ -30,7 +30,7 @@ PREDICTION_CSV_FIELDS = [
 
 
 def decision_summary(predictions: Sequence[Any], target: float) -> str:
-    """'1,412 of 2,000 filed automatically at an expected 98% precision; 588 to review'."""
+    """The summary of a file's decisions: 'N of M filed automatically at an expected P% precision; R to review'."""
     auto = sum(p.decision == "auto" for p in predictions)
     line = (
         f"{auto:,} of {len(predictions):,} filed automatically at an expected {target:.0%} precision; "
