@@ -269,12 +269,21 @@ def test_evaluate_reports_coverage_calibration_and_the_calibrated_svm(tmp_path: 
 
 def test_the_compiled_trees_answer_as_scikit_learn_does() -> None:
     """The calibrators are evaluated with numpy (scikit-learn's predict_proba cost about
-    1.3 ms a call on one row, four calls a request): the same probabilities."""
-    from semcat.categorize.calibration import BoostedTrees, _model
+    1.3 ms a call on one row, four calls a request): the same probabilities, also where the
+    rows of one pass belong to different models."""
+    from semcat.categorize.calibration import BoostedTrees, Forest, LevelModel, _model
 
     rng = np.random.default_rng(0)
     features = rng.random((3000, 6)) * 2 - 0.5
     right = (features[:, 0] + 0.5 * features[:, 3] + rng.random(3000) > 1.2).astype(int)
     model = _model(len(right)).fit(features, right)
     query = rng.random((500, 6)) * 3 - 1  # outside the fitted range too
-    assert np.allclose(BoostedTrees.of(model).predict(query), model.predict_proba(query)[:, 1], atol=1e-12)
+    other = _model(len(right)).fit(features, 1 - right)
+    forest = Forest.of(
+        [LevelModel(BoostedTrees.of(model), 0.0), LevelModel(None, 0.25), LevelModel(BoostedTrees.of(other), 0.0)]
+    )
+    which = np.arange(len(query)) % 3
+    probs = forest.predict(query, which)
+    assert np.allclose(probs[which == 0], model.predict_proba(query[which == 0])[:, 1], atol=1e-12)
+    assert np.allclose(probs[which == 2], other.predict_proba(query[which == 2])[:, 1], atol=1e-12)
+    assert np.all(probs[which == 1] == 0.25)

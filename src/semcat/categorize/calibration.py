@@ -260,11 +260,6 @@ class BoostedTrees:
             node = np.where(done, node, np.where(go_left, left[at], right[at]))
         return self.value.ravel()[offsets + node]
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """P(class 1) per row of ``features``."""
-        raw = self.baseline + self.leaf_values(features).sum(axis=1)
-        return 1.0 / (1.0 + np.exp(-raw))
-
 
 @dataclass
 class LevelModel:
@@ -282,11 +277,6 @@ class LevelModel:
         model = _model(len(right))
         model.fit(features, right.astype(int))
         return cls(BoostedTrees.of(model), float(right.mean()))
-
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        if self.model is None or not len(features):
-            return np.full(len(features), self.constant)
-        return self.model.predict(np.asarray(features, dtype=np.float64))
 
 
 @dataclass
@@ -351,9 +341,9 @@ class Calibration:
                 if path_too and level == deepest:
                     rows.append(features + self.stats[-1].features([category])[0].tolist())
                     owners.append((i, 0))
-        models = [*self.models, self.path_model]  # model k - 1 reads level k; the last, the path
+        # model k - 1 reads level k; the last, the path
         which = np.asarray([len(self.models) if level == 0 else level - 1 for _, level in owners], dtype=np.int64)
-        probs = self._forest(models).predict(np.asarray(rows, dtype=np.float64), which) if rows else np.zeros(0)
+        probs = self._forest().predict(np.asarray(rows, dtype=np.float64), which) if rows else np.zeros(0)
         out: list[list[float]] = [[] for _ in predictions]
         paths = [0.0] * len(predictions)
         for (i, level), prob in zip(owners, probs.tolist(), strict=True):
@@ -372,9 +362,10 @@ class Calibration:
             return [(levels, levels[-1] if levels else 0.0) for levels in out]
         return [(levels, min([path, *levels])) for levels, path in zip(out, paths, strict=True)]
 
-    def _forest(self, models: Sequence[LevelModel]) -> Forest:
+    def _forest(self) -> Forest:
+        """Every level's model, then the path's, side by side (built on first use)."""
         if self._trees is None:
-            self._trees = Forest.of(models)
+            self._trees = Forest.of([*self.models, self.path_model])
         return self._trees
 
 
@@ -523,7 +514,7 @@ def _held_out(features: np.ndarray, right: np.ndarray) -> tuple[LevelModel, np.n
 
     model = LevelModel.fit(features, right)
     if model.model is None:
-        return model, model.predict(features)
+        return model, np.full(len(right), model.constant)
     probs = cross_val_predict(
         _model(len(right)), features, right.astype(int), cv=THRESHOLD_FOLDS, method="predict_proba"
     )
@@ -546,13 +537,16 @@ def fit(
     models: list[LevelModel] = []
     stats: list[CategoryRecord] = []
     held: dict[tuple[int, int], float] = {}
+    read: dict[tuple[int, int], list[float]] = {}  # (prediction, level) -> its features
     for level in range(1, depth + 1):
         rows = [i for i, p in enumerate(predictions) if len(p.levels) >= level]
         if not rows:
             models.append(LevelModel(None, 0.0))
             stats.append(CategoryRecord({}, 0.0))
             continue
-        features = np.asarray([level_features(predictions[i], level, power, near) for i in rows], dtype=np.float64)
+        for i in rows:
+            read[(i, level)] = level_features(predictions[i], level, power, near)
+        features = np.asarray([read[(i, level)] for i in rows], dtype=np.float64)
         right = np.asarray([path_right(predictions[i].path, truths[i], level) for i in rows], dtype=bool)
         keys = _keys(predictions, rows, [level] * len(rows))
         record = CategoryRecord.of(keys, right)
@@ -567,10 +561,7 @@ def fit(
     path_model = LevelModel(None, 0.0)
     if rows:
         last = [min(len(predictions[i].levels), depth) for i in rows]
-        features = np.asarray(
-            [level_features(predictions[i], d, power, near) for i, d in zip(rows, last, strict=True)],
-            dtype=np.float64,
-        )
+        features = np.asarray([read[(i, d)] for i, d in zip(rows, last, strict=True)], dtype=np.float64)
         right = np.asarray([tuple(predictions[i].path) == truths[i] for i in rows], dtype=bool)
         keys = _keys(predictions, rows, last)
         record = CategoryRecord.of(keys, right)

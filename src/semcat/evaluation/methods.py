@@ -60,12 +60,16 @@ class MethodRun:
 AUTO_TARGETS = (0.9, 0.95, 0.98, 0.99)  # the precision targets the evaluation reports the auto decision at
 
 
-def _auto_decisions(calibration: Any, predictions: list[Any], depth: int | None) -> dict[float, list[bool]]:
-    """Per target, whether each prediction would be filed automatically."""
-    from semcat.categorize.calibration import AUTO, apply
+def _auto_decisions(calibration: Any, predictions: list[Any]) -> dict[float, list[bool]]:
+    """Per target, whether each calibrated prediction would be filed automatically (its
+    confidence is the same at every target: only the threshold moves)."""
+    from semcat.categorize.calibration import AUTO, decide_auto
 
     return {
-        target: [p.decision == AUTO for p in apply(calibration, predictions, target, 0.5, depth)]
+        target: [
+            decide_auto(p, p.confidence or 0.0, calibration.threshold(target), calibration.depth)[0] == AUTO
+            for p in predictions
+        ]
         for target in AUTO_TARGETS
     }
 
@@ -166,7 +170,7 @@ def knn(
         variants=other,
         confidence=[float(p.confidence or 0.0) for p in predictions] if calibration is not None else None,
         level_confidence=[[lv.confidence or 0.0 for lv in p.levels] for p in predictions] if calibration else None,
-        auto=_auto_decisions(calibration, predictions, opts.depth) if calibration is not None else None,
+        auto=_auto_decisions(calibration, predictions) if calibration is not None else None,
     )
 
 
