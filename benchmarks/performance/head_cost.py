@@ -38,9 +38,10 @@ from semcat.catalog import Product, read_catalog
 from semcat.categorize.head import LinearHead
 from semcat.config import Settings
 from semcat.embedding import load_embedder
-from semcat.embedding.lexical import CHAR_SPACE, LEXICAL_SPACE, LexicalEncoder
+from semcat.embedding.lexical import LexicalEncoder
 from semcat.engine import Engine
 from semcat.search import DEFAULT_SPACE
+from semcat.spaces import CHAR_SPACE, LEXICAL_SPACE
 
 
 class CachedEmbedder:

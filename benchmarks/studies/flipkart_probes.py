@@ -49,13 +49,13 @@ from semcat.categorize.builder import QueryRows
 from semcat.config import Settings
 from semcat.embedding import load_embedder
 from semcat.embedding.base import l2_normalize
-from semcat.embedding.lexical import LEXICAL_SPACE
 from semcat.evaluation import LabeledSet
 from semcat.evaluation import methods as m
 from semcat.evaluation.report import EvalConfig, make_splits
 from semcat.options import DEFAULTS
 from semcat.search.base import StoreMeta
 from semcat.search.faiss import FaissStore
+from semcat.spaces import LEXICAL_SPACE
 
 DEFAULT = {"lexical_weight": 0.5, "head_weight": 0.7}
 

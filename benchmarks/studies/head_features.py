@@ -26,8 +26,9 @@ from semcat.catalog import read_catalog
 from semcat.categorize import head as head_module
 from semcat.config import Settings
 from semcat.embedding import load_embedder
-from semcat.embedding.lexical import CHAR_SPACE, LEXICAL_SPACE, LexicalEncoder
+from semcat.embedding.lexical import LexicalEncoder
 from semcat.evaluation.report import EvalConfig, make_splits
+from semcat.spaces import CHAR_SPACE, LEXICAL_SPACE
 
 VARIANTS = [  # name, characters, dense weight, min_df
     ("words + chars, dense x0.5, min_df 2 (shipped)", True, 0.5, 2),

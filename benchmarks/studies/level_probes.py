@@ -27,10 +27,11 @@ from _common import catalog, embedded, publish
 from semcat.categorize.head import LinearHead
 from semcat.config import Settings
 from semcat.embedding import load_embedder
-from semcat.embedding.lexical import CHAR_SPACE, LEXICAL_SPACE, LexicalEncoder
+from semcat.embedding.lexical import LexicalEncoder
 from semcat.evaluation import EvalConfig
 from semcat.evaluation.report import make_splits
 from semcat.search import DEFAULT_SPACE
+from semcat.spaces import CHAR_SPACE, LEXICAL_SPACE
 
 
 def walk(head: LinearHead, main: np.ndarray, features: Any, row: int, beam: int) -> tuple[str, ...]:

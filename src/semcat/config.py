@@ -3,8 +3,8 @@ optional ``.env`` file, and explicit overrides from the CLI or the API factory) 
 passed down; nothing below reads the environment itself.
 
 Long module: every setting is declared here once, with its limits and its description
-(the environment variables follow it; the README's settings table and the CLI's help restate
-some of it, which issue 29's nested settings are to end)."""
+(the environment variables follow it; the CLI's help reads the descriptions; the bounds of
+what a request may also set are the request's own, :class:`semcat.options.RequestOptions`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from semcat.catalog.product import TEXT_FIELDS
-from semcat.limits import MAX_K, MAX_TOP_N
+from semcat.methods import Method
 from semcat.options import (
     CALIBRATION_DEFAULTS,
     DEFAULTS,
@@ -25,9 +25,12 @@ from semcat.options import (
     RETRAIN_DEFAULTS,
     ZERO_SHOT_DEFAULTS,
     Backend,
+    Depth,
     HeadOptions,
-    Method,
+    Listed,
     Modality,
+    Neighbors,
+    Precision,
     QueryOptions,
     RetrainOptions,
     ZeroShotOptions,
@@ -137,8 +140,8 @@ class Settings(BaseSettings):
     )
 
     # categorization
-    k: int = Field(DEFAULTS.k, ge=1, le=MAX_K, description="Neighbors consulted by the kNN vote.")
-    top_n: int = Field(DEFAULTS.top_n, ge=1, le=MAX_TOP_N, description="Categories listed per prediction.")
+    k: Neighbors = Field(DEFAULTS.k, description="Neighbors consulted by the kNN vote.")
+    top_n: Listed = Field(DEFAULTS.top_n, description="Categories listed per prediction.")
     vote_power: float = Field(
         DEFAULTS.vote_power,
         ge=0.0,
@@ -230,17 +233,13 @@ class Settings(BaseSettings):
     hybrid_knn_weight: float = Field(
         DEFAULTS.hybrid_knn_weight, ge=0.0, le=1.0, description="Weight of the kNN vote in hybrid."
     )
-    predict_depth: int | None = Field(
+    predict_depth: Depth | None = Field(
         DEFAULTS.depth,
-        ge=1,
-        le=20,
         description="Deepest taxonomy level to predict (unset: detected from the labels, stopping above the "
         "first level whose nodes are mostly single products, such as product names).",
     )
-    auto_precision: float = Field(
+    auto_precision: Precision = Field(
         DEFAULTS.auto_precision,
-        gt=0.5,
-        lt=1.0,
         description="Precision the predictions filed automatically (decision 'auto') must reach; the confidence "
         "threshold is learned from the store's own labeled products.",
     )

@@ -35,12 +35,13 @@ from semcat.categorize.prediction import Prediction
 from semcat.categorize.trainer import calibration_spec
 from semcat.config import Settings
 from semcat.embedding.base import Embedder, LazyEmbedder, Role
-from semcat.embedding.lexical import LEXICAL_SPACE
 from semcat.embedding.queries import image_rows, query_spaces
 from semcat.errors import ConfigError, EmptyIndexError, InvalidInputError, NotFoundError, StoreError, StoreMissingError
 from semcat.indexer import IndexSummary, index_products
+from semcat.methods import calibrated_methods, method_spec
 from semcat.options import SIMILAR_K, QueryOptions
 from semcat.search import DEFAULT_SPACE, IMAGE_SPACE, Hit, SearchFilter, StoreMeta, VectorStore, open_store
+from semcat.spaces import LEXICAL_SPACE
 
 CATEGORIZE_BATCH = 256  # products embedded and categorized per step of a long list
 DEPTH_CHECK_SECONDS = 5.0  # after writes, the default depth is read from the labels again at most this often
@@ -381,21 +382,22 @@ class Engine:
     def _predict(self, texts: Sequence[str], vectors: dict[str, np.ndarray], options: QueryOptions) -> list[Prediction]:
         """Sparse rows (from the queries' embedded texts), the categorizer the options call
         for, and its predictions."""
-        if IMAGE_SPACE in vectors and options.method != "zero-shot":
+        spec = method_spec(options.method)
+        if IMAGE_SPACE in vectors and spec.store_vectors:
             self._check_images(need_store_space=True)
         store = self._checked_store()
         queries = self._rows.add(
             vectors, texts, options, store_sparse=store.meta.sparse, head_chars=self.settings.head_chars
         )
         head = self.head() if head_applies(options, queries) else None
-        zero_shot = self._zero_shot_prior() if options.method in ("zero-shot", "hybrid") else None
+        zero_shot = self._zero_shot_prior() if spec.zero_shot else None
         categorizer = build_categorizer(store, options, head=head, zero_shot=zero_shot)
         predictions = categorizer.predict(queries, category=options.category)
         # the confidence is learned for the default categorizer: the vote with the head
-        calibration = head.calibration if head is not None and options.method == "knn" else None
+        calibration = head.calibration if head is not None and spec.calibrated else None
         why_not = "the confidence is not calibrated"
-        if options.method != "knn":
-            why_not = f"the confidence is calibrated for the knn method, not {options.method}"
+        if not spec.calibrated:
+            why_not = f"the confidence is calibrated for the {', '.join(calibrated_methods())} method, not {spec.name}"
         elif head is not None and head.calibration is None:
             why_not = head.calibration_note or why_not
         return calibrated(

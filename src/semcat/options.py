@@ -13,21 +13,136 @@ is served.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from semcat.errors import InvalidInputError
-from semcat.limits import MAX_CATEGORY_FILTER_CHARS, MAX_K, MAX_TOP_N
+from semcat.limits import MAX_CATEGORY_DEPTH, MAX_CATEGORY_FILTER_CHARS, MAX_K, MAX_TOP_N
+from semcat.methods import KNN, METHODS, Method, method_spec, methods_help
 
-Method = Literal["knn", "zero-shot", "hybrid"]
 Modality = Literal["text", "image", "both"]
 Backend = Literal["onnx-int8", "onnx", "torch"]  # how a text model runs (semcat.embedding.onnx)
-METHODS: tuple[str, ...] = get_args(Method)
 MODALITIES: tuple[str, ...] = get_args(Modality)
 
-# What a single request may set (the API's and the CLI's per-call options).
-REQUEST_FIELDS = ("k", "top_n", "depth", "method", "modality", "category", "auto_precision")
 SIMILAR_K = 5  # products `similar` returns when not told
+
+
+def _whole(value: Any) -> Any:
+    """A count: an integer, or its digits (an HTML form sends text); never a boolean
+    (``True`` is not 1 neighbor) nor a fraction."""
+    if isinstance(value, bool | float):
+        raise ValueError(f"must be a whole number, got {value!r}")
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value
+
+
+# the request's counts, each bounded once (the API's JSON and forms, the CLI, Python callers)
+Neighbors = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=MAX_K)]
+Listed = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=MAX_TOP_N)]
+Depth = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=MAX_CATEGORY_DEPTH)]
+CategoryFilter = Annotated[str, Field(max_length=MAX_CATEGORY_FILTER_CHARS)]
+Precision = Annotated[float, Field(gt=0.5, lt=1.0)]
+
+
+class RequestOptions(BaseModel):
+    """What one categorization request may set, declared once with its bounds (from
+    :mod:`semcat.limits`): the API's JSON body inherits these fields, its upload form takes
+    them as a dependency, the CLI's options read their descriptions, and every
+    :class:`QueryOptions` (so every Python caller) is checked against them. ``None``: the
+    settings' value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Method | None = Field(None, description="How the category is decided: " + methods_help() + ".")
+    modality: Modality | None = Field(
+        None, description="What votes: the text, the image, or both (whichever each product has)."
+    )
+    k: Neighbors | None = Field(None, description="Neighbors that vote.")
+    top_n: Listed | None = Field(None, description="Alternatives listed per level and per prediction.")
+    depth: Depth | None = Field(None, description="Deepest taxonomy level to predict.")
+    category: CategoryFilter | None = Field(
+        None, description="Only products under this category vote, and no level leaves it."
+    )
+    auto_precision: Precision | None = Field(
+        None,
+        description="Precision the predictions filed automatically (decision 'auto') must reach; the confidence "
+        "threshold is learned from the store's own labeled products.",
+    )
+
+    @field_validator("category")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("category is empty: omit it to let every category vote")
+        return value
+
+    def options(self) -> dict[str, Any]:
+        """The request's categorization options (None: the settings' value)."""
+        return {name: getattr(self, name) for name in REQUEST_FIELDS}
+
+    @classmethod
+    def checked(cls, **values: Any) -> RequestOptions:
+        """The options, or an :class:`~semcat.errors.InvalidInputError` naming the first
+        one out of bounds and its bounds."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = str(error["loc"][0]) if error["loc"] else "options"
+            raise InvalidInputError(bounds_message(name, error)) from None
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        """A field's description (the CLI's help); its bounds are checked, not restated."""
+        return cls.model_fields[name].description or name
+
+
+def bounds_message(name: str, error: Mapping[str, Any]) -> str:
+    """One line for a request option out of bounds, naming it, its bounds and the value."""
+    value = error.get("input")
+    if error.get("type") == "extra_forbidden":
+        return f"unknown categorization option: {name}"
+    bounds = request_bounds(name) if name in RequestOptions.model_fields else {}
+    if error.get("type") == "value_error" and "ge" not in bounds:
+        return str(error["ctx"]["error"])
+    if "ge" in bounds and "le" in bounds:
+        return f"{name} must be an integer from {bounds['ge']} to {bounds['le']}, got {value!r}"
+    if "gt" in bounds and "lt" in bounds:
+        return f"{name} must be between {bounds['gt']} and {bounds['lt']:g} (exclusive), got {value!r}"
+    if "max_length" in bounds:
+        return f"{name} has more than {bounds['max_length']:,} characters"
+    if name == "method":
+        return f"unknown method {value!r}: use {', '.join(METHODS)}"
+    if name == "modality":
+        return f"unknown modality {value!r}: use {', '.join(MODALITIES)}"
+    return f"{name}: {error.get('msg', 'invalid')}, got {value!r}"
+
+
+BOUND_KEYS = ("ge", "le", "gt", "lt", "max_length")
+
+
+def request_bounds(name: str) -> dict[str, Any]:
+    """The bounds of the request option ``name`` (empty: none)."""
+    return _bounds(RequestOptions.model_fields[name].annotation)
+
+
+def _bounds(annotation: Any) -> dict[str, Any]:
+    """The bounds declared in a (possibly optional) annotated type."""
+    found: dict[str, Any] = {}
+    for item in getattr(annotation, "__metadata__", ()):
+        for info in getattr(item, "metadata", [item]):
+            found.update({key: getattr(info, key) for key in BOUND_KEYS if getattr(info, key, None) is not None})
+    for arg in get_args(annotation):
+        found.update(_bounds(arg))
+    return found
+
+
+# What a single request may set (the API's and the CLI's per-call options).
+REQUEST_FIELDS: tuple[str, ...] = tuple(RequestOptions.model_fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +153,7 @@ class QueryOptions:
     k: int = 10  # neighbors that vote
     top_n: int = 5  # alternatives listed per level and per prediction
     depth: int | None = None  # deepest taxonomy level predicted (None: as deep as labels go)
-    method: Method = "knn"
+    method: Method = KNN
     modality: Modality = "both"  # text, image, or both (whatever each query has)
     category: str | None = None  # only this subtree votes, and no level leaves it
     auto_precision: float = 0.98  # the precision the predictions filed automatically must reach
@@ -54,24 +169,11 @@ class QueryOptions:
     subtree_vote: bool = True  # a second vote in the subtree a prior moved the product to
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise InvalidInputError(f"unknown method {self.method!r}: use {', '.join(METHODS)}")
-        if self.modality not in MODALITIES:
-            raise InvalidInputError(f"unknown modality {self.modality!r}: use {', '.join(MODALITIES)}")
-        for name, most in (("k", MAX_K), ("top_n", MAX_TOP_N)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or not 1 <= value <= most:
-                raise InvalidInputError(f"{name} must be an integer from 1 to {most}, got {value!r}")
-        if self.depth is not None and (not isinstance(self.depth, int) or self.depth < 1):
-            raise InvalidInputError(f"depth must be an integer of at least 1, got {self.depth!r}")
-        if not isinstance(self.auto_precision, int | float) or not 0.5 < self.auto_precision < 1.0:
-            raise InvalidInputError(
-                f"auto_precision must be between 0.5 and 1 (exclusive), got {self.auto_precision!r}"
-            )
-        if self.category is not None and not str(self.category).strip():
-            raise InvalidInputError("category is empty: omit it to let every category vote")
-        if self.category is not None and len(self.category) > MAX_CATEGORY_FILTER_CHARS:
-            raise InvalidInputError(f"category has more than {MAX_CATEGORY_FILTER_CHARS:,} characters")
+        method_spec(self.method)  # the registry decides (a method registered at run time included)
+        checked = RequestOptions.checked(**{name: getattr(self, name) for name in REQUEST_FIELDS if name != "method"})
+        for name, value in checked.options().items():
+            if name != "method" and value != getattr(self, name):
+                object.__setattr__(self, name, value)  # a form's "7" is the count 7
 
     def merged(self, **overrides: Any) -> QueryOptions:
         """These options with the given ones replaced; ``None`` means "not given"."""
@@ -85,7 +187,7 @@ class QueryOptions:
     def uses_head(self) -> bool:
         """Whether the linear head has a say: the ``knn`` method and a non-zero head weight
         (within a caller's ``category`` it judges among that subtree's categories only)."""
-        return self.method == "knn" and self.head_weight > 0
+        return method_spec(self.method).head and self.head_weight > 0
 
     @property
     def space_weights(self) -> dict[str, float]:

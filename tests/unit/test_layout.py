@@ -10,10 +10,12 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 MAX_LINES = 400
 # lower layers never import higher ones (a face is never imported by the core)
 LAYERS = [
-    {"errors", "limits", "options"},
+    {"errors", "limits", "methods", "spaces", "locks", "threads"},
+    {"options"},
     {"catalog", "images"},
     {"config"},
-    {"embedding", "search"},
+    {"embedding"},  # writes the vectors: never imports the stores
+    {"search"},  # stores and scores them: never imports the encoders (their names live in spaces)
     {"categorize", "indexer"},
     {"engine", "evaluation"},
     {"api", "cli"},
@@ -87,6 +89,29 @@ def test_layers_import_only_downwards() -> None:
     assert not wrong, wrong
 
 
+def test_every_module_has_a_layer() -> None:
+    placed = {top for layer in LAYERS for top in layer}
+    tops = {name.split(".")[1] for name in modules() if "." in name}
+    assert tops <= placed, f"modules without a layer: {sorted(tops - placed)}"
+
+
+def test_embedding_and_search_are_apart() -> None:
+    """Neither side imports the other (before: the query rows took the space names from the
+    stores, and the FAISS sparse index its IDF from the encoders)."""
+    mods = modules()
+
+    def top(name: str) -> str:
+        return name.split(".")[1] if "." in name else ""
+
+    crossing = [
+        f"{name} imports {target}"
+        for name, path in mods.items()
+        for target in imports(path, set(mods))
+        if {top(name), top(target)} == {"embedding", "search"}
+    ]
+    assert not crossing, crossing
+
+
 def test_long_modules_say_why() -> None:
     unexplained = []
     for name, path in modules().items():
@@ -95,3 +120,18 @@ def test_long_modules_say_why() -> None:
         if lines > MAX_LINES and "Long module:" not in doc:
             unexplained.append(f"{name} ({lines} lines)")
     assert not unexplained, f"over {MAX_LINES} lines without 'Long module:' in the docstring: {unexplained}"
+
+
+def test_the_user_api_is_exported_lazily() -> None:
+    """``from semcat import Engine, Settings, Product, Prediction, SemcatError`` works, and a
+    bare ``import semcat`` (the CLI's first step) loads none of it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, semcat; assert 'semcat.engine' not in sys.modules; "
+        "from semcat import Engine, Prediction, Product, SemcatError, Settings; "
+        "import semcat.engine; assert Engine is semcat.engine.Engine; print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.stdout.strip() == "ok", done.stderr

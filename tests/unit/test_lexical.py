@@ -12,8 +12,9 @@ import pytest
 
 from semcat.catalog import Product
 from semcat.config import Settings
-from semcat.embedding.lexical import LEXICAL_SPACE, LexicalEncoder
+from semcat.embedding.lexical import LexicalEncoder
 from semcat.engine import Engine
+from semcat.spaces import LEXICAL_SPACE
 
 
 class BlurryEmbedder:
@@ -332,7 +333,7 @@ def test_head_character_block_categorizes_an_unseen_word_form() -> None:
     "coque") is still placed by its character n-grams; without them the head can only
     guess."""
     from semcat.categorize.head import LinearHead
-    from semcat.embedding.lexical import CHAR_SPACE
+    from semcat.spaces import CHAR_SPACE
 
     titles = {
         "Phone": ["coque silicone iphone", "coque rigide samsung", "coque cuir xiaomi", "coque pour pixel"],
@@ -427,7 +428,7 @@ def test_character_rows_are_computed_only_for_queries_the_head_judges(tmp_path: 
     from tests.conftest import HashEmbedder
 
     from semcat.categorize import QueryRows
-    from semcat.embedding.lexical import CHAR_SPACE
+    from semcat.spaces import CHAR_SPACE
 
     with Engine(Settings(data_dir=tmp_path / "q", head_weight=0.7), embedder=HashEmbedder()) as engine:
         engine.index([Product.build(id=i, title=t, category=c) for i, t, c in CATALOG], progress=False)

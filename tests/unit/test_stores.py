@@ -215,7 +215,8 @@ def test_products_without_an_image_have_no_image_vector(store_factory: Any) -> N
 def test_sparse_lexical_space(store_factory: Any) -> None:
     """Stored word vectors, searched with BM25 IDF on the query side: the same scores on
     every backend, filters apply, replaced and deleted products follow."""
-    from semcat.embedding.lexical import LexicalEncoder, bm25_idf
+    from semcat.embedding.lexical import LexicalEncoder
+    from semcat.search.idf import bm25_idf
 
     meta = StoreMeta(model="test-model", spaces={"text": 8}, sparse=("lexical",))
     store = store_factory(meta)

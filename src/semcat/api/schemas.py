@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from semcat import limits
 from semcat.catalog import clean_text, parse_attributes, parse_category
 from semcat.errors import InvalidInputError
-from semcat.options import REQUEST_FIELDS, SIMILAR_K, Method, Modality
+from semcat.options import SIMILAR_K, CategoryFilter, Neighbors, RequestOptions
 
 _TITLE = Field("", max_length=limits.MAX_TITLE_CHARS, description="Product title.")
 _DESCRIPTION = Field("", max_length=limits.MAX_DESCRIPTION_CHARS, description="Product description.")
@@ -77,8 +77,9 @@ class ItemIn(_Strict):
         return self
 
 
-class CategorizeRequest(_Strict):
-    """One product (``title``/``description``/``brand`` at the top) or a batch (``items``)."""
+class CategorizeRequest(_Strict, RequestOptions):
+    """One product (``title``/``description``/``brand`` at the top) or a batch (``items``),
+    with the request's categorization options (:class:`semcat.options.RequestOptions`)."""
 
     items: list[ItemIn] | None = Field(None, min_length=1, description="A batch of products.")
     title: str | None = Field(None, max_length=limits.MAX_TITLE_CHARS)
@@ -86,28 +87,6 @@ class CategorizeRequest(_Strict):
     brand: str | None = Field(None, max_length=limits.MAX_BRAND_CHARS)
     attributes: AttributesIn = _ATTRIBUTES
     image_base64: str | None = _IMAGE
-    method: Method | None = Field(
-        None, description="kNN vote, zero-shot (category names only) or hybrid (both); default: settings."
-    )
-    modality: Modality | None = Field(
-        None, description="Vote by the text, the image, or both (whichever each item has); default: settings."
-    )
-    k: StrictInt | None = Field(None, ge=1, le=limits.MAX_K, description="Neighbors that vote (default: settings).")
-    top_n: StrictInt | None = Field(None, ge=1, le=limits.MAX_TOP_N)
-    depth: StrictInt | None = Field(
-        None, ge=1, le=limits.MAX_CATEGORY_DEPTH, description="Deepest taxonomy level to predict."
-    )
-    category: str | None = Field(
-        None, max_length=limits.MAX_CATEGORY_FILTER_CHARS, description="Only products under this category vote."
-    )
-    auto_precision: float | None = Field(
-        None,
-        gt=0.5,
-        lt=1.0,
-        description="Precision the predictions filed automatically ('decision': 'auto') must reach "
-        "(default: settings, 0.98).",
-    )
-
     _attributes = field_validator("attributes")(_check_attributes)
 
     @model_validator(mode="after")
@@ -122,10 +101,6 @@ class CategorizeRequest(_Strict):
                 raise ValueError("give a product ('title'/'description'/'image_base64') or a batch ('items')")
             _require_text(self.title or "", self.description or "", self.image_base64 or "")
         return self
-
-    def options(self) -> dict[str, Any]:
-        """The request's categorization options (None: the settings' default)."""
-        return {name: getattr(self, name) for name in REQUEST_FIELDS}
 
     def products(self) -> list[ItemIn]:
         if self.items is not None:
@@ -202,10 +177,8 @@ class SimilarRequest(_Strict):
     image_base64: str | None = Field(
         None, max_length=40_000_000, description="...or by a base64 photo: nearest stored photos (CLIP models)."
     )
-    k: StrictInt = Field(SIMILAR_K, ge=1, le=limits.MAX_K)
-    category: str | None = Field(
-        None, max_length=limits.MAX_CATEGORY_FILTER_CHARS, description="Only products under this category."
-    )
+    k: Neighbors = Field(SIMILAR_K, description="How many products.")
+    category: CategoryFilter | None = Field(None, description="Only products under this category.")
 
     @model_validator(mode="after")
     def _one_query(self) -> SimilarRequest:
@@ -311,6 +284,25 @@ class CategoriesResponse(BaseModel):
     categories: list[CategoryCount]
     products: int
     labeled: int
+
+
+class MethodOut(BaseModel):
+    name: str
+    label: str = Field(description="A short name for people.")
+    description: str
+    needs_prompts: bool = Field(description="Whether it reads the category names (zero-shot prior).")
+    calibrated: bool = Field(description="Whether its confidence is calibrated and it can file automatically.")
+
+
+class OptionsOut(BaseModel):
+    """What a categorization request may set: the methods, the modalities, and each
+    option's bounds (a form or client reads them instead of restating them)."""
+
+    methods: list[MethodOut]
+    modalities: list[str]
+    bounds: dict[str, dict[str, float]] = Field(
+        description="Per option, its bounds: ge / le (inclusive), gt / lt (exclusive), max_length."
+    )
 
 
 class Health(BaseModel):

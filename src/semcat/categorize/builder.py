@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 
 from semcat.categorize.head import LinearHead
-from semcat.categorize.hybrid import HybridCategorizer
-from semcat.categorize.levels import LevelwiseCategorizer
-from semcat.categorize.vote import Categorizer, KnnCategorizer
+from semcat.categorize.vote import Categorizer
 from semcat.categorize.zeroshot import ZeroShotCategorizer
-from semcat.embedding.lexical import CHAR_SPACE, LEXICAL_SPACE, LexicalEncoder
+from semcat.embedding.lexical import LexicalEncoder
 from semcat.errors import ConfigError
+from semcat.methods import method_spec
 from semcat.options import QueryOptions
 from semcat.search.base import DEFAULT_SPACE, VectorStore, present_rows
+from semcat.spaces import CHAR_SPACE, LEXICAL_SPACE
 
 
 def build_categorizer(
@@ -33,34 +33,13 @@ def build_categorizer(
     head: LinearHead | None = None,
     zero_shot: ZeroShotCategorizer | None = None,
 ) -> Categorizer:
-    """The categorizer for these options: the kNN vote (mixed with the linear head at every
-    level it decides when ``head`` is given and the options let it judge), zero-shot, or
-    hybrid (the vote mixed with the zero-shot prior)."""
-    if options.method in ("zero-shot", "hybrid") and zero_shot is None:
-        raise ConfigError(f"the {options.method} method needs the zero-shot categorizer (category prompts)")
-    if options.method == "zero-shot":
-        assert zero_shot is not None
-        return zero_shot.configured(
-            options.top_n, options.uncertain_threshold, options.space_weights, depth=options.depth
-        )
-    knn = KnnCategorizer(
-        store,
-        k=options.k,
-        top_n=options.top_n,
-        power=options.vote_power,
-        uncertain_threshold=options.uncertain_threshold,
-        depth=options.depth,
-        duplicate_threshold=options.duplicate_threshold,
-        space_weights=options.space_weights,
-        lexical_weight=options.lexical_weight,
-        lexical_power=options.lexical_power,
-    )
-    if options.method == "hybrid":
-        assert zero_shot is not None
-        return HybridCategorizer(knn, zero_shot, options.hybrid_knn_weight, subtree_vote=options.subtree_vote)
-    if head is None or not options.uses_head:
-        return knn
-    return LevelwiseCategorizer(knn, head, 1.0 - options.head_weight, subtree_vote=options.subtree_vote)
+    """The categorizer of ``options.method`` (:data:`semcat.methods.REGISTRY`), built from
+    the store, the options and what it needs: the linear head (mixed in where the method
+    and the options let it judge) and the zero-shot prior (category prompts)."""
+    spec = method_spec(options.method)
+    if spec.zero_shot and zero_shot is None:
+        raise ConfigError(f"the {spec.name} method needs the zero-shot categorizer (category prompts)")
+    return spec.builder()(store, options, head=head if options.uses_head else None, zero_shot=zero_shot)
 
 
 def head_applies(options: QueryOptions, vectors: Mapping[str, Any]) -> bool:
@@ -98,7 +77,7 @@ class QueryRows:
         head_chars: bool,
     ) -> dict[str, Any]:
         spaces = dict(vectors) if isinstance(vectors, Mapping) else {DEFAULT_SPACE: vectors}
-        votes = options.method != "zero-shot" and options.lexical_weight > 0 and LEXICAL_SPACE in store_sparse
+        votes = method_spec(options.method).word_vote and options.lexical_weight > 0 and LEXICAL_SPACE in store_sparse
         if DEFAULT_SPACE not in spaces or not (votes or options.uses_head):
             return spaces  # nothing reads words (or an image-only query: the words have no say)
         cleaned = [t if t.strip() else "" for t in texts]

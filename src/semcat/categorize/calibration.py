@@ -50,6 +50,7 @@ from semcat.catalog import PATH_JOIN
 from semcat.categorize.prediction import LevelScore, Prediction
 from semcat.errors import EmptyIndexError
 from semcat.options import CALIBRATION_DEFAULTS, HeadOptions, QueryOptions
+from semcat.spaces import DENSE_SPACES
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,6 @@ Decision = str  # "auto" | "review"
 THRESHOLD_FOLDS = 5  # the calibrator's own cross-validation, for the confidences thresholds are read from
 MIN_CLASS_ROWS = 10  # right and wrong out-of-fold paths a level needs for a model (else a constant)
 AUTO, REVIEW = "auto", "review"
-DENSE_SPACES = ("text", "image")  # neighbors found by vectors (the word vote's scores are not cosines)
 
 
 # ----------------------------------------------------------------- features

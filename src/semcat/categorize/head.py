@@ -37,18 +37,11 @@ import numpy as np
 
 from semcat.catalog import PATH_JOIN
 from semcat.categorize.training import HEAD_FORMAT, TrainingSet, training_sample
-from semcat.embedding.lexical import (
-    CHAR_SPACE,
-    LEXICAL_SPACE,
-    N_FEATURES,
-    LexicalEncoder,
-    SparseRow,
-    rows_to_csr,
-    smooth_idf,
-)
+from semcat.embedding.lexical import LexicalEncoder, smooth_idf
 from semcat.errors import EmptyIndexError
 from semcat.options import HEAD_DEFAULTS
 from semcat.search.base import DEFAULT_SPACE
+from semcat.spaces import CHAR_SPACE, LEXICAL_SPACE, N_FEATURES, SparseRow, rows_to_csr
 
 _SCALE = 4.0  # SVM margins -> softmax; a margin of 0.5 over the runner-up reads as ~0.88
 DENSE_WEIGHT = 0.5  # the dense block's scale next to the two unit-norm TF-IDF blocks

@@ -20,7 +20,10 @@ import numpy as np
 from semcat.catalog import PATH_JOIN
 from semcat.categorize.prediction import Prediction
 from semcat.categorize.vote import KnnCategorizer, QueryVectors, as_query_spaces, decide, modality_of, within
-from semcat.errors import EmptyIndexError
+from semcat.errors import ConfigError, EmptyIndexError
+from semcat.methods import HYBRID
+from semcat.options import QueryOptions
+from semcat.search.base import VectorStore
 
 # Below this cosine for its closest labeled neighbor the vote's weight in hybrid shrinks
 # linearly to 0 (a product unlike anything labeled: the zero-shot prior decides).
@@ -60,14 +63,14 @@ class HybridCategorizer:
     zero-shot categorizer's level, where w = ``knn_weight`` while the closest labeled
     neighbor has cosine >= 0.5, shrinking linearly to 0 below that."""
 
-    method = "hybrid"
+    method = HYBRID
 
     def __init__(
         self,
         knn: KnnCategorizer,
         zero_shot: Prior,
         knn_weight: float = 0.5,
-        method: str = "hybrid",
+        method: str = HYBRID,
         subtree_vote: bool = True,
     ) -> None:
         """``zero_shot`` is the prior: a :class:`ZeroShotCategorizer`, or anything with
@@ -176,3 +179,16 @@ class HybridCategorizer:
             out[row] = replace(
                 out[row], category=vote.category, levels=out[row].levels + vote.levels[depth:], top=vote.top
             )
+
+
+def build(store: VectorStore, options: QueryOptions, *, head: Any = None, zero_shot: Prior | None) -> HybridCategorizer:
+    """The ``hybrid`` method (:data:`semcat.methods.REGISTRY`): the request's vote mixed
+    with the zero-shot prior."""
+    if zero_shot is None:
+        raise ConfigError("the hybrid method needs the category prompts")
+    return HybridCategorizer(
+        KnnCategorizer.from_options(store, options),
+        zero_shot,
+        options.hybrid_knn_weight,
+        subtree_vote=options.subtree_vote,
+    )

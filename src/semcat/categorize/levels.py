@@ -34,9 +34,12 @@ from semcat.catalog import PATH_JOIN
 from semcat.categorize.head import LinearHead
 from semcat.categorize.hybrid import MIXED_VOTE_SHARES, closeness, listed
 from semcat.categorize.prediction import CategoryScore, LevelScore, Prediction
-from semcat.categorize.vote import KnnCategorizer, QueryVectors, as_query_spaces, modality_of, within
+from semcat.categorize.vote import Categorizer, KnnCategorizer, QueryVectors, as_query_spaces, modality_of, within
 from semcat.errors import EmptyIndexError
 from semcat.limits import MAX_CATEGORY_DEPTH
+from semcat.methods import KNN
+from semcat.options import QueryOptions
+from semcat.search.base import VectorStore
 
 Path = tuple[str, ...]
 EVERY_PATH = 1_000_000  # the vote's shares of every path it saw, not only the listed top_n
@@ -64,7 +67,7 @@ class _Descent:
 class LevelwiseCategorizer:
     """The kNN vote mixed with :class:`LinearHead` at every level it decides."""
 
-    method = "knn"
+    method = KNN
 
     def __init__(self, knn: KnnCategorizer, head: LinearHead, knn_weight: float, subtree_vote: bool = True) -> None:
         self.knn = knn
@@ -232,3 +235,13 @@ def _rows(matrix: Any, rows: list[int]) -> Any:
     indptr = np.zeros(len(rows) + 1, dtype=np.int64)
     indptr[1:] = np.cumsum(ends - starts)
     return _CsrRows(matrix.data[take], matrix.indices[take], indptr, (len(rows), matrix.shape[1]))
+
+
+def build(store: VectorStore, options: QueryOptions, *, head: LinearHead | None, zero_shot: Any = None) -> Categorizer:
+    """The ``knn`` method (:data:`semcat.methods.REGISTRY`): the request's vote, mixed with
+    the linear head at every level it decides when one is given (the builder passes it
+    only where the options let it judge)."""
+    knn = KnnCategorizer.from_options(store, options)
+    if head is None:
+        return knn
+    return LevelwiseCategorizer(knn, head, 1.0 - options.head_weight, subtree_vote=options.subtree_vote)

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from semcat.catalog import PATH_JOIN
+from semcat.methods import KNN
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ class Prediction:
     levels: list[LevelScore]
     top: list[CategoryScore]
     neighbors: list[Neighbor]
-    method: str = "knn"
+    method: str = KNN
     near_duplicate: bool = False
     modality: str = "text"
     confidence: float | None = None

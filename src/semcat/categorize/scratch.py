@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from semcat.catalog import PATH_JOIN
-from semcat.embedding.lexical import LEXICAL_SPACE
 from semcat.search.base import DEFAULT_SPACE, StoreMeta
 from semcat.search.faiss import FaissStore
+from semcat.spaces import LEXICAL_SPACE
 
 WRITE_BATCH = 4096
 

@@ -15,10 +15,11 @@ import numpy as np
 
 from semcat.catalog import PATH_JOIN
 from semcat.categorize.prediction import CategoryScore, LevelScore, Neighbor, Prediction
-from semcat.embedding.lexical import LEXICAL_SPACE, SPARSE_QUERY_SPACES
 from semcat.errors import EmptyIndexError, InvalidInputError
-from semcat.options import DEFAULTS
+from semcat.methods import KNN
+from semcat.options import DEFAULTS, QueryOptions
 from semcat.search.base import DEFAULT_SPACE, Hit, SearchFilter, VectorStore, present_rows
+from semcat.spaces import LEXICAL_SPACE, SPARSE_QUERY_SPACES
 
 QueryVectors = np.ndarray | Mapping[str, Any]  # one text array, or {space: dense array or sparse rows}
 
@@ -181,7 +182,7 @@ def decide(
     neighbors: list[Neighbor] | None = None,
     near_duplicate: bool = False,
     tiebreak: Mapping[tuple[str, ...], float] | None = None,
-    method: str = "knn",
+    method: str = KNN,
 ) -> Prediction:
     """A prediction from a mass (vote weight, probability) per taxonomy path.
 
@@ -235,7 +236,7 @@ def decide(
 class KnnCategorizer:
     """Similarity-weighted vote over the ``k`` nearest labeled products in a store."""
 
-    method = "knn"
+    method = KNN
 
     def __init__(
         self,
@@ -267,6 +268,22 @@ class KnnCategorizer:
         self.space_weights = base
         self.lexical_weight = lexical_weight
         self.lexical_power = lexical_power
+
+    @classmethod
+    def from_options(cls, store: VectorStore, options: QueryOptions) -> KnnCategorizer:
+        """The vote one request's options call for."""
+        return cls(
+            store,
+            k=options.k,
+            top_n=options.top_n,
+            power=options.vote_power,
+            uncertain_threshold=options.uncertain_threshold,
+            depth=options.depth,
+            duplicate_threshold=options.duplicate_threshold,
+            space_weights=options.space_weights,
+            lexical_weight=options.lexical_weight,
+            lexical_power=options.lexical_power,
+        )
 
     def votes(
         self, query_vectors: np.ndarray | Mapping[str, np.ndarray], category: str | None = None

@@ -12,15 +12,17 @@ import copy
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from semcat.catalog import PATH_JOIN
 from semcat.categorize.prediction import Prediction
-from semcat.categorize.vote import QueryVectors, as_query_spaces, decide, modality_of, within
+from semcat.categorize.vote import Categorizer, QueryVectors, as_query_spaces, decide, modality_of, within
 from semcat.embedding.base import Embedder, l2_normalize
-from semcat.errors import EmptyIndexError, InvalidInputError
-from semcat.options import DEFAULTS, ZERO_SHOT_DEFAULTS
+from semcat.errors import ConfigError, EmptyIndexError, InvalidInputError
+from semcat.methods import ZERO_SHOT
+from semcat.options import DEFAULTS, ZERO_SHOT_DEFAULTS, QueryOptions
 from semcat.search.base import present_rows
 
 DEFAULT_TEMPLATES = (
@@ -34,7 +36,7 @@ DEFAULT_TEMPLATES = (
 class ZeroShotCategorizer:
     """Cosine to averaged category-prompt embeddings, softmax with a temperature."""
 
-    method = "zero-shot"
+    method = ZERO_SHOT
 
     def __init__(
         self,
@@ -113,3 +115,11 @@ class ZeroShotCategorizer:
             decided = decide(mass, top_n=self.top_n, uncertain_threshold=self.uncertain_threshold, method=self.method)
             out.append(replace(decided, modality=modality_of(spaces, i)))
         return out
+
+
+def build(store: Any, options: QueryOptions, *, head: Any = None, zero_shot: ZeroShotCategorizer | None) -> Categorizer:
+    """The ``zero-shot`` method (:data:`semcat.methods.REGISTRY`): the prompts' vectors with
+    one request's decision options; the store and the head have no say."""
+    if zero_shot is None:
+        raise ConfigError("the zero-shot method needs the category prompts")
+    return zero_shot.configured(options.top_n, options.uncertain_threshold, options.space_weights, depth=options.depth)

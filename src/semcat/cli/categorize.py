@@ -25,6 +25,7 @@ from semcat.cli.common import (
     make_engine,
     make_settings,
     out,
+    request_help,
     run,
     shared_options,
 )
@@ -76,23 +77,17 @@ def categorize(
     ] = None,
     modality: ModalityOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions (.csv or .jsonl).")] = None,
-    k: Annotated[int | None, typer.Option("-k", help="Neighbors that vote.")] = None,
-    top_n: Annotated[int | None, typer.Option("--top-n", help="Categories listed per product.")] = None,
-    depth: Annotated[int | None, typer.Option("--depth", help="Deepest taxonomy level to predict.")] = None,
-    method: Annotated[str | None, typer.Option("--method", help="knn (default), zero-shot or hybrid.")] = None,
-    category: Annotated[
-        str | None, typer.Option("--category", help="Only this subtree votes; no level leaves it.")
-    ] = None,
+    k: Annotated[int | None, typer.Option("-k", help=request_help("k"))] = None,
+    top_n: Annotated[int | None, typer.Option("--top-n", help=request_help("top_n"))] = None,
+    depth: Annotated[int | None, typer.Option("--depth", help=request_help("depth"))] = None,
+    method: Annotated[str | None, typer.Option("--method", help=request_help("method"))] = None,
+    category: Annotated[str | None, typer.Option("--category", help=request_help("category"))] = None,
     taxonomy: Annotated[
         Path | None, typer.Option("--taxonomy", help="Category list for zero-shot/hybrid, one path per line.")
     ] = None,
     auto_precision: Annotated[
         float | None,
-        typer.Option(
-            "--auto-precision",
-            help="Precision the predictions filed automatically (decision 'auto') must reach, between 0.5 and 1 "
-            "(SEMCAT_AUTO_PRECISION).",
-        ),
+        typer.Option("--auto-precision", help=request_help("auto_precision")),
     ] = None,
     as_json: JsonOpt = False,
     *,

@@ -24,6 +24,26 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def setting_help(name: str) -> str:
+    """A setting's description, and the variable that sets it (its value is the settings',
+    so the help states no default a variable could change)."""
+    from semcat.config import Settings
+
+    return f"{Settings.model_fields[name].description} (SEMCAT_{name.upper()})"
+
+
+def request_help(name: str) -> str:
+    """A request option's description (:class:`semcat.options.RequestOptions`), and the
+    setting that gives it when the option is not given."""
+    from semcat.config import Settings
+    from semcat.options import RequestOptions
+
+    setting = {"depth": "predict_depth"}.get(name, name)
+    if setting not in Settings.model_fields:
+        return RequestOptions.help(name)
+    return f"{RequestOptions.help(name)} Not given: SEMCAT_{setting.upper()}."
+
+
 def _option(name: str, kind: Any, flag: str, help: str, default: Any = None) -> inspect.Parameter:
     annotation = Annotated[kind, typer.Option(flag, help=help)]
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
@@ -36,20 +56,15 @@ def _group(*params: inspect.Parameter) -> dict[str, inspect.Parameter]:
 # ------------------------------------------------------------ option groups
 OptStr = str | None
 STORE = _group(
-    _option("store", OptStr, "--store", "faiss (default) or qdrant."),
-    _option("data_dir", Path | None, "--data-dir", "Where stores live (default: semcat-data)."),
-    _option("collection", OptStr, "--collection", "Collection name (default: products)."),
-    _option("qdrant_url", OptStr, "--qdrant-url", "Qdrant server URL or ':memory:' (default: embedded)."),
+    _option("store", OptStr, "--store", setting_help("store")),
+    _option("data_dir", Path | None, "--data-dir", setting_help("data_dir")),
+    _option("collection", OptStr, "--collection", setting_help("collection")),
+    _option("qdrant_url", OptStr, "--qdrant-url", setting_help("qdrant_url")),
 )
-MODEL = _group(_option("model", OptStr, "--model", "minilm (default), a local model folder or a hub name."))
+MODEL = _group(_option("model", OptStr, "--model", setting_help("model")))
 CLIP = _group(
-    _option("clip_model", OptStr, "--clip-model", "open_clip architecture for --model clip (default: ViT-B-32)."),
-    _option(
-        "clip_pretrained",
-        OptStr,
-        "--clip-pretrained",
-        "CLIP weights for --model clip: a local weights file, a pretrained tag (needs a network), or 'random'.",
-    ),
+    _option("clip_model", OptStr, "--clip-model", setting_help("clip_model")),
+    _option("clip_pretrained", OptStr, "--clip-pretrained", setting_help("clip_pretrained")),
 )
 COLUMNS = _group(
     _option("id_col", OptStr, "--id-col", "Column holding the product id."),
@@ -64,18 +79,14 @@ COLUMNS = _group(
     ),
     _option("image_col", OptStr, "--image-col", "Column holding the image file name."),
     _option("category_col", OptStr, "--category-col", "Category column, or several comma-separated level columns."),
-    _option("category_sep", OptStr, "--category-sep", "Path separator in the category column (default: '>>' or '>')."),
-    _option("fmt", OptStr, "--format", "csv, tsv, jsonl or parquet (default: from the extension)."),
+    _option("category_sep", OptStr, "--category-sep", "Path separator in the category column; not given: '>>' or '>'."),
+    _option("fmt", OptStr, "--format", "csv, tsv, jsonl or parquet; not given: read from the file's extension."),
     _option("encoding", str, "--encoding", "Text encoding of CSV/TSV/JSONL files.", default="utf-8"),
 )
-IMAGES_ROOT = _group(
-    _option("images_root", Path | None, "--images-root", "Folder the catalog's image column is resolved under.")
-)
+IMAGES_ROOT = _group(_option("images_root", Path | None, "--images-root", setting_help("images_root")))
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-ModalityOpt = Annotated[
-    str | None, typer.Option("--modality", help="text, image or both (default): what the vote uses.")
-]
+ModalityOpt = Annotated[str | None, typer.Option("--modality", help=request_help("modality"))]
 
 
 def shared_options(*groups: Mapping[str, inspect.Parameter]) -> Callable[[F], F]:

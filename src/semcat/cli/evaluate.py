@@ -25,7 +25,7 @@ from semcat.cli.common import (
     shared_options,
 )
 from semcat.errors import ConfigError
-from semcat.evaluation.report import EvalConfig
+from semcat.evaluation.report import EVAL_METHODS, EvalConfig
 
 EVAL_DEFAULTS = EvalConfig()
 
@@ -33,7 +33,7 @@ EVAL_DEFAULTS = EvalConfig()
 @shared_options(STORE, MODEL, COLUMNS)
 def evaluate(
     catalog: Annotated[
-        Path | None, typer.Argument(help="Labeled catalog to embed and evaluate (default: the store's vectors).")
+        Path | None, typer.Argument(help="Labeled catalog to embed and evaluate; not given: the store's vectors.")
     ] = None,
     models: Annotated[
         str | None, typer.Option("--models", help="Comma-separated models to compare (with a CATALOG).")
@@ -54,9 +54,9 @@ def evaluate(
     k_grid: Annotated[str, typer.Option("--k", help="k values of the kNN vote, comma-separated.")] = ",".join(
         map(str, EVAL_DEFAULTS.k_grid)
     ),
-    methods: Annotated[
-        str, typer.Option("--methods", help="knn, logreg, tfidf, zero-shot, hybrid (comma-separated).")
-    ] = ",".join(EVAL_DEFAULTS.methods),
+    methods: Annotated[str, typer.Option("--methods", help=f"{', '.join(EVAL_METHODS)} (comma-separated).")] = ",".join(
+        EVAL_DEFAULTS.methods
+    ),
     limit: Annotated[int | None, typer.Option("--limit", min=10, help="Stratified sample of N products.")] = None,
     no_tsne: Annotated[bool, typer.Option("--no-tsne", help="Skip the t-SNE projection and plot.")] = False,
     no_ari: Annotated[bool, typer.Option("--no-ari", help="Skip KMeans clustering.")] = False,

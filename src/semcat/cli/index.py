@@ -23,6 +23,7 @@ from semcat.cli.common import (
     make_settings,
     out,
     run,
+    setting_help,
     shared_options,
 )
 from semcat.cli.store import confidence_line
@@ -32,7 +33,7 @@ from semcat.errors import ConfigError
 @shared_options(STORE, MODEL, CLIP, IMAGES_ROOT, COLUMNS)
 def index(
     catalog: Annotated[Path, typer.Argument(help="Catalog file: CSV, TSV, JSONL or Parquet.")],
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Products per embedding batch.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help=setting_help("batch_size"))] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     require_labels: Annotated[
         bool, typer.Option("--require-labels", help="Fail (exit 1, nothing indexed) when no product has a category.")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from semcat.cli.common import JsonOpt, err, make_settings, out, run
+from semcat.cli.common import JsonOpt, err, make_settings, out, run, setting_help
 from semcat.errors import ConfigError
 
 models_app = typer.Typer(
@@ -16,9 +16,7 @@ models_app = typer.Typer(
     invoke_without_command=True,
     no_args_is_help=False,
 )
-ModelsDirOpt = Annotated[
-    Path | None, typer.Option("--models-dir", help="Folder of prepared models [~/.cache/semcat/models].")
-]
+ModelsDirOpt = Annotated[Path | None, typer.Option("--models-dir", help=setting_help("models_dir"))]
 
 
 @models_app.callback()

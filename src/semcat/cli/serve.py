@@ -8,19 +8,19 @@ from typing import Annotated, Any
 
 import typer
 
-from semcat.cli.common import MODEL, STORE, err, make_settings, run, shared_options
+from semcat.cli.common import MODEL, STORE, err, make_settings, run, setting_help, shared_options
 from semcat.config import is_loopback
 from semcat.errors import ConfigError
 
 
 @shared_options(STORE, MODEL)
 def serve(
-    host: Annotated[str | None, typer.Option("--host", help="Bind address [127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="Port [8000].")] = None,
+    host: Annotated[str | None, typer.Option("--host", help=setting_help("host"))] = None,
+    port: Annotated[int | None, typer.Option("--port", help=setting_help("port"))] = None,
     no_microbatch: Annotated[bool, typer.Option("--no-microbatch", help="Embed each request on its own.")] = False,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", help="API worker processes, each with its own model and store indexes [1]."),
+        typer.Option("--workers", help=setting_help("workers")),
     ] = None,
     insecure: Annotated[
         bool,

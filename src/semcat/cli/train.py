@@ -16,7 +16,8 @@ from semcat.cli.common import MODEL, STORE, JsonOpt, err, exit_with, make_engine
 @shared_options(STORE, MODEL)
 def train(
     out: Annotated[
-        Path | None, typer.Option("--out", help="Folder for the fine-tuned model [models dir/<model>-ft-<collection>].")
+        Path | None,
+        typer.Option("--out", help="Folder for the fine-tuned model; not given: <models dir>/<model>-ft-<collection>."),
     ] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, max=100, help="Passes over the labeled products.")] = 3,
     level: Annotated[int, typer.Option("--level", min=1, help="Taxonomy level whose categories are learned.")] = 1,

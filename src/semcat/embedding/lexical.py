@@ -5,22 +5,18 @@ brand or a rare technical word that decides the category. The lexical vector kee
 exactly those: word unigrams and bigrams (lower-cased, accents stripped), hashed into
 2**20 dimensions (no vocabulary to fit, so a product's vector never changes when the
 catalog grows), with sublinear term frequency (1 + log tf) and unit L2 norm. Rare words
-are weighted up at query time by an IDF computed over the stored products (BM25's IDF,
-what Qdrant's ``Modifier.IDF`` applies to sparse vectors; the FAISS backend computes the
-same), so a newly indexed word counts as rare as it is.
+are weighted up at query time by an IDF computed over the stored products
+(:func:`semcat.search.idf.bm25_idf`), so a newly indexed word counts as rare as it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
-LEXICAL_SPACE = "lexical"
-CHAR_SPACE = "lexical-chars"  # query-side only: the linear head's character n-grams, never stored
-SPARSE_QUERY_SPACES = (LEXICAL_SPACE, CHAR_SPACE)  # keys of a query mapping that hold sparse rows
-N_FEATURES = 2**20
+from semcat.spaces import N_FEATURES, SparseRow
+
 # texts hashed per call, at most ENCODE_CHUNK texts and about ENCODE_CHUNK_CHARS characters:
 # the hasher and the duplicate sum run in C holding the interpreter lock; hashing a
 # 50,000-text head retrain in one call stalled concurrent requests for over 0.3 s at a
@@ -28,7 +24,6 @@ N_FEATURES = 2**20
 # descriptions at once (character n-grams) still held it ~0.4 s at 1M, niced
 ENCODE_CHUNK = 2048
 ENCODE_CHUNK_CHARS = 50_000
-SparseRow = tuple[np.ndarray, np.ndarray]  # (int32 indices, float32 values); empty arrays: no vector
 
 
 class LexicalEncoder:
@@ -84,25 +79,6 @@ class LexicalEncoder:
                 )
             )
         return rows
-
-
-def rows_to_csr(rows: Sequence[tuple[np.ndarray, np.ndarray]]) -> Any:
-    """Sparse rows as one (len(rows), N_FEATURES) CSR matrix."""
-    from scipy import sparse
-
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(r[0]) for r in rows])
-    if indptr[-1] == 0:
-        return sparse.csr_matrix((len(rows), N_FEATURES), dtype=np.float32)
-    indices = np.concatenate([np.asarray(r[0], dtype=np.int32) for r in rows])
-    values = np.concatenate([np.asarray(r[1], dtype=np.float32) for r in rows])
-    return sparse.csr_matrix((values, indices, indptr), shape=(len(rows), N_FEATURES))
-
-
-def bm25_idf(doc_freq: np.ndarray, n_docs: int) -> np.ndarray:
-    """IDF as Qdrant computes it for ``Modifier.IDF``: ln((N - n + 0.5) / (n + 0.5) + 1)."""
-    doc_freq = np.asarray(doc_freq, dtype=np.float64)
-    return np.log((n_docs - doc_freq + 0.5) / (doc_freq + 0.5) + 1.0)
 
 
 def smooth_idf(doc_freq: np.ndarray, n_docs: int, min_df: int = 1) -> np.ndarray:

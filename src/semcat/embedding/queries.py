@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from semcat.errors import InvalidInputError
-from semcat.search.base import DEFAULT_SPACE as TEXT
-from semcat.search.base import IMAGE_SPACE as IMAGE
+from semcat.spaces import DEFAULT_SPACE as TEXT
+from semcat.spaces import IMAGE_SPACE as IMAGE
 
 
 def image_rows(

@@ -33,10 +33,11 @@ from semcat.categorize.depth import category_depth
 from semcat.categorize.head import LinearHead
 from semcat.categorize.scratch import scratch_store
 from semcat.categorize.zeroshot import ZeroShotCategorizer
-from semcat.embedding.lexical import LEXICAL_SPACE
 from semcat.evaluation.data import LabeledSet
+from semcat.methods import KNN, method_spec
 from semcat.options import CALIBRATION_DEFAULTS, DEFAULTS, HEAD_DEFAULTS, HeadOptions, QueryOptions
 from semcat.search.faiss import FaissStore
+from semcat.spaces import LEXICAL_SPACE
 
 
 @dataclass
@@ -161,7 +162,7 @@ def knn(
             store.close()
     held_out = set(test.ids)
     return MethodRun(
-        method=f"knn@{opts.k}",
+        method=f"{KNN}@{opts.k}",
         predicted=[tuple(p.path) for p in predictions],
         fit_seconds=fitted - start,
         predict_seconds=predicted_seconds,
@@ -203,7 +204,7 @@ def prompted(
     opts = (options or DEFAULTS).merged(method=method)
     start = time.perf_counter()
     rows = QueryRows()
-    sparse = method == "hybrid" and opts.lexical_weight > 0
+    sparse = method_spec(method).word_vote and opts.lexical_weight > 0
     with tempfile.TemporaryDirectory(prefix="semcat-eval-") as tmp:
         store = _training_store(Path(tmp), train, rows.encoder("word").encode(train.texts) if sparse else None)
         try:

@@ -39,6 +39,7 @@ from semcat.evaluation.metrics import (
     tsne_kmeans,
 )
 from semcat.evaluation.render import markdown, plots
+from semcat.methods import KNN, METHODS, REGISTRY
 from semcat.options import (
     CALIBRATION_DEFAULTS,
     DEFAULTS,
@@ -60,7 +61,7 @@ class EvalConfig:
     per_level: bool = False  # also every level 1..max_level and the full path, flat baselines retrained at each
     full_path: bool = True  # with per_level: score the full path too (off where the leaves name products)
     k_grid: tuple[int, ...] = (5, 10, 20)
-    methods: tuple[str, ...] = ("knn", "logreg", "tfidf")
+    methods: tuple[str, ...] = (KNN, "logreg", "tfidf")
     ari: bool = True
     ari_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     tsne: bool = True
@@ -114,7 +115,8 @@ def make_splits(data: LabeledSet, config: EvalConfig) -> list[tuple[np.ndarray, 
     return [(np.sort(train), np.sort(test))]
 
 
-EVAL_METHODS = ("knn", "logreg", "tfidf", "zero-shot", "hybrid")
+# the served methods (semcat.methods) and the flat baselines only the evaluation runs
+EVAL_METHODS = (KNN, "logreg", "tfidf", *(name for name in METHODS if name != KNN))
 FLAT_METHODS = ("logreg", "tfidf-svm")  # classifiers trained on one level's labels (the others predict paths)
 
 
@@ -123,19 +125,24 @@ def method_names(methods: Sequence[str], k_grid: Sequence[int]) -> list[str]:
     :class:`~semcat.errors.ConfigError` naming the known ones."""
     names: list[str] = []
     for method in methods:
-        if method == "knn":
-            names += [f"knn@{k}" for k in k_grid]
+        if method == KNN:
+            names += [f"{KNN}@{k}" for k in k_grid]
         elif method == "logreg":
             names.append("logreg")
         elif method in ("tfidf", "tfidf-svm"):
             names.append("tfidf-svm")
-        elif method in ("zero-shot", "hybrid"):
+        elif method in METHODS:
             names.append(method)
         else:
             raise ConfigError(f"unknown method {method!r}: use {', '.join(EVAL_METHODS)} (comma-separated)")
     if not names:
         raise ConfigError(f"no method to evaluate: use {', '.join(EVAL_METHODS)}")
     return names
+
+
+def _prompted(name: str) -> bool:
+    """Whether the run ``name`` is a served method that reads the zero-shot prior."""
+    return name in REGISTRY and REGISTRY[name].zero_shot
 
 
 def _deepest(name: str, level: int | None, config: EvalConfig) -> int:
@@ -170,7 +177,7 @@ def _prompts(data: LabeledSet, levels: Sequence[int | None], config: EvalConfig)
 def _run_method(
     name: str, train: LabeledSet, test: LabeledSet, config: EvalConfig, level: int | None, prompts: Any
 ) -> m.MethodRun:
-    if name.startswith("knn@"):
+    if name.startswith(f"{KNN}@"):
         return m.knn(
             train,
             test,
@@ -180,7 +187,7 @@ def _run_method(
             confidence=config.confidence,
             folds=config.calibration_folds,
         )
-    if name in ("zero-shot", "hybrid"):
+    if _prompted(name):
         return m.prompted(train, test, prompts, name, config.options)
     if name == "logreg":
         return m.logreg(train, test, level)
@@ -214,7 +221,7 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
         config = replace(config, level=levels[-1])
     splits = make_splits(data, config)
     names = method_names(config.methods, config.k_grid)
-    prompts = _prompts(data, levels, config) if {"zero-shot", "hybrid"} & set(names) else None
+    prompts = _prompts(data, levels, config) if any(_prompted(n) for n in names) else None
     true_paths = data.paths
     trained_at = list(dict.fromkeys([config.level, *levels]))  # a flat classifier's label levels
     runs = [(n, lv) for n in names for lv in (trained_at if n in FLAT_METHODS else [config.level])]

@@ -27,9 +27,10 @@ import numpy as np
 
 from semcat.catalog import TEXT_FIELDS, Product, RejectedRow, stored_payload, text_hash
 from semcat.embedding.base import Embedder
-from semcat.embedding.lexical import LEXICAL_SPACE, LexicalEncoder
+from semcat.embedding.lexical import LexicalEncoder
 from semcat.images import DEFAULT_MAX_PIXELS, ImageError, file_digest, load_image, resolve_image
 from semcat.search.base import DEFAULT_SPACE, IMAGE_SPACE, VectorStore
+from semcat.spaces import LEXICAL_SPACE
 
 _LOOKUP_CHUNK = 1000
 

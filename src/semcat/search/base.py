@@ -10,9 +10,9 @@ import numpy as np
 
 from semcat.catalog import level_key as level_key  # re-exported for the backends
 from semcat.errors import InvalidInputError, StoreError
+from semcat.spaces import DEFAULT_SPACE as DEFAULT_SPACE  # re-exported: the stores' names for the spaces
+from semcat.spaces import IMAGE_SPACE as IMAGE_SPACE
 
-DEFAULT_SPACE = "text"
-IMAGE_SPACE = "image"
 VectorsIn = np.ndarray | Mapping[str, Any]  # dense (n, dim) arrays; sparse spaces: lists of (indices, values)
 
 

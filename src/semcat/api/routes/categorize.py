@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Form, UploadFile
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from semcat import limits
@@ -14,6 +15,7 @@ from semcat.api.schemas import CategorizeRequest, CategorizeResponse, ItemIn, Pr
 from semcat.catalog import Product, clean_text, parse_attributes
 from semcat.engine import Engine
 from semcat.images import decode_base64
+from semcat.options import RequestOptions
 
 router = APIRouter(tags=["categorize"])
 
@@ -60,34 +62,25 @@ async def categorize(
     return await _categorize(engine, items, images, body.options(), calls)
 
 
+class UploadForm(RequestOptions):
+    """The upload's form: the photo, optional text, and the request's options."""
+
+    image: UploadFile = Field(description="The product photo (JPEG, PNG, WebP...).")
+    title: str = Field("", max_length=limits.MAX_TITLE_CHARS)
+    description: str = Field("", max_length=limits.MAX_DESCRIPTION_CHARS)
+    brand: str = Field("", max_length=limits.MAX_BRAND_CHARS)
+    attributes: str = Field("", max_length=limits.MAX_ATTRIBUTES_CHARS)
+
+
 @router.post("/categorize/image", response_model=CategorizeResponse)
-async def categorize_upload(
-    engine: EngineDep,
-    image: Annotated[UploadFile, File(description="The product photo (JPEG, PNG, WebP...).")],
-    title: Annotated[str, Form(max_length=2_000)] = "",
-    description: Annotated[str, Form(max_length=50_000)] = "",
-    brand: Annotated[str, Form(max_length=500)] = "",
-    attributes: Annotated[str, Form(max_length=50_000)] = "",
-    method: Annotated[str | None, Form(pattern="^(knn|zero-shot|hybrid)$")] = None,
-    modality: Annotated[str | None, Form(pattern="^(text|image|both)$")] = None,
-    k: Annotated[int | None, Form(ge=1, le=limits.MAX_K)] = None,
-    top_n: Annotated[int | None, Form(ge=1, le=limits.MAX_TOP_N)] = None,
-    depth: Annotated[int | None, Form(ge=1, le=limits.MAX_CATEGORY_DEPTH)] = None,
-    category: Annotated[str | None, Form(max_length=limits.MAX_CATEGORY_FILTER_CHARS)] = None,
-    auto_precision: Annotated[float | None, Form(gt=0.5, lt=1.0)] = None,
-) -> CategorizeResponse:
+async def categorize_upload(engine: EngineDep, form: Annotated[UploadForm, Form()]) -> CategorizeResponse:
     """Categorize one product from an uploaded photo (multipart form), with optional text."""
-    raw = await image.read()
+    raw = await form.image.read()
     item = ItemIn.model_construct(
-        title=title, description=description, brand=brand, attributes=attributes or None, image_base64=None
+        title=form.title,
+        description=form.description,
+        brand=form.brand,
+        attributes=form.attributes or None,
+        image_base64=None,
     )
-    options = {
-        "k": k,
-        "top_n": top_n,
-        "depth": depth,
-        "category": category,
-        "method": method,
-        "modality": modality,
-        "auto_precision": auto_precision,
-    }
-    return await _categorize(engine, [item], [raw], options)
+    return await _categorize(engine, [item], [raw], form.options())

@@ -1,4 +1,4 @@
-"""``/health`` (liveness) and ``/ready`` (readiness)."""
+"""``/health`` (liveness), ``/ready`` (readiness) and ``/options`` (what a request may set)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from semcat.api.deps import has_key
 from semcat.api.errors import error_response
-from semcat.api.schemas import ErrorBody, Health, Ready
+from semcat.api.schemas import ErrorBody, Health, MethodOut, OptionsOut, Ready
+from semcat.methods import REGISTRY
+from semcat.options import MODALITIES, REQUEST_FIELDS, request_bounds
 
 router = APIRouter(tags=["service"])
 
@@ -34,3 +36,23 @@ async def ready(request: Request, keyed: Annotated[bool, Depends(has_key)]) -> R
     if not keyed:
         state["store"] = engine.settings.store  # the backend, not where it lives
     return Ready(**state)
+
+
+@router.get("/options", response_model=OptionsOut)
+async def options() -> OptionsOut:
+    """The categorization methods (from semcat's method registry), the modalities and the
+    request options' bounds."""
+    return OptionsOut(
+        methods=[
+            MethodOut(
+                name=spec.name,
+                label=spec.label,
+                description=spec.description,
+                needs_prompts=spec.zero_shot,
+                calibrated=spec.calibrated,
+            )
+            for spec in REGISTRY.values()
+        ],
+        modalities=list(MODALITIES),
+        bounds={name: bounds for name in REQUEST_FIELDS if (bounds := request_bounds(name))},
+    )

@@ -10,8 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from semcat.api.deps import EngineDep
 from semcat.api.schemas import ProductOut, SimilarHit, SimilarRequest, SimilarResponse
 from semcat.images import decode_base64
-from semcat.limits import MAX_CATEGORY_FILTER_CHARS, MAX_K
-from semcat.options import SIMILAR_K
+from semcat.options import SIMILAR_K, CategoryFilter, Neighbors
 
 router = APIRouter(tags=["search"])
 
@@ -36,8 +35,8 @@ async def similar(body: SimilarRequest, engine: EngineDep) -> SimilarResponse:
 async def similar_upload(
     engine: EngineDep,
     image: Annotated[UploadFile, File(description="The photo to search by.")],
-    k: Annotated[int, Form(ge=1, le=MAX_K)] = SIMILAR_K,
-    category: Annotated[str | None, Form(max_length=MAX_CATEGORY_FILTER_CHARS)] = None,
+    k: Annotated[Neighbors, Form(description="How many products.")] = SIMILAR_K,
+    category: Annotated[CategoryFilter | None, Form(description="Only products under this category.")] = None,
 ) -> SimilarResponse:
     """Stored products whose photos are nearest to an uploaded photo (CLIP models)."""
     raw = await image.read()

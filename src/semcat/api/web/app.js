@@ -112,6 +112,20 @@ async function loadReady() {
   }
 }
 
+// the methods and the options' bounds come from the service (GET /options), not from this page
+async function loadOptions() {
+  const options = await api("GET", "options");
+  $("f-method").replaceChildren(
+    $("f-method").options[0],
+    ...options.methods.map((m) => el("option", { value: m.name, title: m.description }, m.label)),
+  );
+  for (const name of ["depth", "k"]) {
+    const bounds = options.bounds[name] || {};
+    if (bounds.ge !== undefined) $(`f-${name}`).min = bounds.ge;
+    if (bounds.le !== undefined) $(`f-${name}`).max = bounds.le;
+  }
+}
+
 async function loadTaxonomy() {
   const seen = new Set();
   for (let level = 1; level <= 8; level += 1) {
@@ -418,4 +432,5 @@ $("similar-form").addEventListener("submit", async (event) => {
 });
 
 loadReady();
+loadOptions().catch(showError);
 loadTaxonomy().catch(() => { /* an empty store has no taxonomy yet */ });

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from semcat.search.faiss.filters import Allowed
+from semcat.search.idf import bm25_idf
+from semcat.spaces import N_FEATURES, rows_to_csr
 
 TAIL_FRACTION = 0.05  # fold the tail of new rows into the main matrix past this share (and past TAIL_MIN rows)
 TAIL_MIN = 256
@@ -31,7 +33,6 @@ class SparseIndex:
     """The stored sparse rows of one space, with document frequencies."""
 
     def __init__(self, iids: np.ndarray, rows: Sequence[Row]) -> None:
-        from semcat.embedding.lexical import rows_to_csr
 
         iids = np.asarray(iids, dtype=np.int64)
         order = np.argsort(iids, kind="stable")
@@ -39,7 +40,6 @@ class SparseIndex:
 
     def _main(self, iids: np.ndarray, matrix: Any) -> None:
         """Make ``matrix`` (docs x terms, CSR, rows in ``iids`` order, ascending) the main part."""
-        from semcat.embedding.lexical import N_FEATURES
 
         self.main_iids = iids
         self.matrix = matrix
@@ -102,8 +102,6 @@ class SparseIndex:
         """Fold the tail into the main matrix and drop dead rows."""
         from scipy import sparse
 
-        from semcat.embedding.lexical import rows_to_csr
-
         live = np.flatnonzero(self.alive)
         iids = np.concatenate([self.main_iids[live], np.asarray(self.tail_iids, dtype=np.int64)])
         matrix = sparse.vstack([self.matrix[live], rows_to_csr(self.tail_rows)], format="csr")
@@ -124,8 +122,6 @@ class SparseIndex:
         """(queries, columns of :attr:`iids`) sparse scores, CSR: sum over shared terms of
         idf * query * doc, stored only for the documents that share a word with the query."""
         from scipy import sparse
-
-        from semcat.embedding.lexical import bm25_idf, rows_to_csr
 
         # IDF at the queries' own terms only: over all 2**20 terms it cost ~10 ms on the
         # first search after every write
