@@ -94,7 +94,7 @@ def main() -> None:
     train_rows, test_rows = train_test_split(sample, test_size=0.2, random_state=args.seed, stratify=strata)
     env = dict(os.environ)
     if args.head_levels is not None:
-        env["SEMCAT_HEAD_LEVELS"] = str(args.head_levels)
+        env["SEMCAT_HEAD__LEVELS"] = str(args.head_levels)
     with tempfile.TemporaryDirectory(prefix="semcat-cli-levels-") as tmp:
         folder = Path(tmp)
         write(folder / "train.csv", header, train_rows)

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/performance/calibration_latency.py [--requests 400] [--rounds 3]
 
 Indexes flipkart-1050 (the default model and backend, FAISS) into a temp folder and copies
-it, so that each mode keeps its own trained head (``SEMCAT_CALIBRATION=false`` trains one
+it, so that each mode keeps its own trained head (``SEMCAT_CALIBRATION__ENABLED=false`` trains one
 without a calibration). Then ``--rounds`` rounds, each starting `semcat serve` with
 calibration off, then on, and sending ``--requests`` one-product requests (the catalog's
 product names) from one keep-alive client (benchmarks/performance/_load.py). The median
@@ -32,7 +32,7 @@ MODES = {"off": "false", "on": "true"}
 
 
 def measure(data: Path, calibration: str, bodies: list[bytes], requests: int) -> dict:
-    proc, port = start_server(data, os.environ | {"SEMCAT_CALIBRATION": calibration})
+    proc, port = start_server(data, os.environ | {"SEMCAT_CALIBRATION__ENABLED": calibration})
     try:
         asyncio.run(run_load(port, lambda i: bodies[i % len(bodies)], 1, total=80))  # warm-up
         return median_runs(port, bodies, 1, requests, 1, proc.pid)

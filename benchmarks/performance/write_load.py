@@ -55,7 +55,7 @@ def main() -> None:
         "machine": machine(),
         "command": f"python benchmarks/performance/write_load.py --seconds {args.seconds:g} "
         f"--readers {args.readers} --writers {args.writers} --workers {args.workers} --runs {args.runs}",
-        "settings": {"backend": Settings().backend, "head_quiet_seconds": Settings().head_quiet_seconds},
+        "settings": {"backend": Settings().backend, "head_quiet_seconds": Settings().retrain.quiet_seconds},
         "runs": runs,
     }
     write_result("write_load", result)

@@ -9,24 +9,23 @@ what a request may also set are the request's own, :class:`semcat.options.Reques
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from semcat.catalog.product import TEXT_FIELDS
 from semcat.methods import Method
 from semcat.options import (
-    CALIBRATION_DEFAULTS,
     DEFAULTS,
-    HEAD_DEFAULTS,
-    HNSW_DEFAULTS,
-    RETRAIN_DEFAULTS,
-    ZERO_SHOT_DEFAULTS,
     Backend,
+    CalibrationOptions,
     Depth,
     HeadOptions,
+    HnswOptions,
     Listed,
     Modality,
     Neighbors,
@@ -36,11 +35,66 @@ from semcat.options import (
     ZeroShotOptions,
 )
 
+# the options' names before they were nested (Settings accepts them, as keywords and variables)
+FLAT_NAMES = {
+    "head_c": ("head", "c"),
+    "head_chars": ("head", "chars"),
+    "head_levels": ("head", "levels"),
+    "head_max_products": ("head", "max_products"),
+    "head_quiet_seconds": ("retrain", "quiet_seconds"),
+    "head_max_stale_seconds": ("retrain", "max_stale_seconds"),
+    "head_retrain_process": ("retrain", "child_process"),
+    "zero_shot_level": ("zero_shot", "level"),
+    "zero_shot_temperature": ("zero_shot", "temperature"),
+    "faiss_hnsw_threshold": ("hnsw", "threshold"),
+    "faiss_hnsw_m": ("hnsw", "m"),
+    "faiss_ef_construction": ("hnsw", "ef_construction"),
+    "faiss_ef_search": ("hnsw", "ef_search"),
+    "calibration_folds": ("calibration", "folds"),
+}
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else {}
+
+
+class _FlatNames(PydanticBaseSettingsSource):
+    """SEMCAT_HEAD_C and the other flat variables of the nested options."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        environ = {key.upper(): value for key, value in os.environ.items()}
+        nested: dict[str, dict[str, Any]] = {}
+        for flat, (group, name) in FLAT_NAMES.items():
+            if f"SEMCAT_{flat.upper()}" in environ:
+                nested.setdefault(group, {})[name] = environ[f"SEMCAT_{flat.upper()}"]
+        return nested
+
 
 class Settings(BaseSettings):
     """semcat configuration. Every field can be set as ``SEMCAT_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="SEMCAT_", env_file=".env", extra="ignore", validate_assignment=True)
+    model_config = SettingsConfigDict(
+        env_prefix="SEMCAT_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        validate_assignment=True,
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # the flat names of the nested options, read after the new ones (SEMCAT_HEAD_C=2 still works)
+        return init_settings, env_settings, _FlatNames(settings_cls), dotenv_settings, file_secret_settings
 
     # where things live
     data_dir: Path = Field(Path("semcat-data"), description="Directory for the embedded stores.")
@@ -69,10 +123,10 @@ class Settings(BaseSettings):
     faiss_index: Literal["auto", "flat", "hnsw"] = Field(
         "auto", description="'flat' is exact inner product; 'auto' switches to HNSW at the threshold."
     )
-    faiss_hnsw_threshold: int = Field(HNSW_DEFAULTS.threshold, ge=1, description="Vector count where 'auto' uses HNSW.")
-    faiss_hnsw_m: int = Field(HNSW_DEFAULTS.m, ge=4, le=256, description="HNSW graph edges per node.")
-    faiss_ef_construction: int = Field(HNSW_DEFAULTS.ef_construction, ge=8)
-    faiss_ef_search: int = Field(HNSW_DEFAULTS.ef_search, ge=8)
+    hnsw: HnswOptions = Field(
+        default_factory=HnswOptions,
+        description="The HNSW index (FAISS above the threshold, embedded Qdrant): SEMCAT_HNSW__M, __EF_SEARCH...",
+    )
 
     # embedding
     model: str = Field("minilm", description="Registry alias, local sentence-transformers folder, or hub name.")
@@ -174,42 +228,12 @@ class Settings(BaseSettings):
         description="Share of each level's decision given to a linear head trained on the stored vectors "
         "(retrained after writes); 0: the kNN vote alone.",
     )
-    head_c: float = Field(HEAD_DEFAULTS.c, gt=0.0, le=1000.0, description="Regularization C of the linear head's SVM.")
-    head_chars: bool = Field(
-        HEAD_DEFAULTS.chars,
-        description="Give the linear head character 3-5-gram features besides words and the dense vector "
-        "(+0.45 point on cdiscount-50k; false: about a third of its training time, 38 s vs 108 s at 40k).",
+    head: HeadOptions = Field(
+        default_factory=HeadOptions, description="How the linear head is trained: SEMCAT_HEAD__C, __CHARS..."
     )
-    head_levels: int | None = Field(
-        HEAD_DEFAULTS.levels,
-        ge=1,
-        le=20,
-        description="Taxonomy levels the linear head decides with the vote (unset: every level; 1: the main "
-        "category only, the deeper levels from the vote alone).",
-    )
-    head_max_products: int | None = Field(
-        HEAD_DEFAULTS.max_products,
-        ge=100,
-        description="Labeled products the linear head trains on at most: past this, every product of the rarer "
-        "leaf categories and a random share of the common ones (unset: all; the vote always sees every product).",
-    )
-    head_quiet_seconds: float = Field(
-        RETRAIN_DEFAULTS.quiet_seconds,
-        ge=0.0,
-        le=3600.0,
-        description="After writes, the linear head retrains once no write came for this long (a stream of writes "
-        "does not keep a core busy retraining); the previous head answers meanwhile.",
-    )
-    head_max_stale_seconds: float = Field(
-        RETRAIN_DEFAULTS.max_stale_seconds,
-        ge=0.0,
-        le=86400.0,
-        description="...but never later than this after the first write it has not seen.",
-    )
-    head_retrain_process: bool = Field(
-        RETRAIN_DEFAULTS.child_process,
-        description="Retrain the linear head in a child process, so the retrain never holds the server's "
-        "interpreter lock (off: in a background thread of the server).",
+    retrain: RetrainOptions = Field(
+        default_factory=RetrainOptions,
+        description="When the head retrains after writes: SEMCAT_RETRAIN__QUIET_SECONDS, __CHILD_PROCESS...",
     )
     duplicate_threshold: float | None = Field(
         DEFAULTS.duplicate_threshold,
@@ -224,11 +248,9 @@ class Settings(BaseSettings):
         None,
         description="Category list for zero-shot/hybrid, one path per line ('A > B'); unset: the stored labels.",
     )
-    zero_shot_level: int = Field(
-        ZERO_SHOT_DEFAULTS.level, ge=1, le=20, description="Taxonomy level zero-shot and hybrid choose at."
-    )
-    zero_shot_temperature: float = Field(
-        ZERO_SHOT_DEFAULTS.temperature, gt=0.0, le=10.0, description="Softmax temperature over cosines."
+    zero_shot: ZeroShotOptions = Field(
+        default_factory=ZeroShotOptions,
+        description="How the zero-shot prior is built: SEMCAT_ZERO_SHOT__LEVEL, __TEMPERATURE.",
     )
     hybrid_knn_weight: float = Field(
         DEFAULTS.hybrid_knn_weight, ge=0.0, le=1.0, description="Weight of the kNN vote in hybrid."
@@ -243,18 +265,9 @@ class Settings(BaseSettings):
         description="Precision the predictions filed automatically (decision 'auto') must reach; the confidence "
         "threshold is learned from the store's own labeled products.",
     )
-    calibration: bool = Field(
-        CALIBRATION_DEFAULTS.enabled,
-        description="Learn the path confidence (and the auto/review decision) from out-of-fold predictions of the "
-        "store's labeled products, trained with the linear head (off: every decision is 'review').",
-    )
-    calibration_folds: int | None = Field(
-        CALIBRATION_DEFAULTS.folds,
-        ge=2,
-        le=20,
-        description="Folds of the out-of-fold predictions the confidence is learned from (each trains a head on "
-        "the others: more folds, a truer confidence and a longer training); unset: 10 below 10,000 labeled "
-        "products, else 5.",
+    calibration: CalibrationOptions = Field(
+        default_factory=CalibrationOptions,
+        description="Whether and how the path confidence is learned: SEMCAT_CALIBRATION__ENABLED, __FOLDS.",
     )
 
     # HTTP service
@@ -318,6 +331,26 @@ class Settings(BaseSettings):
             raise ValueError("collection may hold only letters, digits, '-' and '_'")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_flat_names(cls, data: Any) -> Any:
+        """``head_c=2`` is ``head.c``, ``calibration=False`` is ``calibration.enabled``: the
+        keywords these options had before they were nested (a keyword wins over the
+        environment; the flat variables, SEMCAT_HEAD_C, come nested from :class:`_FlatNames`)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("calibration"), bool | str) and str(data["calibration"]).strip()[:1] not in "{[":
+            data["calibration"] = {"enabled": data["calibration"]}
+        for flat, (group, name) in FLAT_NAMES.items():
+            if flat in data:
+                value = data.pop(flat)
+                nested = data.get(group)
+                nested = dict(nested) if isinstance(nested, dict) else _as_dict(nested)
+                nested[name] = value
+                data[group] = nested
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.qdrant_api_key is not None and not self.qdrant_url:
@@ -369,21 +402,6 @@ class Settings(BaseSettings):
             auto_precision=self.auto_precision,
         )
         return base.merged(**overrides)
-
-    def head_options(self) -> HeadOptions:
-        return HeadOptions(
-            c=self.head_c, chars=self.head_chars, levels=self.head_levels, max_products=self.head_max_products
-        )
-
-    def retrain_options(self) -> RetrainOptions:
-        return RetrainOptions(
-            quiet_seconds=self.head_quiet_seconds,
-            max_stale_seconds=self.head_max_stale_seconds,
-            child_process=self.head_retrain_process,
-        )
-
-    def zero_shot_options(self) -> ZeroShotOptions:
-        return ZeroShotOptions(level=self.zero_shot_level, temperature=self.zero_shot_temperature)
 
     def to_json(self) -> str:
         """Every setting, secrets included, for :meth:`from_json` in the API workers."""

@@ -88,13 +88,13 @@ class Engine:
         s = self.settings
         self._depth: tuple[Any, float, int | None] | None = None  # (store state, when read, detected depth)
         calibration = None
-        if s.calibration:
-            calibration = calibration_spec(s.query_options(), s.predict_depth, s.calibration_folds)
+        if s.calibration.enabled:
+            calibration = calibration_spec(s.query_options(), s.predict_depth, s.calibration.folds)
         self._heads = HeadKeeper(
             s.data_dir / "heads" / f"{s.store}-{s.collection}.pkl",
             s.text_fields,
-            s.head_options(),
-            s.retrain_options(),
+            s.head,
+            s.retrain,
             calibration,
         )
 
@@ -314,7 +314,7 @@ class Engine:
 
     def zero_shot_categories(self) -> list[tuple[str, ...]]:
         """The taxonomy file's paths, else the stored labels, cut at the zero-shot level."""
-        level = self.settings.zero_shot_level
+        level = self.settings.zero_shot.level
         if self.settings.taxonomy_file is not None:
             path = self.settings.taxonomy_file
             try:
@@ -332,10 +332,10 @@ class Engine:
     def _zero_shot_prior(self) -> ZeroShotCategorizer:
         """The zero-shot categorizer for the current categories (prompt vectors cached)."""
         categories = tuple(self.zero_shot_categories())
-        key = (categories, self.settings.zero_shot_temperature)
+        key = (categories, self.settings.zero_shot.temperature)
         if self._zero_shot is None or self._zero_shot[0] != key:
             self._checked_store()
-            prior = ZeroShotCategorizer(self.embedder, categories, temperature=self.settings.zero_shot_temperature)
+            prior = ZeroShotCategorizer(self.embedder, categories, temperature=self.settings.zero_shot.temperature)
             self._zero_shot = (key, prior)
         return self._zero_shot[1]
 
@@ -387,7 +387,7 @@ class Engine:
             self._check_images(need_store_space=True)
         store = self._checked_store()
         queries = self._rows.add(
-            vectors, texts, options, store_sparse=store.meta.sparse, head_chars=self.settings.head_chars
+            vectors, texts, options, store_sparse=store.meta.sparse, head_chars=self.settings.head.chars
         )
         head = self.head() if head_applies(options, queries) else None
         zero_shot = self._zero_shot_prior() if spec.zero_shot else None
@@ -504,8 +504,9 @@ class Engine:
         Reads the head the requests use (or ``head``), never trains one."""
         target = self.settings.auto_precision if target is None else target
         status: dict[str, Any] = {"target_precision": target, "calibrated": False}
-        if not self.settings.calibration:
-            return status | {"reason": "calibration is off (SEMCAT_CALIBRATION=false): every decision is review"}
+        if not self.settings.calibration.enabled:
+            off = "calibration is off (SEMCAT_CALIBRATION__ENABLED=false): every decision is review"
+            return status | {"reason": off}
         if not self.settings.query_options().uses_head:
             return status | {"reason": "the confidence is learned with the linear head, which is off (head_weight 0)"}
         head = head or self._heads.latest

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from semcat.errors import InvalidInputError
 from semcat.limits import MAX_CATEGORY_DEPTH, MAX_CATEGORY_FILTER_CHARS, MAX_K, MAX_TOP_N
@@ -195,64 +196,101 @@ class QueryOptions:
         return {"text": 1.0 - self.image_weight, "image": self.image_weight}
 
 
-@dataclass(frozen=True, slots=True)
+# The option groups below are settings too: nested in semcat.config.Settings, each field is
+# set as SEMCAT_<GROUP>__<FIELD> (SEMCAT_HEAD__C=2); their bounds and descriptions are here once.
+@pydantic_dataclass(frozen=True, slots=True)
 class HeadOptions:
     """How the linear head is trained (a change retrains it)."""
 
-    c: float = 1.0  # the SVM's regularization
-    chars: bool = True  # character 3-5-gram features besides words and the dense vector
-    levels: int | None = None  # the taxonomy levels it decides (None: all; 1: the main category only)
-    # labeled products it trains on at most: past this, a sample that keeps every product of
-    # the rarer leaves and caps the common ones (training time and memory grew 13x and 7x
-    # per 10x products: 344 s and 5.0 GB at 100k, benchmarks/scale.py)
-    max_products: int | None = 50_000
+    c: float = Field(1.0, gt=0.0, le=1000.0, description="Regularization C of the linear head's SVM.")
+    chars: bool = Field(
+        True,
+        description="Give the head character 3-5-gram features besides words and the dense vector (false: about "
+        "a third of its training time, a little accuracy).",
+    )
+    levels: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_CATEGORY_DEPTH,
+        description="Taxonomy levels the head decides with the vote (unset: every level; 1: the main category "
+        "only, the deeper levels from the vote alone).",
+    )
+    max_products: int | None = Field(
+        50_000,
+        ge=100,
+        description="Labeled products the head trains on at most: past this, every product of the rarer leaf "
+        "categories and a random share of the common ones (unset: all; the vote always sees every product). "
+        "Training time and memory grow faster than the catalog (docs/benchmarks.md, scale).",
+    )
 
 
-@dataclass(frozen=True, slots=True)
+@pydantic_dataclass(frozen=True, slots=True)
 class HnswOptions:
-    """The FAISS store's approximate index (and the embedded Qdrant's). Chosen at 1M
-    product vectors (real MiniLM embeddings and points between two of them,
-    benchmarks/scale.py's catalog, 2 cores): M=16, efConstruction=100 built in 188 s with
-    recall@10 0.984 at efSearch 128 in one insertion order and 0.962 in a random one; M=32,
-    efConstruction=200 took 70 s at 200k already (7-8 min at 1M). efSearch 256 buys back
-    recall at query time for well under a millisecond (docs/design-notes.md)."""
+    """The FAISS store's approximate index (and the embedded Qdrant's); chosen at 1M product
+    vectors (docs/design-notes.md, "HNSW: M=16, efConstruction=100")."""
 
-    threshold: int = 100_000  # vectors where "auto" switches from exact search to HNSW
-    m: int = 16  # graph edges per node
-    ef_construction: int = 100
-    ef_search: int = 256
+    threshold: int = Field(100_000, ge=1, description="Vector count where index 'auto' switches to HNSW.")
+    m: int = Field(16, ge=4, le=256, description="HNSW graph edges per node.")
+    ef_construction: int = Field(100, ge=8, description="HNSW candidates kept while building.")
+    ef_search: int = Field(256, ge=8, description="HNSW candidates kept while searching (recall against time).")
 
 
-@dataclass(frozen=True, slots=True)
+@pydantic_dataclass(frozen=True, slots=True)
 class RetrainOptions:
     """When the linear head retrains after writes (never while a read waits: the previous
     head answers until the new one is swapped in)."""
 
-    quiet_seconds: float = 2.0  # once no write came for this long (debounce)
-    max_stale_seconds: float = 30.0  # but no later than this after the first unseen write
-    # in a child process (semcat.categorize.trainer): the serving process's interpreter lock
-    # stays with its requests (the retrain took the slowest reads with it under writes)
-    child_process: bool = True
+    quiet_seconds: float = Field(
+        2.0,
+        ge=0.0,
+        le=3600.0,
+        description="After writes, the head retrains once no write came for this long (a stream of writes does "
+        "not keep a core busy retraining); the previous head answers meanwhile.",
+    )
+    max_stale_seconds: float = Field(
+        30.0, ge=0.0, le=86400.0, description="...but never later than this after the first write it has not seen."
+    )
+    child_process: bool = Field(
+        True,
+        description="Retrain in a child process, so the retrain never holds the server's interpreter lock (off: "
+        "in a background thread of the server).",
+    )
 
 
-@dataclass(frozen=True, slots=True)
+@pydantic_dataclass(frozen=True, slots=True)
 class ZeroShotOptions:
     """How the zero-shot prior is built (its prompt vectors are cached per value)."""
 
-    level: int = 1  # the taxonomy level category prompts are cut at
-    temperature: float = 0.05  # softmax temperature over prompt cosines
+    level: int = Field(1, ge=1, le=MAX_CATEGORY_DEPTH, description="Taxonomy level zero-shot and hybrid choose at.")
+    temperature: float = Field(0.05, gt=0.0, le=10.0, description="Softmax temperature over prompt cosines.")
+
+
+@pydantic_dataclass(frozen=True, slots=True)
+class CalibrationOptions:
+    """Whether and how the path confidence is learned (:mod:`semcat.categorize.calibration`);
+    trained with the linear head, a change retrains both."""
+
+    enabled: bool = Field(
+        True,
+        description="Learn the path confidence (and the auto/review decision) from out-of-fold predictions of the "
+        "store's labeled products, trained with the linear head (off: every decision is 'review').",
+    )
+    folds: int | None = Field(
+        None,
+        ge=2,
+        le=20,
+        description="Folds of the out-of-fold predictions (each trains a head on the others: more folds, a truer "
+        "confidence and a longer training); unset: 10 for a small catalog, 5 past CalibrationRecipe.small_catalog "
+        "labeled products.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
-class CalibrationOptions:
-    """How the path confidence is learned (:mod:`semcat.categorize.calibration`); trained
-    with the linear head, a change retrains both."""
+class CalibrationRecipe:
+    """The calibration's fixed rules (not settings: the published figures rest on them)."""
 
-    enabled: bool = True
-    # out-of-fold predictions over the labeled products, each fold's head trained on the rest
-    # (None: 10 folds for a small catalog, where 90% of it is much closer to the served head
-    # than 80%, and the heads are cheap; 5 past small_catalog labeled products)
-    folds: int | None = None
+    # below this many labeled products, 10 folds (90% of the catalog is much closer to the
+    # served head than 80%, and the heads are cheap); 5 from here on
     small_catalog: int = 10_000
     min_products: int = 100  # fewer labeled products: no calibration, every decision 'review'
     min_support: int = 2  # labeled neighbors under a path for it to be filed automatically
@@ -263,6 +301,7 @@ class CalibrationOptions:
 
 DEFAULTS = QueryOptions()
 CALIBRATION_DEFAULTS = CalibrationOptions()
+CALIBRATION_RECIPE = CalibrationRecipe()
 HEAD_DEFAULTS = HeadOptions()
 HNSW_DEFAULTS = HnswOptions()
 RETRAIN_DEFAULTS = RetrainOptions()

@@ -20,6 +20,7 @@ from semcat.categorize.depth import category_depth
 from semcat.config import Settings
 from semcat.engine import Engine
 from semcat.errors import InvalidInputError
+from semcat.options import CalibrationOptions
 
 # Five main categories with two sub-categories each, 24 products per sub-category, their
 # words mostly their own (a few shared words make some of them harder); one more category
@@ -79,7 +80,8 @@ def test_the_confidence_never_changes_the_category(calibrated: Engine, tmp_path:
     import shutil
 
     copy = shutil.copytree(calibrated.settings.data_dir, tmp_path / "copy")  # its own head file
-    plain = Engine(calibrated.settings.model_copy(update={"calibration": False, "data_dir": copy}), HashEmbedder())
+    off = CalibrationOptions(enabled=False)
+    plain = Engine(calibrated.settings.model_copy(update={"calibration": off, "data_dir": copy}), HashEmbedder())
     texts = [p.title for p in catalog(3)]
     products = [Product(id=str(i), title=t) for i, t in enumerate(texts)]
     with_conf = calibrated.categorize(products)

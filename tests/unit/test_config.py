@@ -56,3 +56,30 @@ def test_an_unwritable_models_dir_is_one_clear_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(ModelError, match="SEMCAT_MODELS_DIR to a writable folder, or SEMCAT_BACKEND=torch"):
         export_model(resolve_model("minilm"), blocker / "models")
+
+
+def test_option_groups_are_nested_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The head, retrain, zero-shot, HNSW and calibration options are set as
+    SEMCAT_<GROUP>__<FIELD>, validated by the option types the code uses (declared once,
+    not mirrored by flat fields); the flat names they had before still work, a keyword
+    winning over the environment."""
+    from semcat.options import CalibrationOptions, HeadOptions, HnswOptions, RetrainOptions, ZeroShotOptions
+
+    monkeypatch.setenv("SEMCAT_HEAD__C", "2.5")
+    monkeypatch.setenv("SEMCAT_RETRAIN__CHILD_PROCESS", "false")
+    monkeypatch.setenv("SEMCAT_ZERO_SHOT__LEVEL", "2")
+    monkeypatch.setenv("SEMCAT_HNSW__EF_SEARCH", "64")
+    monkeypatch.setenv("SEMCAT_CALIBRATION__FOLDS", "3")
+    monkeypatch.setenv("SEMCAT_HEAD_CHARS", "false")  # the flat name it had before
+    s = Settings()
+    assert s.head == HeadOptions(c=2.5, chars=False)
+    assert s.retrain == RetrainOptions(child_process=False)
+    assert s.zero_shot == ZeroShotOptions(level=2)
+    assert s.hnsw == HnswOptions(ef_search=64)
+    assert s.calibration == CalibrationOptions(folds=3)
+    assert Settings(head_c=4, calibration=False).head.c == 4 and not Settings(calibration=False).calibration.enabled
+    assert Settings.from_json(s.to_json()) == s  # what the API workers receive
+    with pytest.raises(ValidationError, match=r"head\.c"):
+        Settings(head={"c": -1})
+    mirrored = [name for name in Settings.model_fields if name.startswith(("head_", "faiss_hnsw", "zero_shot_"))]
+    assert mirrored == ["head_weight"]  # a query option (the head's share of a decision), not a training one

@@ -187,3 +187,18 @@ def test_a_new_method_is_one_module_and_one_registry_line(engine: Engine, monkey
     (pred,) = engine.categorize([Product(id="q", title="aluminium pressure cooker")], method="first-neighbor")
     assert pred.method == "first-neighbor" and pred.category == "Kitchen > Cookware"
     assert pred.decision == "review" and "not first-neighbor" in (pred.decision_reason or "")
+
+
+def test_a_registered_method_is_evaluated_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`semcat evaluate --methods first-neighbor` runs the registered method as served
+    (before, any name but knn, zero-shot and hybrid fell through to the SVM)."""
+    from tests.unit.test_evaluation import synthetic
+
+    from semcat.evaluation import EvalConfig, run_evaluation
+
+    monkeypatch.setitem(
+        REGISTRY, "first-neighbor", MethodSpec("first-neighbor", "first neighbor", "the closest", f"{__name__}:build")
+    )
+    config = EvalConfig(level=1, methods=("first-neighbor",), tsne=False, ari=False, plots=False)
+    (result,) = run_evaluation([synthetic()], config, None, progress=False)
+    assert list(result["methods"]) == ["first-neighbor"] and result["methods"]["first-neighbor"]["accuracy"] == 1.0

@@ -49,7 +49,7 @@ import numpy as np
 from semcat.catalog import PATH_JOIN
 from semcat.categorize.prediction import LevelScore, Prediction
 from semcat.errors import EmptyIndexError
-from semcat.options import CALIBRATION_DEFAULTS, HeadOptions, QueryOptions
+from semcat.options import CALIBRATION_DEFAULTS, CALIBRATION_RECIPE, HeadOptions, QueryOptions
 from semcat.spaces import DENSE_SPACES
 
 log = logging.getLogger(__name__)
@@ -446,7 +446,7 @@ def decide_auto(
         return REVIEW, "no confidence reaches the target precision on the store's own products"
     if len(prediction.levels) > calibrated_depth:
         return REVIEW, f"deeper than the {calibrated_depth} calibrated levels"
-    if support(prediction, len(prediction.levels)) < CALIBRATION_DEFAULTS.min_support:
+    if support(prediction, len(prediction.levels)) < CALIBRATION_RECIPE.min_support:
         return REVIEW, "its category rests on a single labeled neighbor"
     if confidence < threshold:
         return REVIEW, f"confidence below {threshold:.2f}, the threshold for the target precision"
@@ -686,7 +686,7 @@ def calibrate(
     paths = [tuple(str(label).split(PATH_JOIN)) for label in labels]
     depth = options.depth or max(len(p) for p in paths)
     if folds is None:
-        folds = 10 if len(labels) < CALIBRATION_DEFAULTS.small_catalog else 5
+        folds = 10 if len(labels) < CALIBRATION_RECIPE.small_catalog else 5
     predictions = out_of_fold(dense, texts, labels, options, head_options, folds, progress=progress)
     result = fit(predictions, paths, depth, options, len(labels))
     result.seconds = time.perf_counter() - start

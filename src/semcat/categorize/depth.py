@@ -14,11 +14,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from semcat.catalog import PATH_JOIN
-from semcat.options import CALIBRATION_DEFAULTS
+from semcat.options import CALIBRATION_RECIPE
 
 
 def category_depth(
-    path_counts: Mapping[str, int] | Iterable[str], alone: float = CALIBRATION_DEFAULTS.name_level_alone
+    path_counts: Mapping[str, int] | Iterable[str], alone: float = CALIBRATION_RECIPE.name_level_alone
 ) -> int | None:
     """The deepest level above the first one where more than ``alone`` of the labeled
     products that reach it are alone in their node; ``path_counts``: labeled products per

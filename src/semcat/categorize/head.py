@@ -54,7 +54,7 @@ class LinearHead:
 
     ``lexical`` and ``chars`` are the labeled products' word and character rows
     (:class:`LexicalEncoder` ``"word"`` / ``"char"``); ``chars=None`` leaves the
-    character block out (``SEMCAT_HEAD_CHARS=false``: about a third of the training time).
+    character block out (``SEMCAT_HEAD__CHARS=false``: about a third of the training time).
     """
 
     def __init__(

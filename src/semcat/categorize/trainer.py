@@ -36,7 +36,7 @@ from typing import Any
 from semcat.categorize.head import LinearHead
 from semcat.categorize.training import LabeledProducts, TrainingSet
 from semcat.errors import EmptyIndexError
-from semcat.options import CALIBRATION_DEFAULTS, HeadOptions, QueryOptions
+from semcat.options import CALIBRATION_RECIPE, HeadOptions, QueryOptions
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +72,14 @@ def train(data: TrainingSet, options: dict[str, Any], labels: Sequence[str] | No
     head = LinearHead.from_training_set(data, **head_options)
     spec = options.get(CALIBRATION_KEY)
     if not spec:
-        head.calibration_note = "calibration is off (SEMCAT_CALIBRATION=false)"
+        head.calibration_note = "calibration is off (SEMCAT_CALIBRATION__ENABLED=false)"
         return head
     dense, texts, paths = data
     depth = spec["depth"] or category_depth(labels if labels is not None else paths)
-    if len(paths) < CALIBRATION_DEFAULTS.min_products:
+    if len(paths) < CALIBRATION_RECIPE.min_products:
         head.calibration_note = (
             f"too few labeled products to calibrate the confidence: {len(paths)}, at least "
-            f"{CALIBRATION_DEFAULTS.min_products} needed; every prediction goes to review"
+            f"{CALIBRATION_RECIPE.min_products} needed; every prediction goes to review"
         )
         return head
     query = QueryOptions(**spec["recipe"], depth=depth)

@@ -94,10 +94,10 @@ def evaluate(
             ari=not no_ari,
             tsne=not no_tsne,
             options=settings.query_options(),
-            head=settings.head_options(),
-            zero_shot=settings.zero_shot_options(),
-            confidence=settings.calibration,
-            calibration_folds=settings.calibration_folds,
+            head=settings.head,
+            zero_shot=settings.zero_shot,
+            confidence=settings.calibration.enabled,
+            calibration_folds=settings.calibration.folds,
         )
         sets = []
         if catalog is None:

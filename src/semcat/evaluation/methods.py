@@ -11,7 +11,7 @@
 - ``tfidf-svm``: TF-IDF (word 1-2 grams) + a linear SVM on the raw text, a lexical
   baseline that needs no embedding model.
 - ``zero-shot`` and ``hybrid``: category prompts alone, and the vote mixed with them
-  (:func:`prompted`).
+  (:func:`served`, as any other registered method).
 """
 
 from __future__ import annotations
@@ -189,18 +189,19 @@ def _training_store(folder: Path, train: LabeledSet, word_rows: list[Any] | None
     )
 
 
-def prompted(
+def served(
     train: LabeledSet,
     test: LabeledSet,
-    zero_shot: ZeroShotCategorizer,
+    zero_shot: ZeroShotCategorizer | None,
     method: str,
     options: QueryOptions | None = None,
     *,
     batch: int = 1024,
 ) -> MethodRun:
-    """``zero-shot`` (category prompts only: the training products are not used) or
-    ``hybrid`` (the service's vote over the training products mixed with the zero-shot
-    prior), built by :func:`semcat.categorize.build_categorizer` as the engine builds them."""
+    """A served method other than ``knn@k`` (:data:`semcat.methods.REGISTRY`): ``zero-shot``
+    (category prompts only: the training products are not used), ``hybrid`` (the vote over
+    the training products mixed with the zero-shot prior) or any registered one, built by
+    :func:`semcat.categorize.build_categorizer` as the engine builds them."""
     opts = (options or DEFAULTS).merged(method=method)
     start = time.perf_counter()
     rows = QueryRows()

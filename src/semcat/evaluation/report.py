@@ -131,7 +131,7 @@ def method_names(methods: Sequence[str], k_grid: Sequence[int]) -> list[str]:
             names.append("logreg")
         elif method in ("tfidf", "tfidf-svm"):
             names.append("tfidf-svm")
-        elif method in METHODS:
+        elif method in REGISTRY:
             names.append(method)
         else:
             raise ConfigError(f"unknown method {method!r}: use {', '.join(EVAL_METHODS)} (comma-separated)")
@@ -187,8 +187,8 @@ def _run_method(
             confidence=config.confidence,
             folds=config.calibration_folds,
         )
-    if _prompted(name):
-        return m.prompted(train, test, prompts, name, config.options)
+    if name in REGISTRY:  # a served method other than the vote with the head (knn@k above)
+        return m.served(train, test, prompts if REGISTRY[name].zero_shot else None, name, config.options)
     if name == "logreg":
         return m.logreg(train, test, level)
     return m.tfidf_svm(train, test, level, confidence=config.confidence)

@@ -23,10 +23,10 @@ def open_store(settings: Settings, meta: StoreMeta | None = None) -> VectorStore
             settings.data_dir / "faiss" / settings.collection,
             meta,
             index_kind=settings.faiss_index,
-            hnsw_threshold=settings.faiss_hnsw_threshold,
-            hnsw_m=settings.faiss_hnsw_m,
-            ef_construction=settings.faiss_ef_construction,
-            ef_search=settings.faiss_ef_search,
+            hnsw_threshold=settings.hnsw.threshold,
+            hnsw_m=settings.hnsw.m,
+            ef_construction=settings.hnsw.ef_construction,
+            ef_search=settings.hnsw.ef_search,
         )
     from semcat.search.qdrant_store import QdrantCluster, QdrantStore
 
