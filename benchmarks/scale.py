@@ -143,7 +143,7 @@ from semcat.config import Settings
 from semcat.engine import Engine
 start = time.perf_counter()
 with Engine(Settings(data_dir=Path(sys.argv[1]), store=sys.argv[2])) as engine:
-    engine.warm_up(load=False)
+    engine.head()  # trained here (or loaded, when the indexing process saved one)
 print(json.dumps({"seconds": time.perf_counter() - start,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

@@ -119,8 +119,8 @@ def cli_hash_model(monkeypatch: pytest.MonkeyPatch) -> HashEmbedder:
     from semcat.engine import Engine
 
     embedder = HashEmbedder()
-    monkeypatch.setattr(Engine, "embedder", property(lambda self: embedder))
-    monkeypatch.setattr(Engine, "model_name", property(lambda self: embedder.name))
+    monkeypatch.setattr(Engine, "_load_embedder", lambda self: embedder)
+    monkeypatch.setattr(Engine, "_model_name", lambda self: embedder.name)
     return embedder
 
 

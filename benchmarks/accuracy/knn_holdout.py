@@ -40,7 +40,7 @@ def cross_validate(engine: Engine, products: list) -> list[dict]:
     from semcat.categorize import vote
     from semcat.search import Hit
 
-    vectors = engine.embedder.encode_texts([p.text() for p in products], role="passage")
+    vectors = engine.model.embedder.encode_texts([p.text() for p in products], role="passage")
     labels = np.array([p.category[0] for p in products])
     payloads = [p.payload() for p in products]
     scores: dict[tuple[int, float], list[float]] = {}
@@ -93,7 +93,7 @@ def main() -> None:
                     }
                 )
         cv = cross_validate(engine, products)
-        qdrant = Engine(Settings(data_dir=Path(tmp) / "qdrant", store="qdrant"), embedder=engine.embedder)
+        qdrant = Engine(Settings(data_dir=Path(tmp) / "qdrant", store="qdrant"), embedder=engine.model.embedder)
         qstore = qdrant.store(create=True)
         for ids, vectors, payloads in engine.store().iter_vectors():
             qstore.upsert(ids, vectors, payloads)

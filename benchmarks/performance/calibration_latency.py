@@ -58,11 +58,11 @@ def main() -> None:
         on = Path(tmp) / "on"
         with Engine(Settings(data_dir=on)) as engine:
             engine.index(products, progress=False)
-            engine.warm_up()
+            engine.head(wait=True)
         off = Path(tmp) / "off"
         shutil.copytree(on, off)
         with Engine(Settings(data_dir=off, calibration=False)) as engine:
-            engine.warm_up()  # its own head, without a calibration, before any timing
+            engine.head(wait=True)  # its own head, without a calibration, before any timing
         folders = {"off": off, "on": on}
         for _ in range(args.rounds):
             for mode, flag in MODES.items():

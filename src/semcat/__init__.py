@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 # name -> the module that defines it
 _EXPORTS = {
     "Engine": "semcat.engine",
+    "categorize_frame": "semcat.engine",
     "Settings": "semcat.config",
     "Product": "semcat.catalog",
     "Prediction": "semcat.categorize.prediction",
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from semcat.categorize.prediction import Prediction as Prediction
     from semcat.config import Settings as Settings
     from semcat.engine import Engine as Engine
+    from semcat.engine import categorize_frame as categorize_frame
     from semcat.errors import InvalidInputError as InvalidInputError
     from semcat.errors import SemcatError as SemcatError
     from semcat.options import QueryOptions as QueryOptions

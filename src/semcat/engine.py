@@ -10,22 +10,28 @@ kept current by a :class:`~semcat.categorize.keeper.HeadKeeper`, which never mak
 read wait for a retrain.
 
 Long module: the engine is the faces' only door, so every operation a user has (index,
-upsert, categorize, search, read, fine-tune) has its entry point here; each is a short
-call into the package that does the work, and splitting the class would put the
-pipeline back in several places.
+upsert, categorize, search, read) has its entry point here; each is a short call into the
+package that does the work, and splitting the class would put the pipeline back in
+several places. What the engine says about itself is one typed :class:`EngineStats`; each
+face shapes its own payload from it (the API's /ready, ``semcat info``). Its public
+members are few (a test holds them to 14): the pipeline (``options``, ``categorize``,
+``predict``), the writes (``index``, ``index_catalog``, ``upsert_products``,
+``delete_product``), the reads (``similar``, ``get_product``, ``stats``), the resources
+(``model``, ``store``, ``head``, ``close``). Helpers for DataFrames and fine-tuning are
+functions of this module.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from semcat.catalog import PATH_JOIN, CatalogReport, ColumnMap, Product, parse_category, public_payload, read_catalog
+from semcat.catalog import CatalogReport, ColumnMap, Product, public_payload, read_catalog
 from semcat.categorize import QueryRows, ZeroShotCategorizer, build_categorizer, head_applies
 from semcat.categorize.calibration import apply as calibrated
 from semcat.categorize.depth import category_depth
@@ -33,10 +39,11 @@ from semcat.categorize.head import LinearHead
 from semcat.categorize.keeper import HeadKeeper
 from semcat.categorize.prediction import Prediction
 from semcat.categorize.trainer import calibration_spec
+from semcat.categorize.zeroshot import prompt_categories
 from semcat.config import Settings
 from semcat.embedding.base import Embedder, LazyEmbedder, Role
 from semcat.embedding.queries import image_rows, query_spaces
-from semcat.errors import ConfigError, EmptyIndexError, InvalidInputError, NotFoundError, StoreError, StoreMissingError
+from semcat.errors import ConfigError, InvalidInputError, NotFoundError, StoreError, StoreMissingError
 from semcat.indexer import IndexSummary, index_products
 from semcat.methods import calibrated_methods, method_spec
 from semcat.options import SIMILAR_K, QueryOptions
@@ -66,6 +73,56 @@ def backend_hint(stored: str, wanted: str) -> str:
         return ""
     backend = "onnx-int8" if base(stored) != stored else "onnx (or torch)"
     return f" (the same model run by another backend: set SEMCAT_BACKEND={backend} to use this store as it is)"
+
+
+class EngineModel:
+    """The configured model, as :attr:`Engine.model` hands it out."""
+
+    def __init__(self, name: Callable[[], str], images: Callable[[], bool], load: Callable[[], Embedder]) -> None:
+        self._name, self._images, self._load = name, images, load
+
+    @property
+    def name(self) -> str:
+        """The model's name, known without loading its weights."""
+        return self._name()
+
+    @property
+    def images(self) -> bool:
+        """Whether it embeds photos (CLIP), known without loading it."""
+        return self._images()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder itself, loaded on first use."""
+        return self._load()
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    """What the engine says about itself (:meth:`Engine.stats`); each face shapes its payload."""
+
+    model: str
+    images: bool  # whether the model embeds photos
+    store: str  # where the store lives, in words
+    backend: dict[str, Any]  # the store's own description (backend, location, spaces, indexes)
+    products: int
+    labeled: int
+    level: int | None  # the level ``categories`` counts at (None: full paths)
+    categories: dict[str, int]
+    depth: int | None  # the deepest level predicted when a request names none
+    depth_detected: bool  # detected from the labels (else set by predict_depth)
+    head_training: bool  # a new linear head is training in the background
+    head_path: Path  # where the trained head is kept between processes
+    confidence: dict[str, Any]  # the auto-file status: target, threshold, expected share, or why not
+
+
+def _as_product(index: int, item: Product | str) -> Product:
+    """A product to categorize: a plain text is a product with that title."""
+    if isinstance(item, Product):
+        return item
+    if not isinstance(item, str) or not item.strip():
+        raise InvalidInputError(f"item {index}: the text to categorize is empty")
+    return Product(id=f"text-{index}", title=item.strip())
 
 
 class Engine:
@@ -100,15 +157,19 @@ class Engine:
 
     # ------------------------------------------------------------ resources
     @property
-    def embedder(self) -> Embedder:
+    def model(self) -> EngineModel:
+        """The configured model: its name and whether it reads photos (known without loading
+        its weights), and its embedder (loaded on first use)."""
+        return EngineModel(self._model_name, self._images, self._load_embedder)
+
+    def _load_embedder(self) -> Embedder:
         if self._embedder is None:
             from semcat.embedding import load_embedder
 
             self._embedder = load_embedder(self.settings)
         return self._embedder
 
-    @property
-    def supports_images(self) -> bool:
+    def _images(self) -> bool:
         """Whether the configured model embeds images (CLIP), known without loading it."""
         if self._embedder is not None:
             return bool(getattr(self._embedder, "supports_images", False))
@@ -116,8 +177,7 @@ class Engine:
 
         return is_clip(self.settings)
 
-    @property
-    def model_name(self) -> str:
+    def _model_name(self) -> str:
         """The configured model's name, known without loading its weights."""
         if self._embedder is not None:
             return self._embedder.name
@@ -137,27 +197,27 @@ class Engine:
             except StoreMissingError:
                 if not create:
                     raise
-                spaces = {DEFAULT_SPACE: self.embedder.dim}
-                if self.supports_images:
-                    spaces[IMAGE_SPACE] = self.embedder.dim
-                meta = StoreMeta(model=self.embedder.name, spaces=spaces, sparse=(LEXICAL_SPACE,))
+                spaces = {DEFAULT_SPACE: self._load_embedder().dim}
+                if self._images():
+                    spaces[IMAGE_SPACE] = self._load_embedder().dim
+                meta = StoreMeta(model=self._load_embedder().name, spaces=spaces, sparse=(LEXICAL_SPACE,))
                 self._store = open_store(self.settings, meta)
-        if create and self._store.meta.model != self.model_name:
+        if create and self._store.meta.model != self._model_name():
             raise StoreError(
                 f"the store ({self.settings.store_description()}) holds vectors of model "
-                f"{self._store.meta.model!r}, not {self.model_name!r}: use another --data-dir or "
-                "--collection for a second model" + backend_hint(self._store.meta.model, self.model_name)
+                f"{self._store.meta.model!r}, not {self._model_name()!r}: use another --data-dir or "
+                "--collection for a second model" + backend_hint(self._store.meta.model, self._model_name())
             )
         return self._store
 
     def _checked_store(self) -> VectorStore:
         """The store, once it is known to hold vectors of the model that embeds the queries."""
         store = self.store()
-        if store.meta.model != self.model_name:  # known without loading the weights
+        if store.meta.model != self._model_name():  # known without loading the weights
             raise StoreError(
                 f"the store holds vectors of model {store.meta.model!r} but the configured model "
-                f"{self.model_name!r} would embed the queries; pass the store's model with --model"
-                + backend_hint(store.meta.model, self.model_name)
+                f"{self._model_name()!r} would embed the queries; pass the store's model with --model"
+                + backend_hint(store.meta.model, self._model_name())
             )
         return store
 
@@ -173,22 +233,23 @@ class Engine:
         self.close()
 
     # -------------------------------------------------------------- writes
-    def read_catalog(
-        self, path: str | Path | Any, columns: ColumnMap | None = None, fmt: str | None = None, encoding: str = "utf-8"
-    ) -> CatalogReport:
-        """A catalog file, or a ``pandas.DataFrame``, read into products and a row report."""
-        return read_catalog(path, columns, fmt, encoding)
-
     def index(
-        self, products: Sequence[Product], progress: bool = True, flush: bool = True, outcomes: bool = False
+        self,
+        products: Sequence[Product],
+        progress: bool = True,
+        flush: bool = True,
+        outcomes: bool = False,
+        save_head: bool = False,
     ) -> IndexSummary:
         """Embed and store products (their photos too, with a CLIP model and an images root);
-        ``outcomes``: the summary says what happened to each product."""
+        ``outcomes``: the summary says what happened to each product; ``save_head``: then
+        make sure a current linear head (and its calibration) is saved for the next process,
+        its seconds in ``summary.head_seconds`` (None: the defaults use no head)."""
         store = self.store(create=True)
         self._writes += 1
-        return index_products(
+        summary = index_products(
             products,
-            LazyEmbedder(lambda: self.embedder, self.model_name, self.supports_images),
+            LazyEmbedder(lambda: self._load_embedder(), self._model_name(), self._images()),
             store,
             fields=self.settings.text_fields,
             batch_size=self.settings.batch_size,
@@ -198,6 +259,36 @@ class Engine:
             max_pixels=self.settings.image_max_pixels,
             outcomes=outcomes,
         )
+        if save_head and not summary.interrupted:
+            summary.head_seconds = self._save_head()
+        return summary
+
+    def index_catalog(
+        self,
+        source: str | Path | Any,
+        columns: ColumnMap | None = None,
+        fmt: str | None = None,
+        encoding: str = "utf-8",
+        *,
+        progress: bool = True,
+        require_labels: bool = False,
+        before: Callable[[CatalogReport], None] | None = None,
+    ) -> tuple[CatalogReport, IndexSummary | None]:
+        """``semcat index``'s workflow: read a catalog file (or a ``pandas.DataFrame``), index
+        its valid products, then save a current linear head so the first categorization
+        does not wait for one. ``before`` sees the row report before anything is embedded.
+        Returns the report and the summary (None: no valid product, nothing indexed);
+        ``require_labels``: a catalog without any category is refused, nothing indexed."""
+        report = read_catalog(source, columns, fmt, encoding)
+        if before is not None:
+            before(report)
+        if not report.products:
+            return report, None
+        if report.labels_warning and require_labels:
+            raise ConfigError(f"{report.labels_warning}; nothing was indexed (--require-labels)")
+        summary = self.index(report.products, progress=progress, save_head=True)
+        summary.rejected = report.rejected
+        return report, summary
 
     def upsert_products(self, products: Sequence[Product]) -> IndexSummary:
         """Store products now: searchable and voting on the next request. Index files
@@ -218,13 +309,14 @@ class Engine:
 
     def categorize(
         self,
-        products: Sequence[Product],
+        products: Sequence[Product | str],
         options: QueryOptions | None = None,
         *,
         images: Sequence[Any | None] | None = None,
         **overrides: Any,
     ) -> list[Prediction]:
-        """Predict a category for each product (which need not be stored).
+        """Predict a category for each product (which need not be stored; a plain text is a
+        product with that title).
 
         ``options`` (else the settings') with ``overrides`` (``k``, ``top_n``, ``depth``,
         ``method``, ``modality``, ``category``, ...; None means not given) decide how.
@@ -232,6 +324,7 @@ class Engine:
         (decoded here under the pixel guard); a CLIP model embeds them per the modality.
         """
         opts = self._with_depth((options or self.settings.query_options()).merged(**overrides))
+        products = [_as_product(i, p) for i, p in enumerate(products)]
         if images is not None and len(images) != len(products):
             raise InvalidInputError(f"{len(products)} products but {len(images)} images")
         predictions: list[Prediction] = []
@@ -240,38 +333,17 @@ class Engine:
             chunk_images = images[start : start + CATEGORIZE_BATCH] if images is not None else None
             texts = [p.text(self.settings.text_fields) for p in chunk]  # embedded, and the sparse rows' source
             vectors = self._query_vectors([p.id for p in chunk], texts, chunk_images, opts, start)
-            predictions += self._predict(texts, vectors, opts)
+            predictions += self.predict(texts, vectors, opts)
         return predictions
-
-    def categorize_text(self, text: str, options: QueryOptions | None = None, **overrides: Any) -> Prediction:
-        if not text or not text.strip():
-            raise InvalidInputError("the text to categorize is empty")
-        return self.categorize([Product(id="query", title=text.strip())], options, **overrides)[0]
-
-    def categorize_frame(
-        self, frame: Any, options: QueryOptions | None = None, columns: ColumnMap | None = None, **overrides: Any
-    ) -> Any:
-        """Categorize the rows of a ``pandas.DataFrame`` (columns detected as for a catalog
-        file, or mapped by ``columns``): a DataFrame with one prediction row per valid row
-        (id, title, category, main_category, score, uncertain, top, levels, neighbors, and
-        true_category where the frame has labels). Rejected rows raise nothing: they are
-        missing from the result, as in a catalog report."""
-        import pandas as pd
-
-        from semcat.categorize.prediction import prediction_row
-
-        report = self.read_catalog(frame, columns)
-        predictions = self.categorize(report.products, options, **overrides)
-        return pd.DataFrame([prediction_row(p, pred) for p, pred in zip(report.products, predictions, strict=True)])
 
     def _with_depth(self, options: QueryOptions) -> QueryOptions:
         """The options with the store's default depth where they name none."""
         if options.depth is not None:
             return options
-        depth = self.default_depth()
+        depth = self._default_depth()
         return options if depth is None else replace(options, depth=depth)
 
-    def default_depth(self) -> int | None:
+    def _default_depth(self) -> int | None:
         """The deepest level predicted when a request names none: ``predict_depth``, else
         the levels above the first made of product names rather than categories
         (:func:`semcat.categorize.depth.category_depth`), read from the store's labels again
@@ -295,60 +367,42 @@ class Engine:
         store = self.store()
         return self._heads.current(store, self._writes, self._checked_store, wait=wait)
 
-    @property
-    def head_path(self) -> Path:
-        """Where the trained linear head of this store is kept between processes."""
-        return self._heads.path
-
-    def warm_up(self, load: bool = True) -> float | None:
-        """Prepare what the default options need before the first request: the linear head,
-        loaded (or trained and saved). ``load=False`` (``semcat index``) only makes sure a
-        current head is saved for the next process, reading just the saved file's header
-        when it is. Returns the seconds taken, or None when the defaults use no head."""
+    def _save_head(self) -> float | None:
+        """Make sure a current head is saved for the next process (reading just the saved
+        file's header when it is); its seconds, or None when the defaults use no head."""
         if not self.settings.query_options().uses_head:
             return None
         start = time.perf_counter()
-        store = self.store()
-        ready = self.head() is not None if load else self._heads.ensure_saved(store, self._checked_store)
+        ready = self._heads.ensure_saved(self.store(), self._checked_store)
         return round(time.perf_counter() - start, 1) if ready else None
 
-    def zero_shot_categories(self) -> list[tuple[str, ...]]:
+    def _zero_shot_categories(self) -> list[tuple[str, ...]]:
         """The taxonomy file's paths, else the stored labels, cut at the zero-shot level."""
-        level = self.settings.zero_shot.level
-        if self.settings.taxonomy_file is not None:
-            path = self.settings.taxonomy_file
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except OSError as exc:
-                raise ConfigError(f"cannot read the taxonomy file {path}: {exc}") from None
-            paths = [parse_category(line) for line in lines if line.strip() and not line.startswith("#")]
-        else:
-            paths = [tuple(c.split(PATH_JOIN)) for c in self.store().category_counts(level=None)]
-        cut = sorted({p[:level] for p in paths if p})
-        if not cut:
-            raise EmptyIndexError("zero-shot needs category names: index labeled products or set SEMCAT_TAXONOMY_FILE")
-        return cut
+        stored = None if self.settings.taxonomy_file is not None else self.store().category_counts(level=None)
+        return prompt_categories(self.settings.taxonomy_file, self.settings.zero_shot.level, stored)
 
     def _zero_shot_prior(self) -> ZeroShotCategorizer:
         """The zero-shot categorizer for the current categories (prompt vectors cached)."""
-        categories = tuple(self.zero_shot_categories())
+        categories = tuple(self._zero_shot_categories())
         key = (categories, self.settings.zero_shot.temperature)
         if self._zero_shot is None or self._zero_shot[0] != key:
             self._checked_store()
-            prior = ZeroShotCategorizer(self.embedder, categories, temperature=self.settings.zero_shot.temperature)
+            prior = ZeroShotCategorizer(
+                self._load_embedder(), categories, temperature=self.settings.zero_shot.temperature
+            )
             self._zero_shot = (key, prior)
         return self._zero_shot[1]
 
     # ------------------------------------------------- the pipeline's steps
     def _encode_query_texts(self, texts: Sequence[str]) -> np.ndarray:
-        encoder = self.query_encoder or self.embedder
+        encoder = self.query_encoder or self._load_embedder()
         return encoder.encode_texts(list(texts), role="query")
 
     def _check_images(self, need_store_space: bool = False) -> None:
         """Images need a model that embeds them (and, to vote or search, stored image vectors)."""
-        if not self.supports_images:
+        if not self._images():
             raise InvalidInputError(
-                f"the model {self.model_name!r} embeds text only: image queries need a CLIP model "
+                f"the model {self._model_name()!r} embeds text only: image queries need a CLIP model "
                 "(SEMCAT_MODEL=clip, see README 'Images and CLIP')"
             )
         if need_store_space and IMAGE_SPACE not in self.store().meta.spaces:
@@ -357,7 +411,11 @@ class Engine:
     def _image_vectors(self, images: Sequence[Any | None], offset: int = 0) -> np.ndarray:
         self._check_images()
         return image_rows(
-            images, self.embedder.encode_images, self.embedder.dim, self.settings.image_max_pixels, offset
+            images,
+            self._load_embedder().encode_images,
+            self._load_embedder().dim,
+            self.settings.image_max_pixels,
+            offset,
         )
 
     def _query_vectors(
@@ -379,9 +437,11 @@ class Engine:
             encode_images=lambda chunk: self._image_vectors(chunk, offset),
         )
 
-    def _predict(self, texts: Sequence[str], vectors: dict[str, np.ndarray], options: QueryOptions) -> list[Prediction]:
-        """Sparse rows (from the queries' embedded texts), the categorizer the options call
-        for, and its predictions."""
+    def predict(self, texts: Sequence[str], vectors: dict[str, np.ndarray], options: QueryOptions) -> list[Prediction]:
+        """The pipeline over query vectors (``vectors``: per space, one row per query;
+        ``texts``: the queries' texts, the sparse rows' source): the sparse rows, the
+        categorizer the options call for (with the head and the zero-shot prior it needs),
+        its predictions, their confidence and decision. ``categorize`` embeds and calls it."""
         spec = method_spec(options.method)
         if IMAGE_SPACE in vectors and spec.store_vectors:
             self._check_images(need_store_space=True)
@@ -445,59 +505,40 @@ class Engine:
             raise NotFoundError(f"no stored product with id {product_id!r}")
         return public_payload(records[0].payload)
 
-    def product_image(self, product_id: str) -> Path:
-        """The stored photo of a product: its catalog image path resolved under the images
-        root with the indexer's guard (never a path a client names)."""
-        from semcat.images import ImageError, resolve_image
-
-        reference = self.get_product(product_id).get("image")
-        if not reference or self.settings.images_root is None:
-            raise NotFoundError(f"product {product_id!r} has no stored photo")
-        try:
-            return resolve_image(str(reference), self.settings.images_root)
-        except ImageError:
-            raise NotFoundError(f"the photo of product {product_id!r} is not available") from None
-
-    def categories(self, level: int | None = 1) -> dict[str, Any]:
-        """Products per category at a level (None: full paths), with the store's counts."""
+    def stats(
+        self,
+        level: int | None = 1,
+        *,
+        categories: bool = True,
+        target: float | None = None,
+        saved_head: bool = False,
+    ) -> EngineStats:
+        """What the engine can say about itself (/ready, ``semcat info``, /categories): the
+        model, the store and its counts, the products per category at ``level`` (None: full
+        paths; ``categories=False``: not counted), the default depth, the head's state and the
+        auto-file status at ``target`` (default: the settings'). ``saved_head``: read the
+        saved head's calibration when this process has none loaded (``semcat info``)."""
         store = self.store()
-        return {
-            "level": level,
-            "categories": store.category_counts(level=level),
-            "products": store.count(),
-            "labeled": store.count(SearchFilter(labeled=True)),
-        }
+        head = self._heads.latest
+        if head is None and saved_head:
+            head = self._heads.saved(store)
+        return EngineStats(
+            model=self._model_name(),
+            images=self._images(),
+            store=self.settings.store_description(),
+            backend=store.describe(),
+            products=store.count(),
+            labeled=store.count(SearchFilter(labeled=True)),
+            level=level,
+            categories=store.category_counts(level=level) if categories else {},
+            depth=self._default_depth(),
+            depth_detected=self.settings.predict_depth is None,
+            head_training=self._heads.training is not None,
+            head_path=self._heads.path,
+            confidence=self._confidence_status(target, head),
+        )
 
-    def info(self, level: int = 1) -> dict[str, Any]:
-        store = self.store()
-        data = store.describe()
-        data["labeled"] = store.count(SearchFilter(labeled=True))
-        data["categories"] = store.category_counts(level=level)
-        data["depth"] = self.depth_status()
-        data["confidence"] = self.confidence_status(head=self._heads.latest or self._heads.saved(store))
-        return data
-
-    def ready(self) -> dict[str, Any]:
-        """What /ready reports: the model and the store answer."""
-        store = self.store()
-        return {
-            "status": "ready",
-            "model": self.model_name,
-            "store": self.settings.store_description(),
-            "products": store.count(),
-            "labeled": store.count(SearchFilter(labeled=True)),
-            "images": self.supports_images,
-            "keyed_writes": self.settings.api_key is not None,
-            "head_training": self._heads.training is not None,
-            "depth": self.depth_status(),
-            "confidence": self.confidence_status(),
-        }
-
-    def depth_status(self) -> dict[str, Any]:
-        """The default depth, and whether it was set or detected from the labels."""
-        return {"value": self.default_depth(), "detected": self.settings.predict_depth is None}
-
-    def confidence_status(self, target: float | None = None, head: LinearHead | None = None) -> dict[str, Any]:
+    def _confidence_status(self, target: float | None = None, head: LinearHead | None = None) -> dict[str, Any]:
         """What the auto-file decision stands on (/ready, ``semcat info``): the target, the
         confidence threshold learned for it and the share of the store's own labeled
         products it files automatically (out of fold), or why every decision is review.
@@ -528,33 +569,54 @@ class Engine:
             status["reason"] = f"no confidence reaches {target:.0%} precision on the store's own products"
         return status
 
-    # ------------------------------------------------------------ training
-    def fine_tune(
-        self,
-        config: Any,
-        out: Path | None = None,
-        level: int = 1,
-        reindex_into: str | None = None,
-        progress: Any = None,
-        show_progress: bool = False,
-    ) -> dict[str, Any]:
-        """Fine-tune the store's model on its labeled products into a new model folder
-        (:func:`semcat.embedding.train.fine_tune_labeled`) and, with ``reindex_into``,
-        re-embed every stored product into that new collection. Returns the training
-        summary (``target``: the folder; ``interrupted``: nothing was saved)."""
-        from semcat.embedding.train import fine_tune_labeled
 
-        stored = self.store()
-        if stored.meta.model != self.model_name:
-            raise ConfigError(f"the store holds vectors of {stored.meta.model!r}; pass that model with --model")
-        products = [Product.from_payload(p) for _, _, payloads in stored.iter_vectors() for p in payloads]
-        self.close()  # the products are read; an embedded Qdrant folder admits one client at a time
-        summary = fine_tune_labeled(products, self.settings, config, out, level, self.model_name, progress)
-        data = summary.as_dict() | {"target": summary.output, "interrupted": summary.interrupted}
-        if summary.interrupted or not reindex_into:
-            return data
-        update = {"model": summary.output, "collection": reindex_into}
-        with Engine(self.settings.model_copy(update=update)) as new_engine:
-            indexed = new_engine.index(products, progress=show_progress)
-        data["reindexed"] = {"collection": reindex_into, "products": indexed.as_dict()["indexed"]}
+def categorize_frame(
+    engine: Engine,
+    frame: Any,
+    options: QueryOptions | None = None,
+    columns: ColumnMap | None = None,
+    **overrides: Any,
+) -> Any:
+    """Categorize the rows of a ``pandas.DataFrame`` (columns detected as for a catalog
+    file, or mapped by ``columns``): a DataFrame with one prediction row per valid row
+    (id, title, category, main_category, score, uncertain, top, levels, neighbors, and
+    true_category where the frame has labels). Rejected rows raise nothing: they are
+    missing from the result, as in a catalog report."""
+    import pandas as pd
+
+    from semcat.categorize.prediction import prediction_row
+
+    report = read_catalog(frame, columns)
+    predictions = engine.categorize(report.products, options, **overrides)
+    return pd.DataFrame([prediction_row(p, pred) for p, pred in zip(report.products, predictions, strict=True)])
+
+
+def fine_tune(
+    engine: Engine,
+    config: Any,
+    out: Path | None = None,
+    level: int = 1,
+    reindex_into: str | None = None,
+    progress: Any = None,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Fine-tune the store's model on its labeled products into a new model folder
+    (:func:`semcat.embedding.train.fine_tune_labeled`) and, with ``reindex_into``,
+    re-embed every stored product into that new collection. Returns the training
+    summary (``target``: the folder; ``interrupted``: nothing was saved)."""
+    from semcat.embedding.train import fine_tune_labeled
+
+    stored = engine.store()
+    if stored.meta.model != engine.model.name:
+        raise ConfigError(f"the store holds vectors of {stored.meta.model!r}; pass that model with --model")
+    products = [Product.from_payload(p) for _, _, payloads in stored.iter_vectors() for p in payloads]
+    engine.close()  # the products are read; an embedded Qdrant folder admits one client at a time
+    summary = fine_tune_labeled(products, engine.settings, config, out, level, engine.model.name, progress)
+    data = summary.as_dict() | {"target": summary.output, "interrupted": summary.interrupted}
+    if summary.interrupted or not reindex_into:
         return data
+    update = {"model": summary.output, "collection": reindex_into}
+    with Engine(engine.settings.model_copy(update=update)) as new_engine:
+        indexed = new_engine.index(products, progress=show_progress)
+    data["reindexed"] = {"collection": reindex_into, "products": indexed.as_dict()["indexed"]}
+    return data

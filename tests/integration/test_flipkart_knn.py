@@ -44,7 +44,7 @@ def test_minilm_knn_main_category_accuracy_faiss(faiss_run) -> None:
 def test_same_accuracy_on_qdrant_local_path(faiss_run, tmp_path: Path) -> None:
     engine, products, result = faiss_run
     settings = Settings(data_dir=tmp_path, store="qdrant")
-    qdrant = Engine(settings, embedder=engine.embedder)
+    qdrant = Engine(settings, embedder=engine.model.embedder)
     store = qdrant.store(create=True)
     lexical = LexicalEncoder()
     for ids, vectors, payloads in engine.store().iter_vectors():
@@ -72,7 +72,7 @@ def test_held_out_products_never_vote_for_themselves(faiss_run) -> None:
 
 def test_knn_per_level_scores_on_real_neighbors(faiss_run) -> None:
     engine, _, _ = faiss_run
-    prediction = engine.categorize_text("Titan analog wrist watch for men, black leather strap")
+    prediction = engine.categorize(["Titan analog wrist watch for men, black leather strap"])[0]
     assert prediction.main_category == "Watches"
     assert prediction.category.startswith("Watches > Wrist Watches")
     assert prediction.score > 0.9
@@ -84,7 +84,7 @@ def test_knn_per_level_scores_on_real_neighbors(faiss_run) -> None:
     assert [lv.level for lv in prediction.levels][:2] == [1, 2]
     assert all(n.category.startswith("Watches") for n in prediction.neighbors[:5])
     categorizer = KnnCategorizer(engine.store(), k=5, depth=1)
-    (only_main,) = categorizer.predict(engine.embedder.encode_texts(["baby boy cotton romper"]))
+    (only_main,) = categorizer.predict(engine.model.embedder.encode_texts(["baby boy cotton romper"]))
     assert only_main.category == "Baby Care" and len(only_main.levels) == 1
 
 

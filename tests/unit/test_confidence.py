@@ -57,12 +57,12 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     settings = Settings(data_dir=tmp_path_factory.mktemp("calibrated"))
     engine = Engine(settings, embedder=HashEmbedder())
     engine.index(catalog(), progress=False)
-    engine.warm_up()  # the head and its calibration, trained now
+    engine.head(wait=True)  # the head and its calibration, trained now
     return engine
 
 
 def test_every_prediction_carries_a_calibrated_confidence_and_a_decision(calibrated: Engine) -> None:
-    status = calibrated.confidence_status()
+    status = calibrated.stats(categories=False).confidence
     assert status["calibrated"] and 0 < status["expected_auto_share"] <= 1 and status["threshold"] is not None
     texts = ["steel pressure cooker lid", "analog quartz wrist watch", "ceramic glass flower vase"]
     predictions = calibrated.categorize([Product(id=str(i), title=t) for i, t in enumerate(texts)])
@@ -88,7 +88,7 @@ def test_the_confidence_never_changes_the_category(calibrated: Engine, tmp_path:
     without = plain.categorize(products)
     assert [p.category for p in with_conf] == [p.category for p in without]
     assert not any(p.calibrated or p.decision == AUTO for p in without)
-    assert "calibration is off" in plain.confidence_status()["reason"]
+    assert "calibration is off" in plain.stats(categories=False).confidence["reason"]
 
 
 def test_a_one_product_category_is_never_filed_by_itself(calibrated: Engine) -> None:
@@ -109,8 +109,8 @@ def test_a_stricter_target_files_fewer_products(calibrated: Engine) -> None:
         filed.append(sum(p.decision == AUTO for p in predictions))
     assert filed[0] >= filed[1] >= filed[2]
     assert (
-        calibrated.confidence_status(0.6)["expected_auto_share"]
-        >= calibrated.confidence_status(0.99)["expected_auto_share"]
+        calibrated.stats(categories=False, target=0.6).confidence["expected_auto_share"]
+        >= calibrated.stats(categories=False, target=0.99).confidence["expected_auto_share"]
     )
 
 
@@ -133,11 +133,11 @@ def test_the_calibration_is_saved_with_the_head_and_loaded_by_the_next_process(c
 def test_too_few_labeled_products_send_everything_to_review_and_say_why(tmp_path: Path) -> None:
     engine = Engine(Settings(data_dir=tmp_path), embedder=HashEmbedder())
     engine.index(catalog(2), progress=False)  # 21 labeled products
-    engine.warm_up()
+    engine.head(wait=True)
     predictions = engine.categorize([Product(id="q", title="steel pressure cooker lid")])
     assert predictions[0].decision == REVIEW and not predictions[0].calibrated
     assert "too few labeled products" in (predictions[0].decision_reason or "")
-    ready = engine.ready()["confidence"]
+    ready = engine.stats(categories=False).confidence
     assert not ready["calibrated"] and "too few labeled products" in ready["reason"]
     with TestClient(create_app(engine.settings, engine=engine)) as client:
         body = client.get("/ready").json()
@@ -198,11 +198,13 @@ def test_the_bundled_sample_stops_above_its_product_name_levels(tmp_path: Path) 
     assert max(len(p.category) for p in products) == 7
     engine = Engine(Settings(data_dir=tmp_path, calibration=False), embedder=HashEmbedder())
     engine.index(products, progress=False)
-    assert engine.depth_status() == {"value": 3, "detected": True}
+    stats = engine.stats(categories=False)
+    assert (stats.depth, stats.depth_detected) == (3, True)
     queries = [Product(id=p.id, title=p.title) for p in products[::50]]
     assert all(len(p.levels) <= 3 for p in engine.categorize(queries))
     deeper = Engine(Settings(data_dir=tmp_path, calibration=False, predict_depth=5), embedder=HashEmbedder())
-    assert deeper.depth_status() == {"value": 5, "detected": False}
+    stats = deeper.stats(categories=False)
+    assert (stats.depth, stats.depth_detected) == (5, False)
     assert max(len(p.levels) for p in deeper.categorize(queries)) > 3
 
 

@@ -39,10 +39,10 @@ def test_a_store_of_the_torch_backend_says_which_backend_reads_it(tmp_path: Path
     with Engine(Settings(data_dir=tmp_path, backend="torch"), embedder=fp32) as engine:
         engine.index([Product(id="1", title="blue mug", category=("Kitchen",))], progress=False)
     with Engine(Settings(data_dir=tmp_path)) as engine, pytest.raises(StoreError) as error:
-        engine.categorize_text("blue mug")
+        engine.categorize(["blue mug"])[0]
     assert "SEMCAT_BACKEND=onnx (or torch)" in str(error.value)
     with Engine(Settings(data_dir=tmp_path, backend="onnx"), embedder=fp32) as engine:
-        assert engine.categorize_text("blue mug").main_category == "Kitchen"
+        assert engine.categorize(["blue mug"])[0].main_category == "Kitchen"
 
 
 def test_an_unwritable_models_dir_is_one_clear_error(tmp_path: Path) -> None:

@@ -135,3 +135,15 @@ def test_the_user_api_is_exported_lazily() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_the_engine_is_slim() -> None:
+    """The engine is the pipeline, the writes, the reads and its resources (before: 27 public
+    members, /ready's body and three overlapping summaries among them); what it says about
+    itself is one EngineStats each face shapes."""
+    from semcat.engine import Engine, EngineStats
+
+    public = [name for name in vars(Engine) if not name.startswith("_")]
+    assert len(public) <= 14, public
+    assert {"categorize", "predict", "index_catalog", "stats"} <= set(public)
+    assert "keyed_writes" not in EngineStats.__dataclass_fields__  # the API key is the API's business

@@ -182,7 +182,7 @@ def test_a_relabel_decides_the_sub_category_before_the_head_is_retrained(tmp_pat
             [Product(id="3", title="stainless saucepan with lid", category=("Home", "Kitchen", "Pans"))]
         )
         assert engine.head() is first  # the old head still serves
-        prediction = engine.categorize_text("stainless saucepan with lid")
+        prediction = engine.categorize(["stainless saucepan with lid"])[0]
         assert prediction.category == "Home > Kitchen > Pans" and prediction.near_duplicate
         if engine._heads.training is not None:
             engine._heads.training.join(timeout=30)

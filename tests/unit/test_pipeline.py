@@ -13,9 +13,9 @@ from tests.conftest import HashEmbedder
 from typer.testing import CliRunner
 
 from semcat.api import create_app
-from semcat.catalog import Product
+from semcat.catalog import Product, read_catalog
 from semcat.config import Settings
-from semcat.engine import Engine
+from semcat.engine import Engine, categorize_frame
 from semcat.errors import InvalidInputError
 
 # three main categories, two levels, enough products per category for the linear head
@@ -144,12 +144,12 @@ def test_a_dataframe_is_a_catalog_and_predictions_come_back_as_one(tmp_path: Pat
         }
     )
     with Engine(Settings(data_dir=tmp_path), embedder=HashEmbedder()) as engine:
-        report = engine.read_catalog(frame)
+        report = read_catalog(frame)
         assert len(report.products) == len(CATALOG) and report.labeled == len(CATALOG)
         assert [r.row for r in report.rejected] == [len(CATALOG) + 1]  # row numbers as in the frame
         engine.index(report.products, progress=False)
         new = pd.DataFrame({"title": ["steel analog wrist watch", "baby diapers soft"]})
-        table = engine.categorize_frame(new, top_n=1)
+        table = categorize_frame(engine, new, top_n=1)
         assert list(table["main_category"]) == ["Watches", "Baby Care"]
         assert {"category", "score", "uncertain", "neighbors"} <= set(table.columns)
 

@@ -202,3 +202,10 @@ def test_a_registered_method_is_evaluated_by_name(monkeypatch: pytest.MonkeyPatc
     config = EvalConfig(level=1, methods=("first-neighbor",), tsne=False, ari=False, plots=False)
     (result,) = run_evaluation([synthetic()], config, None, progress=False)
     assert list(result["methods"]) == ["first-neighbor"] and result["methods"]["first-neighbor"]["accuracy"] == 1.0
+
+
+def test_plain_texts_are_products_to_categorize(engine: Engine) -> None:
+    (pred,) = engine.categorize(["aluminium pressure cooker"])
+    assert pred.main_category == "Kitchen"
+    with pytest.raises(InvalidInputError, match="item 1: the text to categorize is empty"):
+        engine.categorize(["pressure cooker", "  "])

@@ -10,6 +10,7 @@ from tests.conftest import HashEmbedder
 
 from semcat.catalog import Product
 from semcat.categorize import ZeroShotCategorizer
+from semcat.categorize.zeroshot import prompt_categories
 from semcat.config import Settings
 from semcat.engine import Engine
 from semcat.errors import EmptyIndexError
@@ -39,7 +40,8 @@ def engine(tmp_path: Path) -> Engine:
 
 
 def test_hybrid_cold_start_category_can_win(engine: Engine) -> None:
-    assert engine.zero_shot_categories() == [("Toys",), ("Watches",)]  # cut at level 1
+    # the taxonomy file cut at level 1
+    assert prompt_categories(engine.settings.taxonomy_file, 1) == [("Toys",), ("Watches",)]
     toys = Product(id="q1", title="toys toys wooden toys")
     watch = Product(id="q2", title="steel analog watch watches")  # vote and prior agree
     odd = Product(id="q3", title="steel analog watch for men")  # lexically, the prior prefers Toys here

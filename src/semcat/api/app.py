@@ -36,8 +36,10 @@ log = logging.getLogger("semcat.api")
 
 
 def _warm_up(engine: Engine) -> None:
+    if not engine.options().uses_head:
+        return
     try:
-        engine.warm_up()
+        engine.head()  # the saved one loaded, or trained and saved
     except Exception as exc:  # a request will meet the same error and report it
         log.warning("linear head not ready at startup: %s", exc)
         return
@@ -73,9 +75,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         eng = engine if engine is not None else Engine(settings)
         # load the model and open (or create) the store before accepting requests
         await run_in_threadpool(lambda: eng.store(create=True))
-        await run_in_threadpool(lambda: eng.embedder)
+        await run_in_threadpool(lambda: eng.model.embedder)
         batcher = MicroBatcher(
-            lambda texts: eng.embedder.encode_texts(texts, role="query"),
+            lambda texts: eng.model.embedder.encode_texts(texts, role="query"),
             max_texts=settings.microbatch_max,
             wait_ms=settings.microbatch_wait_ms,
             enabled=settings.microbatch,

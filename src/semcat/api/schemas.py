@@ -310,6 +310,8 @@ class Health(BaseModel):
 
 
 class Ready(BaseModel):
+    """/ready's body: shaped from :class:`semcat.engine.EngineStats` and the service's settings."""
+
     status: Literal["ready"]
     model: str
     store: str

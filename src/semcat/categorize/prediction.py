@@ -91,7 +91,7 @@ class Prediction:
 
 def prediction_row(product: Any, prediction: Prediction) -> dict[str, Any]:
     """One JSON-ready row: a product's prediction, the evidence, and its true label if it
-    has one (the CLI's ``--json`` and files, and :meth:`semcat.engine.Engine.categorize_frame`)."""
+    has one (the CLI's ``--json`` and files, and :func:`semcat.engine.categorize_frame`)."""
     return {
         "id": product.id,
         "title": product.title,

@@ -12,11 +12,12 @@ import copy
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from semcat.catalog import PATH_JOIN
+from semcat.catalog import PATH_JOIN, parse_category
 from semcat.categorize.prediction import Prediction
 from semcat.categorize.vote import Categorizer, QueryVectors, as_query_spaces, decide, modality_of, within
 from semcat.embedding.base import Embedder, l2_normalize
@@ -115,6 +116,25 @@ class ZeroShotCategorizer:
             decided = decide(mass, top_n=self.top_n, uncertain_threshold=self.uncertain_threshold, method=self.method)
             out.append(replace(decided, modality=modality_of(spaces, i)))
         return out
+
+
+def prompt_categories(
+    taxonomy_file: Path | None, level: int, stored: Mapping[str, int] | None = None
+) -> list[tuple[str, ...]]:
+    """Zero-shot's categories: the taxonomy file's paths (one per line, ``#`` comments),
+    else the ``stored`` labels (full paths, as the store counts them), cut at ``level``."""
+    if taxonomy_file is not None:
+        try:
+            lines = taxonomy_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the taxonomy file {taxonomy_file}: {exc}") from None
+        paths = [parse_category(line) for line in lines if line.strip() and not line.startswith("#")]
+    else:
+        paths = [tuple(c.split(PATH_JOIN)) for c in (stored or {})]
+    cut = sorted({p[:level] for p in paths if p})
+    if not cut:
+        raise EmptyIndexError("zero-shot needs category names: index labeled products or set SEMCAT_TAXONOMY_FILE")
+    return cut
 
 
 def build(store: Any, options: QueryOptions, *, head: Any = None, zero_shot: ZeroShotCategorizer | None) -> Categorizer:

@@ -6,12 +6,12 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from semcat.catalog import PATH_JOIN
+from semcat.catalog import PATH_JOIN, read_catalog
 from semcat.cli.common import (
     CLIP,
     COLUMNS,
@@ -41,14 +41,20 @@ from semcat.errors import ConfigError
 from semcat.limits import MAX_K
 from semcat.options import SIMILAR_K
 
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
-def _load_image(path: Path, settings: Any) -> Any:
+    from semcat.catalog import Product
+    from semcat.config import Settings
+
+
+def _load_image(path: Path, settings: Settings) -> Image:
     from semcat.images import load_image
 
     return load_image(Path(path), max_pixels=settings.image_max_pixels, name=f"image {path}")
 
 
-def _catalog_images(settings: Any, products: Sequence[Any]) -> list[Any] | None:
+def _catalog_images(settings: Settings, products: Sequence[Product]) -> list[Image | None] | None:
     """Decoded photos of a catalog's products (None where missing, with a warning)."""
     from semcat.images import ImageError, load_image, resolve_image
 
@@ -122,13 +128,13 @@ def categorize(
                     raise ConfigError("the text to categorize is empty")
                 images = [_load_image(image, settings)] if image is not None else None
             else:
-                report = engine.read_catalog(file, column_map(shared), shared["fmt"], shared["encoding"])
+                report = read_catalog(file, column_map(shared), shared["fmt"], shared["encoding"])
                 for line in report.summary_lines():
                     err.print(line, markup=False)
                 products = report.products
                 if not products:
                     raise ConfigError(f"no valid product in {file}")
-                if engine.supports_images and options.modality != "text":
+                if engine.model.images and options.modality != "text":
                     images = _catalog_images(settings, products)
             predictions = engine.categorize(products, options, images=images)
         rows = prediction_rows(products, predictions)

@@ -9,7 +9,7 @@ import inspect
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -17,6 +17,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from semcat.errors import ConfigError, SemcatError
+
+if TYPE_CHECKING:  # imported when a command runs: `semcat --help` stays light
+    from semcat.catalog import ColumnMap
+    from semcat.config import Settings
+    from semcat.engine import Engine
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -113,7 +118,7 @@ def shared_options(*groups: Mapping[str, inspect.Parameter]) -> Callable[[F], F]
 
 
 # ------------------------------------------------------------------ helpers
-def make_settings(**overrides: Any) -> Any:
+def make_settings(**overrides: Any) -> Settings:
     """Settings from the environment with the given options (None: not given)."""
     from semcat.config import Settings
 
@@ -150,13 +155,13 @@ def exit_with(code: int) -> None:
         raise typer.Exit(code)
 
 
-def make_engine(settings: Any) -> Any:
+def make_engine(settings: Settings) -> Engine:
     from semcat.engine import Engine
 
     return Engine(settings)
 
 
-def column_map(shared: Mapping[str, Any]) -> Any:
+def column_map(shared: Mapping[str, Any]) -> ColumnMap:
     """The ``--*-col`` options as a :class:`semcat.catalog.ColumnMap`."""
     from semcat.catalog import ColumnMap
 

@@ -104,7 +104,7 @@ def evaluate(
             if models:
                 raise ConfigError("--models needs a CATALOG to embed (the store holds one model's vectors)")
             with make_engine(settings) as engine:
-                sets.append(from_store(engine.store(), settings.text_fields, engine.embedder))
+                sets.append(from_store(engine.store(), settings.text_fields, engine.model.embedder))
             title = f"semcat evaluation of {settings.store_description()}"
         else:
             from semcat.catalog import read_catalog

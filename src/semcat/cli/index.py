@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -27,7 +27,11 @@ from semcat.cli.common import (
     shared_options,
 )
 from semcat.cli.store import confidence_line
-from semcat.errors import ConfigError
+
+if TYPE_CHECKING:
+    from semcat.catalog import CatalogReport, Product
+    from semcat.config import Settings
+    from semcat.engine import Engine
 
 
 @shared_options(STORE, MODEL, CLIP, IMAGES_ROOT, COLUMNS)
@@ -47,38 +51,46 @@ def index(
 
     def body() -> int:
         settings = make_settings(**shared, batch_size=batch_size)
-        with make_engine(settings) as engine:
-            report = engine.read_catalog(catalog, column_map(shared), shared["fmt"], shared["encoding"])
+
+        def before(report: CatalogReport) -> None:  # what was read, said before anything is embedded
             if not as_json:
                 for line in report.summary_lines():
                     err.print(line, markup=False)
                 if report.labels_warning:  # indexing unlabeled products is allowed, but say so loudly
                     err.print(f"warning: {report.labels_warning}", markup=False, style="bold yellow")
-            if not report.products:
+                if report.products:
+                    _warn_images(engine, settings, report.products, as_json)
+                if report.products and not quiet:
+                    # the linear head is trained (or confirmed) after the products, and kept in the
+                    # data folder, so the first categorization does not wait for it
+                    err.print("indexing, then the linear head and its confidence calibration", markup=False)
+
+        with make_engine(settings) as engine:
+            report, summary = engine.index_catalog(
+                catalog,
+                column_map(shared),
+                shared["fmt"],
+                shared["encoding"],
+                progress=not quiet and not as_json,
+                require_labels=require_labels,
+                before=before,
+            )
+            if summary is None:
                 err.print("[red]error:[/red] no valid product in the catalog: nothing to index", markup=True)
                 if as_json:
                     out.print_json(data={"catalog": str(catalog), "valid": 0, "rejected": len(report.rejected)})
                 return 1
-            if report.labels_warning and require_labels:
-                raise ConfigError(f"{report.labels_warning}; nothing was indexed (--require-labels)")
-            _warn_images(engine, settings, report.products, as_json)
-            summary = engine.index(report.products, progress=not quiet and not as_json)
-            summary.rejected = report.rejected
-            total = engine.store().count()
-            # the linear head trained (or confirmed) now and kept in the data folder, so the
-            # first categorization after indexing does not wait for it
-            if not quiet and not as_json and not summary.interrupted and (summary.embedded or summary.relabeled):
-                err.print("training the linear head and its confidence calibration (out-of-fold heads)...")
-            head_seconds = engine.warm_up(load=False) if not summary.interrupted else None
-            data = summary.as_dict() | {
-                "catalog": str(catalog),
-                "rows_read": report.rows_read,
-                "duplicate_ids": len(report.duplicates),
-                "store": settings.store_description(),
-                "products_in_store": total,
-                "head_seconds": head_seconds,
-                "labels_warning": report.labels_warning,
-            }
+            stats = engine.stats(categories=False)
+        head_seconds = summary.head_seconds
+        data = summary.as_dict() | {
+            "catalog": str(catalog),
+            "rows_read": report.rows_read,
+            "duplicate_ids": len(report.duplicates),
+            "store": settings.store_description(),
+            "products_in_store": stats.products,
+            "head_seconds": head_seconds,
+            "labels_warning": report.labels_warning,
+        }
         if as_json:
             out.print_json(data=data)
             return 130 if summary.interrupted else 0
@@ -86,16 +98,15 @@ def index(
         err.print(
             f"{state}: indexed {summary.embedded} (new {summary.new}, changed {summary.changed}), "
             f"relabeled {summary.relabeled}, unchanged {summary.unchanged}, rejected {len(report.rejected)} "
-            f"in {summary.seconds:.1f}s; {total} products in {settings.store_description()}",
+            f"in {summary.seconds:.1f}s; {stats.products} products in {settings.store_description()}",
             markup=True,
         )
         if report.labels_warning:
             err.print(f"warning: {report.labels_warning}", markup=False, style="bold yellow")
         if head_seconds is not None:
-            err.print(f"linear head ready ({head_seconds:.1f}s), kept in {engine.head_path}")
-            status = engine.confidence_status()
-            if "loading" not in status.get("reason", ""):  # trained just now (a saved one is not loaded here)
-                err.print(f"auto-file: {confidence_line(status)}", markup=False)
+            err.print(f"linear head ready ({head_seconds:.1f}s), kept in {stats.head_path}")
+            if "loading" not in stats.confidence.get("reason", ""):  # trained now (a saved one is not loaded)
+                err.print(f"auto-file: {confidence_line(stats.confidence)}", markup=False)
         if summary.images:
             err.print(f"embedded {summary.images} product images")
         for line in summary.warnings[:10]:
@@ -109,15 +120,15 @@ def index(
     exit_with(run(body))
 
 
-def _warn_images(engine: Any, settings: Any, products: Sequence[Any], quiet: bool) -> None:
+def _warn_images(engine: Engine, settings: Settings, products: Sequence[Product], quiet: bool) -> None:
     """Say once why photos will not be embedded when the catalog has them."""
     if quiet or not any(p.image for p in products):
         return
-    if settings.clip_pretrained == "random" and engine.supports_images:
+    if settings.clip_pretrained == "random" and engine.model.images:
         err.print(
             "[yellow]note:[/yellow] CLIP with random weights: the pipeline runs, the vectors mean nothing", markup=True
         )
-    if engine.supports_images and settings.images_root is None:
+    if engine.model.images and settings.images_root is None:
         err.print("note: the catalog names images but no --images-root was given: indexing text only")
-    elif not engine.supports_images and settings.images_root is not None:
-        err.print(f"note: {engine.model_name} embeds text only: images are ignored (use --model clip)")
+    elif not engine.model.images and settings.images_root is not None:
+        err.print(f"note: {engine.model.name} embeds text only: images are ignored (use --model clip)")

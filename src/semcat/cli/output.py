@@ -6,7 +6,7 @@ import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -14,6 +14,9 @@ from rich.table import Table
 from semcat.categorize.prediction import prediction_row
 from semcat.cli.common import out
 from semcat.errors import ConfigError
+
+if TYPE_CHECKING:
+    from semcat.categorize.prediction import Prediction
 
 PREDICTION_CSV_FIELDS = [
     "id",
@@ -92,7 +95,7 @@ def _confidence(value: float | None, calibrated: bool) -> str:
     return f"{value:.2f}" if calibrated else f"{value:.2f}*"
 
 
-def print_prediction(text: str, pred: Any) -> None:
+def print_prediction(text: str, pred: Prediction) -> None:
     flag = " [yellow](uncertain)[/yellow]" if pred.uncertain else ""
     if pred.near_duplicate:
         flag += " (near-duplicate of a stored product)"

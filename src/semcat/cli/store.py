@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from semcat.cli.common import STORE, JsonOpt, make_engine, make_settings, out, run, shared_options
+
+if TYPE_CHECKING:
+    from semcat.engine import EngineStats
+
+
+def info_payload(stats: EngineStats) -> dict[str, Any]:
+    """`semcat info`'s data (its --json), shaped from the engine's stats: the store's own
+    description, the labeled count, the categories, the depth and the auto-file status."""
+    return stats.backend | {
+        "labeled": stats.labeled,
+        "categories": stats.categories,
+        "depth": {"value": stats.depth, "detected": stats.depth_detected},
+        "confidence": stats.confidence,
+    }
 
 
 def confidence_line(status: Mapping[str, Any]) -> str:
@@ -35,7 +49,7 @@ def info(
 
     def body() -> None:
         with make_engine(make_settings(**shared)) as engine:
-            data = engine.info(level=level)
+            data = info_payload(engine.stats(level, saved_head=True))
         if as_json:
             out.print_json(data=data)
             return

@@ -57,9 +57,17 @@ def train(
                 bar.set_postfix(loss=f"{loss:.3f}")
                 bar.update(1)
 
+        from semcat.engine import fine_tune
+
         with make_engine(make_settings(**shared)) as engine:
-            data = engine.fine_tune(
-                config, out=out, level=level, reindex_into=reindex_into, progress=progress, show_progress=not as_json
+            data = fine_tune(
+                engine,
+                config,
+                out=out,
+                level=level,
+                reindex_into=reindex_into,
+                progress=progress,
+                show_progress=not as_json,
             )
         if bar is not None:
             bar.close()

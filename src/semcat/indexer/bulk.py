@@ -52,6 +52,7 @@ class IndexSummary:
     images: int = 0
     warnings: list[str] = field(default_factory=list)
     outcomes: dict[str, str] | None = None  # id -> created / updated / relabeled / unchanged, when asked
+    head_seconds: float | None = None  # the linear head saved after the run (Engine.index(save_head=True))
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -44,7 +44,7 @@ async def _categorize(
         predictions = [await calls.submit(tuple(sorted(options.items())), products[0])]
     else:
         predictions = await run_in_threadpool(lambda: engine.categorize(products, images=given, **options))
-    return CategorizeResponse(predictions=[PredictionOut(**p.to_dict()) for p in predictions], model=engine.model_name)
+    return CategorizeResponse(predictions=[PredictionOut(**p.to_dict()) for p in predictions], model=engine.model.name)
 
 
 @router.post("/categorize", response_model=CategorizeResponse)

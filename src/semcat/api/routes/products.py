@@ -5,6 +5,7 @@ or not, so every id ``POST /products`` accepts is reachable by GET, PUT and DELE
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -23,6 +24,8 @@ from semcat.api.schemas import (
 )
 from semcat.catalog import Product
 from semcat.engine import Engine
+from semcat.errors import NotFoundError
+from semcat.images import ImageError, resolve_image
 
 router = APIRouter(tags=["products"])
 
@@ -93,6 +96,19 @@ async def delete_product(product_id: str, engine: EngineDep) -> Response:
     return Response(status_code=204)
 
 
+def _photo(engine: Engine, product_id: str) -> Path:
+    """The stored photo of a product: its catalog image path resolved under the images
+    root with the indexer's guard (never a path a client names)."""
+    reference = engine.get_product(product_id).get("image")
+    root = engine.settings.images_root
+    if not reference or root is None:
+        raise NotFoundError(f"product {product_id!r} has no stored photo")
+    try:
+        return resolve_image(str(reference), root)
+    except ImageError:
+        raise NotFoundError(f"the photo of product {product_id!r} is not available") from None
+
+
 @router.get(
     "/images/{product_id:path}",
     response_class=FileResponse,
@@ -101,7 +117,7 @@ async def delete_product(product_id: str, engine: EngineDep) -> Response:
 async def product_image(product_id: str, engine: EngineDep) -> FileResponse:
     """A stored product's photo, read from the images root (the indexer's path guard applies;
     no client ever names a path). 404 when the product has none."""
-    return FileResponse(await run_in_threadpool(engine.product_image, product_id))
+    return FileResponse(await run_in_threadpool(_photo, engine, product_id))
 
 
 @router.get("/categories", response_model=CategoriesResponse)
@@ -109,10 +125,10 @@ async def categories(
     engine: EngineDep,
     level: Annotated[int | None, Query(ge=1, le=50, description="Taxonomy level; omit for full paths.")] = 1,
 ) -> CategoriesResponse:
-    data = await run_in_threadpool(engine.categories, level)
+    stats = await run_in_threadpool(engine.stats, level)
     return CategoriesResponse(
         level=level,
-        categories=[CategoryCount(category=c, count=n) for c, n in data["categories"].items()],
-        products=data["products"],
-        labeled=data["labeled"],
+        categories=[CategoryCount(category=c, count=n) for c, n in stats.categories.items()],
+        products=stats.products,
+        labeled=stats.labeled,
     )

@@ -29,13 +29,22 @@ async def ready(request: Request, keyed: Annotated[bool, Depends(has_key)]) -> R
     path, a server URL) is shown only to a request with the API key."""
     try:
         engine = request.app.state.engine
-        state = await run_in_threadpool(engine.ready)
+        stats = await run_in_threadpool(lambda: engine.stats(categories=False))
     except Exception as exc:  # not ready is an answer, not a crash
         detail = str(exc) if keyed else f"{type(exc).__name__}: the model or the store is not ready"
         return error_response(503, "not_ready", detail)
-    if not keyed:
-        state["store"] = engine.settings.store  # the backend, not where it lives
-    return Ready(**state)
+    return Ready(
+        status="ready",
+        model=stats.model,
+        store=stats.store if keyed else engine.settings.store,  # where it lives, only with the key
+        products=stats.products,
+        labeled=stats.labeled,
+        images=stats.images,
+        keyed_writes=engine.settings.api_key is not None,
+        head_training=stats.head_training,
+        depth={"value": stats.depth, "detected": stats.depth_detected},
+        confidence=stats.confidence,
+    )
 
 
 @router.get("/options", response_model=OptionsOut)
