@@ -147,3 +147,21 @@ def test_the_engine_is_slim() -> None:
     assert len(public) <= 14, public
     assert {"categorize", "predict", "index_catalog", "stats"} <= set(public)
     assert "keyed_writes" not in EngineStats.__dataclass_fields__  # the API key is the API's business
+
+
+def test_the_store_backends_are_one_table() -> None:
+    """Settings.store accepts exactly the factory's backends, and every backend is a
+    VectorStore that declares what the engine reads of it."""
+    from typing import get_args
+
+    from semcat.config import Settings
+    from semcat.search.base import VectorStore
+    from semcat.search.factory import BACKENDS
+    from semcat.search.faiss import FaissStore
+    from semcat.search.qdrant_edge import QdrantEdgeStore
+    from semcat.search.qdrant_store import QdrantStore
+
+    assert set(get_args(Settings.model_fields["store"].annotation)) == set(BACKENDS)
+    for store in (FaissStore, QdrantStore, QdrantEdgeStore):
+        assert issubclass(store, VectorStore) and store.backend in BACKENDS
+        assert not getattr(store, "__abstractmethods__", None), store

@@ -73,7 +73,7 @@ class HeadKeeper:
     def state(self, store: VectorStore, writes: int) -> tuple[Any, ...]:
         """What the head depends on, cheaply: a change means it may be stale."""
         key = (id(store), writes, store.generation())
-        if getattr(store, "generation_is_global", False):
+        if store.generation_is_global:
             return key
         now = time.monotonic()
         if self._counts is None or self._counts[1] != key or now - self._counts[0] > FOREIGN_CHECK_SECONDS:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
@@ -62,102 +63,136 @@ class StoreMeta:
         return f"{self.model!r} ({', '.join([*self.spaces, *self.sparse])})"
 
 
-@runtime_checkable
-class VectorStore(Protocol):
+class VectorStore(ABC):
     """A collection of products, each with up to one vector per named space and a JSON payload.
 
     ``vectors`` given to :meth:`upsert` is one (n, dim) array (the ``text`` space) or a
-    mapping of space name to (n, dim) array. An all-zero row means "this product has no
-    vector in this space" (a product without a usable photo has no ``image`` vector):
-    it is not stored and the product is not found by searches in that space.
-    Upserting an existing id replaces it (vectors and payload). Every write is durable
-    when the call returns: an interrupted process loses at most the call in flight.
+    mapping of space name to (n, dim) array (dense spaces) or list of (indices, values)
+    rows (sparse spaces). An all-zero dense row, or an empty sparse row, means "this
+    product has no vector in this space": it is not stored and the product is not found by
+    searches in that space. Upserting an existing id replaces it (vectors and payload).
+    Every write is durable when the call returns: an interrupted process loses at most the
+    call in flight.
+
+    The base class checks every input once, for every backend (ids and payloads agree, the
+    spaces exist with their dimensions, no NaN, no duplicate id, k at least 1), then calls
+    the backend's private part: :meth:`_upsert`, :meth:`_search`, :meth:`_search_sparse`.
+    A backend declares ``backend`` (its name in a reader spec and ``describe``) and
+    ``generation_is_global``.
     """
 
     meta: StoreMeta
+    backend: str = ""  # its name in semcat.search.factory.BACKENDS ("faiss", "qdrant")
+    # whether generation() counts every process's writes (FAISS's database counter, an
+    # embedded Qdrant's single owner) or only this client's (a Qdrant server)
+    generation_is_global: bool = False
 
-    def upsert(self, ids: Sequence[str], vectors: VectorsIn, payloads: Sequence[dict[str, Any]]) -> None: ...
-
-    def update_payloads(self, ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
-        """Replace payloads of stored products without touching their vectors."""
-        ...
-
-    def delete(self, ids: Sequence[str]) -> int:
-        """Delete products; returns how many existed."""
-        ...
-
-    def search(
-        self, vector: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
-    ) -> list[Hit]: ...
+    # ------------------------------------------------ checked here, done by the backend
+    def upsert(self, ids: Sequence[str], vectors: VectorsIn, payloads: Sequence[dict[str, Any]]) -> None:
+        ids = [str(i) for i in ids]
+        if len(payloads) != len(ids):
+            raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
+        dense = as_space_arrays(ids, vectors, self.meta)
+        sparse = as_sparse_rows(ids, vectors, self.meta)
+        self._upsert(ids, dense, sparse, payloads)
 
     def search_batch(
         self, vectors: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
-    ) -> list[list[Hit]]: ...
+    ) -> list[list[Hit]]:
+        """Top-k stored products per query row by cosine, best first."""
+        return self._search(check_query(vectors, self.meta, space, k), k, filter, space)
+
+    def search(
+        self, vector: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
+    ) -> list[Hit]:
+        """One query (a row of :meth:`search_batch`)."""
+        return self.search_batch(np.asarray(vector)[None, :] if np.ndim(vector) == 1 else vector, k, filter, space)[0]
 
     def search_sparse(
         self, queries: Sequence[tuple[np.ndarray, np.ndarray]], k: int, filter: SearchFilter | None, space: str
     ) -> list[list[Hit]]:
         """Top-k by sparse dot product, the query weighted by the stored products' IDF
         (BM25's, as Qdrant's ``Modifier.IDF``). Queries are (indices, values) rows."""
-        ...
+        check_sparse_query(self.meta, space, k)
+        if not queries:
+            return []
+        return self._search_sparse(queries, k, filter, space)
 
+    @abstractmethod
+    def _upsert(
+        self,
+        ids: list[str],
+        dense: dict[str, tuple[np.ndarray, np.ndarray]],
+        sparse: dict[str, list[tuple[np.ndarray, np.ndarray]]],
+        payloads: Sequence[dict[str, Any]],
+    ) -> None:
+        """Store checked input: per dense space the row positions holding a vector and
+        those rows (:func:`as_space_arrays`), per sparse space one row per id."""
+
+    @abstractmethod
+    def _search(self, queries: np.ndarray, k: int, filter: SearchFilter | None, space: str) -> list[list[Hit]]:
+        """Search with checked (n, dim) float32 queries in a known space."""
+
+    @abstractmethod
+    def _search_sparse(
+        self, queries: Sequence[tuple[np.ndarray, np.ndarray]], k: int, filter: SearchFilter | None, space: str
+    ) -> list[list[Hit]]:
+        """Search a known sparse space with at least one query."""
+
+    # ------------------------------------------------------------ the backend's own
+    @abstractmethod
+    def update_payloads(self, ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
+        """Replace payloads of stored products without touching their vectors."""
+
+    @abstractmethod
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete products; returns how many existed."""
+
+    @abstractmethod
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[Record]:
         """Stored records for the ids that exist, in the order asked."""
-        ...
 
+    @abstractmethod
     def count(self, filter: SearchFilter | None = None) -> int: ...
 
     def exists(self, filter: SearchFilter | None = None) -> bool:
-        """Whether any product passes ``filter``: what a request asks before it votes, at a
-        cost that does not grow with the store (a count does)."""
-        ...
+        """Whether any product passes ``filter``: what a request asks before it votes (a
+        backend answers at a cost that does not grow with the store where it can)."""
+        return self.count(filter) > 0
 
+    @abstractmethod
     def category_counts(self, level: int | None = None) -> dict[str, int]:
         """Products per category path (``level=1``: per main category)."""
-        ...
 
+    @abstractmethod
     def iter_vectors(
         self, space: str = DEFAULT_SPACE, batch_size: int = 1024
     ) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
         """All stored (ids, vectors, payloads) in batches, for evaluation."""
-        ...
 
+    @abstractmethod
     def describe(self) -> dict[str, Any]:
         """Backend, location, index kind and sizes, for ``semcat info``."""
-        ...
 
+    @abstractmethod
     def generation(self) -> int:
-        """A counter that changes with every write this store can see (FAISS: every
-        process's, from its database; Qdrant: this client's). Derived data (the linear
-        head) compares it to tell it may be stale; it says nothing about content."""
-        ...
+        """A counter that changes with every write this store can see (see
+        ``generation_is_global``). Derived data (the linear head) compares it to tell it may
+        be stale; it says nothing about content."""
 
+    @abstractmethod
     def flush(self) -> None:
         """Persist derived state (index files); writes are already durable without it."""
-        ...
 
     def reader_spec(self) -> dict[str, Any] | None:
         """How another process opens this collection to read its products while this one
         serves it (:func:`semcat.search.factory.open_reader`), as JSON-able data (secrets
         included: pass it in the environment, never on a command line); None when no other
         process may (an embedded Qdrant belongs to the process that opened it)."""
-        ...
+        return None
 
+    @abstractmethod
     def close(self) -> None: ...
-
-
-class SingleQueryMixin:
-    """``search`` as one row of ``search_batch``, shared by the backends."""
-
-    def search_batch(
-        self, vectors: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
-    ) -> list[list[Hit]]:
-        raise NotImplementedError
-
-    def search(
-        self, vector: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
-    ) -> list[Hit]:
-        return self.search_batch(np.asarray(vector)[None, :] if np.ndim(vector) == 1 else vector, k, filter, space)[0]
 
 
 def present_rows(array: np.ndarray) -> np.ndarray:

@@ -1,8 +1,18 @@
-"""Settings -> VectorStore."""
+"""Settings -> VectorStore: the store backends, in one table.
+
+Each entry of :data:`BACKENDS` says how the backend opens the collection the settings name
+(creating it when given a :class:`StoreMeta`) and, where another process may read it while
+this one serves it, how that process opens it (:meth:`VectorStore.reader_spec` carries the
+backend's name). ``Settings.store`` accepts the table's names (a test holds them equal).
+Adding a backend: a :class:`~semcat.search.base.VectorStore` subclass, one entry here, its
+name in ``Settings.store``, and a line in ``tests/conftest.py``'s ``BACKENDS`` so the
+behaviour suite and the congruence test run on it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,23 +21,40 @@ from semcat.errors import StoreError
 from semcat.search.base import StoreMeta, VectorStore
 
 
-def open_store(settings: Settings, meta: StoreMeta | None = None) -> VectorStore:
-    """Open (``meta`` given: create if missing) the store the settings name.
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """One store backend."""
 
-    With ``meta=None`` the store must exist; its own metadata is read.
-    """
-    if settings.store == "faiss":
-        from semcat.search.faiss import FaissStore
+    name: str
+    open: Callable[[Settings, StoreMeta | None], VectorStore]
+    # opens a reader_spec in another process (None: no other process may read the collection)
+    open_reader: Callable[[Mapping[str, Any]], Any] | None = None
 
-        return FaissStore(
-            settings.data_dir / "faiss" / settings.collection,
-            meta,
-            index_kind=settings.faiss_index,
-            hnsw_threshold=settings.hnsw.threshold,
-            hnsw_m=settings.hnsw.m,
-            ef_construction=settings.hnsw.ef_construction,
-            ef_search=settings.hnsw.ef_search,
-        )
+
+def _open_faiss(settings: Settings, meta: StoreMeta | None) -> VectorStore:
+    from semcat.search.faiss import FaissStore
+
+    return FaissStore(
+        settings.data_dir / "faiss" / settings.collection,
+        meta,
+        index_kind=settings.faiss_index,
+        hnsw_threshold=settings.hnsw.threshold,
+        hnsw_m=settings.hnsw.m,
+        ef_construction=settings.hnsw.ef_construction,
+        ef_search=settings.hnsw.ef_search,
+    )
+
+
+def _faiss_reader(spec: Mapping[str, Any]) -> Any:
+    """The collection's database read-only, without loading its indexes."""
+    from semcat.search.faiss.reader import FaissReader
+
+    return FaissReader(Path(spec["directory"]))
+
+
+def _open_qdrant(settings: Settings, meta: StoreMeta | None) -> VectorStore:
+    """A Qdrant server's collection (``qdrant_url``), else the embedded one (qdrant-edge in
+    this process; qdrant-client's local mode for a folder it wrote)."""
     from semcat.search.qdrant_store import QdrantCluster, QdrantStore
 
     if settings.qdrant_url == ":memory:" or not settings.qdrant_url:
@@ -53,19 +80,38 @@ def open_store(settings: Settings, meta: StoreMeta | None = None) -> VectorStore
     )
 
 
+def _qdrant_reader(spec: Mapping[str, Any]) -> Any:
+    """The server's collection through a client of its own."""
+    from semcat.search.qdrant_store import QdrantStore
+
+    return QdrantStore(spec["collection"], None, location=spec["url"], api_key=spec.get("api_key"))
+
+
+BACKENDS: dict[str, Backend] = {
+    backend.name: backend
+    for backend in (
+        Backend("faiss", _open_faiss, _faiss_reader),
+        Backend("qdrant", _open_qdrant, _qdrant_reader),
+    )
+}
+
+
+def open_store(settings: Settings, meta: StoreMeta | None = None) -> VectorStore:
+    """Open (``meta`` given: create if missing) the store the settings name.
+
+    With ``meta=None`` the store must exist; its own metadata is read.
+    """
+    backend = BACKENDS.get(settings.store)
+    if backend is None:
+        raise StoreError(f"unknown store backend {settings.store!r}: use {', '.join(BACKENDS)}")
+    return backend.open(settings, meta)
+
+
 def open_reader(spec: Mapping[str, Any]) -> Any:
     """The collection a serving process described with
     :meth:`~semcat.search.base.VectorStore.reader_spec`, opened in another process to read
-    its products (``iter_vectors``, ``get``, ``meta``, ``close``): a FAISS collection's
-    database read-only, without loading its indexes; a Qdrant server's collection
-    through a client of its own."""
-    backend = spec.get("backend")
-    if backend == "faiss":
-        from semcat.search.faiss.reader import FaissReader
-
-        return FaissReader(Path(spec["directory"]))
-    if backend == "qdrant":
-        from semcat.search.qdrant_store import QdrantStore
-
-        return QdrantStore(spec["collection"], None, location=spec["url"], api_key=spec.get("api_key"))
-    raise StoreError(f"no other process can open a {backend!r} store")
+    its products (``iter_vectors``, ``get``, ``meta``, ``close``)."""
+    backend = BACKENDS.get(str(spec.get("backend")))
+    if backend is None or backend.open_reader is None:
+        raise StoreError(f"no other process can open a {spec.get('backend')!r} store")
+    return backend.open_reader(spec)

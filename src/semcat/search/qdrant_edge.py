@@ -42,13 +42,8 @@ from semcat.search.base import (
     Hit,
     Record,
     SearchFilter,
-    SingleQueryMixin,
     StoreMeta,
-    VectorsIn,
-    as_space_arrays,
-    as_sparse_rows,
-    check_query,
-    check_sparse_query,
+    VectorStore,
 )
 from semcat.search.qdrant_store import PAYLOAD_INDEXES, hit_of, point_id, record_of, vector_rows
 
@@ -82,7 +77,7 @@ def import_edge() -> Any:
     return qdrant_edge
 
 
-class QdrantEdgeStore(SingleQueryMixin):
+class QdrantEdgeStore(VectorStore):
     """A Qdrant shard in ``directory`` (None: a temporary one, removed on close)."""
 
     backend = "qdrant"
@@ -209,12 +204,13 @@ class QdrantEdgeStore(SingleQueryMixin):
 
     # --------------------------------------------------------------- writes
     @_locked
-    def upsert(self, ids: Sequence[str], vectors: VectorsIn, payloads: Sequence[dict[str, Any]]) -> None:
-        ids = [str(i) for i in ids]
-        if len(payloads) != len(ids):
-            raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
-        arrays = as_space_arrays(ids, vectors, self.meta)
-        sparse = as_sparse_rows(ids, vectors, self.meta)
+    def _upsert(
+        self,
+        ids: list[str],
+        arrays: dict[str, tuple[np.ndarray, np.ndarray]],
+        sparse: dict[str, list[tuple[np.ndarray, np.ndarray]]],
+        payloads: Sequence[dict[str, Any]],
+    ) -> None:
         qe = self.qe
         per_row: list[dict[str, Any]] = [{} for _ in ids]
         for space, (rows, array) in arrays.items():
@@ -263,10 +259,7 @@ class QdrantEdgeStore(SingleQueryMixin):
 
     # ---------------------------------------------------------------- reads
     @_locked
-    def search_batch(
-        self, vectors: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
-    ) -> list[list[Hit]]:
-        queries = check_query(vectors, self.meta, space, k)
+    def _search(self, queries: np.ndarray, k: int, filter: SearchFilter | None, space: str) -> list[list[Hit]]:
         flt = self._filter(filter)
         subtree = filter is not None and filter.category is not None
         requests = [self._query(q, space, k, flt, subtree) for q in queries.tolist()]
@@ -274,12 +267,9 @@ class QdrantEdgeStore(SingleQueryMixin):
         return [[hit_of(p) for p in points] for points in answers]
 
     @_locked
-    def search_sparse(
+    def _search_sparse(
         self, queries: Sequence[tuple[np.ndarray, np.ndarray]], k: int, filter: SearchFilter | None, space: str
     ) -> list[list[Hit]]:
-        check_sparse_query(self.meta, space, k)
-        if not queries:
-            return []
         flt = self._filter(filter)
         requests = [
             self._query(self.qe.SparseVector(np.asarray(i).tolist(), np.asarray(v).tolist()), space, k, flt)

@@ -31,13 +31,8 @@ from semcat.search.base import (
     Hit,
     Record,
     SearchFilter,
-    SingleQueryMixin,
     StoreMeta,
-    VectorsIn,
-    as_space_arrays,
-    as_sparse_rows,
-    check_query,
-    check_sparse_query,
+    VectorStore,
     level_key,
 )
 
@@ -123,7 +118,7 @@ class QdrantCluster:
 PAYLOAD_INDEXES = ("id", "category", "category_prefixes", "category_levels")
 
 
-class QdrantStore(SingleQueryMixin):
+class QdrantStore(VectorStore):
     """A Qdrant collection. ``location`` is ``":memory:"``, a server URL, or None with ``path``."""
 
     backend = "qdrant"
@@ -242,17 +237,19 @@ class QdrantStore(SingleQueryMixin):
 
     # --------------------------------------------------------------- writes
     @_locked
-    def upsert(self, ids: Sequence[str], vectors: VectorsIn, payloads: Sequence[dict[str, Any]]) -> None:
-        ids = [str(i) for i in ids]
-        if len(payloads) != len(ids):
-            raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
-        arrays = as_space_arrays(ids, vectors, self.meta)
+    def _upsert(
+        self,
+        ids: list[str],
+        arrays: dict[str, tuple[np.ndarray, np.ndarray]],
+        sparse: dict[str, list[tuple[np.ndarray, np.ndarray]]],
+        payloads: Sequence[dict[str, Any]],
+    ) -> None:
         models = self._models
         per_row: list[dict[str, Any]] = [{} for _ in ids]
         for space, (rows, array) in arrays.items():
             for row, vec in zip(rows.tolist(), array, strict=True):
                 per_row[row][space] = vec.tolist()
-        for space, sparse_rows in as_sparse_rows(ids, vectors, self.meta).items():
+        for space, sparse_rows in sparse.items():
             for row, (idx, val) in enumerate(sparse_rows):
                 if len(idx):
                     per_row[row][space] = models.SparseVector(indices=idx.tolist(), values=val.tolist())
@@ -306,10 +303,7 @@ class QdrantStore(SingleQueryMixin):
 
     # ---------------------------------------------------------------- reads
     @_locked
-    def search_batch(
-        self, vectors: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
-    ) -> list[list[Hit]]:
-        queries = check_query(vectors, self.meta, space, k)
+    def _search(self, queries: np.ndarray, k: int, filter: SearchFilter | None, space: str) -> list[list[Hit]]:
         models = self._models
         qfilter = self._filter(filter)
         requests = [
@@ -320,12 +314,9 @@ class QdrantStore(SingleQueryMixin):
         return [[hit_of(p) for p in response.points] for response in responses]
 
     @_locked
-    def search_sparse(
+    def _search_sparse(
         self, queries: Sequence[tuple[np.ndarray, np.ndarray]], k: int, filter: SearchFilter | None, space: str
     ) -> list[list[Hit]]:
-        check_sparse_query(self.meta, space, k)
-        if not queries:
-            return []
         models = self._models
         qfilter = self._filter(filter)
         requests = [

@@ -34,13 +34,8 @@ from semcat.search.base import (
     Hit,
     Record,
     SearchFilter,
-    SingleQueryMixin,
     StoreMeta,
-    VectorsIn,
-    as_space_arrays,
-    as_sparse_rows,
-    check_query,
-    check_sparse_query,
+    VectorStore,
 )
 from semcat.search.faiss.documents import Documents
 from semcat.search.faiss.filters import FILTER_CACHE_MAX, Allowed, matches
@@ -51,7 +46,7 @@ from semcat.search.faiss.writes import Write
 from semcat.threads import in_background
 
 
-class FaissStore(SingleQueryMixin):
+class FaissStore(VectorStore):
     """A persisted FAISS collection under ``directory``."""
 
     backend = "faiss"
@@ -206,12 +201,13 @@ class FaissStore(SingleQueryMixin):
                 allowed.apply(off, (iid for iid, payload in changed if matches(payload, category, labeled)))
                 self._filters[key] = (self._generation, allowed)
 
-    def upsert(self, ids: Sequence[str], vectors: VectorsIn, payloads: Sequence[dict[str, Any]]) -> None:
-        ids = [str(i) for i in ids]
-        if len(payloads) != len(ids):
-            raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
-        arrays = as_space_arrays(ids, vectors, self.meta)
-        sparse_rows = as_sparse_rows(ids, vectors, self.meta)
+    def _upsert(
+        self,
+        ids: list[str],
+        arrays: dict[str, tuple[np.ndarray, np.ndarray]],
+        sparse_rows: dict[str, list[tuple[np.ndarray, np.ndarray]]],
+        payloads: Sequence[dict[str, Any]],
+    ) -> None:
         if not ids:
             return
         with self._writing() as write:
@@ -273,10 +269,7 @@ class FaissStore(SingleQueryMixin):
         self._filters.move_to_end(key)
         return cached[1]
 
-    def search_batch(
-        self, vectors: np.ndarray, k: int, filter: SearchFilter | None = None, space: str = DEFAULT_SPACE
-    ) -> list[list[Hit]]:
-        queries = check_query(vectors, self.meta, space, k)
+    def _search(self, queries: np.ndarray, k: int, filter: SearchFilter | None, space: str) -> list[list[Hit]]:
         with self._lock:
             self._sync()
             allowed = self._allowed(filter)
@@ -296,10 +289,9 @@ class FaissStore(SingleQueryMixin):
                         results[row] = hits
             return results
 
-    def search_sparse(
+    def _search_sparse(
         self, queries: Sequence[tuple[np.ndarray, np.ndarray]], k: int, filter: SearchFilter | None, space: str
     ) -> list[list[Hit]]:
-        check_sparse_query(self.meta, space, k)
         with self._lock:
             self._sync()
             cached = self._sparse_cache.get(space)
