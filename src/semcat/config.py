@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -383,25 +383,11 @@ class Settings(BaseSettings):
         return self
 
     def query_options(self, **overrides: object) -> QueryOptions:
-        """The categorization options these settings give, with a request's overrides
-        (``None``: not given) applied."""
-        base = QueryOptions(
-            k=self.k,
-            top_n=self.top_n,
-            depth=self.predict_depth,
-            method=self.method,
-            modality=self.modality,
-            vote_power=self.vote_power,
-            duplicate_threshold=self.duplicate_threshold,
-            lexical_weight=self.lexical_weight,
-            lexical_power=self.lexical_power,
-            head_weight=self.head_weight,
-            image_weight=self.image_weight,
-            uncertain_threshold=self.uncertain_threshold,
-            hybrid_knn_weight=self.hybrid_knn_weight,
-            auto_precision=self.auto_precision,
-        )
-        return base.merged(**overrides)
+        """The categorization options these settings give (every :class:`QueryOptions`
+        field a setting of the same name holds; ``depth`` is ``predict_depth``), with a
+        request's overrides (``None``: not given) applied."""
+        given = {name: getattr(self, setting) for name, setting in QUERY_SETTINGS.items()}
+        return QueryOptions(**given).merged(**overrides)
 
     def to_json(self) -> str:
         """Every setting, secrets included, for :meth:`from_json` in the API workers."""
@@ -452,3 +438,13 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a hostname: it may resolve to anything
+
+
+# the QueryOptions fields a setting gives, and that setting's name (the others, such as a
+# request's category, have none)
+_SETTING_OF = {"depth": "predict_depth"}
+QUERY_SETTINGS = {
+    f.name: _SETTING_OF.get(f.name, f.name)
+    for f in fields(QueryOptions)
+    if _SETTING_OF.get(f.name, f.name) in Settings.model_fields
+}

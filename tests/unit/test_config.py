@@ -83,3 +83,23 @@ def test_option_groups_are_nested_settings(monkeypatch: pytest.MonkeyPatch) -> N
         Settings(head={"c": -1})
     mirrored = [name for name in Settings.model_fields if name.startswith(("head_", "faiss_hnsw", "zero_shot_"))]
     assert mirrored == ["head_weight"]  # a query option (the head's share of a decision), not a training one
+
+
+def test_the_settings_give_every_query_option_with_its_default() -> None:
+    """Settings.query_options reads every QueryOptions field from the setting of the same
+    name (before: a hand-written mapping, one more place per option); a new option without a
+    setting must be named here on purpose, and a setting's default is the option's."""
+    from dataclasses import fields
+
+    from semcat.config import QUERY_SETTINGS
+    from semcat.options import DEFAULTS, QueryOptions
+
+    without_setting = {f.name for f in fields(QueryOptions)} - set(QUERY_SETTINGS)
+    assert without_setting == {"category", "subtree_vote"}  # a request's filter; a benchmark's switch
+    settings = Settings()
+    for option, setting in QUERY_SETTINGS.items():
+        assert Settings.model_fields[setting].default == getattr(DEFAULTS, option), option
+    assert settings.query_options() == DEFAULTS
+    assert Settings(lexical_power=2, predict_depth=3).query_options(k=4).merged() == DEFAULTS.merged(
+        lexical_power=2.0, depth=3, k=4
+    )
