@@ -8,9 +8,9 @@ import threading
 
 # Below this many queries a FAISS search runs on the calling thread alone: FAISS's OpenMP
 # workers spin for a while after each parallel region, and on a 2-core server they took
-# the cores from the encoders of concurrent requests (an in-process /categorize of one
-# product name took 14 ms instead of 8 under load; docs/design-notes.md). A single query
-# gains nothing from them anyway (FAISS parallelizes over queries).
+# the cores from the encoders of concurrent requests (measured in docs/design-notes.md,
+# "Reads never wait for writes"). A single query gains nothing from them anyway (FAISS
+# parallelizes over queries).
 PARALLEL_QUERIES = 64
 
 

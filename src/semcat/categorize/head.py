@@ -92,8 +92,8 @@ class LinearHead:
         features = self._features(np.asarray(dense, dtype=np.float32), matrices)
         # fit on the columns a labeled product has: a hashed feature no labeled product has
         # gets a zero weight anyway, and leaving it out keeps the weights small
-        # (a count per column, not np.unique: a sort of every stored entry, tens of millions
-        # at 50,000 products, that held the interpreter lock from requests for 0.2-0.4 s)
+        # (a count per column, not np.unique: a sort of every stored entry, which held the
+        # interpreter lock from concurrent requests for a long stretch at scale)
         self._columns = np.flatnonzero(np.bincount(features.indices, minlength=features.shape[1])).astype(np.int32)
         self._lookup = np.full(features.shape[1], -1, dtype=np.int32)
         self._lookup[self._columns] = np.arange(len(self._columns), dtype=np.int32)

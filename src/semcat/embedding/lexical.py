@@ -18,10 +18,9 @@ import numpy as np
 from semcat.spaces import N_FEATURES, SparseRow
 
 # texts hashed per call, at most ENCODE_CHUNK texts and about ENCODE_CHUNK_CHARS characters:
-# the hasher and the duplicate sum run in C holding the interpreter lock; hashing a
-# 50,000-text head retrain in one call stalled concurrent requests for over 0.3 s at a
-# time (faulthandler tracebacks of a retrain at 100k products), and 2,048 long product
-# descriptions at once (character n-grams) still held it ~0.4 s at 1M, niced
+# the hasher and the duplicate sum run in C holding the interpreter lock, so a head
+# retrain hashed in one call stalled concurrent requests (docs/design-notes.md, "What made
+# reads slow under writes")
 ENCODE_CHUNK = 2048
 ENCODE_CHUNK_CHARS = 50_000
 

@@ -58,9 +58,9 @@ FP32_FILE = "model.onnx"
 INT8_FILE = "model-int8.onnx"
 ONNX_OPSET = 17
 # Padded tokens per ONNX Runtime call (rows x the batch's longest text), besides the
-# batch_size cap on rows: long texts go 2-8 to a call, short titles up to batch_size. On
-# cdiscount texts (~60 tokens, up to 256) this was 1.24x faster than fixed 32-row batches
-# (the activations of a small call stay in the CPU's caches); 384-768 measured alike.
+# batch_size cap on rows: long texts go a few to a call, short titles up to batch_size, so
+# the activations of a call stay in the CPU's caches (measured against fixed-row batches in
+# docs/design-notes.md, "Text encoder backend").
 TOKEN_BUDGET = 512
 
 

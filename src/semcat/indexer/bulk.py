@@ -83,9 +83,9 @@ def _stored_hashes(store: VectorStore, ids: Sequence[str]) -> dict[str, tuple[st
 
 # Products embedded per call and written per store transaction, in batch_size batches:
 # the ONNX backend spreads one call's batches over its threads, so a call of many
-# batches keeps every core busy to its end (4 batches per call left a core idle at each
-# call's end: 16 measured 1.2x faster on cdiscount texts). An interrupted run loses at
-# most one call's work.
+# batches keeps every core busy to its end (a few batches per call left a core idle at
+# each call's end; docs/design-notes.md, "Text encoder backend"). An interrupted run
+# loses at most one call's work.
 CHUNK_BATCHES = 16
 
 

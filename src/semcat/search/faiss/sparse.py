@@ -123,8 +123,8 @@ class SparseIndex:
         idf * query * doc, stored only for the documents that share a word with the query."""
         from scipy import sparse
 
-        # IDF at the queries' own terms only: over all 2**20 terms it cost ~10 ms on the
-        # first search after every write
+        # IDF at the queries' own terms only: over every hashed term it would be paid again
+        # on the first search after every write
         weighted = rows_to_csr(queries)
         weighted.data *= bm25_idf(self.doc_freq[weighted.indices], self.n_docs).astype(np.float32)
         main = (weighted @ self.by_term).tocsr()
