@@ -129,8 +129,8 @@ def finetuned(data: LabeledSet, splits: list, epochs: int) -> dict[str, Any]:
     """Per fold: fine-tune on the training folds, embed everything, run the rows."""
     from sentence_transformers import SentenceTransformer
 
+    from semcat.embedding.finetune import TrainConfig, fine_tune
     from semcat.embedding.registry import resolve_model
-    from semcat.embedding.train import TrainConfig, fine_tune
 
     source = resolve_model("minilm").source
     results: dict[str, list] = {name: [] for name in FT_ROWS}

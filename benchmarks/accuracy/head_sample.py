@@ -6,7 +6,7 @@ same folds: what ``SEMCAT_HEAD_MAX_PRODUCTS`` costs in accuracy and saves in tim
 Stratified 5-fold CV, seed 0, every level (levels.py's protocol), the default categorizer
 (``knn@10``: vote + per-level head) with the head trained on at most --max-products of
 each fold's training products (every product of the rarer leaves, a random share of the
-common ones: ``semcat.categorize.training.training_sample``) and on all of them, the
+common ones: ``semcat.categorize.head_data.training_sample``) and on all of them, the
 same embedded vectors for both. On cdiscount a fold trains on 40,000 products in 2,640
 leaves, so a 20,000 cap halves the head's training set where the shipped 50,000 cap
 leaves it whole: the study shows what sampling costs before a catalog reaches the cap.

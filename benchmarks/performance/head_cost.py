@@ -92,7 +92,7 @@ def main() -> None:
         settings = Settings(data_dir=Path(tmp))
         engine = Engine(settings, embedder=CachedEmbedder(embedder.name, by_text))
         engine.index(sample, progress=False)
-        from semcat.categorize.training import training_set
+        from semcat.categorize.head_data import training_set
 
         dense, texts, labels = training_set(engine.store(), settings.text_fields)
         words, chars = LexicalEncoder().encode(texts), LexicalEncoder("char").encode(texts)

@@ -38,7 +38,7 @@ from semcat.categorize.depth import category_depth
 from semcat.categorize.head import LinearHead
 from semcat.categorize.keeper import HeadKeeper
 from semcat.categorize.prediction import Prediction
-from semcat.categorize.trainer import calibration_spec
+from semcat.categorize.retrain import calibration_spec
 from semcat.categorize.zeroshot import prompt_categories
 from semcat.config import Settings
 from semcat.embedding.base import Embedder, LazyEmbedder, Role
@@ -601,10 +601,10 @@ def fine_tune(
     show_progress: bool = False,
 ) -> dict[str, Any]:
     """Fine-tune the store's model on its labeled products into a new model folder
-    (:func:`semcat.embedding.train.fine_tune_labeled`) and, with ``reindex_into``,
+    (:func:`semcat.embedding.finetune.fine_tune_labeled`) and, with ``reindex_into``,
     re-embed every stored product into that new collection. Returns the training
     summary (``target``: the folder; ``interrupted``: nothing was saved)."""
-    from semcat.embedding.train import fine_tune_labeled
+    from semcat.embedding.finetune import fine_tune_labeled
 
     stored = engine.store()
     if stored.meta.model != engine.model.name:

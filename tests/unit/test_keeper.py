@@ -105,7 +105,7 @@ def test_the_background_retrain_runs_in_a_child_process(tmp_path: Path, monkeypa
     from tests.conftest import HashEmbedder
 
     import semcat.categorize.keeper as keeper
-    import semcat.categorize.trainer as trainer
+    import semcat.categorize.retrain as trainer
 
     settings = Settings(data_dir=tmp_path / "child", head_quiet_seconds=0)
     with Engine(settings, embedder=HashEmbedder()) as engine:
@@ -191,7 +191,7 @@ def test_the_retrain_child_takes_only_idle_cpu_time() -> None:
     import sys
 
     script = (
-        "import os; from semcat.categorize.trainer import lower_priority; lower_priority(); "
+        "import os; from semcat.categorize.retrain import lower_priority; lower_priority(); "
         "print(os.sched_getscheduler(0) == os.SCHED_IDLE, os.nice(0))"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
@@ -204,7 +204,7 @@ def test_the_retrain_child_reads_the_store_it_is_given(tmp_path: Path) -> None:
     from tests.conftest import HashEmbedder
 
     from semcat.categorize.head import LinearHead
-    from semcat.categorize.trainer import train_from_store
+    from semcat.categorize.retrain import train_from_store
     from semcat.errors import EmptyIndexError
 
     settings = Settings(data_dir=tmp_path / "d")

@@ -209,7 +209,7 @@ def test_a_batch_decides_every_level_as_each_product_alone(tmp_path: Path) -> No
 
 
 def test_the_head_trains_on_a_sample_that_keeps_the_rare_leaves() -> None:
-    from semcat.categorize.training import training_sample
+    from semcat.categorize.head_data import training_sample
 
     labels = ["A > big"] * 900 + ["A > mid"] * 80 + ["B > rare"] * 5 + ["B > tiny"] * 1
     assert training_sample(labels, None) is None and training_sample(labels, 1000) is None  # under the cap: all
@@ -229,7 +229,7 @@ def test_the_head_trains_on_a_sample_that_keeps_the_rare_leaves() -> None:
 def test_past_the_cap_the_training_set_is_read_back_by_id_and_the_digest_still_covers_every_product(
     tmp_path: Path,
 ) -> None:
-    from semcat.categorize.training import LabeledProducts, training_sample
+    from semcat.categorize.head_data import LabeledProducts, training_sample
 
     embedder = HashEmbedder()
     labels = ["A > big"] * 300 + ["B > rare"] * 4

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from semcat.catalog import PATH_JOIN
-from semcat.categorize.training import HEAD_FORMAT, TrainingSet, training_sample
+from semcat.categorize.head_data import HEAD_FORMAT, TrainingSet, training_sample
 from semcat.embedding.lexical import LexicalEncoder, smooth_idf
 from semcat.errors import EmptyIndexError
 from semcat.options import HEAD_DEFAULTS
@@ -119,7 +119,7 @@ class LinearHead:
                     self.only_child[parent] = targets[0]
         self.products = len(labels)
         self.train_seconds = time.perf_counter() - start
-        # the path confidence learned with this head (semcat.categorize.trainer.train), or why there is none
+        # the path confidence learned with this head (semcat.categorize.retrain.train), or why there is none
         self.calibration: Any = None
         self.calibration_note: str | None = "not calibrated"
 
@@ -185,7 +185,7 @@ class LinearHead:
 
     @classmethod
     def from_training_set(cls, data: TrainingSet, chars: bool = HEAD_DEFAULTS.chars, **kwargs: Any) -> LinearHead:
-        """Train on a training set as :func:`~semcat.categorize.training.training_set` reads it
+        """Train on a training set as :func:`~semcat.categorize.head_data.training_set` reads it
         (already sampled past ``max_products``, so the word and character rows are computed
         for the sample only)."""
         dense, texts, labels = data

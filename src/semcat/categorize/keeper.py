@@ -9,7 +9,7 @@ copies through its near-duplicate rule, and a category the head does not know ye
 left to the vote). The retrain is debounced (:class:`~semcat.options.RetrainOptions`):
 it starts on a request once no write came for ``quiet_seconds``, or once the head has
 missed writes for ``max_stale_seconds``, in a background thread (which has a child
-process read the store and train by default: :mod:`semcat.categorize.trainer`), one at a time, so a
+process read the store and train by default: :mod:`semcat.categorize.retrain`), one at a time, so a
 stream of writes does not keep a core retraining. Writes during a retrain are picked up
 by the next one. Processes over one store (API workers) train a given head once: one
 holds a lock beside the head file while it trains, the others then load what it saved.
@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from semcat.categorize.head import LinearHead
-from semcat.categorize.trainer import CALIBRATION_KEY, train, train_from_store, train_in_child
-from semcat.categorize.training import LabeledProducts
+from semcat.categorize.head_data import LabeledProducts
+from semcat.categorize.retrain import CALIBRATION_KEY, train, train_from_store, train_in_child
 from semcat.errors import EmptyIndexError
 from semcat.locks import file_lock
 from semcat.options import RETRAIN_DEFAULTS, HeadOptions, RetrainOptions
@@ -117,7 +117,7 @@ class HeadKeeper:
 
     def _retrain(self, store: VectorStore, key: tuple[Any, ...], check: Callable[[], None]) -> None:
         """The background retrain, at a lower CPU priority than the requests it runs beside,
-        in a child process unless told otherwise (:mod:`semcat.categorize.trainer`)."""
+        in a child process unless told otherwise (:mod:`semcat.categorize.retrain`)."""
         run_in_background(RETRAIN_NICE)
         try:
             self._train(store, key, check, child=self.retrain.child_process)
@@ -184,7 +184,7 @@ class HeadKeeper:
         return LabeledProducts(store, self.fields, self.options.max_products)
 
     def _training_options(self) -> dict[str, Any]:
-        """What :func:`semcat.categorize.trainer.train` is given besides the training set."""
+        """What :func:`semcat.categorize.retrain.train` is given besides the training set."""
         return {
             "chars": self.options.chars,
             "c": self.options.c,

@@ -40,7 +40,7 @@ def train(
     contrastive learning, CPU-friendly) and write a new local model."""
 
     def body() -> int:
-        from semcat.embedding.train import TrainConfig
+        from semcat.embedding.finetune import TrainConfig
 
         config = TrainConfig(
             epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_products=max_products

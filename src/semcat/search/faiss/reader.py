@@ -1,6 +1,6 @@
 """A FAISS collection read by a process that does not serve it: the database alone.
 
-The linear head's retrain child (:mod:`semcat.categorize.trainer`) reads every labeled
+The linear head's retrain child (:mod:`semcat.categorize.retrain`) reads every labeled
 product of the store the server holds open. It needs the stored vectors and payloads,
 not the search indexes, so it opens the SQLite database read-only
 (:meth:`Documents.read_only`) and loads no FAISS index: opening takes milliseconds at any
@@ -39,7 +39,7 @@ def rows_of_space(
 
 class FaissReader:
     """The products of the FAISS collection in ``directory``, read-only (what
-    :class:`~semcat.categorize.training.LabeledProducts` reads: :meth:`iter_vectors`,
+    :class:`~semcat.categorize.head_data.LabeledProducts` reads: :meth:`iter_vectors`,
     :meth:`get`)."""
 
     backend = "faiss"

@@ -15,8 +15,8 @@ server only loads the saved head. Where it cannot (an embedded Qdrant), the serv
 the products and writes them to a job file for the child (:func:`train_in_child`). The
 child runs only on CPU time the server leaves idle (:func:`lower_priority`).
 
-    python -m semcat.categorize.trainer JOB HEAD   # JOB: a pickle this module wrote
-    python -m semcat.categorize.trainer --store HEAD   # the store and options in $SEMCAT_TRAIN_STORE
+    python -m semcat.categorize.retrain JOB HEAD   # JOB: a pickle this module wrote
+    python -m semcat.categorize.retrain --store HEAD   # the store and options in $SEMCAT_TRAIN_STORE
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from semcat.categorize.head import LinearHead
-from semcat.categorize.training import LabeledProducts, TrainingSet
+from semcat.categorize.head_data import LabeledProducts, TrainingSet
 from semcat.errors import EmptyIndexError
 from semcat.options import CALIBRATION_RECIPE, HeadOptions, QueryOptions
 
@@ -95,7 +95,7 @@ def _run_child(args: list[str], instead: str, env: dict[str, str] | None = None)
     :class:`EmptyIndexError` when the child found no labeled product in the store."""
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "semcat.categorize.trainer", *args],
+            [sys.executable, "-m", "semcat.categorize.retrain", *args],
             capture_output=True,
             text=True,
             check=False,
