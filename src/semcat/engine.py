@@ -104,7 +104,7 @@ class EngineStats:
     model: str
     images: bool  # whether the model embeds photos
     store: str  # where the store lives, in words
-    backend: dict[str, Any]  # the store's own description (backend, location, spaces, indexes)
+    backend: dict[str, Any]  # the store's own description (backend, location, spaces, indexes), when asked
     products: int
     labeled: int
     level: int | None  # the level ``categories`` counts at (None: full paths)
@@ -512,12 +512,15 @@ class Engine:
         categories: bool = True,
         target: float | None = None,
         saved_head: bool = False,
+        describe: bool = False,
     ) -> EngineStats:
         """What the engine can say about itself (/ready, ``semcat info``, /categories): the
         model, the store and its counts, the products per category at ``level`` (None: full
         paths; ``categories=False``: not counted), the default depth, the head's state and the
         auto-file status at ``target`` (default: the settings'). ``saved_head``: read the
-        saved head's calibration when this process has none loaded (``semcat info``)."""
+        saved head's calibration when this process has none loaded; ``describe``: the
+        store's own description too (both for ``semcat info``: a description counts the
+        stored word vectors, too slow for a health check polled every few seconds)."""
         store = self.store()
         head = self._heads.latest
         if head is None and saved_head:
@@ -526,7 +529,7 @@ class Engine:
             model=self._model_name(),
             images=self._images(),
             store=self.settings.store_description(),
-            backend=store.describe(),
+            backend=store.describe() if describe else {},
             products=store.count(),
             labeled=store.count(SearchFilter(labeled=True)),
             level=level,

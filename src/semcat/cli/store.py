@@ -49,7 +49,7 @@ def info(
 
     def body() -> None:
         with make_engine(make_settings(**shared)) as engine:
-            data = info_payload(engine.stats(level, saved_head=True))
+            data = info_payload(engine.stats(level, saved_head=True, describe=True))
         if as_json:
             out.print_json(data=data)
             return
