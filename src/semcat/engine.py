@@ -197,27 +197,29 @@ class Engine:
             except StoreMissingError:
                 if not create:
                     raise
-                spaces = {DEFAULT_SPACE: self._load_embedder().dim}
+                embedder = self._load_embedder()
+                spaces = {DEFAULT_SPACE: embedder.dim}
                 if self._images():
-                    spaces[IMAGE_SPACE] = self._load_embedder().dim
-                meta = StoreMeta(model=self._load_embedder().name, spaces=spaces, sparse=(LEXICAL_SPACE,))
+                    spaces[IMAGE_SPACE] = embedder.dim
+                meta = StoreMeta(model=embedder.name, spaces=spaces, sparse=(LEXICAL_SPACE,))
                 self._store = open_store(self.settings, meta)
-        if create and self._store.meta.model != self._model_name():
+        if create and self._store.meta.model != (wanted := self._model_name()):
             raise StoreError(
                 f"the store ({self.settings.store_description()}) holds vectors of model "
-                f"{self._store.meta.model!r}, not {self._model_name()!r}: use another --data-dir or "
-                "--collection for a second model" + backend_hint(self._store.meta.model, self._model_name())
+                f"{self._store.meta.model!r}, not {wanted!r}: use another --data-dir or "
+                "--collection for a second model" + backend_hint(self._store.meta.model, wanted)
             )
         return self._store
 
     def _checked_store(self) -> VectorStore:
         """The store, once it is known to hold vectors of the model that embeds the queries."""
         store = self.store()
-        if store.meta.model != self._model_name():  # known without loading the weights
+        wanted = self._model_name()  # known without loading the weights
+        if store.meta.model != wanted:
             raise StoreError(
                 f"the store holds vectors of model {store.meta.model!r} but the configured model "
-                f"{self._model_name()!r} would embed the queries; pass the store's model with --model"
-                + backend_hint(store.meta.model, self._model_name())
+                f"{wanted!r} would embed the queries; pass the store's model with --model"
+                + backend_hint(store.meta.model, wanted)
             )
         return store
 
@@ -410,13 +412,8 @@ class Engine:
 
     def _image_vectors(self, images: Sequence[Any | None], offset: int = 0) -> np.ndarray:
         self._check_images()
-        return image_rows(
-            images,
-            self._load_embedder().encode_images,
-            self._load_embedder().dim,
-            self.settings.image_max_pixels,
-            offset,
-        )
+        embedder = self._load_embedder()
+        return image_rows(images, embedder.encode_images, embedder.dim, self.settings.image_max_pixels, offset)
 
     def _query_vectors(
         self,

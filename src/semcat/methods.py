@@ -2,10 +2,10 @@
 
 Each entry says how the method is built (``module:function``, imported on first use so
 this bottom module imports no categorizer) and what it needs. The engine, the builder,
-the evaluation, the API (its request types and ``GET /methods``), the CLI's help and the
-web page (served the list by ``GET /methods``) all read this table. Adding a method is one
-module with a ``build(store, options, resources)`` function, one line here, and its tests
-(docs/design-notes.md, "Adding a categorization method").
+the evaluation, the API (its request types and ``GET /options``), the CLI's help and the
+web page (served the list by ``GET /options``) all read this table. Adding a method is one
+module with a ``build(store, options, *, head, zero_shot)`` function, one entry here, and
+its tests (docs/design-notes.md, "What a change touches now").
 """
 
 from __future__ import annotations

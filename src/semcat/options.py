@@ -51,8 +51,8 @@ Precision = Annotated[float, Field(gt=0.5, lt=1.0)]
 
 class RequestOptions(BaseModel):
     """What one categorization request may set, declared once with its bounds (from
-    :mod:`semcat.limits`): the API's JSON body inherits these fields, its upload form takes
-    them as a dependency, the CLI's options read their descriptions, and every
+    :mod:`semcat.limits`): the API's JSON body and its upload form inherit these fields,
+    the CLI's options read their descriptions, and every
     :class:`QueryOptions` (so every Python caller) is checked against them. ``None``: the
     settings' value."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from fastapi import UploadFile
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from semcat import limits
@@ -75,6 +76,17 @@ class ItemIn(_Strict):
     def _has_text(self) -> ItemIn:
         _require_text(self.title, self.description, self.image_base64 or "")
         return self
+
+
+class UploadForm(RequestOptions):
+    """``/categorize/image``'s multipart form: the photo, the product's text fields (as the
+    JSON body bounds them; attributes as text), and the request's options."""
+
+    image: UploadFile = Field(description="The product photo (JPEG, PNG, WebP...).")
+    title: str = _TITLE
+    description: str = _DESCRIPTION
+    brand: str = _BRAND
+    attributes: str = Field("", max_length=limits.MAX_ATTRIBUTES_CHARS, description=_ATTRIBUTES.description)
 
 
 class CategorizeRequest(_Strict, RequestOptions):

@@ -20,7 +20,7 @@ import numpy as np
 from semcat.catalog import PATH_JOIN
 from semcat.categorize.prediction import Prediction
 from semcat.categorize.vote import KnnCategorizer, QueryVectors, as_query_spaces, decide, modality_of, within
-from semcat.errors import ConfigError, EmptyIndexError
+from semcat.errors import EmptyIndexError
 from semcat.methods import HYBRID
 from semcat.options import QueryOptions
 from semcat.search.base import VectorStore
@@ -184,8 +184,7 @@ class HybridCategorizer:
 def build(store: VectorStore, options: QueryOptions, *, head: Any = None, zero_shot: Prior | None) -> HybridCategorizer:
     """The ``hybrid`` method (:data:`semcat.methods.REGISTRY`): the request's vote mixed
     with the zero-shot prior."""
-    if zero_shot is None:
-        raise ConfigError("the hybrid method needs the category prompts")
+    assert zero_shot is not None  # build_categorizer checked what the method needs
     return HybridCategorizer(
         KnnCategorizer.from_options(store, options),
         zero_shot,

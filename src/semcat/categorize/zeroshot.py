@@ -140,6 +140,5 @@ def prompt_categories(
 def build(store: Any, options: QueryOptions, *, head: Any = None, zero_shot: ZeroShotCategorizer | None) -> Categorizer:
     """The ``zero-shot`` method (:data:`semcat.methods.REGISTRY`): the prompts' vectors with
     one request's decision options; the store and the head have no say."""
-    if zero_shot is None:
-        raise ConfigError("the zero-shot method needs the category prompts")
+    assert zero_shot is not None  # build_categorizer checked what the method needs
     return zero_shot.configured(options.top_n, options.uncertain_threshold, options.space_weights, depth=options.depth)

@@ -40,11 +40,11 @@ def setting_help(name: str) -> str:
 def request_help(name: str) -> str:
     """A request option's description (:class:`semcat.options.RequestOptions`), and the
     setting that gives it when the option is not given."""
-    from semcat.config import Settings
+    from semcat.config import QUERY_SETTINGS
     from semcat.options import RequestOptions
 
-    setting = {"depth": "predict_depth"}.get(name, name)
-    if setting not in Settings.model_fields:
+    setting = QUERY_SETTINGS.get(name)  # a request's category has no setting
+    if setting is None:
         return RequestOptions.help(name)
     return f"{RequestOptions.help(name)} Not given: SEMCAT_{setting.upper()}."
 

@@ -58,9 +58,10 @@ def index(
                     err.print(line, markup=False)
                 if report.labels_warning:  # indexing unlabeled products is allowed, but say so loudly
                     err.print(f"warning: {report.labels_warning}", markup=False, style="bold yellow")
-                if report.products:
+                indexing = report.products and not (require_labels and report.labels_warning)
+                if indexing:
                     _warn_images(engine, settings, report.products, as_json)
-                if report.products and not quiet:
+                if indexing and not quiet:
                     # the linear head is trained (or confirmed) after the products, and kept in the
                     # data folder, so the first categorization does not wait for it
                     err.print("indexing, then the linear head and its confidence calibration", markup=False)

@@ -188,7 +188,7 @@ def _run_method(
             folds=config.calibration_folds,
         )
     if name in REGISTRY:  # a served method other than the vote with the head (knn@k above)
-        return m.served(train, test, prompts if REGISTRY[name].zero_shot else None, name, config.options)
+        return m.served(train, test, prompts if _prompted(name) else None, name, config.options)
     if name == "logreg":
         return m.logreg(train, test, level)
     return m.tfidf_svm(train, test, level, confidence=config.confidence)

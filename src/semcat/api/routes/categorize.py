@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, UploadFile
-from pydantic import Field
+from fastapi import APIRouter, Form
 from starlette.concurrency import run_in_threadpool
 
-from semcat import limits
 from semcat.api.batcher import CallBatcher
 from semcat.api.deps import CallsDep, EngineDep, SettingsDep, check_batch
-from semcat.api.schemas import CategorizeRequest, CategorizeResponse, ItemIn, PredictionOut
+from semcat.api.schemas import CategorizeRequest, CategorizeResponse, ItemIn, PredictionOut, UploadForm
 from semcat.catalog import Product, clean_text, parse_attributes
 from semcat.engine import Engine
 from semcat.images import decode_base64
-from semcat.options import RequestOptions
 
 router = APIRouter(tags=["categorize"])
 
@@ -60,16 +57,6 @@ async def categorize(
         for i, it in enumerate(items)
     ]
     return await _categorize(engine, items, images, body.options(), calls)
-
-
-class UploadForm(RequestOptions):
-    """The upload's form: the photo, optional text, and the request's options."""
-
-    image: UploadFile = Field(description="The product photo (JPEG, PNG, WebP...).")
-    title: str = Field("", max_length=limits.MAX_TITLE_CHARS)
-    description: str = Field("", max_length=limits.MAX_DESCRIPTION_CHARS)
-    brand: str = Field("", max_length=limits.MAX_BRAND_CHARS)
-    attributes: str = Field("", max_length=limits.MAX_ATTRIBUTES_CHARS)
 
 
 @router.post("/categorize/image", response_model=CategorizeResponse)
