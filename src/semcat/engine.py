@@ -434,11 +434,20 @@ class Engine:
             encode_images=lambda chunk: self._image_vectors(chunk, offset),
         )
 
-    def predict(self, texts: Sequence[str], vectors: dict[str, np.ndarray], options: QueryOptions) -> list[Prediction]:
+    def predict(
+        self,
+        texts: Sequence[str],
+        vectors: dict[str, np.ndarray],
+        options: QueryOptions,
+        zero_shot: ZeroShotCategorizer | None = None,
+    ) -> list[Prediction]:
         """The pipeline over query vectors (``vectors``: per space, one row per query;
         ``texts``: the queries' texts, the sparse rows' source): the sparse rows, the
         categorizer the options call for (with the head and the zero-shot prior it needs),
-        its predictions, their confidence and decision. ``categorize`` embeds and calls it."""
+        its predictions, their confidence and decision. ``categorize`` embeds and calls it;
+        ``semcat evaluate`` calls it with the held-out products' vectors (and, for the
+        zero-shot methods, ``zero_shot``: a prior over the evaluated catalog's categories
+        instead of the store's)."""
         spec = method_spec(options.method)
         if IMAGE_SPACE in vectors and spec.store_vectors:
             self._check_images(need_store_space=True)
@@ -447,8 +456,8 @@ class Engine:
             vectors, texts, options, store_sparse=store.meta.sparse, head_chars=self.settings.head.chars
         )
         head = self.head() if head_applies(options, queries) else None
-        zero_shot = self._zero_shot_prior() if spec.zero_shot else None
-        categorizer = build_categorizer(store, options, head=head, zero_shot=zero_shot)
+        prior = (zero_shot or self._zero_shot_prior()) if spec.zero_shot else None
+        categorizer = build_categorizer(store, options, head=head, zero_shot=prior)
         predictions = categorizer.predict(queries, category=options.category)
         # the confidence is learned for the default categorizer: the vote with the head
         calibration = head.calibration if head is not None and spec.calibrated else None

@@ -243,10 +243,10 @@ def test_the_threshold_is_the_lowest_confidence_whose_filed_share_reaches_the_ta
     assert _calibration([0.9, 0.8], [False, False]).expected_share(0.6) == 0.0
 
 
-def test_evaluate_reports_coverage_calibration_and_the_calibrated_svm(tmp_path: Path) -> None:
+def _evaluate(products: list[Product], out: Path) -> list[dict[str, Any]]:
+    """semcat evaluate's 3-fold run of the vote and the calibrated TF-IDF + SVM."""
     from semcat.evaluation import EvalConfig, LabeledSet, run_evaluation
 
-    products = catalog(14)
     embedder = HashEmbedder()
     texts = [p.title for p in products]
     data = LabeledSet(
@@ -258,7 +258,12 @@ def test_evaluate_reports_coverage_calibration_and_the_calibrated_svm(tmp_path: 
         model=embedder.name,
     )
     config = EvalConfig(split="cv", folds=3, seed=0, k_grid=(10,), methods=("knn", "tfidf"), ari=False, tsne=False)
-    (result,) = run_evaluation([data], config, tmp_path / "report", progress=False)
+    return run_evaluation([data], config, out, progress=False)
+
+
+def test_evaluate_reports_coverage_calibration_and_the_calibrated_svm(tmp_path: Path) -> None:
+    products = catalog(16)  # each training part holds the labeled products the service calibrates on
+    (result,) = _evaluate(products, tmp_path / "report")
     confidence: dict[str, Any] = result["confidence"]
     main = confidence["levels"]["1"]
     assert set(main) == {"knn@10", "tfidf-svm"}
@@ -269,6 +274,22 @@ def test_evaluate_reports_coverage_calibration_and_the_calibrated_svm(tmp_path: 
     assert "coverage at 99%" in report and "realized precision" in report
     assert any(name.startswith("reliability_") for name in result["plots"])
     assert (tmp_path / "report" / result["plots"][0]).stat().st_size > 0
+
+
+def test_evaluate_reports_no_confidence_where_the_service_would_not_calibrate(tmp_path: Path) -> None:
+    """Each training part of 3 folds over 141 products holds fewer labeled products than
+    the service calibrates on: the report says so instead of a confidence nobody is served."""
+    from semcat.options import CALIBRATION_RECIPE
+
+    products = catalog(14)
+    assert len(products) * 2 / 3 < CALIBRATION_RECIPE.min_products
+    (result,) = _evaluate(products, tmp_path / "report")
+    confidence: dict[str, Any] = result["confidence"]
+    assert set(confidence["levels"]["1"]) == {"tfidf-svm"} and "knn@10" not in confidence["auto"]
+    assert "too few labeled products" in confidence["not_calibrated"]["knn@10"]
+    assert (
+        "knn@10: no confidence, as served: too few labeled products" in (tmp_path / "report" / "report.md").read_text()
+    )
 
 
 def test_the_compiled_trees_answer_as_scikit_learn_does() -> None:

@@ -142,6 +142,8 @@ def evaluate(
                 for name, r in scores.items():
                     cover = "  ".join(f"{float(p):.0%} {share:.1%}" for p, share in r["coverage"].items())
                     out.print(f"  {label:<10} {name:<10} filed at precision {cover}  ECE {r['ece']:.3f}")
+            for name, why in confidence.get("not_calibrated", {}).items():
+                out.print(f"  {name}: no confidence, as served: {escape(why)}")
             for name, by_target in confidence.get("auto", {}).items():
                 target = f"{settings.auto_precision:.2f}"
                 if target in by_target and by_target[target]["precision"] is not None:

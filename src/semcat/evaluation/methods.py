@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,18 +27,19 @@ from typing import Any
 import numpy as np
 
 from semcat.catalog import PATH_JOIN
-from semcat.categorize import build_categorizer
 from semcat.categorize.builder import QueryRows
-from semcat.categorize.calibration import apply, calibrate
 from semcat.categorize.depth import category_depth
-from semcat.categorize.head import LinearHead
+from semcat.categorize.prediction import Prediction
 from semcat.categorize.scratch import scratch_store
 from semcat.categorize.zeroshot import ZeroShotCategorizer
+from semcat.config import QUERY_SETTINGS, Settings
+from semcat.engine import Engine
+from semcat.errors import ConfigError
 from semcat.evaluation.data import LabeledSet
 from semcat.methods import KNN, method_spec
 from semcat.options import CALIBRATION_DEFAULTS, DEFAULTS, HEAD_DEFAULTS, HeadOptions, QueryOptions
 from semcat.search.faiss import FaissStore
-from semcat.spaces import LEXICAL_SPACE
+from semcat.spaces import DEFAULT_SPACE
 
 
 @dataclass
@@ -56,6 +58,8 @@ class MethodRun:
     confidence: list[float] | None = None
     level_confidence: list[list[float]] | None = None
     auto: dict[float, list[bool]] | None = None
+    # asked for a confidence the served engine does not calibrate on this training part: why
+    confidence_note: str | None = None
 
 
 AUTO_TARGETS = (0.9, 0.95, 0.98, 0.99)  # the precision targets the evaluation reports the auto decision at
@@ -90,8 +94,9 @@ def knn(
 ) -> MethodRun:
     """The service's categorizer (``options``, default: the product defaults, with ``k`` and
     any :class:`QueryOptions` field in ``overrides``; ``head_c``/``head_chars`` override the
-    head's training) against a FAISS store of the training products, built by
-    :func:`semcat.categorize.build_categorizer` exactly as the engine builds it.
+    head's training) answering for the held-out products from an engine whose store holds
+    the training products (:func:`serving`): :meth:`semcat.engine.Engine.predict`, the
+    path every categorization takes.
 
     ``variants``: other option sets (e.g. ``{"head_weight": 1.0}``) run on the same store
     and head, their predictions in ``MethodRun.variants``.
@@ -109,57 +114,23 @@ def knn(
     if confidence and opts.depth is None:
         opts = replace(opts, depth=category_depth(train.labels(None)))
     start = time.perf_counter()
-    rows = QueryRows()
-    sparse = (LEXICAL_SPACE,) if opts.lexical_weight > 0 else ()
-    needs_words = opts.lexical_weight > 0 or opts.uses_head
-    word_rows = rows.encoder("word").encode(train.texts) if needs_words else []  # stored and/or the head's
-    with tempfile.TemporaryDirectory(prefix="semcat-eval-") as tmp:
-        store = _training_store(Path(tmp), train, word_rows if sparse else None)
-        try:
-            head = None
-            if opts.uses_head:
-                chars = rows.encoder("char").encode(train.texts) if head_opts.chars else None
-                head = LinearHead(
-                    train.vectors,
-                    word_rows,
-                    train.labels(None),
-                    chars=chars,
-                    c=head_opts.c,
-                    levels=head_opts.levels,
-                    max_products=head_opts.max_products,
-                )
-
-            def queries(begin: int, end: int) -> dict[str, Any]:
-                return rows.add(
-                    test.vectors[begin:end],
-                    test.texts[begin:end],
-                    opts,
-                    store_sparse=sparse,
-                    head_chars=head_opts.chars,
-                )
-
-            # the store's search structures are built on first use: part of the fit
-            build_categorizer(store, opts).predict(queries(0, 1))
-            fitted = time.perf_counter()
-            batches = [queries(begin, begin + batch) for begin in range(0, len(test), batch)]
-            encoded_seconds = time.perf_counter() - fitted  # the query's word and character rows
-            categorizer = build_categorizer(store, opts, head=head)
-            predictions = [p for b in batches for p in categorizer.predict(b)]
-            predicted_seconds = time.perf_counter() - fitted
-            calibration = None
-            if confidence and opts.uses_head:
-                labels = list(train.labels(None))
-                calibration = calibrate(train.vectors, train.texts, labels, opts, head_opts, folds=folds)
-                predictions = apply(calibration, predictions, opts.auto_precision, opts.uncertain_threshold, opts.depth)
-            other = {}
-            for name, variant in (variants or {}).items():
-                alt = build_categorizer(store, opts.merged(**variant), head=head)
-                begin_alt = time.perf_counter()
-                paths = [tuple(p.path) for b in batches for p in alt.predict(b)]
-                alt_seconds = encoded_seconds + time.perf_counter() - begin_alt
-                other[name] = MethodRun(name, paths, fitted - start, alt_seconds)
-        finally:
-            store.close()
+    with serving(train, opts, head_opts, calibration=confidence, folds=folds) as engine:
+        # trained (and calibrated) on the training products: part of the fit
+        head = engine.head(wait=True) if opts.uses_head else None
+        # the store's search structures are built on first use: part of the fit too
+        engine.predict(test.texts[:1], {DEFAULT_SPACE: test.vectors[:1]}, opts)
+        fitted = time.perf_counter()
+        predictions = _predict(engine, test, opts, batch)
+        predicted_seconds = time.perf_counter() - fitted
+        other = {}
+        for name, variant in (variants or {}).items():
+            begin_alt = time.perf_counter()
+            paths = [tuple(p.path) for p in _predict(engine, test, opts.merged(**variant), batch)]
+            other[name] = MethodRun(name, paths, fitted - start, time.perf_counter() - begin_alt)
+    calibration = head.calibration if head is not None and confidence else None
+    note = None
+    if confidence and opts.uses_head and calibration is None:
+        note = head.calibration_note if head is not None else "no linear head (fewer than two labeled categories)"
     held_out = set(test.ids)
     return MethodRun(
         method=f"{KNN}@{opts.k}",
@@ -172,7 +143,72 @@ def knn(
         confidence=[float(p.confidence or 0.0) for p in predictions] if calibration is not None else None,
         level_confidence=[[lv.confidence or 0.0 for lv in p.levels] for p in predictions] if calibration else None,
         auto=_auto_decisions(calibration, predictions) if calibration is not None else None,
+        confidence_note=note,
     )
+
+
+class _Vectors:
+    """The model of a labeled set whose vectors are given (its queries are not embedded
+    again): it names the vectors' model, as the store does."""
+
+    supports_images = False
+
+    def __init__(self, name: str, dim: int) -> None:
+        self.name, self.dim = name, dim
+
+    def encode_texts(self, texts: Any, role: str = "query", batch_size: int | None = None) -> np.ndarray:
+        raise ConfigError("the evaluation categorizes given vectors: nothing is embedded")
+
+    def encode_images(self, images: Any, batch_size: int | None = None) -> np.ndarray:
+        raise ConfigError("the evaluation categorizes given vectors: nothing is embedded")
+
+
+@contextmanager
+def serving(
+    train: LabeledSet,
+    options: QueryOptions,
+    head_options: HeadOptions = HEAD_DEFAULTS,
+    *,
+    calibration: bool = False,
+    folds: int | None = CALIBRATION_DEFAULTS.folds,
+) -> Iterator[Engine]:
+    """An engine whose store (a flat FAISS store in a temporary folder, with the word
+    vectors the options read) holds exactly the training products, configured with
+    ``options`` as its settings (so its head's calibration is learned for them) and the
+    head's training options; ``calibration``: the path confidence is learned too."""
+    sparse = options.lexical_weight > 0 and method_spec(options.method).word_vote
+    # the settings the options come from (the method is each request's: a method registered
+    # at run time is not among the settings' names)
+    recipe = {setting: getattr(options, name) for name, setting in QUERY_SETTINGS.items() if name != "method"}
+    with tempfile.TemporaryDirectory(prefix="semcat-eval-") as tmp:
+        words = QueryRows().encoder("word").encode(train.texts) if sparse else None
+        store = _training_store(Path(tmp) / "store", train, words)
+        settings = Settings(
+            data_dir=Path(tmp),
+            head=head_options,
+            calibration={"enabled": calibration, "folds": folds},
+            retrain={"child_process": False},
+            **recipe,
+        )
+        embedder = train.encoder or _Vectors(train.model, int(train.vectors.shape[1]))
+        engine = Engine(settings, embedder=embedder, store=store)
+        try:
+            yield engine
+        finally:
+            engine.close()
+
+
+def _predict(
+    engine: Engine, test: LabeledSet, options: QueryOptions, batch: int, prior: ZeroShotCategorizer | None = None
+) -> list[Prediction]:
+    """The engine's predictions for the test set's given vectors, a batch at a time."""
+    return [
+        p
+        for begin in range(0, len(test), batch)
+        for p in engine.predict(
+            test.texts[begin : begin + batch], {DEFAULT_SPACE: test.vectors[begin : begin + batch]}, options, prior
+        )
+    ]
 
 
 def _training_store(folder: Path, train: LabeledSet, word_rows: list[Any] | None) -> FaissStore:
@@ -200,30 +236,14 @@ def served(
 ) -> MethodRun:
     """A served method other than ``knn@k`` (:data:`semcat.methods.REGISTRY`): ``zero-shot``
     (category prompts only: the training products are not used), ``hybrid`` (the vote over
-    the training products mixed with the zero-shot prior) or any registered one, built by
-    :func:`semcat.categorize.build_categorizer` as the engine builds them."""
+    the training products mixed with the zero-shot prior) or any registered one, answered
+    by :meth:`semcat.engine.Engine.predict` over the training products (:func:`serving`),
+    with ``zero_shot`` as its prior."""
     opts = (options or DEFAULTS).merged(method=method)
     start = time.perf_counter()
-    rows = QueryRows()
-    sparse = method_spec(method).word_vote and opts.lexical_weight > 0
-    with tempfile.TemporaryDirectory(prefix="semcat-eval-") as tmp:
-        store = _training_store(Path(tmp), train, rows.encoder("word").encode(train.texts) if sparse else None)
-        try:
-            categorizer = build_categorizer(store, opts, zero_shot=zero_shot)
-            fitted = time.perf_counter()
-            predictions = []
-            for begin in range(0, len(test), batch):
-                end = begin + batch
-                queries = rows.add(
-                    test.vectors[begin:end],
-                    test.texts[begin:end],
-                    opts,
-                    store_sparse=store.meta.sparse,
-                    head_chars=False,
-                )
-                predictions += categorizer.predict(queries)
-        finally:
-            store.close()
+    with serving(train, opts) as engine:
+        fitted = time.perf_counter()
+        predictions = _predict(engine, test, opts, batch, zero_shot)
     held_out = set(test.ids)
     return MethodRun(
         method=method,

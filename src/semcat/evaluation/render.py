@@ -143,11 +143,16 @@ def confidence_section(result: dict[str, Any]) -> list[str]:
 
     depth = result["confidence"].get("category_depth")
     note = f" Paths cut at the labels' category depth ({depth} levels), as served." if depth else ""
+    missing = [
+        f"- {name}: no confidence, as served: {why}"
+        for name, why in result["confidence"].get("not_calibrated", {}).items()
+    ]
     return [
         f"Confidence ({result['model']}; semcat calibrated on each training part, TF-IDF + SVM by "
         f"CalibratedClassifierCV).{note}",
         "",
         *table(result["confidence"]),
+        *(["", *missing] if missing else []),
     ]
 
 

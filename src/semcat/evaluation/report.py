@@ -228,6 +228,7 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
     oof: dict[tuple[str, int | None], list[tuple[str, ...] | None]] = {r: [None] * len(data) for r in runs}
     confidences: dict[tuple[str, int | None], list[Any]] = {}  # per run: each product's confidence(s)
     autos: dict[str, dict[float, list[bool]]] = {}
+    uncalibrated: dict[str, str] = {}  # a method whose confidence a training part did not calibrate: why
     timing: dict[str, list[float]] = {n: [0.0, 0.0] for n in names}
     leaks: dict[str, int] = dict.fromkeys(names, 0)
     bar = None
@@ -250,6 +251,8 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
                 leaks[name] += run.leaks
             for row, path in zip(test_idx, run.predicted, strict=True):
                 oof[(name, level)][row] = path
+            if run.confidence_note is not None:
+                uncalibrated.setdefault(name, run.confidence_note)
             if run.confidence is not None:
                 held = confidences.setdefault((name, level), [None] * len(data))
                 levels_of = run.level_confidence or [[] for _ in run.confidence]
@@ -306,9 +309,12 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
                     "accuracy_std": round(float(np.std(folds)), 4),
                     "macro_f1": round(scores["macro_f1"], 4),
                 }
-    if confidences:
+    # as served: a method some training part could not calibrate has no confidence to report
+    confidences = {key: held for key, held in confidences.items() if key[0] not in uncalibrated}
+    autos = {name: filed for name, filed in autos.items() if name not in uncalibrated}
+    if confidences or uncalibrated:
         report = confidence_report(confidences, oof, autos, names, levels, tested, true_paths, config)
-        out_confidence = report | {"category_depth": served_depth}
+        out_confidence = report | {"category_depth": served_depth, "not_calibrated": uncalibrated}
     truth = cut(truth_paths, config.level)
     best = max(names, key=lambda n: results[n]["accuracy"])
     best_pred = cut(scored(best, config.level)[1], config.level)
@@ -330,7 +336,7 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
         "products_per_second": round(len(data) / data.embed_seconds, 1) if data.embed_seconds else None,
         "methods": results,
         **({"per_level": per_level} if per_level else {}),
-        **({"confidence": out_confidence} if confidences else {}),
+        **({"confidence": out_confidence} if confidences or uncalibrated else {}),
         "best_method": best,
         "classification_report": report_dict(truth, best_pred),
     }
