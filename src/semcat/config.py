@@ -10,29 +10,24 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from semcat.catalog.product import TEXT_FIELDS
-from semcat.methods import Method
 from semcat.options import (
-    DEFAULTS,
     Backend,
     CalibrationOptions,
-    Depth,
     HeadOptions,
     HnswOptions,
-    Listed,
-    Modality,
-    Neighbors,
-    Precision,
     QueryOptions,
     RetrainOptions,
     ZeroShotOptions,
+    query_fields,
+    setting_names,
 )
 
 # the options' names before they were nested (Settings accepts them, as keywords and variables)
@@ -73,8 +68,19 @@ class _FlatNames(PydanticBaseSettingsSource):
         return nested
 
 
-class Settings(BaseSettings):
-    """semcat configuration. Every field can be set as ``SEMCAT_<FIELD>``."""
+# the categorization options a setting gives (k, vote_power, predict_depth, ...): declared
+# once, in semcat.options.QueryOptions, and made Settings fields here
+_QuerySettings: type[BaseSettings] = create_model(
+    "QuerySettings",
+    __base__=BaseSettings,
+    **{setting: query_fields()[name] for name, setting in setting_names().items()},  # type: ignore[call-overload]
+)
+
+
+class Settings(_QuerySettings):  # type: ignore[misc,valid-type]
+    """semcat configuration. Every field can be set as ``SEMCAT_<FIELD>``; the
+    categorization options (``k``, ``vote_power``, ``predict_depth``, ...) are
+    :class:`semcat.options.QueryOptions`' fields."""
 
     model_config = SettingsConfigDict(
         env_prefix="SEMCAT_",
@@ -151,17 +157,6 @@ class Settings(BaseSettings):
     image_max_pixels: int = Field(
         40_000_000, ge=1, description="Images with more pixels are refused (decompression-bomb guard)."
     )
-    modality: Modality = Field(
-        DEFAULTS.modality,
-        description="What categorization and search use: the text, the image, or both (each query's text and "
-        "image, whichever it has, votes fused by image_weight).",
-    )
-    image_weight: float = Field(
-        DEFAULTS.image_weight,
-        ge=0.0,
-        le=1.0,
-        description="Weight of the image vote in modality 'both' (the text vote gets 1 - it).",
-    )
     prefix_scheme: Literal["asymmetric", "symmetric", "none"] = Field(
         "symmetric",
         description="For models with role prefixes (E5): 'symmetric' = 'query: ' for stored products and queries "
@@ -194,55 +189,12 @@ class Settings(BaseSettings):
     )
 
     # categorization
-    k: Neighbors = Field(DEFAULTS.k, description="Neighbors consulted by the kNN vote.")
-    top_n: Listed = Field(DEFAULTS.top_n, description="Categories listed per prediction.")
-    vote_power: float = Field(
-        DEFAULTS.vote_power,
-        ge=0.0,
-        le=64.0,
-        description="Neighbor weight = max(similarity, 0) ** vote_power (8 was chosen by 5-fold CV).",
-    )
-    uncertain_threshold: float = Field(
-        DEFAULTS.uncertain_threshold,
-        ge=0.0,
-        le=1.0,
-        description="Main-category score below which a prediction is uncertain.",
-    )
-    lexical_weight: float = Field(
-        DEFAULTS.lexical_weight,
-        ge=0.0,
-        le=1.0,
-        description="Share of the text vote given to the lexical (word) neighbors; 0: dense vectors only. "
-        "New stores keep a sparse word vector per product for it.",
-    )
-    lexical_power: float = Field(
-        DEFAULTS.lexical_power,
-        ge=0.0,
-        le=64.0,
-        description="Lexical neighbor weight = (score / best score) ** lexical_power.",
-    )
-    head_weight: float = Field(
-        DEFAULTS.head_weight,
-        ge=0.0,
-        le=1.0,
-        description="Share of each level's decision given to a linear head trained on the stored vectors "
-        "(retrained after writes); 0: the kNN vote alone.",
-    )
     head: HeadOptions = Field(
         default_factory=HeadOptions, description="How the linear head is trained: SEMCAT_HEAD__C, __CHARS..."
     )
     retrain: RetrainOptions = Field(
         default_factory=RetrainOptions,
         description="When the head retrains after writes: SEMCAT_RETRAIN__QUIET_SECONDS, __CHILD_PROCESS...",
-    )
-    duplicate_threshold: float | None = Field(
-        DEFAULTS.duplicate_threshold,
-        ge=0.0,
-        le=1.0,
-        description="Neighbors at least this similar are near-duplicates: when any exist, only they vote.",
-    )
-    method: Method = Field(
-        DEFAULTS.method, description="Default categorization method (CLI --method and the API's method override it)."
     )
     taxonomy_file: Path | None = Field(
         None,
@@ -251,19 +203,6 @@ class Settings(BaseSettings):
     zero_shot: ZeroShotOptions = Field(
         default_factory=ZeroShotOptions,
         description="How the zero-shot prior is built: SEMCAT_ZERO_SHOT__LEVEL, __TEMPERATURE.",
-    )
-    hybrid_knn_weight: float = Field(
-        DEFAULTS.hybrid_knn_weight, ge=0.0, le=1.0, description="Weight of the kNN vote in hybrid."
-    )
-    predict_depth: Depth | None = Field(
-        DEFAULTS.depth,
-        description="Deepest taxonomy level to predict (unset: detected from the labels, stopping above the "
-        "first level whose nodes are mostly single products, such as product names).",
-    )
-    auto_precision: Precision = Field(
-        DEFAULTS.auto_precision,
-        description="Precision the predictions filed automatically (decision 'auto') must reach; the confidence "
-        "threshold is learned from the store's own labeled products.",
     )
     calibration: CalibrationOptions = Field(
         default_factory=CalibrationOptions,
@@ -442,9 +381,4 @@ def is_loopback(host: str) -> bool:
 
 # the QueryOptions fields a setting gives, and that setting's name (the others, such as a
 # request's category, have none)
-_SETTING_OF = {"depth": "predict_depth"}
-QUERY_SETTINGS = {
-    f.name: _SETTING_OF.get(f.name, f.name)
-    for f in fields(QueryOptions)
-    if _SETTING_OF.get(f.name, f.name) in Settings.model_fields
-}
+QUERY_SETTINGS = setting_names()

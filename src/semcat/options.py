@@ -1,9 +1,11 @@
-"""What one categorization asks for, resolved once, with every default written here once.
+"""What one categorization asks for, resolved once, with every option declared here once.
 
 A request (a CLI call, an HTTP body, a Python call) names some options: ``k``, ``top_n``,
-``depth``, ``method``, ``modality``, ``category``. The rest of the recipe (vote weighting,
-the word vote's share, the linear head's share, the image weight, ...) comes from
-:class:`semcat.config.Settings`, whose field defaults are the values below. The faces
+``depth``, ``method``, ``modality``, ``category``, ``auto_precision``. The rest of the
+recipe (vote weighting, the word vote's share, the linear head's share, the image weight,
+...) comes from :class:`semcat.config.Settings`. Each option's type, bounds, default,
+description and setting are written once, in :class:`QueryOptions`; ``Settings`` and
+:class:`RequestOptions` (the API's bodies, the CLI's help) are built from them. The faces
 call :meth:`semcat.engine.Engine.categorize` with overrides; the engine resolves them
 into one :class:`QueryOptions` (:meth:`QueryOptions.merged`) and the categorizer builder
 (:func:`semcat.categorize.build_categorizer`) reads nothing else. The evaluation and the
@@ -14,11 +16,13 @@ is served.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
-from typing import Annotated, Any, Literal, get_args
+from dataclasses import dataclass, field, fields, replace
+from functools import cache
+from typing import Annotated, Any, Literal, get_args, get_type_hints
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, field_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic.fields import FieldInfo
 
 from semcat.errors import InvalidInputError
 from semcat.limits import MAX_CATEGORY_DEPTH, MAX_CATEGORY_FILTER_CHARS, MAX_K, MAX_TOP_N
@@ -47,133 +51,89 @@ Listed = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=MAX_TOP_N)]
 Depth = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=MAX_CATEGORY_DEPTH)]
 CategoryFilter = Annotated[str, Field(max_length=MAX_CATEGORY_FILTER_CHARS)]
 Precision = Annotated[float, Field(gt=0.5, lt=1.0)]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]  # a weight or share between 0 and 1
 
 
-class RequestOptions(BaseModel):
-    """What one categorization request may set, declared once with its bounds (from
-    :mod:`semcat.limits`): the API's JSON body and its upload form inherit these fields,
-    the CLI's options read their descriptions, and every
-    :class:`QueryOptions` (so every Python caller) is checked against them. ``None``: the
-    settings' value."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    method: Method | None = Field(None, description="How the category is decided: " + methods_help() + ".")
-    modality: Modality | None = Field(
-        None, description="What votes: the text, the image, or both (whichever each product has)."
-    )
-    k: Neighbors | None = Field(None, description="Neighbors that vote.")
-    top_n: Listed | None = Field(None, description="Alternatives listed per level and per prediction.")
-    depth: Depth | None = Field(None, description="Deepest taxonomy level to predict.")
-    category: CategoryFilter | None = Field(
-        None, description="Only products under this category vote, and no level leaves it."
-    )
-    auto_precision: Precision | None = Field(
-        None,
-        description="Precision the predictions filed automatically (decision 'auto') must reach; the confidence "
-        "threshold is learned from the store's own labeled products.",
-    )
-
-    @field_validator("category")
-    @classmethod
-    def _not_blank(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("category is empty: omit it to let every category vote")
-        return value
-
-    def options(self) -> dict[str, Any]:
-        """The request's categorization options (None: the settings' value)."""
-        return {name: getattr(self, name) for name in REQUEST_FIELDS}
-
-    @classmethod
-    def checked(cls, **values: Any) -> RequestOptions:
-        """The options, or an :class:`~semcat.errors.InvalidInputError` naming the first
-        one out of bounds and its bounds."""
-        try:
-            return cls(**values)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            name = str(error["loc"][0]) if error["loc"] else "options"
-            raise InvalidInputError(bounds_message(name, error)) from None
-
-    @classmethod
-    def help(cls, name: str) -> str:
-        """A field's description (the CLI's help); its bounds are checked, not restated."""
-        return cls.model_fields[name].description or name
+SAME = "same"  # an option whose setting has the option's name
 
 
-def bounds_message(name: str, error: Mapping[str, Any]) -> str:
-    """One line for a request option out of bounds, naming it, its bounds and the value."""
-    value = error.get("input")
-    if error.get("type") == "extra_forbidden":
-        return f"unknown categorization option: {name}"
-    bounds = request_bounds(name) if name in RequestOptions.model_fields else {}
-    if error.get("type") == "value_error" and "ge" not in bounds:
-        return str(error["ctx"]["error"])
-    if "ge" in bounds and "le" in bounds:
-        return f"{name} must be an integer from {bounds['ge']} to {bounds['le']}, got {value!r}"
-    if "gt" in bounds and "lt" in bounds:
-        return f"{name} must be between {bounds['gt']} and {bounds['lt']:g} (exclusive), got {value!r}"
-    if "max_length" in bounds:
-        return f"{name} has more than {bounds['max_length']:,} characters"
-    if name == "method":
-        return f"unknown method {value!r}: use {', '.join(METHODS)}"
-    if name == "modality":
-        return f"unknown modality {value!r}: use {', '.join(MODALITIES)}"
-    return f"{name}: {error.get('msg', 'invalid')}, got {value!r}"
+def option(default: Any, description: str, setting: str | None = SAME) -> Any:
+    """A :class:`QueryOptions` field: its default and description, written here once.
+    ``setting``: the :class:`semcat.config.Settings` field that gives it (None: none, the
+    request's alone); the field's type carries its bounds. ``Settings`` and
+    :class:`RequestOptions` are built from these fields."""
+    return field(default=default, metadata={"description": description, "setting": setting})
 
 
-BOUND_KEYS = ("ge", "le", "gt", "lt", "max_length")
-
-
-def request_bounds(name: str) -> dict[str, Any]:
-    """The bounds of the request option ``name`` (empty: none)."""
-    return _bounds(RequestOptions.model_fields[name].annotation)
-
-
-def _bounds(annotation: Any) -> dict[str, Any]:
-    """The bounds declared in a (possibly optional) annotated type."""
-    found: dict[str, Any] = {}
-    for item in getattr(annotation, "__metadata__", ()):
-        for info in getattr(item, "metadata", [item]):
-            found.update({key: getattr(info, key) for key in BOUND_KEYS if getattr(info, key, None) is not None})
-    for arg in get_args(annotation):
-        found.update(_bounds(arg))
-    return found
-
-
-# What a single request may set (the API's and the CLI's per-call options).
-REQUEST_FIELDS: tuple[str, ...] = tuple(RequestOptions.model_fields)
+# the options a single request may set (the API's and the CLI's per-call options), in the
+# order the API documents them
+REQUEST_FIELDS: tuple[str, ...] = ("method", "modality", "k", "top_n", "depth", "category", "auto_precision")
 
 
 @dataclass(frozen=True, slots=True)
 class QueryOptions:
-    """Every option of one categorization. Immutable: :meth:`merged` returns a new one."""
+    """Every option of one categorization, each declared once here: its type (with its
+    bounds), default, description and setting. Immutable: :meth:`merged` returns a new one.
+    Checked on creation against the bounds: every Python caller meets the API's."""
 
-    # what a request may set
-    k: int = 10  # neighbors that vote
-    top_n: int = 5  # alternatives listed per level and per prediction
-    depth: int | None = None  # deepest taxonomy level predicted (None: as deep as labels go)
-    method: Method = KNN
-    modality: Modality = "both"  # text, image, or both (whatever each query has)
-    category: str | None = None  # only this subtree votes, and no level leaves it
-    auto_precision: float = 0.98  # the precision the predictions filed automatically must reach
-    # the recipe (Settings)
-    vote_power: float = 8.0  # neighbor weight = max(cosine, 0) ** vote_power (0: one vote each)
-    duplicate_threshold: float | None = 0.95  # neighbors this similar decide alone (None: off)
-    lexical_weight: float = 0.5  # share of the text vote given to the word-vector neighbors
-    lexical_power: float = 4.0  # word neighbor weight = (score / best score) ** lexical_power
-    head_weight: float = 0.7  # share of the main-category decision given to the linear head
-    image_weight: float = 0.5  # share of the photo vote in modality 'both'
-    uncertain_threshold: float = 0.5  # main-category score below which a prediction is uncertain
-    hybrid_knn_weight: float = 0.5  # the vote's share in hybrid (the zero-shot prior gets the rest)
-    subtree_vote: bool = True  # a second vote in the subtree a prior moved the product to
+    # what a request may set (REQUEST_FIELDS)
+    k: Neighbors = option(10, "Neighbors that vote.")
+    top_n: Listed = option(5, "Alternatives listed per level and per prediction.")
+    depth: Depth | None = option(
+        None,
+        "Deepest taxonomy level to predict (unset: detected from the labels, stopping above the first level "
+        "whose nodes are mostly single products, such as product names).",
+        setting="predict_depth",
+    )
+    method: Method = option(KNN, "How the category is decided: " + methods_help() + ".")
+    modality: Modality = option(
+        "both",
+        "What votes and what is searched: the text, the image, or both (each query's text and image, whichever "
+        "it has, votes fused by image_weight).",
+    )
+    category: CategoryFilter | None = option(
+        None, "Only products under this category vote, and no level leaves it.", setting=None
+    )
+    auto_precision: Precision = option(
+        0.98,
+        "Precision the predictions filed automatically (decision 'auto') must reach; the confidence threshold is "
+        "learned from the store's own labeled products.",
+    )
+    # the recipe (settings only)
+    vote_power: Annotated[float, Field(ge=0.0, le=64.0)] = option(
+        8.0, "Neighbor weight = max(similarity, 0) ** vote_power (0: one vote each; 8 was chosen by 5-fold CV)."
+    )
+    duplicate_threshold: Annotated[float, Field(ge=0.0, le=1.0)] | None = option(
+        0.95, "Neighbors at least this similar are near-duplicates: when any exist, only they vote (unset: off)."
+    )
+    lexical_weight: Share = option(
+        0.5,
+        "Share of the text vote given to the lexical (word) neighbors; 0: dense vectors only. New stores keep a "
+        "sparse word vector per product for it.",
+    )
+    lexical_power: Annotated[float, Field(ge=0.0, le=64.0)] = option(
+        4.0, "Lexical neighbor weight = (score / best score) ** lexical_power."
+    )
+    head_weight: Share = option(
+        0.7,
+        "Share of each level's decision given to a linear head trained on the stored vectors (retrained after "
+        "writes); 0: the kNN vote alone.",
+    )
+    image_weight: Share = option(0.5, "Weight of the image vote in modality 'both' (the text vote gets 1 - it).")
+    uncertain_threshold: Share = option(
+        0.5,
+        "A prediction is uncertain below this: its path confidence when calibrated, else its main category's score.",
+    )
+    hybrid_knn_weight: Share = option(0.5, "Weight of the kNN vote in hybrid (the zero-shot prior gets the rest).")
+    subtree_vote: bool = option(
+        True, "In hybrid, a second vote among the products of the main category the mix chose.", setting=None
+    )
 
     def __post_init__(self) -> None:
         method_spec(self.method)  # the registry decides (a method registered at run time included)
-        checked = RequestOptions.checked(**{name: getattr(self, name) for name in REQUEST_FIELDS if name != "method"})
-        for name, value in checked.options().items():
-            if name != "method" and value != getattr(self, name):
+        checked = _CHECK.checked(**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "method"})
+        for name, value in checked.model_dump().items():
+            if value != getattr(self, name):
                 object.__setattr__(self, name, value)  # a form's "7" is the count 7
 
     def merged(self, **overrides: Any) -> QueryOptions:
@@ -194,6 +154,134 @@ class QueryOptions:
     def space_weights(self) -> dict[str, float]:
         """How the text and photo votes of one query are mixed (modality ``both``)."""
         return {"text": 1.0 - self.image_weight, "image": self.image_weight}
+
+
+@cache
+def option_types() -> dict[str, Any]:
+    """Each :class:`QueryOptions` field's type, bounds included."""
+    return get_type_hints(QueryOptions, include_extras=True)
+
+
+def query_fields() -> dict[str, tuple[Any, FieldInfo]]:
+    """Each :class:`QueryOptions` field as a pydantic field: its type (with its bounds),
+    default and description (``Settings`` and :class:`RequestOptions` are made of them)."""
+    types = option_types()
+    return {
+        f.name: (types[f.name], Field(f.default, description=f.metadata["description"])) for f in fields(QueryOptions)
+    }
+
+
+def setting_names() -> dict[str, str]:
+    """Each option a setting gives, and that setting's name (``depth``: ``predict_depth``)."""
+    return {
+        f.name: f.name if f.metadata["setting"] == SAME else f.metadata["setting"]
+        for f in fields(QueryOptions)
+        if f.metadata["setting"] is not None
+    }
+
+
+class _Checked(BaseModel):
+    """What checks options: a first error out of bounds is one line naming it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("category", check_fields=False)
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("category is empty: omit it to let every category vote")
+        return value
+
+    @classmethod
+    def checked(cls, **values: Any) -> Any:
+        """The options, or an :class:`~semcat.errors.InvalidInputError` naming the first
+        one out of bounds and its bounds."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = str(error["loc"][0]) if error["loc"] else "options"
+            raise InvalidInputError(bounds_message(name, error)) from None
+
+
+class _Request(_Checked):
+    """What one categorization request may set (built below from :class:`QueryOptions`)."""
+
+    def options(self) -> dict[str, Any]:
+        """The request's categorization options (None: the settings' value)."""
+        return {name: getattr(self, name) for name in REQUEST_FIELDS}
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        """A field's description (the CLI's help); its bounds are checked, not restated."""
+        return cls.model_fields[name].description or name
+
+
+_CHECK = create_model(
+    "QueryOptionsCheck",
+    __base__=_Checked,
+    **{name: spec for name, spec in query_fields().items() if name != "method"},  # type: ignore[call-overload]
+)
+
+RequestOptions: type[_Request] = create_model(
+    "RequestOptions",
+    __base__=_Request,
+    __doc__="""What one categorization request may set: the :class:`QueryOptions` fields in
+    :data:`REQUEST_FIELDS`, with their bounds and descriptions, each optional (``None``: the
+    settings' value). The API's JSON body and its upload form inherit these fields, the CLI's
+    options read their descriptions.""",
+    **{  # type: ignore[call-overload]
+        name: (kind | None, Field(None, description=info.description))
+        for name, (kind, info) in query_fields().items()
+        if name in REQUEST_FIELDS
+    },
+)
+
+
+def bounds_message(name: str, error: Mapping[str, Any]) -> str:
+    """One line for an option out of bounds, naming it, its bounds and the value."""
+    value = error.get("input")
+    if error.get("type") == "extra_forbidden":
+        return f"unknown categorization option: {name}"
+    bounds = option_bounds(name)
+    if error.get("type") == "value_error" and "ge" not in bounds:
+        return str(error["ctx"]["error"])
+    if "ge" in bounds and "le" in bounds and isinstance(bounds["ge"], int):
+        return f"{name} must be an integer from {bounds['ge']} to {bounds['le']}, got {value!r}"
+    if "ge" in bounds and "le" in bounds:
+        return f"{name} must be a number from {bounds['ge']:g} to {bounds['le']:g}, got {value!r}"
+    if "gt" in bounds and "lt" in bounds:
+        return f"{name} must be between {bounds['gt']} and {bounds['lt']:g} (exclusive), got {value!r}"
+    if "max_length" in bounds:
+        return f"{name} has more than {bounds['max_length']:,} characters"
+    if name == "method":
+        return f"unknown method {value!r}: use {', '.join(METHODS)}"
+    if name == "modality":
+        return f"unknown modality {value!r}: use {', '.join(MODALITIES)}"
+    return f"{name}: {error.get('msg', 'invalid')}, got {value!r}"
+
+
+BOUND_KEYS = ("ge", "le", "gt", "lt", "max_length")
+
+
+def option_bounds(name: str) -> dict[str, Any]:
+    """The bounds of the option ``name`` (empty: none, or no such option)."""
+    kind = option_types().get(name)
+    return {} if kind is None else _bounds(kind)
+
+
+request_bounds = option_bounds  # the request options' bounds are their options'
+
+
+def _bounds(annotation: Any) -> dict[str, Any]:
+    """The bounds declared in a (possibly optional) annotated type."""
+    found: dict[str, Any] = {}
+    for item in getattr(annotation, "__metadata__", ()):
+        for info in getattr(item, "metadata", [item]):
+            found.update({key: getattr(info, key) for key in BOUND_KEYS if getattr(info, key, None) is not None})
+    for arg in get_args(annotation):
+        found.update(_bounds(arg))
+    return found
 
 
 # The option groups below are settings too: nested in semcat.config.Settings, each field is

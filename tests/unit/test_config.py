@@ -103,3 +103,32 @@ def test_the_settings_give_every_query_option_with_its_default() -> None:
     assert Settings(lexical_power=2, predict_depth=3).query_options(k=4).merged() == DEFAULTS.merged(
         lexical_power=2.0, depth=3, k=4
     )
+
+
+def test_each_query_option_is_declared_once() -> None:
+    """A categorization option's type, bounds, default and description are written in
+    QueryOptions only: Settings declares none of them itself, and the setting, the request
+    field and a Python caller all refuse the same out-of-bounds value."""
+    import ast
+    import inspect
+
+    from semcat import config
+    from semcat.config import QUERY_SETTINGS
+    from semcat.errors import InvalidInputError
+    from semcat.options import QueryOptions, RequestOptions
+
+    tree = ast.parse(inspect.getsource(config.Settings))
+    declared = {n.target.id for n in ast.walk(tree) if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+    assert not declared & set(QUERY_SETTINGS.values())
+    assert RequestOptions.model_fields["k"].description == Settings.model_fields["k"].description
+    for option, setting in QUERY_SETTINGS.items():
+        described = Settings.model_fields[setting].description
+        assert described and described == QueryOptions.__dataclass_fields__[option].metadata["description"]
+    for option, bad in (("vote_power", -1.0), ("lexical_weight", 1.5), ("k", 0), ("auto_precision", 1.0)):
+        setting = QUERY_SETTINGS[option]
+        with pytest.raises(ValidationError, match=setting):
+            Settings(**{setting: bad})
+        with pytest.raises(InvalidInputError, match=option):
+            QueryOptions(**{option: bad})
+    with pytest.raises(ValidationError):
+        RequestOptions(k=0)
