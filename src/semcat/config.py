@@ -14,7 +14,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from semcat.catalog.product import TEXT_FIELDS
@@ -46,11 +46,85 @@ FLAT_NAMES = {
     "faiss_ef_construction": ("hnsw", "ef_construction"),
     "faiss_ef_search": ("hnsw", "ef_search"),
     "calibration_folds": ("calibration", "folds"),
+    "faiss_index": ("faiss", "index"),
+    "qdrant_url": ("qdrant", "url"),
+    "qdrant_api_key": ("qdrant", "api_key"),
+    "qdrant_shard_number": ("qdrant", "shard_number"),
+    "qdrant_replication_factor": ("qdrant", "replication_factor"),
+    "qdrant_write_consistency_factor": ("qdrant", "write_consistency_factor"),
 }
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, BaseModel):
+        return value.model_dump()
     return asdict(value) if is_dataclass(value) and not isinstance(value, type) else {}
+
+
+def _unset_if_empty(value: object) -> object:
+    # docker-compose passes ${VAR:-} as an empty string: that means "not set"
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+class FaissSettings(BaseModel):
+    """The FAISS store's own settings (``SEMCAT_FAISS__<FIELD>``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: Literal["auto", "flat", "hnsw"] = Field(
+        "auto", description="'flat' is exact inner product; 'auto' switches to HNSW at the threshold."
+    )
+
+
+class QdrantSettings(BaseModel):
+    """The Qdrant store's own settings (``SEMCAT_QDRANT__<FIELD>``): a server (or the
+    embedded engine when ``url`` is unset) and a new collection's layout on a cluster."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(
+        None,
+        description="Qdrant server URL (http://host:6333) or ':memory:'. "
+        "Unset: embedded Qdrant (qdrant-edge, in this process) under data_dir/qdrant-edge.",
+    )
+    api_key: SecretStr | None = Field(None, description="API key for a Qdrant server.")
+    # a Qdrant cluster (distributed mode): read when semcat creates the collection; unset = Qdrant's default
+    shard_number: int | None = Field(
+        None, ge=1, le=1024, description="Shards of a new collection (spread over the cluster's nodes)."
+    )
+    replication_factor: int | None = Field(
+        None, ge=1, le=64, description="Copies of each shard on different nodes (2: a node can be lost)."
+    )
+    write_consistency_factor: int | None = Field(
+        None, ge=1, le=64, description="Replicas that must acknowledge a write (at most the replication factor)."
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return _unset_if_empty(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> QdrantSettings:
+        if self.api_key is not None and not self.url:
+            raise ValueError("qdrant_api_key is set but qdrant_url is not")
+        writes, copies = self.write_consistency_factor, self.replication_factor or 1
+        if writes is not None and writes > copies:
+            raise ValueError(
+                f"qdrant_write_consistency_factor ({writes}) cannot exceed qdrant_replication_factor ({copies}): "
+                "a write would wait for replicas that do not exist"
+            )
+        return self
+
+    @property
+    def server(self) -> bool:
+        """Whether the settings name a Qdrant server (not the embedded engine, not ``:memory:``)."""
+        return bool(self.url) and self.url != ":memory:"
+
+    def cluster(self) -> dict[str, int]:
+        """The cluster layout a new collection asks for (empty: Qdrant's defaults)."""
+        layout = ("shard_number", "replication_factor", "write_consistency_factor")
+        return {name: value for name in layout if (value := getattr(self, name)) is not None}
 
 
 class _FlatNames(PydanticBaseSettingsSource):
@@ -107,27 +181,12 @@ class Settings(_QuerySettings):  # type: ignore[misc,valid-type]
     store: Literal["faiss", "qdrant"] = Field("faiss", description="Vector store backend.")
     collection: str = Field("products", description="Collection (index) name inside the store.")
 
-    # Qdrant
-    qdrant_url: str | None = Field(
-        None,
-        description="Qdrant server URL (http://host:6333) or ':memory:'. "
-        "Unset: embedded Qdrant (qdrant-edge, in this process) under data_dir/qdrant-edge.",
-    )
-    qdrant_api_key: SecretStr | None = Field(None, description="API key for a Qdrant server.")
-    # a Qdrant cluster (distributed mode): read when semcat creates the collection; unset = Qdrant's default
-    qdrant_shard_number: int | None = Field(
-        None, ge=1, le=1024, description="Shards of a new collection (spread over the cluster's nodes)."
-    )
-    qdrant_replication_factor: int | None = Field(
-        None, ge=1, le=64, description="Copies of each shard on different nodes (2: a node can be lost)."
-    )
-    qdrant_write_consistency_factor: int | None = Field(
-        None, ge=1, le=64, description="Replicas that must acknowledge a write (at most the replication factor)."
-    )
-
-    # FAISS
-    faiss_index: Literal["auto", "flat", "hnsw"] = Field(
-        "auto", description="'flat' is exact inner product; 'auto' switches to HNSW at the threshold."
+    # each store backend's own settings (semcat.search.factory.BACKENDS names them)
+    faiss: FaissSettings = Field(default_factory=FaissSettings, description="The FAISS store: SEMCAT_FAISS__INDEX.")
+    qdrant: QdrantSettings = Field(
+        default_factory=QdrantSettings,
+        description="The Qdrant store: SEMCAT_QDRANT__URL, __API_KEY, and a cluster's __SHARD_NUMBER, "
+        "__REPLICATION_FACTOR, __WRITE_CONSISTENCY_FACTOR.",
     )
     hnsw: HnswOptions = Field(
         default_factory=HnswOptions,
@@ -234,19 +293,10 @@ class Settings(_QuerySettings):  # type: ignore[misc,valid-type]
     microbatch_wait_ms: float = Field(2.0, ge=0.0, le=1000.0, description="How long a batch waits for company.")
     microbatch_max: int = Field(64, ge=1, le=4096, description="Most texts in one merged embedding call.")
 
-    @field_validator(
-        "qdrant_url",
-        "qdrant_api_key",
-        "api_key",
-        "qdrant_shard_number",
-        "qdrant_replication_factor",
-        "qdrant_write_consistency_factor",
-        mode="before",
-    )
+    @field_validator("api_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
-        # docker-compose passes ${VAR:-} as an empty string: that means "not set"
-        return None if isinstance(value, str) and not value.strip() else value
+        return _unset_if_empty(value)
 
     @field_validator("cors_origins", "text_fields", mode="before")
     @classmethod
@@ -292,25 +342,13 @@ class Settings(_QuerySettings):  # type: ignore[misc,valid-type]
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        if self.qdrant_api_key is not None and not self.qdrant_url:
-            raise ValueError("qdrant_api_key is set but qdrant_url is not")
-        cluster = {
-            name: value
-            for name in ("qdrant_shard_number", "qdrant_replication_factor", "qdrant_write_consistency_factor")
-            if (value := getattr(self, name)) is not None
-        }
-        if cluster and (self.store != "qdrant" or not self.qdrant_url or self.qdrant_url == ":memory:"):
+        cluster = self.qdrant.cluster()
+        if cluster and (self.store != "qdrant" or not self.qdrant.server):
             raise ValueError(
-                f"{', '.join(cluster)} apply to a Qdrant server: set store='qdrant' and qdrant_url "
-                "(the embedded stores have no shards or replicas)"
+                f"{', '.join('qdrant_' + name for name in cluster)} apply to a Qdrant server: set store='qdrant' "
+                "and qdrant_url (the embedded stores have no shards or replicas)"
             )
-        writes, copies = self.qdrant_write_consistency_factor, self.qdrant_replication_factor or 1
-        if writes is not None and writes > copies:
-            raise ValueError(
-                f"qdrant_write_consistency_factor ({writes}) cannot exceed qdrant_replication_factor ({copies}): "
-                "a write would wait for replicas that do not exist"
-            )
-        if self.workers > 1 and self.store == "qdrant" and (not self.qdrant_url or self.qdrant_url == ":memory:"):
+        if self.workers > 1 and self.store == "qdrant" and not self.qdrant.server:
             raise ValueError(
                 f"workers={self.workers}: an embedded Qdrant collection belongs to one process; use the FAISS "
                 "store or a Qdrant server (qdrant_url) for several API workers"
@@ -330,8 +368,12 @@ class Settings(_QuerySettings):  # type: ignore[misc,valid-type]
 
     def to_json(self) -> str:
         """Every setting, secrets included, for :meth:`from_json` in the API workers."""
-        secrets = {n: v.get_secret_value() for n in ("api_key", "qdrant_api_key") if (v := getattr(self, n))}
-        return json.dumps(self.model_dump(mode="json") | secrets)
+        data = self.model_dump(mode="json")
+        for group, name in (("", "api_key"), ("qdrant", "api_key")):
+            secret = getattr(getattr(self, group) if group else self, name)
+            if secret is not None:
+                (data[group] if group else data)[name] = secret.get_secret_value()
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> Settings:
@@ -352,8 +394,8 @@ class Settings(_QuerySettings):  # type: ignore[misc,valid-type]
         """Where the configured store lives, in words."""
         if self.store == "faiss":
             return f"faiss at {self.data_dir / 'faiss' / self.collection}"
-        if self.qdrant_url:
-            return f"qdrant at {self.qdrant_url} (collection {self.collection})"
+        if self.qdrant.url:
+            return f"qdrant at {self.qdrant.url} (collection {self.collection})"
         engine, where = self.embedded_qdrant()
         return f"qdrant (embedded {engine}) at {where} (collection {self.collection})"
 

@@ -3,8 +3,10 @@ on the machines semcat is built on, so the stack itself is not started in tests.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+from unittest import mock
 
 import yaml
 
@@ -39,17 +41,28 @@ def test_services_ports_and_volumes() -> None:
     assert any(v.endswith(":" + env["SEMCAT_DATA_DIR"]) for v in api["volumes"])
 
 
+def setting_variables() -> set[str]:
+    """Every SEMCAT_* variable a setting reads: SEMCAT_<FIELD>, and SEMCAT_<GROUP>__<FIELD>
+    for the fields of a nested group (SEMCAT_QDRANT__URL)."""
+    names = set()
+    for name, info in Settings.model_fields.items():
+        names.add(f"SEMCAT_{name.upper()}")
+        group = getattr(info.annotation, "model_fields", None) or getattr(info.annotation, "__pydantic_fields__", {})
+        names |= {f"SEMCAT_{name.upper()}__{inner.upper()}" for inner in group}
+    return names
+
+
 def test_api_environment_names_real_settings_and_points_at_qdrant() -> None:
     env = compose()["services"]["api"]["environment"]
-    fields = {f"SEMCAT_{name.upper()}" for name in Settings.model_fields}
+    fields = setting_variables()
     assert set(env) <= fields, set(env) - fields
-    assert env["SEMCAT_API_KEY"].startswith("${SEMCAT_API_KEY:?") and env["SEMCAT_QDRANT_API_KEY"].startswith(
+    assert env["SEMCAT_API_KEY"].startswith("${SEMCAT_API_KEY:?") and env["SEMCAT_QDRANT__API_KEY"].startswith(
         "${QDRANT_API_KEY:?"
     )
     settings = _resolved(env)  # what compose hands over once the operator has set both keys
     assert settings.store == "qdrant"
-    assert settings.qdrant_url == "http://qdrant:6333"
-    assert settings.api_key is not None and settings.qdrant_api_key is not None
+    assert settings.qdrant.url == "http://qdrant:6333"
+    assert settings.api_key is not None and settings.qdrant.api_key is not None
     assert settings.host == "0.0.0.0" and settings.port == 8000
     assert settings.exposure_problem() is None  # keyed: safe on all interfaces
 
@@ -79,7 +92,8 @@ def _resolved(env: dict) -> Settings:
         k: re.sub(r"\$\{[^}:]*:-([^}]*)\}", r"\1", re.sub(r"\$\{[^}]*:\?[^}]*\}", "a-key", str(v)))
         for k, v in env.items()
     }
-    return Settings(**{k.removeprefix("SEMCAT_").lower(): v for k, v in resolved.items()})
+    with mock.patch.dict(os.environ, resolved):  # read as the container reads them
+        return Settings()
 
 
 def test_cluster_compose_starts_three_qdrant_peers_and_api_replicas() -> None:
@@ -105,11 +119,11 @@ def test_cluster_compose_starts_three_qdrant_peers_and_api_replicas() -> None:
     api = doc["services"]["api"]
     assert api["deploy"]["replicas"].startswith("${SEMCAT_API_REPLICAS:-")
     assert {n: c["condition"] for n, c in api["depends_on"].items()} == dict.fromkeys(nodes, "service_healthy")
-    fields = {f"SEMCAT_{name.upper()}" for name in Settings.model_fields}
+    fields = setting_variables()
     assert set(api["environment"]) <= fields, set(api["environment"]) - fields
     settings = _resolved(api["environment"])
-    assert settings.store == "qdrant" and settings.qdrant_url == "http://qdrant-1:6333"
+    assert settings.store == "qdrant" and settings.qdrant.url == "http://qdrant-1:6333"
     # every shard on 2 of the 3 peers: one peer can be lost; every peer holds shards
-    assert settings.qdrant_replication_factor == 2 < len(nodes) <= (settings.qdrant_shard_number or 0)
-    assert (settings.qdrant_write_consistency_factor or 1) <= settings.qdrant_replication_factor
+    assert settings.qdrant.replication_factor == 2 < len(nodes) <= (settings.qdrant.shard_number or 0)
+    assert (settings.qdrant.write_consistency_factor or 1) <= settings.qdrant.replication_factor
     assert settings.api_key is not None and settings.exposure_problem() is None

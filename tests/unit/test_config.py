@@ -132,3 +132,20 @@ def test_each_query_option_is_declared_once() -> None:
             QueryOptions(**{option: bad})
     with pytest.raises(ValidationError):
         RequestOptions(k=0)
+
+
+def test_the_backends_settings_are_nested_and_their_flat_names_still_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SEMCAT_QDRANT__URL is the Qdrant store's own group; SEMCAT_QDRANT_URL, the name
+    deployments already use, sets the same field, and a keyword merges with the variables."""
+    monkeypatch.setenv("SEMCAT_STORE", "qdrant")
+    monkeypatch.setenv("SEMCAT_QDRANT_URL", "http://old-name:6333")
+    monkeypatch.setenv("SEMCAT_QDRANT__API_KEY", "k3y")
+    monkeypatch.setenv("SEMCAT_FAISS_INDEX", "flat")
+    settings = Settings()
+    assert settings.qdrant.url == "http://old-name:6333" and settings.faiss.index == "flat"
+    monkeypatch.setenv("SEMCAT_QDRANT__URL", "http://new-name:6333")
+    assert Settings().qdrant.url == "http://new-name:6333"  # the nested name wins
+    keyed = Settings(qdrant_url="http://cli:6333")  # `--qdrant-url`
+    assert keyed.qdrant.url == "http://cli:6333" and keyed.qdrant.api_key is not None
+    assert keyed.qdrant.api_key.get_secret_value() == "k3y"
+    assert Settings.from_json(keyed.to_json()).qdrant.api_key.get_secret_value() == "k3y"  # the API workers' copy

@@ -154,6 +154,8 @@ def test_the_store_backends_are_one_table() -> None:
     VectorStore that declares what the engine reads of it."""
     from typing import get_args
 
+    from pydantic import BaseModel
+
     from semcat.config import Settings
     from semcat.search.base import VectorStore
     from semcat.search.factory import BACKENDS
@@ -165,3 +167,8 @@ def test_the_store_backends_are_one_table() -> None:
     for store in (FaissStore, QdrantStore, QdrantEdgeStore):
         assert issubclass(store, VectorStore) and store.backend in BACKENDS
         assert not getattr(store, "__abstractmethods__", None), store
+    for backend in BACKENDS.values():  # each backend's settings are its own sub-model
+        assert issubclass(Settings.model_fields[backend.settings].annotation, BaseModel), backend.name
+    mine = {n for b in BACKENDS.values() for n in Settings.model_fields[b.settings].annotation.model_fields}
+    assert {"url", "api_key", "shard_number", "index"} <= mine
+    assert not [n for n in Settings.model_fields if n.startswith(tuple(f"{b}_" for b in BACKENDS))]

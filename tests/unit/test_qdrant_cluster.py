@@ -125,7 +125,7 @@ def test_cluster_settings_are_checked() -> None:
     with pytest.raises(ValidationError, match="cannot exceed qdrant_replication_factor"):
         Settings(store="qdrant", qdrant_url="http://q:6333", qdrant_write_consistency_factor=2)
     env = Settings(store="qdrant", qdrant_url="http://q:6333", qdrant_shard_number="")  # compose's ${VAR:-}
-    assert env.qdrant_shard_number is None
+    assert env.qdrant.shard_number is None
 
 
 def test_a_server_that_stops_answering_is_a_store_error() -> None:

@@ -31,10 +31,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def setting_help(name: str) -> str:
     """A setting's description, and the variable that sets it (its value is the settings',
-    so the help states no default a variable could change)."""
+    so the help states no default a variable could change); ``group.name``: a field of a
+    nested settings group (``qdrant.url``: SEMCAT_QDRANT__URL)."""
     from semcat.config import Settings
 
-    return f"{Settings.model_fields[name].description} (SEMCAT_{name.upper()})"
+    group, _, field = name.rpartition(".")
+    fields = Settings.model_fields
+    if group:
+        kind = fields[group].annotation
+        fields = getattr(kind, "model_fields", None) or kind.__pydantic_fields__  # a model or a pydantic dataclass
+    return f"{fields[field].description} (SEMCAT_{name.upper().replace('.', '__')})"
 
 
 def request_help(name: str) -> str:
@@ -64,7 +70,7 @@ STORE = _group(
     _option("store", OptStr, "--store", setting_help("store")),
     _option("data_dir", Path | None, "--data-dir", setting_help("data_dir")),
     _option("collection", OptStr, "--collection", setting_help("collection")),
-    _option("qdrant_url", OptStr, "--qdrant-url", setting_help("qdrant_url")),
+    _option("qdrant_url", OptStr, "--qdrant-url", setting_help("qdrant.url")),
 )
 MODEL = _group(_option("model", OptStr, "--model", setting_help("model")))
 CLIP = _group(

@@ -5,7 +5,8 @@ Each entry of :data:`BACKENDS` says how the backend opens the collection the set
 this one serves it, how that process opens it (:meth:`VectorStore.reader_spec` carries the
 backend's name). ``Settings.store`` accepts the table's names (a test holds them equal).
 Adding a backend: a :class:`~semcat.search.base.VectorStore` subclass, one entry here, its
-name in ``Settings.store``, and a line in ``tests/conftest.py``'s ``BACKENDS`` so the
+name in ``Settings.store`` and its settings sub-model in :mod:`semcat.config` (a
+``Settings`` field of that name: ``SEMCAT_<NAME>__<FIELD>``), and a line in ``tests/conftest.py``'s ``BACKENDS`` so the
 behaviour suite and the congruence test run on it.
 """
 
@@ -26,6 +27,7 @@ class Backend:
     """One store backend."""
 
     name: str
+    settings: str  # the Settings field holding its own settings (a sub-model: SEMCAT_<FIELD>__...)
     open: Callable[[Settings, StoreMeta | None], VectorStore]
     # opens a reader_spec in another process (None: no other process may read the collection)
     open_reader: Callable[[Mapping[str, Any]], Any] | None = None
@@ -37,7 +39,7 @@ def _open_faiss(settings: Settings, meta: StoreMeta | None) -> VectorStore:
     return FaissStore(
         settings.data_dir / "faiss" / settings.collection,
         meta,
-        index_kind=settings.faiss_index,
+        index_kind=settings.faiss.index,
         hnsw_threshold=settings.hnsw.threshold,
         hnsw_m=settings.hnsw.m,
         ef_construction=settings.hnsw.ef_construction,
@@ -53,30 +55,26 @@ def _faiss_reader(spec: Mapping[str, Any]) -> Any:
 
 
 def _open_qdrant(settings: Settings, meta: StoreMeta | None) -> VectorStore:
-    """A Qdrant server's collection (``qdrant_url``), else the embedded one (qdrant-edge in
+    """A Qdrant server's collection (``qdrant.url``), else the embedded one (qdrant-edge in
     this process; qdrant-client's local mode for a folder it wrote)."""
     from semcat.search.qdrant_store import QdrantCluster, QdrantStore
 
-    if settings.qdrant_url == ":memory:" or not settings.qdrant_url:
+    qdrant = settings.qdrant
+    if not qdrant.server:
         from semcat.search.qdrant_edge import QdrantEdgeStore
 
-        if settings.qdrant_url == ":memory:":
+        if qdrant.url == ":memory:":
             return QdrantEdgeStore(None, meta)
         engine, where = settings.embedded_qdrant()
         if engine == "local mode":
             return QdrantStore(settings.collection, meta, path=where)
         return QdrantEdgeStore(where, meta)
-    api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
     return QdrantStore(
         settings.collection,
         meta,
-        location=settings.qdrant_url,
-        api_key=api_key,
-        cluster=QdrantCluster(
-            shard_number=settings.qdrant_shard_number,
-            replication_factor=settings.qdrant_replication_factor,
-            write_consistency_factor=settings.qdrant_write_consistency_factor,
-        ),
+        location=qdrant.url,
+        api_key=qdrant.api_key.get_secret_value() if qdrant.api_key else None,
+        cluster=QdrantCluster(**qdrant.cluster()),
     )
 
 
@@ -90,8 +88,8 @@ def _qdrant_reader(spec: Mapping[str, Any]) -> Any:
 BACKENDS: dict[str, Backend] = {
     backend.name: backend
     for backend in (
-        Backend("faiss", _open_faiss, _faiss_reader),
-        Backend("qdrant", _open_qdrant, _qdrant_reader),
+        Backend("faiss", "faiss", _open_faiss, _faiss_reader),
+        Backend("qdrant", "qdrant", _open_qdrant, _qdrant_reader),
     )
 }
 
