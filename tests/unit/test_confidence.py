@@ -3,6 +3,7 @@ depth (semcat.categorize.depth), and how the faces show them."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,10 @@ def test_the_cli_writes_confidence_and_decision_columns_and_a_summary(
     assert result.exit_code == 0, result.output
     header = out.read_text().splitlines()[0].split(",")
     assert "confidence" in header and "decision" in header
+    with out.open(newline="") as fh:  # each level's category and confidence in its own columns
+        first = next(csv.DictReader(fh))
+    assert first["level_1"] == first["main_category"] and first["level_2"] == first["category"].split(" > ")[1]
+    assert 0 <= float(first["level_1_confidence"]) <= 1 and 0 <= float(first["level_2_confidence"]) <= 1
     assert "of 2 filed automatically at an expected 98% precision;" in result.output
     strict = runner.invoke(app, ["categorize", "--file", str(new), "--auto-precision", "0.7", "--json", *data])
     assert strict.exit_code == 0 and "expected 70% precision" in strict.output
@@ -241,6 +246,19 @@ def test_the_threshold_is_the_lowest_confidence_whose_filed_share_reaches_the_ta
     assert cal.threshold(0.8) == 0.7  # 5 of 6 right
     assert _calibration([0.9, 0.8], [False, False]).threshold(0.6) is None
     assert _calibration([0.9, 0.8], [False, False]).expected_share(0.6) == 0.0
+
+
+def test_a_threshold_never_stops_inside_a_run_of_equal_confidences() -> None:
+    """Every prediction at or above a threshold is filed: where the calibrator gives many
+    the same confidence (a small catalog's constant, a tree's leaf), the precision of the
+    first few of them is not one any threshold realizes. Before, 10 products at 0.966, 9
+    right, were all filed at a 0.995 target because the first one alone was right."""
+    cal = _calibration([0.966] * 10, [True] * 9 + [False])
+    assert cal.threshold(0.995) is None and cal.expected_share(0.995) == 0.0
+    assert cal.threshold(0.9) == 0.966 and cal.expected_share(0.9) == 1.0
+    mixed = _calibration([0.99, 0.97, 0.97, 0.97, 0.5], [True, True, True, False, False])
+    assert mixed.threshold(0.95) == 0.99  # the run at 0.97 is 3 of 4 right
+    assert mixed.threshold(0.75) == 0.97 and mixed.expected_share(0.75) == 0.8
 
 
 def _evaluate(products: list[Product], out: Path) -> list[dict[str, Any]]:

@@ -307,7 +307,12 @@ class Calibration:
         if not len(self.ranked_right):
             return None
         if self._precision is None:  # computed once per calibration, read by every request
-            self._precision = np.cumsum(self.ranked_right) / np.arange(1, len(self.ranked_right) + 1)
+            precision = np.cumsum(self.ranked_right) / np.arange(1, len(self.ranked_right) + 1)
+            # a threshold files every prediction at or above it: only the last of a run of
+            # equal confidences is a place the filed share can stop (the precision of part
+            # of a tie is not one any threshold realizes)
+            ends = np.r_[self.ranked_confidence[:-1] > self.ranked_confidence[1:], True]
+            self._precision = np.where(ends, precision, -1.0)
         ok = np.flatnonzero(self._precision >= target)
         if not len(ok):
             return None
