@@ -47,6 +47,7 @@ from semcat.errors import ConfigError, InvalidInputError, NotFoundError, StoreEr
 from semcat.indexer import IndexSummary, index_products
 from semcat.methods import calibrated_methods, method_spec
 from semcat.options import SIMILAR_K, QueryOptions
+from semcat.review import LabelChange, LabelHistory, ReviewSessions
 from semcat.search import DEFAULT_SPACE, IMAGE_SPACE, Hit, SearchFilter, StoreMeta, VectorStore, open_store
 from semcat.spaces import LEXICAL_SPACE
 
@@ -147,6 +148,9 @@ class Engine:
         calibration = None
         if s.calibration.enabled:
             calibration = calibration_spec(s.query_options(), s.predict_depth, s.calibration.folds)
+        # the label history and the review sessions of the store collection, beside its heads
+        self.history = LabelHistory(s.data_dir / "history" / f"{s.store}-{s.collection}.sqlite")
+        self.reviews = ReviewSessions(s.data_dir / "history" / f"{s.store}-{s.collection}-reviews.sqlite")
         self._heads = HeadKeeper(
             s.data_dir / "heads" / f"{s.store}-{s.collection}.pkl",
             s.text_fields,
@@ -224,6 +228,8 @@ class Engine:
         return store
 
     def close(self) -> None:
+        self.history.close()
+        self.reviews.close()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -242,11 +248,15 @@ class Engine:
         flush: bool = True,
         outcomes: bool = False,
         save_head: bool = False,
+        via: str = "python",
+        actor: str | None = None,
     ) -> IndexSummary:
         """Embed and store products (their photos too, with a CLIP model and an images root);
         ``outcomes``: the summary says what happened to each product; ``save_head``: then
         make sure a current linear head (and its calibration) is saved for the next process,
-        its seconds in ``summary.head_seconds`` (None: the defaults use no head)."""
+        its seconds in ``summary.head_seconds`` (None: the defaults use no head). Every label
+        it changes goes to :attr:`history`, with ``via`` (what wrote it: one of
+        :data:`semcat.review.SOURCES`) and ``actor`` (a name, where the caller has one)."""
         store = self.store(create=True)
         self._writes += 1
         summary = index_products(
@@ -260,6 +270,9 @@ class Engine:
             images_root=self.settings.images_root,
             max_pixels=self.settings.image_max_pixels,
             outcomes=outcomes,
+        )
+        self.history.record(
+            LabelChange(product_id, old, new, via, actor=actor) for product_id, old, new in summary.label_changes
         )
         if save_head and not summary.interrupted:
             summary.head_seconds = self._save_head()
@@ -275,6 +288,7 @@ class Engine:
         progress: bool = True,
         require_labels: bool = False,
         before: Callable[[CatalogReport], None] | None = None,
+        via: str = "cli",
     ) -> tuple[CatalogReport, IndexSummary | None]:
         """``semcat index``'s workflow: read a catalog file (or a ``pandas.DataFrame``), index
         its valid products, then save a current linear head so the first categorization
@@ -288,21 +302,26 @@ class Engine:
             return report, None
         if report.labels_warning and require_labels:
             raise ConfigError(f"{report.labels_warning}; nothing was indexed (--require-labels)")
-        summary = self.index(report.products, progress=progress, save_head=True)
+        summary = self.index(report.products, progress=progress, save_head=True, via=via)
         summary.rejected = report.rejected
         return report, summary
 
-    def upsert_products(self, products: Sequence[Product]) -> IndexSummary:
+    def upsert_products(self, products: Sequence[Product], via: str = "api", actor: str | None = None) -> IndexSummary:
         """Store products now: searchable and voting on the next request. Index files
         are saved at close (the store's database already holds every write). Each id once
         per call (the API merges concurrent writes with
         :func:`semcat.api.routes.products.upsert_in_order`)."""
-        return self.index(products, progress=False, flush=False, outcomes=True)
+        return self.index(products, progress=False, flush=False, outcomes=True, via=via, actor=actor)
 
-    def delete_product(self, product_id: str) -> None:
+    def delete_product(self, product_id: str, via: str = "api", actor: str | None = None) -> None:
+        """Remove a stored product (its label history records the removal of its label)."""
         self._writes += 1
-        if self.store().delete([product_id]) == 0:
+        store = self.store()
+        before = [record.payload.get("category") for record in store.get([product_id])]
+        if store.delete([product_id]) == 0:
             raise NotFoundError(f"no stored product with id {product_id!r}")
+        if before and before[0] is not None:
+            self.history.record([LabelChange(product_id, before[0], None, via, actor=actor)])
 
     # --------------------------------------------------------- categorizing
     def options(self, **overrides: Any) -> QueryOptions:
@@ -577,6 +596,15 @@ class Engine:
         if threshold is None:
             status["reason"] = f"no confidence reaches {target:.0%} precision on the store's own products"
         return status
+
+
+def label_history(engine: Engine, product_id: str) -> list[LabelChange]:
+    """Every change of a product's label, oldest first (a deleted product's included);
+    :class:`~semcat.errors.NotFoundError` when the id has no history and is not stored."""
+    changes = engine.history.of(product_id)
+    if not changes:
+        engine.get_product(product_id)  # stored before the history began (or never): its 404
+    return changes
 
 
 def categorize_frame(

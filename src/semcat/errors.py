@@ -71,3 +71,10 @@ class StoreMissingError(StoreError):
 
     code = "store_missing"
     http_status = 409
+
+
+class ConflictError(SemcatError):
+    """An action on something that changed since the caller read it (a stale version)."""
+
+    code = "conflict"
+    http_status = 409

@@ -28,6 +28,7 @@ MAX_IMAGE_REF_CHARS = 1_000
 MAX_K = 1_000  # neighbors
 MAX_TOP_N = 100  # alternatives listed
 MAX_CATEGORY_FILTER_CHARS = 1_000  # a category filter's length
+MAX_REVIEW_ITEMS = 1_000_000  # products in one review session
 
 FIELD_LIMITS = {
     "title": MAX_TITLE_CHARS,

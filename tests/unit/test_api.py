@@ -30,14 +30,6 @@ def make_client(tmp_path: Path, **overrides: Any) -> TestClient:
     return TestClient(create_app(settings, engine=engine))
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    with make_client(tmp_path) as c:
-        items = [{"id": i, "title": t, "category": c_} for i, t, c_ in CATALOG]
-        assert c.post("/products", json={"items": items}).status_code == 200
-        yield c
-
-
 def test_categorize_one_and_a_batch(client: TestClient) -> None:
     one = client.post("/categorize", json={"title": "analog wrist watch with leather strap"})
     assert one.status_code == 200

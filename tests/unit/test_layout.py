@@ -16,8 +16,8 @@ LAYERS = [
     {"config"},
     {"embedding"},  # writes the vectors: never imports the stores
     {"search"},  # stores and scores them: never imports the encoders (their names live in spaces)
-    {"categorize", "indexer"},
-    {"engine", "evaluation"},
+    {"categorize", "indexer", "review"},
+    {"engine", "evaluation", "workbench"},
     {"api", "cli"},
 ]
 

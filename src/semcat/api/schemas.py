@@ -64,6 +64,12 @@ _IMAGE = Field(
 class ItemIn(_Strict):
     """A product to categorize: it need not be stored. Text, an image, or both."""
 
+    id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=limits.MAX_ID_CHARS,
+        description="Your id for the item (a catalog's SKU): its prediction echoes it.",
+    )
     title: str = _TITLE
     description: str = _DESCRIPTION
     brand: str = _BRAND
@@ -71,6 +77,11 @@ class ItemIn(_Strict):
     image_base64: str | None = _IMAGE
 
     _attributes = field_validator("attributes")(_check_attributes)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str | None) -> str | None:
+        return None if value is None else _check_id(value)
 
     @model_validator(mode="after")
     def _has_text(self) -> ItemIn:
@@ -152,6 +163,7 @@ class NeighborOut(BaseModel):
 
 
 class PredictionOut(BaseModel):
+    id: str | None = Field(None, description="The item's id, when the request gave one.")
     category: str | None = Field(description="Predicted taxonomy path, ' > '-joined.")
     main_category: str | None
     confidence: float | None = Field(
@@ -269,6 +281,29 @@ class ProductWithId(ProductIn):
 
 class ProductsRequest(_Strict):
     items: list[ProductWithId] = Field(min_length=1)
+
+
+class ChangeOut(BaseModel):
+    """One change of a product's label."""
+
+    seq: int = Field(description="Its place in the store's label history.")
+    at: str = Field(description="When (UTC, ISO 8601).")
+    old: str | None = Field(description="The label before (null: the product was new, or unlabeled).")
+    new: str | None = Field(description="The label after (null: removed, or the product deleted).")
+    source: str = Field(description="What wrote it: cli, api, review or python.")
+    actor: str | None = Field(None, description="Who, where the writer is named.")
+
+    @classmethod
+    def of(cls, change: Any) -> ChangeOut:
+        from datetime import UTC, datetime
+
+        when = datetime.fromtimestamp(change.at, tz=UTC).isoformat(timespec="milliseconds")
+        return cls(seq=change.seq, at=when, old=change.old, new=change.new, source=change.source, actor=change.actor)
+
+
+class HistoryOut(BaseModel):
+    id: str
+    changes: list[ChangeOut]
 
 
 class UpsertResult(BaseModel):

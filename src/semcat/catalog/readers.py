@@ -58,6 +58,9 @@ class CatalogReport:
     duplicates: dict[str, list[int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
+    # with keep_rows: per product id, its row number and the row's own cells (a review
+    # session exports them back with the decisions)
+    rows: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def labeled(self) -> int:
@@ -237,8 +240,10 @@ def rows_to_products(
     rows: Iterable[tuple[int, Mapping[str, Any] | str]],
     columns: ColumnMap,
     report: CatalogReport,
+    keep_rows: bool = False,
 ) -> None:
-    """Validate rows into products, filling the report (last duplicate id wins)."""
+    """Validate rows into products, filling the report (last duplicate id wins);
+    ``keep_rows``: the report keeps each product's row number and cells."""
     by_id: dict[str, Product] = {}
     seen_rows: dict[str, list[int]] = {}
     for number, record in rows:
@@ -261,6 +266,8 @@ def rows_to_products(
         seen_rows.setdefault(pid, []).append(number)
         by_id.pop(pid, None)  # re-insert so the last occurrence keeps its position
         by_id[pid] = product
+        if keep_rows:
+            report.rows[pid] = (number, {k: v for k, v in record.items() if not str(k).startswith("__")})
     report.products = list(by_id.values())
     report.duplicates = {pid: rows for pid, rows in seen_rows.items() if len(rows) > 1}
 
@@ -301,11 +308,13 @@ def read_catalog(
     columns: ColumnMap | None = None,
     fmt: str | None = None,
     encoding: str = "utf-8",
+    keep_rows: bool = False,
 ) -> CatalogReport:
     """Read a catalog into products plus a report of what was rejected and why.
 
     ``path`` is a file (CSV, TSV, JSONL/JSON, Parquet) or a ``pandas.DataFrame`` whose
     columns are detected the same way (rows are numbered from 1 in frame order).
+    ``keep_rows``: the report also keeps each product's row (:attr:`CatalogReport.rows`).
     """
     if _is_dataframe(path):
         return read_dataframe(path, columns)
@@ -324,7 +333,7 @@ def read_catalog(
     resolved, notes = resolve_columns(header, columns)
     report = CatalogReport(path=path, format=fmt, columns=resolved, notes=notes, header=list(header))
     try:
-        rows_to_products(rows, resolved, report)
+        rows_to_products(rows, resolved, report, keep_rows)
     except LookupError:
         raise CatalogError(f"unknown encoding {encoding!r}") from None
     if report.rows_read == 0:

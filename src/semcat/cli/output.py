@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
+from semcat.catalog import PATH_JOIN
 from semcat.categorize.prediction import prediction_row
 from semcat.cli.common import out
 from semcat.errors import ConfigError
@@ -76,14 +77,22 @@ def _write_predictions(path: Path, rows: list[dict[str, Any]]) -> None:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     elif suffix in (".csv", ".tsv"):
+        deepest = max((len(row["levels"]) for row in rows), default=0)
+        per_level = [name for i in range(1, deepest + 1) for name in (f"level_{i}", f"level_{i}_confidence")]
         with path.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.DictWriter(
-                fh, fieldnames=PREDICTION_CSV_FIELDS, extrasaction="ignore", delimiter="\t" if suffix == ".tsv" else ","
+                fh,
+                fieldnames=PREDICTION_CSV_FIELDS + per_level,
+                extrasaction="ignore",
+                delimiter="\t" if suffix == ".tsv" else ",",
             )
             writer.writeheader()
             for row in rows:
                 flat = dict(row)
                 flat["top"] = "; ".join(f"{c['category']} ({c['score']:.2f})" for c in row["top"])
+                for level in row["levels"]:  # each level's own category name and confidence
+                    flat[f"level_{level['level']}"] = level["category"].split(PATH_JOIN)[-1]
+                    flat[f"level_{level['level']}_confidence"] = level["confidence"]
                 writer.writerow(flat)
     else:
         raise ConfigError(f"cannot write predictions to {path.name}: use a .csv, .tsv or .jsonl file")

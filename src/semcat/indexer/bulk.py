@@ -52,6 +52,9 @@ class IndexSummary:
     images: int = 0
     warnings: list[str] = field(default_factory=list)
     outcomes: dict[str, str] | None = None  # id -> created / updated / relabeled / unchanged, when asked
+    # (id, label before, label after) of each written product whose label changed (a new
+    # labeled product included): what the label history records
+    label_changes: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     head_seconds: float | None = None  # the linear head saved after the run (Engine.index(save_head=True))
 
     def as_dict(self) -> dict[str, Any]:
@@ -73,11 +76,13 @@ class IndexSummary:
         }
 
 
-def _stored_hashes(store: VectorStore, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
-    found: dict[str, tuple[str, str]] = {}
+def _stored_hashes(store: VectorStore, ids: Sequence[str]) -> dict[str, tuple[str, str, str | None]]:
+    """Per stored id: its text hash, payload hash and label (the label history's "before")."""
+    found: dict[str, tuple[str, str, str | None]] = {}
     for start in range(0, len(ids), _LOOKUP_CHUNK):
         for record in store.get(ids[start : start + _LOOKUP_CHUNK]):
-            found[record.id] = (record.payload.get("text_hash", ""), record.payload.get("payload_hash", ""))
+            payload = record.payload
+            found[record.id] = (payload.get("text_hash", ""), payload.get("payload_hash", ""), payload.get("category"))
     return found
 
 
@@ -127,11 +132,15 @@ def index_products(
 
     to_embed: list[tuple[Product, str, dict[str, Any]]] = []
     relabel: list[tuple[str, dict[str, Any]]] = []
+    labels: dict[str, tuple[str | None, str | None]] = {}  # id -> (before, after), where they differ
     for product in products:
         text = product.text(fields)
         hashed = text + f"\x00image:{image_digest(product)}" if with_images else text
         payload = stored_payload(product, text_hash(embedder.name, hashed))
         old = stored.get(product.id)
+        before = old[2] if old is not None else None
+        if before != payload.get("category"):
+            labels[product.id] = (before, payload.get("category"))
         if old is None:
             summary.new += 1
             outcome = "created"
@@ -161,6 +170,7 @@ def index_products(
         for start_row in range(0, len(relabel), _LOOKUP_CHUNK):
             chunk = relabel[start_row : start_row + _LOOKUP_CHUNK]
             store.update_payloads([pid for pid, _ in chunk], [payload for _, payload in chunk])
+            summary.label_changes += [(pid, *labels[pid]) for pid, _ in chunk if pid in labels]
         per_call = batch_size * CHUNK_BATCHES
         for start_row in range(0, len(to_embed), per_call):
             batch = to_embed[start_row : start_row + per_call]
@@ -176,6 +186,7 @@ def index_products(
             summary.embed_seconds += time.perf_counter() - t0
             store.upsert([p.id for p, _, _ in batch], vectors, [payload for _, _, payload in batch])
             summary.embedded += len(batch)
+            summary.label_changes += [(p.id, *labels[p.id]) for p, _, _ in batch if p.id in labels]
             if bar is not None:
                 bar.update(len(batch))
             if on_batch is not None:

@@ -19,7 +19,7 @@ router = APIRouter(tags=["categorize"])
 
 def _product(index: int, item: ItemIn) -> Product:
     return Product(
-        id=f"item-{index}",
+        id=item.id or f"item-{index}",
         title=clean_text(item.title),
         description=clean_text(item.description),
         brand=clean_text(item.brand),
@@ -41,7 +41,10 @@ async def _categorize(
         predictions = [await calls.submit(tuple(sorted(options.items())), products[0])]
     else:
         predictions = await run_in_threadpool(lambda: engine.categorize(products, images=given, **options))
-    return CategorizeResponse(predictions=[PredictionOut(**p.to_dict()) for p in predictions], model=engine.model.name)
+    return CategorizeResponse(
+        predictions=[PredictionOut(**p.to_dict(), id=item.id) for item, p in zip(items, predictions, strict=True)],
+        model=engine.model.name,
+    )
 
 
 @router.post("/categorize", response_model=CategorizeResponse)
@@ -64,6 +67,7 @@ async def categorize_upload(engine: EngineDep, form: Annotated[UploadForm, Form(
     """Categorize one product from an uploaded photo (multipart form), with optional text."""
     raw = await form.image.read()
     item = ItemIn.model_construct(
+        id=None,
         title=form.title,
         description=form.description,
         brand=form.brand,

@@ -17,13 +17,15 @@ from semcat.api.schemas import (
     BatchUpsertResult,
     CategoriesResponse,
     CategoryCount,
+    ChangeOut,
+    HistoryOut,
     ProductIn,
     ProductOut,
     ProductsRequest,
     UpsertResult,
 )
 from semcat.catalog import Product
-from semcat.engine import Engine
+from semcat.engine import Engine, label_history
 from semcat.errors import NotFoundError
 from semcat.images import ImageError, resolve_image
 
@@ -48,6 +50,18 @@ def upsert_in_order(engine: Engine, products: list[Product]) -> list[str]:
     last = {p.id: p for p in products}
     outcomes = engine.upsert_products(list(last.values())).outcomes or {}
     return [outcomes[p.id] for p in products]
+
+
+@router.get("/products/{product_id:path}/history", response_model=HistoryOut, operation_id="product_history")
+async def product_history(product_id: str, engine: EngineDep) -> HistoryOut:
+    """Every change of the product's label, oldest first: when, the label before and after
+    (null: new or unlabeled; removed or deleted), and what made it (``cli``: `semcat index`,
+    ``api``: these routes, ``review``: a review session, ``python``: a library call). A
+    deleted product keeps its history. 404 when the id was never stored. (An id that itself
+    ends in ``/history`` is read with ``GET /products/{id}``; its history is not reachable
+    here.)"""
+    changes = await run_in_threadpool(label_history, engine, product_id)
+    return HistoryOut(id=product_id, changes=[ChangeOut.of(c) for c in changes])
 
 
 @router.get("/products/{product_id:path}", response_model=ProductOut, operation_id="get_product")
