@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.browser.conftest import API_KEY, PHOTOS, screenshot, serving
+from tests.browser.conftest import API_KEY, PHOTOS, SAMPLE, screenshot, serving
 
 pytestmark = pytest.mark.integration
 COOKER = "Prestige stainless steel pressure cooker 5 litre"
@@ -64,45 +64,125 @@ def test_a_correction_is_followed_by_the_next_categorization(page: Any, sample_s
     assert page.locator("#key-form").is_hidden()
 
 
-def test_review_queue_categorizes_a_file_and_downloads_the_results(
-    page: Any, sample_server: str, tmp_path: Path
-) -> None:
-    catalog = tmp_path / "new.csv"
-    catalog.write_text(
-        "id,title\nn1,Casio analog wrist watch for men leather strap\nn2,Baby boy cotton romper\n"
-        'n3,"Ceramic coffee mug, 350 ml"\nn4,Cotton bath towel set of 2\n'
-    )
+def _new_products(count: int) -> str:
+    """``count`` new products (ids the store does not hold) from the sample's titles, as CSV
+    with a column of the file's own (``price``) that the export must give back."""
+    rows = list(csv.DictReader(io.StringIO(SAMPLE.read_text(encoding="utf-8"))))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["sku", "product_name", "price"])
+    for i, row in enumerate(rows[:count]):
+        writer.writerow([f"new-{i}", row["product_name"] + " (new)", f"{i}.50"])
+    return out.getvalue()
+
+
+def _counts(page: Any) -> str:
+    return page.inner_text("#r-counts")
+
+
+def test_a_review_session_on_the_server_from_upload_to_export(browser: Any, sample_server: str, tmp_path: Path) -> None:
+    """Upload 200 products, accept the auto ones, correct 5 in place, undo 1, reload, open
+    the same session in a second page, export: the export matches what was done, row for
+    row, and neither page logged a console error."""
+    errors: list[str] = []
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    new = tmp_path / "arrivals.csv"
+    new.write_text(_new_products(200), encoding="utf-8")
     page.goto(sample_server)
     page.get_by_role("button", name="Review queue").click()
-    page.set_input_files("#r-file", str(catalog))
+    page.set_input_files("#r-file", str(new))
     page.get_by_role("button", name="Categorize all").click()
-    page.wait_for_selector("#r-table tbody tr:nth-child(4)")
-    rows = page.locator("#r-table tbody tr")
-    assert rows.count() == 4
-    confidence = [float(rows.nth(i).locator("td").nth(3).inner_text().split("%")[0]) for i in range(4)]
-    review = [rows.nth(i).locator("td").nth(4).inner_text() == "review" for i in range(4)]
-    assert review == sorted(review, reverse=True)  # those to review first, the auto-filed last
-    for i in range(3):  # least confident first within each group
-        assert review[i] != review[i + 1] or confidence[i] <= confidence[i + 1]
-    assert "can be filed automatically" in page.inner_text("#status")
+    page.get_by_label("API key (kept for this tab only)").fill(API_KEY)  # starting a session is a write
+    page.get_by_role("button", name="Use key").click()
+    done = "document.querySelector('#r-counts').textContent.includes('200 of 200 categorized')"
+    page.wait_for_function(done, timeout=120_000)
+    page.wait_for_selector("#r-table tbody tr")
+    sid = page.evaluate("location.hash").split("=", 1)[1]
+    session = httpx.get(f"{sample_server}/reviews/{sid}").json()
+    auto = session["auto"]
+    assert 0 < auto < 200, auto
+
+    page.get_by_role("button", name="Accept all auto").click()
+    page.wait_for_function(f"document.querySelector('#r-counts').textContent.includes('{auto} accepted')")
+    page.select_option("#r-state", "to review")
+    page.wait_for_function(f"document.querySelectorAll('#r-table tbody tr').length === {min(200 - auto, 100)}")
+    right = "Home Decor & Festive Needs > Showpieces"
+    corrected: list[str] = []
+    for _ in range(5):  # correct in place: c, type the category, Enter (the queue moves to the next)
+        row = page.locator("#r-table tbody tr.current")
+        corrected.append(" ".join(row.locator("td").nth(2).inner_text().split()))  # as shown: spaces collapse
+        page.focus("#r-table")
+        page.keyboard.press("c")
+        page.keyboard.press("Control+A")
+        page.keyboard.type(right)
+        page.keyboard.press("Enter")
+        try:
+            page.wait_for_function(
+                f"document.querySelector('#r-counts').textContent.includes('{len(corrected)} corrected')"
+            )
+        except Exception:
+            raise AssertionError((page.inner_text("#error"), _counts(page), corrected)) from None
     page.focus("#r-table")
-    page.keyboard.press("a")  # accept the first: stored with its category (asks for the key once)
+    page.keyboard.press("u")  # undo the fifth
+    page.wait_for_function("document.querySelector('#r-counts').textContent.includes('4 corrected')")
+    undone = corrected.pop()
+    counts = _counts(page)
+    screenshot(page, "review-desktop", full_page=False)
+
+    page.reload()  # the session comes back from the address, its states from the server
+    page.wait_for_function("document.querySelector('#r-counts').textContent.includes('4 corrected')")
+    assert _counts(page) == counts
+    second = context.new_page()
+    second.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    second.goto(f"{sample_server}/#review={sid}")
+    second.wait_for_function("document.querySelector('#r-counts').textContent.includes('4 corrected')")
+    assert _counts(second) == counts
+    with second.expect_download() as download:
+        second.get_by_role("button", name="Download results (CSV)").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+    assert [r["sku"] for r in rows] == [f"new-{i}" for i in range(200)]  # the file's order, its own columns
+    assert [r["price"] for r in rows] == [f"{i}.50" for i in range(200)]
+    by_title = {" ".join(r["product_name"].split()): r for r in rows}
+    assert sum(r["state"] == "accepted" for r in rows) == auto
+    assert all(r["decision"] == "auto" for r in rows if r["state"] == "accepted")
+    assert sorted(t for t, r in by_title.items() if r["state"] == "corrected") == sorted(corrected)
+    assert all(by_title[t]["final_category"] == right for t in corrected)
+    assert by_title[undone]["state"] == "to review" and by_title[undone]["final_category"] == ""
+    assert sum(r["state"] == "to review" for r in rows) == 200 - auto - 4
+    stored = httpx.get(f"{sample_server}/products/{by_title[corrected[0]]['sku']}").json()
+    assert stored["category"] == right
+    assert httpx.get(f"{sample_server}/products/{by_title[undone]['sku']}").status_code == 404
+    second.set_viewport_size({"width": 390, "height": 844})  # the queue fits a phone: no column cut off
+    assert second.evaluate("document.querySelector('.table-wrap').scrollWidth <= window.innerWidth + 1")
+    screenshot(second, "review-phone", full_page=False)
+    assert errors == []
+    context.close()
+
+
+def test_the_queue_keys_help_and_focus(page: Any, sample_server: str) -> None:
+    sid = httpx.post(
+        f"{sample_server}/reviews",
+        files={"file": ("few.csv", _new_products(3).encode())},
+        headers={"X-API-Key": API_KEY},
+    ).json()["id"]
+    page.goto(f"{sample_server}/#review={sid}")
+    page.wait_for_selector("#r-table tbody tr:nth-child(3)")
+    page.focus("#r-table")
+    page.keyboard.press("?")
+    assert page.locator("#r-help").is_visible() and "undo" in page.inner_text("#r-help")
+    page.keyboard.press("o")  # the row's details: description, per level, alternatives
+    page.wait_for_selector("#r-table tr.detail")
+    assert "Per level:" in page.inner_text("#r-table tr.detail")
+    page.keyboard.press("s")  # skipping needs the key: the prompt, then the keys work again
     page.get_by_label("API key (kept for this tab only)").fill(API_KEY)
     page.get_by_role("button", name="Use key").click()
-    page.wait_for_function("document.querySelector('#r-table tbody tr').textContent.includes('accepted')")
-    page.focus("#r-table")
-    page.keyboard.press("s")  # skip the second
-    screenshot(page, "review-desktop")
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download results (CSV)").click()
-    rows_out = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
-    assert {r["id"] for r in rows_out} == {"n1", "n2", "n3", "n4"}
-    assert [r["state"] for r in rows_out][:2] == ["accepted", "skipped"]
-    accepted = rows_out[0]
-    stored = httpx.get(f"{sample_server}/products/{accepted['id']}").json()
-    assert stored["category"] == accepted["category"]
-    page.set_viewport_size({"width": 390, "height": 844})
-    screenshot(page, "review-phone", full_page=False)
+    page.wait_for_function("document.querySelector('#r-counts').textContent.includes('1 skipped')")
+    assert page.evaluate("document.activeElement.id") == "r-table"
+    page.keyboard.press("s")
+    page.wait_for_function("document.querySelector('#r-counts').textContent.includes('2 skipped')")
 
 
 def test_an_empty_form_shows_the_apis_own_message(page: Any, sample_server: str) -> None:

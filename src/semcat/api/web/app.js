@@ -3,8 +3,7 @@
 "use strict";
 
 const KEY_STORE = "semcat-api-key"; // sessionStorage: the key lives as long as the tab
-const BATCH = 32; // products per /categorize call in the review queue
-const state = { ready: null, taxonomy: [], queue: [], current: 0 };
+const state = { ready: null, taxonomy: [] };
 const $ = (id) => document.getElementById(id);
 // where a neighbor was found, and what its score is
 const SPACES = { text: "text similarity", image: "photo similarity", lexical: "word match" };
@@ -33,8 +32,14 @@ $("key-cancel").addEventListener("click", () => {
   keyWaiters = [];
 });
 
+// the routes that change the catalog or a review session: they need the key when the
+// service says writes are keyed (asked before the request, not after a 401)
+const WRITE_ROUTES = /^(products|reviews)/;
+
 async function api(method, path, body, retried = false) {
   const headers = {};
+  if (method !== "GET" && WRITE_ROUTES.test(path) && state.ready && state.ready.keyed_writes
+      && !sessionStorage.getItem(KEY_STORE)) await askKey();
   const key = sessionStorage.getItem(KEY_STORE);
   if (key) headers["X-API-Key"] = key;
   let payload;
@@ -263,56 +268,199 @@ drop.addEventListener("drop", (event) => {
 drop.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") $("f-photo").click(); });
 
 // ---------------------------------------------------------------- review
-function parseCsv(text) {
+// The queue lives on the server (/reviews): every tab and client sees one session, a
+// reload reopens it (its id is in the address), each action is stored before it is shown.
+const PAGE = 100; // items per page of the queue
+const review = { id: null, items: [], total: 0, current: 0, selected: new Set(), open: null, poll: null };
+
+function reviewQuery(offset) {
+  const query = new URLSearchParams({ limit: String(PAGE), offset: String(offset), order: $("r-order").value });
+  if ($("r-state").value) query.set("state", $("r-state").value);
+  if ($("r-decision").value) query.set("decision", $("r-decision").value);
+  if ($("r-band").value) {
+    const [low, high] = $("r-band").value.split("-");
+    query.set("min_confidence", low);
+    if (Number(high) <= 1) query.set("max_confidence", high);
+  }
+  if ($("r-category").value.trim()) query.set("category", $("r-category").value.trim());
+  return query;
+}
+
+function showCounts(session) {
+  const s = session.states;
+  $("r-counts").textContent = `${session.name}: ${session.categorized} of ${session.total} categorized · `
+    + `${s["to review"]} to review · ${s.accepted} accepted · ${s.corrected} corrected · ${s.skipped} skipped · `
+    + `${session.auto} can be filed automatically`;
+  $("status").textContent = `${session.auto} of ${session.total} can be filed automatically; ${session.total - session.auto} to review`;
+  const rejected = $("r-rejected");
+  rejected.hidden = !session.rejected.length;
+  rejected.querySelector("ul").replaceChildren(...session.rejected.map((r) => el("li", { text: `line ${r.row}: ${r.reason}` })));
+}
+
+async function loadSessions(selected) {
+  const sessions = await api("GET", "reviews");
+  const picker = $("r-sessions");
+  picker.replaceChildren(...(sessions.length ? sessions : [null]).map((s) => s
+    ? el("option", { value: s.id, text: `${s.name} · ${s.total} products · ${new Date(s.created * 1000).toLocaleString()}` })
+    : el("option", { value: "", text: "no session yet" })));
+  if (selected) picker.value = selected;
+}
+
+async function openSession(id) {
+  clearError();
+  review.id = id;
+  review.selected.clear();
+  review.open = null;
+  history.replaceState(null, "", `#review=${encodeURIComponent(id)}`);
+  $("r-tools").hidden = false;
+  await refreshSession();
+}
+
+async function refreshSession() {
+  clearTimeout(review.poll);
+  const session = await api("GET", `reviews/${encodeURIComponent(review.id)}`);
+  showCounts(session);
+  const progress = $("r-progress");
+  progress.hidden = session.status !== "categorizing";
+  progress.max = session.total;
+  progress.value = session.categorized;
+  if (session.status === "failed") showError(`categorizing the session failed: ${session.error}`);
+  if (session.status === "categorizing") review.poll = setTimeout(() => refreshSession().catch(showError), 500);
+  else await loadItems();
+}
+
+async function loadItems(more = false) {
+  const offset = more ? review.items.length : 0;
+  const data = await api("GET", `reviews/${encodeURIComponent(review.id)}/items?${reviewQuery(offset)}`);
+  review.items = more ? review.items.concat(data.items) : data.items;
+  review.total = data.total;
+  if (!more) review.current = 0;
+  $("r-more").hidden = review.items.length >= review.total;
+  renderQueue();
+}
+
+function stateCell(item) {
+  return item.state === "corrected" ? `corrected: ${item.final}` : item.state;
+}
+
+function renderQueue() {
+  const table = $("r-table");
   const rows = [];
-  let row = [], field = "", quoted = false;
-  const delimiter = [",", "\t", ";"].map((d) => [d, (text.split("\n")[0].match(new RegExp(d === "\t" ? "\\t" : d, "g")) || []).length])
-    .sort((a, b) => b[1] - a[1])[0][0];
-  for (let i = 0; i < text.length; i += 1) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i += 1; }
-      else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === delimiter) { row.push(field); field = ""; }
-    else if (c === "\n" || c === "\r") {
-      if (c === "\r" && text[i + 1] === "\n") i += 1;
-      row.push(field); field = "";
-      if (row.some((v) => v.trim())) rows.push(row);
-      row = [];
-    } else field += c;
-  }
-  row.push(field);
-  if (row.some((v) => v.trim())) rows.push(row);
-  const header = (rows.shift() || []).map((h) => h.trim());
-  return rows.map((values) => Object.fromEntries(header.map((h, i) => [h, values[i] ?? ""])));
-}
-
-function parseRecords(text) {
-  const trimmed = text.replace(/^\ufeff/, "").trim();
-  if (!trimmed) throw new Error("the file or the pasted text is empty");
-  if (trimmed.startsWith("[")) return JSON.parse(trimmed);
-  if (trimmed.startsWith("{")) {
-    return trimmed.split("\n").filter((l) => l.trim()).map((line, i) => {
-      try { return JSON.parse(line); } catch (_) { throw new Error(`line ${i + 1} is not valid JSON`); }
+  review.items.forEach((item, i) => {
+    const p = item.prediction || {};
+    const select = el("input", { type: "checkbox", "aria-label": `select item ${item.position + 1}` });
+    select.checked = review.selected.has(item.position);
+    select.addEventListener("change", () => { toggleSelect(item.position, select.checked); });
+    const row = el("tr", { class: [p.uncertain ? "uncertain" : "", i === review.current ? "current" : "", item.state].join(" "),
+      "data-position": String(item.position) },
+      el("td", {}, select),
+      el("td", { text: String(item.position + 1) }),
+      el("td", { text: item.product.title || item.product.description || item.id }),
+      el("td", { class: "category", text: p.category || "–" }),
+      el("td", { text: confidenceText(p.confidence, p.calibrated) }),
+      el("td", { text: p.decision || "–" }),
+      el("td", { class: "state", text: stateCell(item) }));
+    if (i === review.current) row.setAttribute("aria-current", "true");
+    row.addEventListener("click", (event) => {
+      if (event.target.tagName === "INPUT" || event.target.tagName === "BUTTON") return;
+      review.current = i; renderQueue(); table.focus();
     });
-  }
-  return parseCsv(trimmed);
+    rows.push(row);
+    if (review.open === item.position) rows.push(detailRow(item));
+  });
+  table.tBodies[0].replaceChildren(...rows);
 }
 
-const FIELDS = {
-  id: ["id", "sku", "uniq_id", "product_id", "handle", "code"],
-  title: ["title", "name", "product_name", "productdisplayname", "product", "product_title"],
-  description: ["description", "product_description", "body (html)", "desc"],
-  brand: ["brand", "vendor", "manufacturer", "brands"],
-};
+function detailRow(item) {
+  const p = item.prediction || {};
+  const levels = (p.levels || []).map((lv) => `${lv.level}. ${lv.category.split(" > ").pop()} ${confidenceText(lv.confidence ?? lv.score, p.calibrated)}`).join(" · ");
+  const alternatives = (p.top || []).slice(1, 5).map((c, n) => {
+    const button = el("button", { type: "button", class: "alt secondary", text: `${n + 1}. ${c.category}` });
+    button.addEventListener("click", () => act(item, "correct", c.category));
+    return button;
+  });
+  const neighbors = (p.neighbors || []).slice(0, 5).map((n) => `${n.title || n.id} (${n.category || "unlabeled"}, ${n.score.toFixed(2)})`).join("; ");
+  return el("tr", { class: "detail" }, el("td", { colspan: "7" },
+    el("p", { text: item.product.description || "(no description)" }),
+    el("p", { text: `Per level: ${levels || "–"}` }),
+    p.decision_reason ? el("p", { text: `To review: ${p.decision_reason}.` }) : "",
+    el("div", {}, el("span", { text: "Alternatives: " }), ...alternatives),
+    el("p", { class: "hint", text: `Neighbors that voted: ${neighbors || "–"}` })));
+}
 
-function toItems(records) {
-  return records.map((record, i) => {
-    const lower = Object.fromEntries(Object.entries(record).map(([k, v]) => [k.toLowerCase(), v]));
-    const pick = (name) => { const key = FIELDS[name].find((k) => lower[k] !== undefined && lower[k] !== null); return key ? String(lower[key]).trim() : ""; };
-    return { id: pick("id") || `row-${i + 1}`, title: pick("title"), description: pick("description"), brand: pick("brand") };
+function toggleSelect(position, on) {
+  if (on) review.selected.add(position); else review.selected.delete(position);
+}
+
+function replaceItem(updated) {
+  const i = review.items.findIndex((it) => it.position === updated.position);
+  if (i >= 0) review.items[i] = updated;
+}
+
+async function act(item, action, category) {
+  clearError();
+  try {
+    const body = { action, version: item.version };
+    if (category) body.category = category;
+    const updated = await api("POST", `reviews/${encodeURIComponent(review.id)}/items/${item.position}`, body);
+    replaceItem(updated);
+    review.current = Math.min(review.current + 1, review.items.length - 1);
+    renderQueue();
+    keepFocus();
+    showCounts(await api("GET", `reviews/${encodeURIComponent(review.id)}`));
+  } catch (error) {
+    showError(error);
+    if (/version/.test(error.message)) await loadItems();  // another tab acted first: show what it did
+    keepFocus();
+  }
+}
+
+// after an action (and a key prompt) the keys work again at once; a correction box the
+// user opened meanwhile keeps its focus
+function keepFocus() {
+  const active = document.activeElement;
+  if (!active || active === document.body || !$("view-review").contains(active) || active.tagName === "BUTTON") $("r-table").focus();
+}
+
+async function bulk(body) {
+  clearError();
+  try {
+    const done = await api("POST", `reviews/${encodeURIComponent(review.id)}/accept`, body);
+    $("r-counts").textContent = `accepted ${done.accepted}`;
+    review.selected.clear();
+    await refreshSession();
+  } catch (error) { showError(error); }
+  keepFocus();
+}
+
+async function undo() {
+  clearError();
+  try {
+    const item = await api("POST", `reviews/${encodeURIComponent(review.id)}/undo`);
+    replaceItem(item);
+    const i = review.items.findIndex((it) => it.position === item.position);
+    if (i >= 0) review.current = i;
+    renderQueue();
+    keepFocus();
+    showCounts(await api("GET", `reviews/${encodeURIComponent(review.id)}`));
+  } catch (error) { showError(error); keepFocus(); }
+}
+
+function startCorrection(i, preset) {
+  const item = review.items[i];
+  const row = $("r-table").querySelector(`tr[data-position="${item.position}"]`);
+  if (!row) return;
+  const cell = row.querySelector("td.category");
+  const input = el("input", { type: "text", class: "fix", list: "taxonomy", autocomplete: "off",
+    "aria-label": `right category for item ${item.position + 1}` });
+  input.value = preset || (item.prediction && item.prediction.category) || "";
+  cell.replaceChildren(input);
+  input.focus();
+  input.select();
+  input.addEventListener("keydown", (event) => {
+    event.stopPropagation();
+    if (event.key === "Enter") { event.preventDefault(); act(item, "correct", input.value.trim()); }
+    else if (event.key === "Escape") { renderQueue(); $("r-table").focus(); }
   });
 }
 
@@ -320,90 +468,75 @@ $("review-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   clearError();
   const file = $("r-file").files[0];
-  const progress = $("r-progress");
+  const text = $("r-text").value;
   try {
-    const text = file ? await file.text() : $("r-text").value;
-    const items = toItems(parseRecords(text)).filter((item) => item.title || item.description);
-    if (!items.length) throw new Error("no product with a title or a description was found");
-    state.queue = [];
-    progress.hidden = false;
-    progress.max = items.length;
-    progress.value = 0;
-    for (let start = 0; start < items.length; start += BATCH) {
-      const batch = items.slice(start, start + BATCH);
-      const body = { items: batch.map(({ title, description, brand }) => ({ title, description, brand })) };
-      const data = await api("POST", "categorize", body);
-      data.predictions.forEach((prediction, j) => state.queue.push({ item: batch[j], prediction, state: "to review" }));
-      progress.value = Math.min(start + BATCH, items.length);
-      $("status").textContent = `categorized ${progress.value} of ${items.length}`;
+    let upload = file;
+    if (!upload) {
+      if (!text.trim()) throw new Error("choose a file or paste products first");
+      const name = /^\s*[[{]/.test(text) ? "pasted.jsonl" : "pasted.csv";
+      upload = new File([text], name, { type: "text/plain" });
     }
-    // the products most likely wrong first; those the service would file itself last
-    state.queue.sort((a, b) => (a.prediction.decision === "auto") - (b.prediction.decision === "auto")
-      || (a.prediction.confidence ?? 0) - (b.prediction.confidence ?? 0));
-    const auto = state.queue.filter((entry) => entry.prediction.decision === "auto").length;
-    $("status").textContent = `${auto} of ${state.queue.length} can be filed automatically; ${state.queue.length - auto} to review`;
-    state.current = 0;
-    renderQueue();
-    $("r-download").disabled = false;
-    $("r-table").focus();
-  } catch (error) {
-    showError(error);
-  }
-});
-
-function renderQueue() {
-  const table = $("r-table");
-  table.hidden = false;
-  table.tabIndex = 0;
-  table.tBodies[0].replaceChildren(...state.queue.map((entry, i) => {
-    const row = el("tr", { class: [entry.prediction.uncertain ? "uncertain" : "", i === state.current ? "current" : "", entry.state === "accepted" ? "accepted" : ""].join(" ") },
-      el("td", { text: String(i + 1) }),
-      el("td", { text: entry.item.title || entry.item.description }),
-      el("td", { text: entry.prediction.category || "–" }),
-      el("td", { text: confidenceText(entry.prediction.confidence, entry.prediction.calibrated) }),
-      el("td", { text: entry.prediction.decision === "auto" ? "auto" : "review" }),
-      el("td", { text: entry.state }));
-    if (i === state.current) row.setAttribute("aria-current", "true");
-    row.addEventListener("click", () => { state.current = i; renderQueue(); });
-    return row;
-  }));
-}
-
-async function acceptCurrent() {
-  const entry = state.queue[state.current];
-  if (!entry || !entry.prediction.category) return;
-  try {
-    const { id, title, description, brand } = entry.item;
-    await api("PUT", `products/${encodeURIComponent(id)}`, { title, description, brand, category: entry.prediction.category });
-    entry.state = "accepted";
-    state.current = Math.min(state.current + 1, state.queue.length - 1);
-    renderQueue();
+    const form = new FormData();
+    form.append("file", upload);
+    const session = await api("POST", "reviews", form);
+    await loadSessions(session.id);
+    await openSession(session.id);
   } catch (error) { showError(error); }
-}
-
-$("r-table").addEventListener("keydown", (event) => {
-  if (!state.queue.length) return;
-  if (event.key === "j" || event.key === "ArrowDown") state.current = Math.min(state.current + 1, state.queue.length - 1);
-  else if (event.key === "k" || event.key === "ArrowUp") state.current = Math.max(state.current - 1, 0);
-  else if (event.key === "a") { event.preventDefault(); acceptCurrent(); return; }
-  else if (event.key === "s") { state.queue[state.current].state = "skipped"; state.current = Math.min(state.current + 1, state.queue.length - 1); }
-  else return;
-  event.preventDefault();
-  renderQueue();
 });
 
+$("r-open").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if ($("r-sessions").value) openSession($("r-sessions").value).catch(showError);
+});
+$("r-filters").addEventListener("change", () => loadItems().catch(showError));
+$("r-filters").addEventListener("submit", (event) => { event.preventDefault(); loadItems().catch(showError); });
+$("r-more").addEventListener("click", () => loadItems(true).catch(showError));
+$("r-accept-auto").addEventListener("click", () => bulk({ auto: true }));
+$("r-accept-above").addEventListener("click", () => bulk({ min_confidence: Number($("r-min").value) }));
+$("r-accept-selected").addEventListener("click", () => {
+  if (!review.selected.size) { showError("select items first (x, or their checkboxes)"); return; }
+  bulk({ positions: [...review.selected] });
+});
+$("r-undo").addEventListener("click", undo);
 $("r-download").addEventListener("click", () => {
-  const quote = (v) => `"${String(v ?? "").replace(/"/g, '""')}"`;
-  const lines = [["id", "title", "category", "confidence", "decision", "score", "uncertain", "state"].join(",")];
-  for (const { item, prediction, state: s } of state.queue) {
-    lines.push([item.id, item.title, prediction.category, (prediction.confidence ?? 0).toFixed(4), prediction.decision,
-      prediction.score.toFixed(4), prediction.uncertain, s].map(quote).join(","));
-  }
-  const link = el("a", { href: URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/csv" })), download: "semcat-review.csv" });
+  const link = el("a", { href: `reviews/${encodeURIComponent(review.id)}/export`, download: `review-${review.id}.csv` });
   document.body.append(link);
   link.click();
   link.remove();
 });
+
+$("r-table").addEventListener("keydown", (event) => {
+  if (event.target !== $("r-table") || event.ctrlKey || event.metaKey || event.altKey) return;
+  const item = review.items[review.current];
+  if (event.key === "?") { $("r-help").hidden = !$("r-help").hidden; event.preventDefault(); return; }
+  if (!item) return;
+  if (event.key === "j" || event.key === "ArrowDown") review.current = Math.min(review.current + 1, review.items.length - 1);
+  else if (event.key === "k" || event.key === "ArrowUp") review.current = Math.max(review.current - 1, 0);
+  else if (event.key === "a") { event.preventDefault(); act(item, "accept"); return; }
+  else if (event.key === "s") { event.preventDefault(); act(item, "skip"); return; }
+  else if (event.key === "u") { event.preventDefault(); undo(); return; }
+  else if (event.key === "c") { event.preventDefault(); startCorrection(review.current); return; }
+  else if (/^[1-4]$/.test(event.key)) {
+    const alternative = ((item.prediction || {}).top || [])[Number(event.key)];
+    if (alternative) { event.preventDefault(); act(item, "correct", alternative.category); }
+    return;
+  } else if (event.key === "x") toggleSelect(item.position, !review.selected.has(item.position));
+  else if (event.key === "o" || event.key === "Enter") review.open = review.open === item.position ? null : item.position;
+  else return;
+  event.preventDefault();
+  renderQueue();
+  const current = $("r-table").querySelector("tr.current");
+  if (current && current.scrollIntoView) current.scrollIntoView({ block: "nearest" });
+});
+
+async function openFromAddress() {
+  const match = /review=([^&]+)/.exec(location.hash);
+  await loadSessions(match ? decodeURIComponent(match[1]) : undefined);
+  if (match) {
+    showView("review");
+    await openSession(decodeURIComponent(match[1]));
+  }
+}
 
 // ---------------------------------------------------------------- browse
 $("browse-form").addEventListener("submit", async (event) => {
@@ -432,5 +565,6 @@ $("similar-form").addEventListener("submit", async (event) => {
 });
 
 loadReady();
+openFromAddress().catch(showError);
 loadOptions().catch(showError);
 loadTaxonomy().catch(() => { /* an empty store has no taxonomy yet */ });
