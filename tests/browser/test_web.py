@@ -203,6 +203,65 @@ def test_browse_lists_categories_and_similar_products(page: Any, sample_server: 
     page.get_by_role("button", name="Find similar").click()
     page.wait_for_selector("#s-results li")
     assert page.locator("#s-results li").count() == 10
+    page.get_by_label("How many").fill("3")
+    page.get_by_label("Only under").fill("Watches")
+    page.get_by_role("button", name="Find similar").click()
+    page.wait_for_function("document.querySelectorAll('#s-results li').length === 3")
+    shown = [page.locator("#s-results li").nth(i).inner_text() for i in range(3)]
+    assert all("Watches" in text for text in shown), shown
+
+
+def test_correcting_a_stored_product_relabels_it_under_its_own_id(page: Any, sample_server: str) -> None:
+    """The mistaken-accept case on the page: a diaper pack stored under its catalog id as
+    track pants, categorized again by its text and corrected, is relabeled under that id
+    (before, the page stored a second product beside it, and the wrong one kept winning
+    as a near-duplicate)."""
+    title = "Pampers baby dry diaper pants, medium, pack of 76"
+    wrong, right = "Clothing > Men's Clothing > Track Pants", "Baby Care > Diapering & Potty Training"
+    put = httpx.put(
+        f"{sample_server}/products/SKU-DIAPER-1",
+        json={"title": title, "category": wrong},
+        headers={"X-API-Key": API_KEY},
+    )
+    assert put.status_code == 200
+    before = httpx.get(f"{sample_server}/ready").json()["products"]
+    assert categorize(page, sample_server, title).startswith(wrong)  # the mistake wins
+    page.get_by_label("…or the right category (any level)").fill(right)
+    page.get_by_role("button", name="Save correction").click()
+    if page.locator("#key-form").is_visible():
+        page.get_by_label("API key (kept for this tab only)").fill(API_KEY)
+        page.get_by_role("button", name="Use key").click()
+    page.wait_for_selector("#follow-note")
+    assert "(id SKU-DIAPER-1)" in page.inner_text("#follow-note")
+    assert page.inner_text("#predicted-path").startswith(right)  # the next prediction follows
+    assert httpx.get(f"{sample_server}/products/SKU-DIAPER-1").json()["category"] == right
+    assert httpx.get(f"{sample_server}/ready").json()["products"] == before  # no hidden copy
+    changes = httpx.get(f"{sample_server}/products/SKU-DIAPER-1/history").json()["changes"]
+    assert [(c["old"], c["new"]) for c in changes] == [(None, wrong), (wrong, right)]
+
+
+def test_no_photo_requests_when_photos_are_off(browser: Any, tmp_path: Path) -> None:
+    catalog = tmp_path / "few.csv"
+    catalog.write_text("id,title,category\nw1,steel analog wrist watch,Watches\nt1,cotton bath towel,Home\n")
+    with serving(tmp_path / "data", catalog) as url:
+        context = browser.new_context()
+        page = context.new_page()
+        requested: list[str] = []
+        errors: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(url)
+        page.wait_for_function("document.querySelector('#status').textContent.includes('products')")
+        page.get_by_label("Title", exact=True).fill("leather strap watch")
+        page.get_by_role("button", name="Categorize product").click()
+        page.wait_for_selector(".neighbors li")
+        page.get_by_role("button", name="Browse").click()
+        page.get_by_label("Text or stored product id").fill("towel")
+        page.get_by_role("button", name="Find similar").click()
+        page.wait_for_selector("#s-results li")
+        assert not [u for u in requested if "/images/" in u]
+        assert errors == []
+        context.close()
 
 
 def test_a_bad_photo_shows_the_apis_own_message(browser: Any, tmp_path: Path) -> None:

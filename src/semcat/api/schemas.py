@@ -365,6 +365,9 @@ class Ready(BaseModel):
     products: int
     labeled: int = Field(0, description="Products with a category (the ones that vote).")
     images: bool = Field(False, description="Whether the model embeds photos (CLIP): image_base64 is accepted.")
+    photos: bool = Field(
+        False, description="Whether stored products' photos are served (GET /images/{id}): an images root is set."
+    )
     keyed_writes: bool = Field(False, description="Whether write routes need the X-API-Key header.")
     head_training: bool = Field(
         False,

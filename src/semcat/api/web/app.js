@@ -124,10 +124,10 @@ async function loadOptions() {
     $("f-method").options[0],
     ...options.methods.map((m) => el("option", { value: m.name, title: m.description }, m.label)),
   );
-  for (const name of ["depth", "k"]) {
+  for (const [name, field] of [["depth", "f-depth"], ["k", "f-k"], ["k", "s-k"]]) {
     const bounds = options.bounds[name] || {};
-    if (bounds.ge !== undefined) $(`f-${name}`).min = bounds.ge;
-    if (bounds.le !== undefined) $(`f-${name}`).max = bounds.le;
+    if (bounds.ge !== undefined) $(field).min = bounds.ge;
+    if (bounds.le !== undefined) $(field).max = bounds.le;
   }
 }
 
@@ -175,6 +175,15 @@ async function categorizeItem(item, options, photo) {
   return (await api("POST", "categorize", { ...item, ...options })).predictions[0];
 }
 
+// a stored product's photo, only when the service serves photos (/ready's photos: an
+// images root is set): no request that can only answer 404
+function storedPhoto(id) {
+  if (!state.ready || !state.ready.photos) return "";
+  const photo = el("img", { src: `images/${encodeURIComponent(id)}`, alt: "", loading: "lazy" });
+  photo.addEventListener("error", () => photo.remove());
+  return photo;
+}
+
 function productId(item) {
   // one stored product per text: correcting the same text again replaces it
   const text = `${item.title}\u0000${item.description}\u0000${item.brand}`;
@@ -209,9 +218,7 @@ function renderPrediction(prediction, item, note) {
     el("button", { type: "submit", class: "secondary", id: "save-correction", text: "Save correction" }));
   const neighbors = el("ol", { class: "neighbors", "aria-label": "Neighbors that voted" },
     ...prediction.neighbors.map((n) => {
-      const photo = el("img", { src: `images/${encodeURIComponent(n.id)}`, alt: "", loading: "lazy" });
-      photo.addEventListener("error", () => photo.remove());
-      return el("li", {}, photo, el("span", {}, el("span", { text: n.title || n.id }), el("br"),
+      return el("li", {}, storedPhoto(n.id), el("span", {}, el("span", { text: n.title || n.id }), el("br"),
         el("span", { class: "cat", text: `${n.category || "unlabeled"} · ${SPACES[n.space] || n.space} ${n.score.toFixed(3)}` })));
     }));
   box.replaceChildren(
@@ -223,18 +230,36 @@ function renderPrediction(prediction, item, note) {
     correct,
     el("h3", { text: "Neighbors that voted" }),
     neighbors);
-  $("accept").addEventListener("click", () => storeCorrection(item, prediction.category));
-  correct.addEventListener("submit", (event) => { event.preventDefault(); storeCorrection(item, correctInput.value.trim()); });
+  $("accept").addEventListener("click", () => storeCorrection(item, prediction.category, prediction));
+  correct.addEventListener("submit", (event) => {
+    event.preventDefault();
+    storeCorrection(item, correctInput.value.trim(), prediction);
+  });
 }
 
-async function storeCorrection(item, category) {
+// the stored product this one is (the same title among the neighbors at cosine 1): a
+// correction relabels it under its own id instead of storing a second copy beside it
+function storedTwin(item, prediction) {
+  const title = (item.title || "").trim().toLowerCase();
+  return (prediction && prediction.neighbors || []).find((n) => n.space !== "image" && n.score >= 0.999
+    && title && (n.title || "").trim().toLowerCase() === title);
+}
+
+async function storeCorrection(item, category, prediction) {
   clearError();
   if (!category) { showError("give a category to store"); return; }
   try {
-    const id = productId(item);
-    await api("PUT", `products/${encodeURIComponent(id)}`, { ...item, category });
+    const twin = storedTwin(item, prediction);
+    const id = twin ? twin.id : productId(item);
+    let body = { ...item, category };
+    if (twin) {  // its stored text stays as it is: only the label changes
+      const stored = await api("GET", `products/${encodeURIComponent(twin.id)}`);
+      body = { title: stored.title, description: stored.description, brand: stored.brand,
+        attributes: stored.attributes || undefined, category };
+    }
+    await api("PUT", `products/${encodeURIComponent(id)}`, body);
     const again = await categorizeItem(item, formOptions(), null);
-    renderPrediction(again, item, `Stored “${item.title || item.description}” as ${category}. Categorized again: ${again.category}.`);
+    renderPrediction(again, item, `Stored “${item.title || item.description}” as ${category} (id ${id}). Categorized again: ${again.category}.`);
     loadReady();
     if (!state.taxonomy.includes(category)) loadTaxonomy().catch(showError);
   } catch (error) { showError(error); }
@@ -554,11 +579,12 @@ $("similar-form").addEventListener("submit", async (event) => {
   clearError();
   const query = $("s-query").value.trim();
   try {
-    const data = await api("POST", "similar", $("s-by-id").checked ? { id: query, k: 10 } : { text: query, k: 10 });
+    const body = $("s-by-id").checked ? { id: query } : { text: query };
+    body.k = Number($("s-k").value) || 10;
+    if ($("s-category").value.trim()) body.category = $("s-category").value.trim();
+    const data = await api("POST", "similar", body);
     $("s-results").replaceChildren(...data.results.map((hit) => {
-      const photo = el("img", { src: `images/${encodeURIComponent(hit.id)}`, alt: "", loading: "lazy" });
-      photo.addEventListener("error", () => photo.remove());
-      return el("li", {}, photo, el("span", {}, el("span", { text: hit.product.title || hit.id }), el("br"),
+      return el("li", {}, storedPhoto(hit.id), el("span", {}, el("span", { text: hit.product.title || hit.id }), el("br"),
         el("span", { class: "cat", text: `${hit.product.category || "unlabeled"} · ${hit.score.toFixed(3)} · id ${hit.id}` })));
     }));
   } catch (error) { showError(error); }
