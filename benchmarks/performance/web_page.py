@@ -10,7 +10,12 @@ Indexes the bundled Flipkart sample (MiniLM, photos under its images folder), st
   (its first API answer);
 - categorization: from the submit click to the result drawn (the page's own
   performance.now() measure), over different product titles of the sample, with the
-  neighbors' photos loading after.
+  neighbors' photos loading after;
+- the review queue: a session of --session new products (the sample's titles under new
+  ids) opened in the page, then --actions times each of accept (a), skip (s), undo (u),
+  correct in place (c, the category typed, Enter) and a filter change, from the key to the
+  row drawn (the page's own measure; the counts are fetched after), and 5 bulk accepts of
+  everything at or above a confidence.
 Medians (and max) of the runs; writes benchmarks/results/web_page.json and its section
 of docs/benchmarks.md.
 """
@@ -18,6 +23,8 @@ of docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import shutil
@@ -26,6 +33,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,10 +53,74 @@ LOAD_LABELS = {
 }
 
 
+REVIEW_LABELS = {
+    "accept": "accept (a), key to row drawn",
+    "skip": "skip (s)",
+    "undo": "undo (u)",
+    "correct": "correct in place (c, type, Enter), Enter to row drawn",
+    "filter": "change a filter (state), to the page redrawn",
+    "bulk accept": "accept all at or above a confidence, to the session redrawn",
+}
+
+
+def _review_actions(browser: Any, url: str, size: int, actions: int) -> dict[str, list[float]]:
+    """The page's own timings of review actions on a session of ``size`` new products."""
+    products = read_catalog(SAMPLE).products[:size]
+    rows = io.StringIO()
+    writer = csv.writer(rows)
+    writer.writerow(["id", "title"])
+    writer.writerows([f"new-{i}", f"{p.title} (new)"] for i, p in enumerate(products))
+    body = rows.getvalue()
+    sid = httpx.post(f"{url}/reviews", files={"file": ("new.csv", body.encode())}, timeout=60).json()["id"]
+    while httpx.get(f"{url}/reviews/{sid}", timeout=60).json()["status"] == "categorizing":
+        time.sleep(0.2)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{url}/#review={sid}")
+    page.wait_for_selector("#r-table tbody tr")
+    page.select_option("#r-state", "to review")  # warms the filter path; not counted below
+    page.wait_for_function("window.semcatTimings.some(t => t.review === 'filter')")
+
+    def wait_for(kind: str, count: int) -> None:
+        page.wait_for_function(f"window.semcatTimings.filter(t => t.review === '{kind}').length >= {count}")
+
+    for n in range(1, actions + 1):
+        for key, kind in (("a", "accept"), ("s", "skip"), ("u", "undo")):
+            page.focus("#r-table")
+            page.keyboard.press(key)
+            wait_for(kind, n)
+        page.focus("#r-table")
+        page.keyboard.press("c")
+        page.keyboard.press("Control+A")
+        page.keyboard.type("Home Decor & Festive Needs")
+        page.keyboard.press("Enter")
+        wait_for("correct", n)
+        page.select_option("#r-state", "" if n % 2 else "to review")
+        wait_for("filter", n + 1)
+    page.select_option("#r-state", "to review")
+    for n, threshold in enumerate(("0.99", "0.98", "0.97", "0.96", "0.95"), start=1):
+        page.fill("#r-min", threshold)
+        page.get_by_role("button", name="Accept at or above").click()
+        wait_for("bulk accept", n)
+    timings = page.evaluate("window.semcatTimings.filter(t => t.review)")
+    context.close()
+    out: dict[str, list[float]] = {kind: [] for kind in REVIEW_LABELS}
+    filters_seen = 0
+    for t in timings:
+        if t["review"] == "filter":
+            filters_seen += 1
+            if filters_seen == 1:
+                continue  # the warm-up
+        out[t["review"]].append(t["ms"])
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--loads", type=int, default=7)
     parser.add_argument("--queries", type=int, default=15)
+    parser.add_argument("--session", type=int, default=300)
+    parser.add_argument("--actions", type=int, default=25)
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -81,20 +155,24 @@ def main() -> None:
             page.wait_for_function(f"window.semcatTimings.length > {before}")
             answers.append(page.evaluate("window.semcatTimings[window.semcatTimings.length - 1].submitToResult"))
         context.close()
+        review = _review_actions(browser, url, args.session, args.actions)
         browser.close()
 
     def summary(values: list[float]) -> dict[str, float]:
         return {"median_ms": round(statistics.median(values), 1), "max_ms": round(max(values), 1), "runs": len(values)}
 
     result = {
-        "command": f"python benchmarks/performance/web_page.py --loads {args.loads} --queries {args.queries}",
+        "command": f"python benchmarks/performance/web_page.py --loads {args.loads} --queries {args.queries} "
+        f"--session {args.session} --actions {args.actions}",
         "first_load": {
             key: summary([run[key] for run in loads]) for key in ("dom_interactive", "load", "status_shown")
         },
         "categorize_submit_to_result": summary(answers),
+        "review": {kind: summary(values) for kind, values in review.items()},
     }
     rows = [(f"first load: {label}", result["first_load"][key]) for key, label in LOAD_LABELS.items()]
     rows.append(("categorize: submit to result drawn", result["categorize_submit_to_result"]))
+    rows += [(f"review queue: {REVIEW_LABELS[kind]}", v) for kind, v in result["review"].items()]
     markdown = "\n".join(
         [
             f"`{result['command']}` (headless Chromium and `semcat serve` on the same 2-core machine, the bundled "

@@ -228,6 +228,7 @@ def test_correcting_a_stored_product_relabels_it_under_its_own_id(page: Any, sam
     assert categorize(page, sample_server, title).startswith(wrong)  # the mistake wins
     page.get_by_label("…or the right category (any level)").fill(right)
     page.get_by_role("button", name="Save correction").click()
+    page.wait_for_selector("#key-form:not([hidden]), #follow-note")  # a fresh tab is asked for the key first
     if page.locator("#key-form").is_visible():
         page.get_by_label("API key (kept for this tab only)").fill(API_KEY)
         page.get_by_role("button", name="Use key").click()

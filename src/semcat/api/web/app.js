@@ -422,7 +422,12 @@ function replaceItem(updated) {
   if (i >= 0) review.items[i] = updated;
 }
 
+// how long each review action took, from the key or click to the row drawn (the browser
+// benchmark reads them)
+function timed(kind, start) { window.semcatTimings.push({ review: kind, ms: performance.now() - start }); }
+
 async function act(item, action, category) {
+  const start = performance.now();
   clearError();
   try {
     const body = { action, version: item.version };
@@ -431,6 +436,7 @@ async function act(item, action, category) {
     replaceItem(updated);
     review.current = Math.min(review.current + 1, review.items.length - 1);
     renderQueue();
+    timed(action, start);
     keepFocus();
     showCounts(await api("GET", `reviews/${encodeURIComponent(review.id)}`));
   } catch (error) {
@@ -448,17 +454,20 @@ function keepFocus() {
 }
 
 async function bulk(body) {
+  const start = performance.now();
   clearError();
   try {
     const done = await api("POST", `reviews/${encodeURIComponent(review.id)}/accept`, body);
     $("r-counts").textContent = `accepted ${done.accepted}`;
     review.selected.clear();
     await refreshSession();
+    timed("bulk accept", start);
   } catch (error) { showError(error); }
   keepFocus();
 }
 
 async function undo() {
+  const start = performance.now();
   clearError();
   try {
     const item = await api("POST", `reviews/${encodeURIComponent(review.id)}/undo`);
@@ -466,6 +475,7 @@ async function undo() {
     const i = review.items.findIndex((it) => it.position === item.position);
     if (i >= 0) review.current = i;
     renderQueue();
+    timed("undo", start);
     keepFocus();
     showCounts(await api("GET", `reviews/${encodeURIComponent(review.id)}`));
   } catch (error) { showError(error); keepFocus(); }
@@ -513,7 +523,10 @@ $("r-open").addEventListener("submit", (event) => {
   event.preventDefault();
   if ($("r-sessions").value) openSession($("r-sessions").value).catch(showError);
 });
-$("r-filters").addEventListener("change", () => loadItems().catch(showError));
+$("r-filters").addEventListener("change", () => {
+  const start = performance.now();
+  loadItems().then(() => timed("filter", start)).catch(showError);
+});
 $("r-filters").addEventListener("submit", (event) => { event.preventDefault(); loadItems().catch(showError); });
 $("r-more").addEventListener("click", () => loadItems(true).catch(showError));
 $("r-accept-auto").addEventListener("click", () => bulk({ auto: true }));
