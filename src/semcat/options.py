@@ -270,9 +270,6 @@ def option_bounds(name: str) -> dict[str, Any]:
     return {} if kind is None else _bounds(kind)
 
 
-request_bounds = option_bounds  # the request options' bounds are their options'
-
-
 def _bounds(annotation: Any) -> dict[str, Any]:
     """The bounds declared in a (possibly optional) annotated type."""
     found: dict[str, Any] = {}

@@ -182,15 +182,22 @@ def _apply(
         else:
             labels[item.position] = item.final
     writes = [item for item, state, _ in plan if state in LABEL_WRITES]
-    before: dict[str, str | None] = {}
+    # what undo restores: whether each product was stored, and its label then; the write
+    # itself says so (the indexer reads the stored labels anyway), no second read
+    stored: dict[str, str | None] = {}
     if writes:
-        before = {r.id: r.payload.get("category") for r in engine.store().get([i.product_id for i in writes])}
-        engine.upsert_products(
+        summary = engine.upsert_products(
             [_product(item, category=labels[item.position]) for item in writes], via="review", actor=actor
         )
+        changed = {pid: old for pid, old, _ in summary.label_changes}
+        stored = {
+            item.product_id: changed.get(item.product_id, labels[item.position])
+            for item in writes
+            if (summary.outcomes or {}).get(item.product_id) != "created"
+        }
     return sessions.act_many(
         [
-            (item, state, labels[item.position], item.product_id in before, before.get(item.product_id))
+            (item, state, labels[item.position], item.product_id in stored, stored.get(item.product_id))
             for item, state, _ in plan
         ]
     )

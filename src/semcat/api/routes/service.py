@@ -12,7 +12,7 @@ from semcat.api.deps import has_key
 from semcat.api.errors import error_response
 from semcat.api.schemas import ErrorBody, Health, MethodOut, OptionsOut, Ready
 from semcat.methods import REGISTRY
-from semcat.options import MODALITIES, REQUEST_FIELDS, request_bounds
+from semcat.options import MODALITIES, REQUEST_FIELDS, option_bounds
 
 router = APIRouter(tags=["service"])
 
@@ -64,5 +64,5 @@ async def options() -> OptionsOut:
             for spec in REGISTRY.values()
         ],
         modalities=list(MODALITIES),
-        bounds={name: bounds for name in REQUEST_FIELDS if (bounds := request_bounds(name))},
+        bounds={name: bounds for name in REQUEST_FIELDS if (bounds := option_bounds(name))},
     )
