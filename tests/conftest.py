@@ -168,10 +168,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def serving(data: Path, catalog: Path, **env_extra: str) -> Iterator[str]:
-    """Index ``catalog`` into ``data`` with the CLI, then run `semcat serve` on a free
-    localhost port (``env_extra``: SEMCAT_* settings); yields its URL, stops it after."""
+def index_with_cli(data: Path, catalog: Path, **env_extra: str) -> dict[str, str]:
+    """`semcat index` ``catalog`` into ``data`` (``env_extra``: SEMCAT_* settings); the
+    environment a server over it runs with."""
     env = os.environ | {"HF_HUB_OFFLINE": "1", "SEMCAT_DATA_DIR": str(data), **env_extra}
     index = subprocess.run(
         [sys.executable, "-m", "semcat.cli", "index", str(catalog), "-q"],
@@ -181,25 +180,41 @@ def serving(data: Path, catalog: Path, **env_extra: str) -> Iterator[str]:
         timeout=900,
     )
     assert index.returncode == 0, index.stderr
+    return env
+
+
+def start_serving(data: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """`semcat serve` over ``data`` on a free localhost port, once /ready answers; the
+    process and its URL (its output goes to ``data/server.log``, a restart's over the last)."""
     port = free_port()
     log_path = data / "server.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "semcat.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
         )
-        url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(log_path.read_text())
         try:
-            deadline = time.monotonic() + 180
-            while True:
-                assert proc.poll() is None, log_path.read_text()
-                try:
-                    if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "server did not become ready"
-                time.sleep(0.3)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("server did not become ready")
+        time.sleep(0.3)
+
+
+@contextmanager
+def serving(data: Path, catalog: Path, **env_extra: str) -> Iterator[str]:
+    """Index ``catalog`` into ``data`` with the CLI, then run `semcat serve` on a free
+    localhost port (``env_extra``: SEMCAT_* settings); yields its URL, stops it after."""
+    proc, url = start_serving(data, index_with_cli(data, catalog, **env_extra))
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

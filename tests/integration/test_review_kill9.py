@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,45 +13,17 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import FLIPKART_CSV, free_port
+from tests.conftest import FLIPKART_CSV, index_with_cli, start_serving
 
 pytestmark = pytest.mark.integration
-
-
-def _start(data: Path, port: int) -> subprocess.Popen[bytes]:
-    env = os.environ | {"HF_HUB_OFFLINE": "1", "SEMCAT_DATA_DIR": str(data)}
-    log = (data / f"server-{port}.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "semcat.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
-    )
-    deadline = time.monotonic() + 180
-    while True:
-        assert proc.poll() is None, (data / f"server-{port}.log").read_text()
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "server did not become ready"
-        time.sleep(0.3)
 
 
 def test_no_acknowledged_review_action_is_lost_to_kill9(tmp_path: Path) -> None:
     lines = FLIPKART_CSV.read_text(encoding="utf-8").splitlines(keepends=True)
     header, rows = lines[0], lines[1:]
     (tmp_path / "catalog.csv").write_text(header + "".join(rows[:700]), encoding="utf-8")
-    env = os.environ | {"HF_HUB_OFFLINE": "1", "SEMCAT_DATA_DIR": str(tmp_path)}
-    index = subprocess.run(
-        [sys.executable, "-m", "semcat.cli", "index", str(tmp_path / "catalog.csv"), "-q"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert index.returncode == 0, index.stderr
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = _start(tmp_path, port)
+    env = index_with_cli(tmp_path, tmp_path / "catalog.csv")
+    server, url = start_serving(tmp_path, env)
     try:
         upload = header + "".join(rows[700:1000])  # 300 new products (their file labels are ignored here)
         created = httpx.post(f"{url}/reviews", files={"file": ("new.csv", upload.encode())}, timeout=60)
@@ -98,9 +68,7 @@ def test_no_acknowledged_review_action_is_lost_to_kill9(tmp_path: Path) -> None:
         if server.poll() is None:
             server.kill()
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = _start(tmp_path, port)
+    server, url = start_serving(tmp_path, env)  # the restart, on the same data
     try:
         after: dict[int, Any] = {
             i["position"]: i
