@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -59,6 +60,9 @@ def _as_dict(value: Any) -> dict[str, Any]:
     if isinstance(value, BaseModel):
         return value.model_dump()
     return asdict(value) if is_dataclass(value) and not isinstance(value, type) else {}
+
+
+KEY_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")  # a named API key's name, as the history shows it
 
 
 def _unset_if_empty(value: object) -> object:
@@ -272,6 +276,11 @@ class Settings(_QuerySettings):  # type: ignore[misc,valid-type]
     host: str = Field("127.0.0.1", description="Address `semcat serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `semcat serve` listens on.")
     api_key: SecretStr | None = Field(None, description="If set, write routes need it (X-API-Key header).")
+    api_keys: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict,
+        description="Named API keys, `name:key,name:key`: each one opens the write routes like SEMCAT_API_KEY, "
+        "and the label history records the name of the key a change was made with.",
+    )
     insecure: bool = Field(
         False,
         description="Let `semcat serve` listen on a non-loopback address without an API key (writes open to "
@@ -297,6 +306,32 @@ class Settings(_QuerySettings):  # type: ignore[misc,valid-type]
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return _unset_if_empty(value)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _named_keys(cls, value: object) -> object:
+        """``name:key,name:key`` (the environment's form) or a mapping; names are shown in
+        the label history, so they are short and plain; two names never share a key."""
+        if isinstance(value, str):
+            pairs: dict[str, str] = {}
+            for part in (p.strip() for p in value.split(",")):
+                if not part:
+                    continue
+                name, sep, key = part.partition(":")
+                if not sep or not key.strip():
+                    raise ValueError(f"a named key is written name:key; {name.strip()!r} has no key")
+                if name.strip() in pairs:
+                    raise ValueError(f"the key name {name.strip()!r} is given twice")
+                pairs[name.strip()] = key.strip()
+            value = pairs
+        if isinstance(value, dict):
+            for name in value:
+                if not KEY_NAME.fullmatch(str(name)):
+                    raise ValueError(f"key name {name!r}: 1 to 64 letters, digits, '.', '_', '@' or '-'")
+            secrets = [v.get_secret_value() if isinstance(v, SecretStr) else str(v) for v in value.values()]
+            if len(set(secrets)) < len(secrets):
+                raise ValueError("two key names share one key: the history could not tell them apart")
+        return value
 
     @field_validator("cors_origins", "text_fields", mode="before")
     @classmethod
@@ -373,16 +408,22 @@ class Settings(_QuerySettings):  # type: ignore[misc,valid-type]
             secret = getattr(getattr(self, group) if group else self, name)
             if secret is not None:
                 (data[group] if group else data)[name] = secret.get_secret_value()
+        data["api_keys"] = {name: key.get_secret_value() for name, key in self.api_keys.items()}
         return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> Settings:
         return cls(**json.loads(text))
 
+    @property
+    def keyed(self) -> bool:
+        """Whether the write routes need a key (SEMCAT_API_KEY or a named one)."""
+        return self.api_key is not None or bool(self.api_keys)
+
     def exposure_problem(self) -> str | None:
         """Why serving with these settings would be unsafe, or None: a non-loopback address
         with no API key leaves every write route open to whoever reaches the port."""
-        if self.api_key is not None or self.insecure or is_loopback(self.host):
+        if self.keyed or self.insecure or is_loopback(self.host):
             return None
         return (
             f"refusing to serve on {self.host} without an API key: anyone who reaches it could change the "

@@ -598,6 +598,32 @@ class Engine:
         return status
 
 
+def relabel(
+    engine: Engine, product_id: str, category: tuple[str, ...], via: str = "api", actor: str | None = None
+) -> str:
+    """Give a stored product a new label (empty: unlabeled), keeping its text, photo and
+    attributes (its vectors are unchanged, so nothing is embedded again); recorded in its
+    label history. Returns the write's outcome (``relabeled`` or ``unchanged``)."""
+    records = engine.store().get([product_id])
+    if not records:
+        raise NotFoundError(f"no stored product with id {product_id!r}")
+    product = replace(Product.from_payload(records[0].payload), category=tuple(category))
+    outcomes = engine.upsert_products([product], via=via, actor=actor).outcomes or {}
+    return outcomes.get(product_id, "unchanged")
+
+
+def browse(
+    engine: Engine, category: str | None, limit: int, cursor: str | None = None
+) -> tuple[int, list[dict[str, Any]], str | None]:
+    """The stored products under ``category`` (a path prefix at any level; None: every
+    product) a page at a time: how many there are, this page's payloads (as
+    :meth:`Engine.get_product` shows them) and the next page's cursor (None: the last page)."""
+    store = engine.store()
+    flt = SearchFilter(category=category) if category else None
+    page = store.browse(flt, limit, cursor)
+    return store.count(flt), [public_payload(r.payload) for r in page.records], page.next
+
+
 def label_history(engine: Engine, product_id: str) -> list[LabelChange]:
     """Every change of a product's label, oldest first (a deleted product's included);
     :class:`~semcat.errors.NotFoundError` when the id has no history and is not stored."""

@@ -29,6 +29,8 @@ MAX_K = 1_000  # neighbors
 MAX_TOP_N = 100  # alternatives listed
 MAX_CATEGORY_FILTER_CHARS = 1_000  # a category filter's length
 MAX_REVIEW_ITEMS = 1_000_000  # products in one review session
+PAGE = 50  # listed items (a session's, a category's products) per page when not told
+MAX_PAGE = 1_000  # ... at most
 
 FIELD_LIMITS = {
     "title": MAX_TITLE_CHARS,

@@ -167,7 +167,8 @@ def accept_many(
 def _apply(
     engine: Engine, sessions: ReviewSessions, plan: Sequence[tuple[Item, str, str | None]], actor: str | None
 ) -> list[Item]:
-    """Store the labels the actions set (one engine write), then record the actions."""
+    """Claim the items (their versions), store the labels the actions set (one engine
+    write), then record the actions."""
     labels: dict[int, str | None] = {}
     for item, state, category in plan:
         if state == ACCEPTED:
@@ -181,6 +182,8 @@ def _apply(
             labels[item.position] = PATH_JOIN.join(path)
         else:
             labels[item.position] = item.final
+    claimed = sessions.claim([item for item, _, _ in plan])
+    plan = [(fresh, state, category) for fresh, (_, state, category) in zip(claimed, plan, strict=True)]
     writes = [item for item, state, _ in plan if state in LABEL_WRITES]
     # what undo restores: whether each product was stored, and its label then; the write
     # itself says so (the indexer reads the stored labels anyway), no second read

@@ -61,10 +61,13 @@ def test_no_server_errors(case: schemathesis.Case) -> None:
         assert set(body) == {"error", "detail"}, body
 
 
-class Sequences(schema.as_state_machine()):  # type: ignore[misc]
+# GET /products lists what earlier cases stored (state outside hypothesis): chained through
+# its ids, replays of a sequence draw differently and hypothesis stops as "flaky". The
+# listing is generated stateless above; the sequences chain through the ids written.
+class Sequences(schema.exclude(operation_id="list_products").as_state_machine()):  # type: ignore[misc]
     """Sequences of calls chained through the ids they return (PUT/POST a product, then
-    GET, PUT, DELETE it, categorize, ...): no sequence gets a server error, and every
-    error keeps the documented body."""
+    GET, PUT, PATCH, DELETE it, categorize, ...): no sequence gets a server error, and
+    every error keeps the documented body."""
 
     def validate_response(self, response: Any, case: schemathesis.Case, *args: Any, **kwargs: Any) -> None:
         STATEFUL_CALLS.append(f"{case.method} {case.path}")

@@ -97,3 +97,65 @@ def test_batch_items_carry_their_ids(client: TestClient) -> None:
     assert bad.status_code == 422 and "id" in bad.text
     one = client.post("/categorize", json={"title": "steel watch"}).json()["predictions"][0]
     assert one["id"] is None
+
+
+def test_products_are_listed_per_category_a_page_at_a_time(client: TestClient) -> None:
+    first = client.get("/products", params={"category": "Baby Care", "limit": 2})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["total"] == 3 and len(body["products"]) == 2 and body["next"]
+    rest = client.get("/products", params={"category": "Baby Care", "limit": 2, "cursor": body["next"]}).json()
+    assert rest["next"] is None
+    listed = [p["id"] for p in body["products"] + rest["products"]]
+    assert sorted(listed) == ["b1", "b2", "b3"]
+    assert all(p["category"].startswith("Baby Care") for p in body["products"] + rest["products"])
+    assert client.get("/products", params={"category": "Watches > Wrist Watches"}).json()["total"] == 3
+    assert client.get("/products").json()["total"] == 6
+    bad = client.get("/products", params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 422 and "cursor" in bad.json()["detail"]
+    assert client.get("/products", params={"limit": 0}).status_code == 422
+
+
+def test_a_relabel_keeps_the_product_and_records_the_named_key(tmp_path: Path) -> None:
+    from tests.unit.test_api import make_client
+
+    keys = "alice:key-of-alice,bob:key-of-bob"
+    with make_client(tmp_path, api_keys=keys, api_key="plain-key") as c:
+        item = {
+            "id": "m1",
+            "title": "Ceramic coffee mug",
+            "description": "350 ml, dishwasher safe",
+            "category": "Kitchen",
+        }
+        assert c.post("/products", json={"items": [item]}, headers={"X-API-Key": "key-of-bob"}).status_code == 200
+        assert c.patch("/products/m1", json={"category": "Kitchen > Mugs"}).status_code == 401
+        moved = c.patch("/products/m1", json={"category": "Kitchen > Mugs"}, headers={"X-API-Key": "key-of-alice"})
+        assert moved.status_code == 200 and moved.json() == {"id": "m1", "status": "relabeled"}
+        stored = c.get("/products/m1").json()
+        assert stored["category"] == "Kitchen > Mugs" and stored["description"] == "350 ml, dishwasher safe"
+        cleared = c.patch("/products/m1", json={"category": None}, headers={"X-API-Key": "plain-key"})
+        assert cleared.status_code == 200
+        changes = c.get("/products/m1/history").json()["changes"]
+        assert [(ch["new"], ch["actor"]) for ch in changes] == [
+            ("Kitchen", "bob"),
+            ("Kitchen > Mugs", "alice"),
+            (None, None),
+        ]
+        missing = c.patch("/products/nope", json={"category": "Kitchen"}, headers={"X-API-Key": "key-of-alice"})
+        assert missing.status_code == 404 and "nope" in missing.json()["detail"]
+        assert c.patch("/products/m1", json={}, headers={"X-API-Key": "key-of-alice"}).status_code == 422
+
+
+def test_named_keys_are_checked_when_set() -> None:
+    assert Settings(api_keys="alice:k1, bob:k2").api_keys["bob"].get_secret_value() == "k2"
+    assert Settings(api_keys="alice:k1").keyed and not Settings().keyed
+    for bad, message in [
+        ("alice", "has no key"),
+        ("alice:k1,alice:k2", "given twice"),
+        ("al ice:k1", "key name"),
+        ("alice:k1,bob:k1", "share one key"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            Settings(api_keys=bad)
+    assert Settings(host="0.0.0.0", api_keys="alice:k1").exposure_problem() is None
+    assert Settings.from_json(Settings(api_keys="alice:k1").to_json()).api_keys["alice"].get_secret_value() == "k1"

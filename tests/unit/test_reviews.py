@@ -240,3 +240,45 @@ def test_sessions_outlive_the_server(tmp_path: Path) -> None:
         summary = c.get(f"/reviews/{sid}").json()
         assert summary["states"]["accepted"] == 2 and summary["status"] == "ready"
         assert len(label_history(engine, _items(c, sid)[0]["id"])) == 1
+
+
+def test_two_tabs_acting_at_once_leave_the_store_as_the_session_says(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two tabs act on one item at the same version at the same time: one wins, the other
+    gets 409 and writes nothing (before, both passed the version check, both wrote the
+    label, and the store kept the loser's)."""
+    import threading
+
+    from semcat import workbench
+    from semcat.errors import ConflictError
+
+    sid = _upload(client, _file([{"id": "x9", "title": "ceramic vase for dried flowers"}])).json()["id"]
+    _ready(client, sid)
+    (item,) = _items(client, sid)
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    write = engine.upsert_products
+
+    def slow_for_the_accept(products: Any, **kwargs: Any) -> Any:
+        if products[0].category_path == item["prediction"]["category"]:
+            time.sleep(0.6)  # the accept's write lands after the correction's
+        return write(products, **kwargs)
+
+    monkeypatch.setattr(engine, "upsert_products", slow_for_the_accept)
+    outcomes: dict[str, Any] = {}
+
+    def run(name: str, action: str, category: str | None) -> None:
+        try:
+            outcomes[name] = workbench.act(engine, sid, 0, action, category, item["version"])
+        except ConflictError as exc:
+            outcomes[name] = exc
+
+    accept = threading.Thread(target=run, args=("accept", "accept", None))
+    accept.start()
+    time.sleep(0.2)
+    run("correct", "correct", "Toys > Cars")
+    accept.join()
+    won = [o for o in outcomes.values() if not isinstance(o, ConflictError)]
+    assert len(won) == 1 and sum(isinstance(o, ConflictError) for o in outcomes.values()) == 1
+    assert engine.get_product("x9")["category"] == won[0].final
+    assert [c.new for c in label_history(engine, "x9")] == [won[0].final]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from semcat.catalog import Product
-from semcat.errors import NotFoundError, StoreError
+from semcat.errors import InvalidInputError, NotFoundError, StoreError
 from semcat.search import SearchFilter, StoreMeta
 
 META = StoreMeta(model="test-model", spaces={"text": 8})
@@ -152,6 +152,43 @@ def test_category_counts(filled: tuple[Any, np.ndarray]) -> None:
     store, _ = filled
     assert store.category_counts() == {"A > A1": 10, "A > A2": 10, "B": 10}
     assert store.category_counts(level=1) == {"A": 20, "B": 10}
+
+
+def _pages(store: Any, flt: SearchFilter | None, limit: int) -> list[list[str]]:
+    pages, cursor = [], None
+    while True:
+        page = store.browse(flt, limit, cursor)
+        pages.append([r.id for r in page.records])
+        if page.next is None:
+            return pages
+        cursor = page.next
+
+
+def test_browse_lists_a_category_page_by_page_once_each(filled: tuple[Any, np.ndarray]) -> None:
+    store, _ = filled
+    store.upsert(["u"], unit(rng.normal(size=(1, 8))), [Product(id="u", title="unlabeled").payload()])
+    pages = _pages(store, SearchFilter(category="A > A2"), 3)
+    assert [len(p) for p in pages] == [3, 3, 3, 1]
+    listed = [pid for page in pages for pid in page]
+    assert sorted(listed) == sorted(f"p{i}" for i in range(1, 30, 3))
+    assert sum(map(len, _pages(store, SearchFilter(category="A"), 7))) == 20
+    assert sum(map(len, _pages(store, SearchFilter(labeled=True), 8))) == 30
+    everything = [pid for page in _pages(store, None, 50) for pid in page]
+    assert len(everything) == 31 and "u" in everything
+    first = store.browse(SearchFilter(category="B"), 4)
+    assert first.records[0].payload["category"] == "B" and first.records[0].vectors == {}
+    store.delete([first.records[0].id, first.records[1].id])
+    rest = [pid for page in _pages(store, SearchFilter(category="B"), 4) for pid in page]
+    assert len(rest) == 8 and first.records[0].id not in rest
+    assert store.browse(SearchFilter(category="Z"), 5).records == []
+
+
+def test_browse_refuses_a_cursor_it_never_gave(filled: tuple[Any, np.ndarray]) -> None:
+    store, _ = filled
+    with pytest.raises(InvalidInputError, match="cursor"):
+        store.browse(None, 5, "not-a-cursor")
+    with pytest.raises(InvalidInputError, match="limit"):
+        store.browse(None, 0)
 
 
 def test_bad_vectors_are_refused_and_nothing_is_lost(filled: tuple[Any, np.ndarray]) -> None:

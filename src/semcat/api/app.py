@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             # writes: one at a time, each carrying every write queued meanwhile (one embedding
             # call, one transaction), so a stream of writers takes one worker, not the cores
             writes = CallBatcher(
-                lambda _, items: upsert_in_order(eng, items),
+                lambda actor, items: upsert_in_order(eng, items, actor),
                 max_items=settings.max_batch,
                 workers=1,
                 yield_to=calls,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
@@ -41,28 +41,51 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 _key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Needed when SEMCAT_API_KEY is set.")
 
 
-def key_matches(settings: Settings, key: str | None) -> bool:
-    """Whether a request's ``X-API-Key`` is the configured key. Compared as bytes: HTTP
-    headers arrive as latin-1 text, the setting may hold any Unicode (a non-ASCII key or
-    header is a mismatch or a match, never an error)."""
-    if settings.api_key is None or key is None:
-        return False
+def _same(sent: bytes, secret: Any) -> bool:
+    return secrets.compare_digest(sent, secret.get_secret_value().encode("utf-8"))
+
+
+def key_owner(settings: Settings, key: str | None) -> tuple[bool, str | None]:
+    """Whether a request's ``X-API-Key`` is a configured key, and the name of it when it is
+    a named one (``SEMCAT_API_KEYS``). Compared as bytes: HTTP headers arrive as latin-1
+    text, the setting may hold any Unicode (a non-ASCII key or header is a mismatch or a
+    match, never an error). Every key is compared, so the time taken says nothing of which
+    one (nearly) matched."""
+    if key is None or not settings.keyed:
+        return False, None
     sent = key.encode("latin-1", errors="replace")
-    return secrets.compare_digest(sent, settings.api_key.get_secret_value().encode("utf-8"))
+    owner: str | None = None
+    matched = settings.api_key is not None and _same(sent, settings.api_key)
+    for name, secret in settings.api_keys.items():
+        if _same(sent, secret):
+            matched, owner = True, name
+    return matched, owner
 
 
-def require_key(settings: SettingsDep, key: Annotated[str | None, Depends(_key_header)] = None) -> None:
-    """Write routes: the ``X-API-Key`` header must match ``SEMCAT_API_KEY`` when it is set."""
-    if settings.api_key is not None and not key_matches(settings, key):
+def key_matches(settings: Settings, key: str | None) -> bool:
+    """Whether a request's ``X-API-Key`` is one of the configured keys."""
+    return key_owner(settings, key)[0]
+
+
+def require_key(settings: SettingsDep, key: Annotated[str | None, Depends(_key_header)] = None) -> str | None:
+    """Write routes: the ``X-API-Key`` header must match a configured key when one is set.
+    Returns the key's name (a named key) for the label history, else None."""
+    if not settings.keyed:
+        return None
+    matched, owner = key_owner(settings, key)
+    if not matched:
         raise UnauthorizedError("missing or wrong X-API-Key")
+    return owner
 
 
 def has_key(settings: SettingsDep, key: Annotated[str | None, Depends(_key_header)] = None) -> bool:
-    """Whether this request showed the configured key (what /ready may reveal depends on it)."""
+    """Whether this request showed a configured key (what /ready may reveal depends on it)."""
     return key_matches(settings, key)
 
 
 WRITE = [Depends(require_key)]
+# the name of the key a write was made with (None: unnamed or no key), for the label history
+ActorDep = Annotated[str | None, Depends(require_key)]
 UNAUTHORIZED = {401: {"model": ErrorBody, "description": "Missing or wrong X-API-Key (when SEMCAT_API_KEY is set)."}}
 
 

@@ -1,4 +1,8 @@
-"""Request and response bodies of the HTTP API."""
+"""Request and response bodies of the HTTP API.
+
+Long module: every body the API reads or writes is declared here, next to the shared
+field descriptions and validators, so the OpenAPI schema and the checks cannot drift
+apart between routes."""
 
 from __future__ import annotations
 
@@ -291,7 +295,9 @@ class ChangeOut(BaseModel):
     old: str | None = Field(description="The label before (null: the product was new, or unlabeled).")
     new: str | None = Field(description="The label after (null: removed, or the product deleted).")
     source: str = Field(description="What wrote it: cli, api, review or python.")
-    actor: str | None = Field(None, description="Who, where the writer is named.")
+    actor: str | None = Field(
+        None, description="The name of the API key the change was made with (SEMCAT_API_KEYS); null: unnamed."
+    )
 
     @classmethod
     def of(cls, change: Any) -> ChangeOut:
@@ -304,6 +310,25 @@ class ChangeOut(BaseModel):
 class HistoryOut(BaseModel):
     id: str
     changes: list[ChangeOut]
+
+
+class ProductPage(BaseModel):
+    """A page of stored products (``GET /products``)."""
+
+    category: str | None = Field(description="The category listed (null: every product).")
+    total: int = Field(description="Products under it, on every page.")
+    products: list[ProductOut]
+    next: str | None = Field(description="The next page's cursor (null: this is the last page).")
+
+
+class RelabelIn(_Strict):
+    """A stored product's new label (``PATCH /products/{id}``)."""
+
+    category: CategoryIn = Field(
+        description="Taxonomy path: 'A > B > C', 'A >> B' or a list of levels; null: unlabeled."
+    )
+
+    _category = field_validator("category")(_check_category)
 
 
 class UpsertResult(BaseModel):

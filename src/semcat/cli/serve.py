@@ -48,7 +48,7 @@ def serve(
         problem = settings.exposure_problem()
         if problem:
             raise ConfigError(problem)
-        if settings.insecure and not is_loopback(settings.host) and settings.api_key is None:
+        if settings.insecure and not is_loopback(settings.host) and not settings.keyed:
             err.print(f"warning: serving on {settings.host} with open write routes (--insecure)", style="yellow")
         described = settings.store_description() + (f", {settings.workers} workers" if settings.workers > 1 else "")
         err.print(f"semcat serve on http://{settings.host}:{settings.port} ({described})")

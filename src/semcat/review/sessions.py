@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -301,6 +301,31 @@ class ReviewSessions:
         return total, [self._item(row) for row in rows]
 
     # ------------------------------------------------------------------- actions
+    def claim(self, items: Sequence[Item]) -> list[Item]:
+        """Take the items for an action before its label is written: each one's version,
+        still the one read, is bumped in one transaction (else nothing is, and a
+        :class:`ConflictError` says another tab acted first). Two tabs acting at once on
+        an item thus never both write the store: the loser is refused before its write,
+        not after it. The items as claimed (their new version, for :meth:`act_many`)."""
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for item in items:
+                    if not db.execute(
+                        "UPDATE items SET version = version + 1 WHERE session = ? AND position = ? AND version = ?",
+                        (item.session, item.position, item.version),
+                    ).rowcount:
+                        raise ConflictError(
+                            f"item {item.position} of review session {item.session!r} changed since version "
+                            f"{item.version}: read it again"
+                        )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return [replace(item, version=item.version + 1) for item in items]
+
     def act_many(self, actions: Sequence[tuple[Item, str, str | None, bool, str | None]]) -> list[Item]:
         """Record actions, each (the item as read, its new state, its final category,
         whether the product was stored before, its label then), in one transaction: every

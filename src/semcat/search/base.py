@@ -34,6 +34,15 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class Page:
+    """A page of stored products (:meth:`VectorStore.browse`): ``next`` is the cursor of
+    the following page, None after the last."""
+
+    records: list[Record]
+    next: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class SearchFilter:
     """Restrict a search. ``category`` matches a taxonomy prefix at any level
     (``"Watches"`` or ``"Watches > Wrist Watches"``); ``labeled`` keeps only products
@@ -159,6 +168,18 @@ class VectorStore(ABC):
         """Whether any product passes ``filter``: what a request asks before it votes (a
         backend answers at a cost that does not grow with the store where it can)."""
         return self.count(filter) > 0
+
+    def browse(self, filter: SearchFilter | None, limit: int, cursor: str | None = None) -> Page:
+        """The stored products passing ``filter``, ``limit`` at a time (payloads, no
+        vectors), in an order the backend keeps from page to page (FAISS: as stored;
+        Qdrant: by point id). ``cursor``: the previous page's ``next``; one this backend
+        never gave is refused with :class:`~semcat.errors.InvalidInputError`."""
+        if limit < 1:
+            raise InvalidInputError(f"limit must be at least 1, not {limit}")
+        return self._browse(filter, limit, cursor)
+
+    @abstractmethod
+    def _browse(self, filter: SearchFilter | None, limit: int, cursor: str | None) -> Page: ...
 
     @abstractmethod
     def category_counts(self, level: int | None = None) -> dict[str, int]:

@@ -15,6 +15,9 @@ segment that searches scan exactly, so a write is searchable at once either way.
 One process at a time: the shard is not shared between processes (the engine keeps no
 lock of its own, so semcat takes an exclusive ``flock`` on the folder); a second process
 gets a clear error instead of a corrupted shard. Several API replicas need a Qdrant server.
+
+Long module: one class implements the whole store protocol against one shard (with the
+folder lock and the saved metadata it depends on), as the server backend does.
 """
 
 from __future__ import annotations
@@ -40,12 +43,21 @@ from semcat.options import HNSW_DEFAULTS
 from semcat.search.base import (
     DEFAULT_SPACE,
     Hit,
+    Page,
     Record,
     SearchFilter,
     StoreMeta,
     VectorStore,
 )
-from semcat.search.qdrant_store import PAYLOAD_INDEXES, hit_of, point_id, record_of, vector_rows
+from semcat.search.qdrant_store import (
+    PAYLOAD_INDEXES,
+    hit_of,
+    page_of,
+    point_id,
+    record_of,
+    scroll_offset,
+    vector_rows,
+)
 
 _CHUNK = 1024  # points per engine call (upserts, retrieves, scroll pages)
 _META = "semcat.json"
@@ -300,6 +312,19 @@ class QdrantEdgeStore(VectorStore):
             self.qe.ScrollRequest(limit=1, filter=self._filter(filter), with_payload=False, with_vector=False)
         )
         return bool(points)
+
+    @_locked
+    def _browse(self, filter: SearchFilter | None, limit: int, cursor: str | None) -> Page:
+        points, offset = self._shard.scroll(
+            self.qe.ScrollRequest(
+                offset=scroll_offset(cursor),
+                limit=limit,
+                filter=self._filter(filter),
+                with_payload=True,
+                with_vector=False,
+            )
+        )
+        return page_of(points, offset)
 
     @_locked
     def category_counts(self, level: int | None = None) -> dict[str, int]:

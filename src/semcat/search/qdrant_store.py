@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from semcat.errors import NotFoundError, StoreError, StoreMissingError
+from semcat.errors import InvalidInputError, NotFoundError, StoreError, StoreMissingError
 from semcat.search.base import (
     DEFAULT_SPACE,
     Hit,
+    Page,
     Record,
     SearchFilter,
     StoreMeta,
@@ -68,6 +69,22 @@ def _unanswered(exc: Exception) -> bool:
 
 def point_id(product_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, product_id))
+
+
+def scroll_offset(cursor: str | None) -> str | None:
+    """The point id a page's cursor names (Qdrant's ``next_page_offset``, a UUID)."""
+    if cursor is None:
+        return None
+    try:
+        return str(uuid.UUID(cursor))
+    except ValueError:
+        raise InvalidInputError(f"cursor {cursor!r} is not one this store gave (a page's 'next')") from None
+
+
+def page_of(points: Sequence[Any], offset: Any) -> Page:
+    """A :class:`Page` from one scroll's points and next offset (qdrant-client or -edge)."""
+    records = [record_of(p, (), False) for p in points]
+    return Page(records, None if offset is None else str(getattr(offset, "uuid", None) or offset))
 
 
 # What a Qdrant point becomes, the same for qdrant-client's points and qdrant-edge's.
@@ -353,6 +370,18 @@ class QdrantStore(VectorStore):
             self.collection, scroll_filter=self._filter(filter), limit=1, with_payload=False, with_vectors=False
         )
         return bool(points)
+
+    @_locked
+    def _browse(self, filter: SearchFilter | None, limit: int, cursor: str | None) -> Page:
+        points, offset = self._client.scroll(
+            self.collection,
+            scroll_filter=self._filter(filter),
+            limit=limit,
+            offset=scroll_offset(cursor),
+            with_payload=True,
+            with_vectors=False,
+        )
+        return page_of(points, offset)
 
     def _scroll(self, with_vectors: Any = False, batch_size: int = 1024) -> Iterator[list[Any]]:
         offset = None

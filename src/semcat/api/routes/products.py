@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from semcat.api.deps import UNAUTHORIZED, WRITE, EngineDep, SettingsDep, WritesDep, check_batch
+from semcat.api.deps import UNAUTHORIZED, WRITE, ActorDep, EngineDep, SettingsDep, WritesDep, check_batch
 from semcat.api.schemas import (
     BatchUpsertResult,
     CategoriesResponse,
@@ -21,13 +21,16 @@ from semcat.api.schemas import (
     HistoryOut,
     ProductIn,
     ProductOut,
+    ProductPage,
     ProductsRequest,
+    RelabelIn,
     UpsertResult,
 )
-from semcat.catalog import Product
-from semcat.engine import Engine, label_history
+from semcat.catalog import Product, parse_category
+from semcat.engine import Engine, browse, label_history, relabel
 from semcat.errors import NotFoundError
 from semcat.images import ImageError, resolve_image
+from semcat.limits import MAX_CATEGORY_FILTER_CHARS, MAX_PAGE, PAGE
 
 router = APIRouter(tags=["products"])
 
@@ -43,12 +46,13 @@ def _product(product_id: str, body: ProductIn) -> Product:
     )
 
 
-def upsert_in_order(engine: Engine, products: list[Product]) -> list[str]:
-    """Store one-product writes (merged by the API's write batcher, or one alone) as if
-    applied in arrival order: an id written twice keeps its last version; each write is
-    answered with what happened to its id (created, updated, relabeled, unchanged)."""
+def upsert_in_order(engine: Engine, products: list[Product], actor: str | None = None) -> list[str]:
+    """Store one-product writes (merged by the API's write batcher, those of one key's name
+    together, or one alone) as if applied in arrival order: an id written twice keeps its
+    last version; each write is answered with what happened to its id (created, updated,
+    relabeled, unchanged)."""
     last = {p.id: p for p in products}
-    outcomes = engine.upsert_products(list(last.values())).outcomes or {}
+    outcomes = engine.upsert_products(list(last.values()), actor=actor).outcomes or {}
     return [outcomes[p.id] for p in products]
 
 
@@ -64,24 +68,61 @@ async def product_history(product_id: str, engine: EngineDep) -> HistoryOut:
     return HistoryOut(id=product_id, changes=[ChangeOut.of(c) for c in changes])
 
 
+@router.get("/products", response_model=ProductPage, operation_id="list_products")
+async def list_products(
+    engine: EngineDep,
+    category: Annotated[
+        str | None,
+        Query(max_length=MAX_CATEGORY_FILTER_CHARS, description="Only products under this path (any level)."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
+    cursor: Annotated[
+        str | None, Query(max_length=100, description="The previous page's `next`; omit for the first page.")
+    ] = None,
+) -> ProductPage:
+    """The stored products, or those under a category, a page at a time, in an order that
+    holds from page to page; ``next`` is the following page's cursor (null: the last)."""
+    total, payloads, following = await run_in_threadpool(browse, engine, category or None, limit, cursor)
+    return ProductPage(
+        category=category or None,
+        total=total,
+        products=[ProductOut.from_payload(p) for p in payloads],
+        next=following,
+    )
+
+
+@router.patch("/products/{product_id:path}", response_model=UpsertResult, dependencies=WRITE, responses=UNAUTHORIZED)
+async def relabel_product(product_id: str, body: RelabelIn, engine: EngineDep, actor: ActorDep) -> UpsertResult:
+    """Change one stored product's label, keeping its text, photo and attributes (nothing
+    is embedded again); recorded in its label history. ``category`` null: unlabeled.
+    404 when the id is not stored."""
+    levels = parse_category(body.category)
+    status = await run_in_threadpool(lambda: relabel(engine, product_id, levels, actor=actor))
+    return UpsertResult(id=product_id, status=status)
+
+
 @router.get("/products/{product_id:path}", response_model=ProductOut, operation_id="get_product")
 async def get_product(product_id: str, engine: EngineDep) -> ProductOut:
     return ProductOut.from_payload(await run_in_threadpool(engine.get_product, product_id))
 
 
 @router.put("/products/{product_id:path}", response_model=UpsertResult, dependencies=WRITE, responses=UNAUTHORIZED)
-async def put_product(product_id: str, body: ProductIn, engine: EngineDep, writes: WritesDep) -> UpsertResult:
+async def put_product(
+    product_id: str, body: ProductIn, engine: EngineDep, writes: WritesDep, actor: ActorDep
+) -> UpsertResult:
     """Create or replace one product; searchable and voting from the next request."""
     product = _product(product_id, body)
     if writes is not None:  # merged with the writes queued meanwhile into one transaction
-        status = await writes.submit(None, product)
+        status = await writes.submit(actor, product)
     else:
-        (status,) = await run_in_threadpool(upsert_in_order, engine, [product])
+        (status,) = await run_in_threadpool(upsert_in_order, engine, [product], actor)
     return UpsertResult(id=product.id, status=status)
 
 
 @router.post("/products", response_model=BatchUpsertResult, dependencies=WRITE, responses=UNAUTHORIZED)
-async def post_products(body: ProductsRequest, engine: EngineDep, settings: SettingsDep) -> BatchUpsertResult:
+async def post_products(
+    body: ProductsRequest, engine: EngineDep, settings: SettingsDep, actor: ActorDep
+) -> BatchUpsertResult:
     """Create or replace a batch of products (labeled or not). A repeated id: the last one wins."""
     check_batch(len(body.items), settings)
     by_id: dict[str, Product] = {}
@@ -92,7 +133,7 @@ async def post_products(body: ProductsRequest, engine: EngineDep, settings: Sett
             duplicates.append(product.id)
             by_id.pop(product.id)
         by_id[product.id] = product
-    summary = await run_in_threadpool(engine.upsert_products, list(by_id.values()))
+    summary = await run_in_threadpool(lambda: engine.upsert_products(list(by_id.values()), actor=actor))
     return BatchUpsertResult(
         received=len(body.items),
         indexed=summary.embedded,
@@ -105,8 +146,8 @@ async def post_products(body: ProductsRequest, engine: EngineDep, settings: Sett
 
 
 @router.delete("/products/{product_id:path}", status_code=204, dependencies=WRITE, responses=UNAUTHORIZED)
-async def delete_product(product_id: str, engine: EngineDep) -> Response:
-    await run_in_threadpool(engine.delete_product, product_id)
+async def delete_product(product_id: str, engine: EngineDep, actor: ActorDep) -> Response:
+    await run_in_threadpool(lambda: engine.delete_product(product_id, actor=actor))
     return Response(status_code=204)
 
 

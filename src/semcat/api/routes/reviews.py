@@ -21,17 +21,15 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from semcat import workbench
-from semcat.api.deps import UNAUTHORIZED, WRITE, EngineDep
+from semcat.api.deps import UNAUTHORIZED, WRITE, ActorDep, EngineDep
 from semcat.catalog.readers import detect_format
 from semcat.errors import CatalogError, InvalidInputError
-from semcat.limits import MAX_CATEGORY_FILTER_CHARS, MAX_REVIEW_ITEMS
+from semcat.limits import MAX_CATEGORY_FILTER_CHARS, MAX_PAGE, MAX_REVIEW_ITEMS, PAGE
 from semcat.options import CategoryFilter, Depth, Modality, Neighbors, Precision
 from semcat.review.sessions import STATES
 
 router = APIRouter(tags=["reviews"])
 
-PAGE = 50  # items per page when not told
-MAX_PAGE = 1_000
 # an item's place in its session, and an action's version of it
 Position = Annotated[int, Field(ge=0, lt=MAX_REVIEW_ITEMS)]
 Version = Annotated[int, Field(ge=0, le=2**62)]
@@ -192,30 +190,34 @@ async def review_items(
 
 
 @router.post("/reviews/{sid}/items/{position}", response_model=ItemOut, dependencies=WRITE, responses=UNAUTHORIZED)
-async def act_on_item(sid: SessionId, position: ItemPosition, body: ActionIn, engine: EngineDep) -> ItemOut:
+async def act_on_item(
+    sid: SessionId, position: ItemPosition, body: ActionIn, engine: EngineDep, actor: ActorDep
+) -> ItemOut:
     """Accept the item's prediction, correct it (``category``: any level's path), or skip
     it; accepting and correcting store the product under its own id with that label."""
-    item = await run_in_threadpool(workbench.act, engine, sid, position, body.action, body.category, body.version)
+    item = await run_in_threadpool(
+        lambda: workbench.act(engine, sid, position, body.action, body.category, body.version, actor=actor)
+    )
     return _item(item)
 
 
 @router.post("/reviews/{sid}/accept", response_model=BulkOut, dependencies=WRITE, responses=UNAUTHORIZED)
-async def accept_many(sid: SessionId, body: BulkIn, engine: EngineDep) -> BulkOut:
+async def accept_many(sid: SessionId, body: BulkIn, engine: EngineDep, actor: ActorDep) -> BulkOut:
     """Accept, in one write, the items still to review that are ``auto``, at least
     ``min_confidence``, or at ``positions``."""
     items = await run_in_threadpool(
         lambda: workbench.accept_many(
-            engine, sid, auto=body.auto, min_confidence=body.min_confidence, positions=body.positions
+            engine, sid, auto=body.auto, min_confidence=body.min_confidence, positions=body.positions, actor=actor
         )
     )
     return BulkOut(accepted=len(items), items=[_item(i) for i in items])
 
 
 @router.post("/reviews/{sid}/undo", response_model=ItemOut, dependencies=WRITE, responses=UNAUTHORIZED)
-async def undo(sid: SessionId, engine: EngineDep) -> ItemOut:
+async def undo(sid: SessionId, engine: EngineDep, actor: ActorDep) -> ItemOut:
     """Undo the session's last action not undone yet (409 when there is none): the item as
     before it, and the stored product's label as before it."""
-    return _item(await run_in_threadpool(workbench.undo, engine, sid))
+    return _item(await run_in_threadpool(lambda: workbench.undo(engine, sid, actor=actor)))
 
 
 @router.get(

@@ -41,7 +41,7 @@ async def ready(request: Request, keyed: Annotated[bool, Depends(has_key)]) -> R
         labeled=stats.labeled,
         images=stats.images,
         photos=engine.settings.images_root is not None,
-        keyed_writes=engine.settings.api_key is not None,
+        keyed_writes=engine.settings.keyed,
         head_training=stats.head_training,
         depth={"value": stats.depth, "detected": stats.depth_detected},
         confidence=stats.confidence,

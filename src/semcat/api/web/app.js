@@ -3,7 +3,8 @@
 "use strict";
 
 const KEY_STORE = "semcat-api-key"; // sessionStorage: the key lives as long as the tab
-const state = { ready: null, taxonomy: [] };
+const state = { ready: null, taxonomy: [], counts: new Map(), children: new Map(), labeled: 0, products: 0 };
+const JOIN = " > "; // the levels of a category path
 const $ = (id) => document.getElementById(id);
 // where a neighbor was found, and what its score is
 const SPACES = { text: "text similarity", image: "photo similarity", lexical: "word match" };
@@ -131,15 +132,29 @@ async function loadOptions() {
   }
 }
 
+// every level's categories with their product counts: the correction boxes' autocomplete
+// and the Browse tree (a node's children are the next level's paths under it)
 async function loadTaxonomy() {
-  const seen = new Set();
-  for (let level = 1; level <= 8; level += 1) {
+  const counts = new Map();
+  const children = new Map([["", []]]);
+  for (let level = 1; level <= 20; level += 1) {
     const data = await api("GET", `categories?level=${level}`);
-    const names = data.categories.map((c) => c.category).filter((c) => !seen.has(c));
-    if (!names.length) break;
-    names.forEach((c) => seen.add(c));
+    state.labeled = data.labeled;
+    state.products = data.products;
+    const fresh = data.categories.filter((c) => !counts.has(c.category));
+    if (!fresh.length) break;
+    for (const c of fresh) {
+      counts.set(c.category, c.count);
+      const parent = c.category.includes(JOIN) ? c.category.slice(0, c.category.lastIndexOf(JOIN)) : "";
+      if (!children.has(parent)) children.set(parent, []);
+      children.get(parent).push(c.category);
+    }
   }
-  state.taxonomy = [...seen].sort();
+  for (const list of children.values()) list.sort((a, b) => counts.get(b) - counts.get(a) || a.localeCompare(b));
+  state.counts = counts;
+  state.children = children;
+  state.taxonomy = [...counts.keys()].sort();
+  renderTree();
   let list = $("taxonomy");
   if (!list) { list = el("datalist", { id: "taxonomy" }); document.body.append(list); }
   list.replaceChildren(...state.taxonomy.map((c) => el("option", { value: c })));
@@ -177,8 +192,10 @@ async function categorizeItem(item, options, photo) {
 
 // a stored product's photo, only when the service serves photos (/ready's photos: an
 // images root is set): no request that can only answer 404
-function storedPhoto(id) {
-  if (!state.ready || !state.ready.photos) return "";
+// a stored product's photo, asked for only when the service serves photos and (where the
+// page knows the product) it has one: a product without one would be a 404 in the console
+function storedPhoto(id, hasImage = true) {
+  if (!state.ready || !state.ready.photos || !hasImage) return "";
   const photo = el("img", { src: `images/${encodeURIComponent(id)}`, alt: "", loading: "lazy" });
   photo.addEventListener("error", () => photo.remove());
   return photo;
@@ -577,15 +594,137 @@ async function openFromAddress() {
 }
 
 // ---------------------------------------------------------------- browse
-$("browse-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
+const browse = { category: null, next: null };
+const MAX_MATCHES = 300; // categories a search shows (with their parents)
+
+function leafName(path) { return path.includes(JOIN) ? path.slice(path.lastIndexOf(JOIN) + JOIN.length) : path; }
+
+function nodeButton(path, query) {
+  const name = leafName(path);
+  const label = el("span");
+  const at = query ? name.toLowerCase().indexOf(query) : -1;
+  if (at >= 0) label.append(name.slice(0, at), el("mark", { text: name.slice(at, at + query.length) }), name.slice(at + query.length));
+  else label.textContent = name;
+  const button = el("button", { type: "button", class: "node", title: path, "data-path": path }, label,
+    el("span", { class: "count", text: ` ${state.counts.get(path)}` }));
+  if (browse.category === path) button.setAttribute("aria-current", "true");
+  button.addEventListener("click", () => openCategory(path).catch(showError));
+  return button;
+}
+
+// one node; its children are drawn when it is first opened (a taxonomy of thousands of
+// categories draws only what is shown), or all at once for a search's matches
+function treeNode(path, keep, query, opened) {
+  const kids = (state.children.get(path) || []).filter((c) => !keep || keep.has(c));
+  if (!kids.length) return el("li", { class: "leaf" }, nodeButton(path, query));
+  const list = el("ul");
+  const details = el("details", {}, el("summary", {}, nodeButton(path, query)), list);
+  const fill = () => { if (!list.childElementCount) list.append(...kids.map((c) => treeNode(c, keep, query, opened))); };
+  if (keep || opened.has(path)) { details.open = true; fill(); }
+  details.addEventListener("toggle", () => { if (details.open) fill(); });
+  return el("li", {}, details);
+}
+
+function renderTree() {
+  const query = $("b-search").value.trim().toLowerCase();
+  // a redraw (after a relabel, a search cleared) keeps the branches that were open
+  const opened = new Set([...$("b-tree").querySelectorAll("details[open] > summary > button.node")]
+    .map((b) => b.dataset.path));
+  let keep = null;
+  let roots = state.children.get("") || [];
+  if (query) {
+    const matches = state.taxonomy.filter((p) => leafName(p).toLowerCase().includes(query)).slice(0, MAX_MATCHES);
+    keep = new Set();
+    for (const path of matches) {
+      const parts = path.split(JOIN);
+      for (let i = 1; i <= parts.length; i += 1) keep.add(parts.slice(0, i).join(JOIN));
+    }
+    roots = roots.filter((r) => keep.has(r));
+    $("b-summary").textContent = matches.length >= MAX_MATCHES
+      ? `the first ${MAX_MATCHES} categories named like “${query}”; type more to narrow`
+      : `${matches.length} categor${matches.length === 1 ? "y" : "ies"} named like “${query}”`;
+  } else {
+    $("b-summary").textContent = `${state.counts.size} categories; ${state.labeled} of ${state.products} products labeled`;
+  }
+  $("b-tree").replaceChildren(...roots.map((r) => treeNode(r, keep, query, query ? new Set() : opened)));
+}
+$("b-search").addEventListener("input", renderTree);
+
+async function openCategory(path) {
+  browse.category = path;
+  browse.next = null;
+  document.querySelectorAll("#b-tree button.node").forEach((b) => {
+    if (b.dataset.path === path) b.setAttribute("aria-current", "true"); else b.removeAttribute("aria-current");
+  });
+  $("b-products").tBodies[0].replaceChildren();
+  await moreProducts();
+}
+
+async function moreProducts() {
   clearError();
-  try {
-    const data = await api("GET", `categories?level=${$("b-level").value}`);
-    $("b-summary").textContent = `${data.categories.length} categories at level ${data.level}; ${data.labeled} of ${data.products} products labeled`;
-    $("b-categories").replaceChildren(...data.categories.map((c) => el("li", { text: `${c.category} — ${c.count}` })));
-  } catch (error) { showError(error); }
-});
+  const path = browse.category;
+  const query = new URLSearchParams({ category: path, limit: "50" });
+  if (browse.next) query.set("cursor", browse.next);
+  const data = await api("GET", `products?${query}`);
+  if (browse.category !== path) return; // another category was opened meanwhile
+  browse.next = data.next;
+  $("b-title").textContent = `${path} — ${data.total} product${data.total === 1 ? "" : "s"}`;
+  $("b-products").hidden = false;
+  $("b-products").tBodies[0].append(...data.products.map(productRow));
+  $("b-more").hidden = !data.next;
+}
+$("b-more").addEventListener("click", () => moreProducts().catch(showError));
+
+function productRow(product) {
+  const row = el("tr", { "data-id": product.id });
+  const about = el("td", { title: product.description || "" }, storedPhoto(product.id, Boolean(product.image)),
+    el("span", { text: product.title || product.id }), el("br"), el("span", { class: "hint", text: `id ${product.id}` }));
+  const category = el("td", { text: product.category || "unlabeled" });
+  const relabel = el("button", { type: "button", class: "secondary" }, "Relabel");
+  const similar = el("button", { type: "button", class: "secondary" }, "Similar");
+  relabel.addEventListener("click", () => editLabel(product, category));
+  similar.addEventListener("click", () => openSimilar(product.id).catch(showError));
+  row.append(about, category, el("td", { class: "acts" }, relabel, similar));
+  return row;
+}
+
+// relabel in place: the product keeps its id, text and photo; the change is in its history
+function editLabel(product, cell) {
+  const input = el("input", { type: "text", class: "fix", list: "taxonomy", autocomplete: "off",
+    "aria-label": `New category of ${product.title || product.id}` });
+  input.value = product.category || "";
+  const save = el("button", { type: "button" }, "Save");
+  const cancel = el("button", { type: "button", class: "secondary" }, "Cancel");
+  const done = () => cell.replaceChildren(product.category || "unlabeled");
+  const submit = async () => {
+    const category = input.value.trim();
+    try {
+      clearError();
+      await api("PATCH", `products/${encodeURIComponent(product.id)}`, { category: category || null });
+      const was = product.category;
+      product.category = category || null;
+      done();
+      cell.append(el("br"), el("span", { class: "hint moved", text: `relabeled (was ${was || "unlabeled"})` }));
+      await loadTaxonomy();
+    } catch (error) { showError(error); }
+  };
+  save.addEventListener("click", submit);
+  cancel.addEventListener("click", done);
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") { event.preventDefault(); submit(); }
+    if (event.key === "Escape") done();
+  });
+  cell.replaceChildren(input, save, cancel);
+  input.focus();
+}
+
+// the Similar form below, filled for a stored product (k and the category filter stay the user's)
+async function openSimilar(id) {
+  $("s-query").value = id;
+  $("s-by-id").checked = true;
+  $("similar-form").requestSubmit();
+  $("similar-form").scrollIntoView({ block: "start" });
+}
 
 $("similar-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -597,7 +736,7 @@ $("similar-form").addEventListener("submit", async (event) => {
     if ($("s-category").value.trim()) body.category = $("s-category").value.trim();
     const data = await api("POST", "similar", body);
     $("s-results").replaceChildren(...data.results.map((hit) => {
-      return el("li", {}, storedPhoto(hit.id), el("span", {}, el("span", { text: hit.product.title || hit.id }), el("br"),
+      return el("li", {}, storedPhoto(hit.id, Boolean(hit.product.image)), el("span", {}, el("span", { text: hit.product.title || hit.id }), el("br"),
         el("span", { class: "cat", text: `${hit.product.category || "unlabeled"} · ${hit.score.toFixed(3)} · id ${hit.id}` })));
     }));
   } catch (error) { showError(error); }

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from semcat.errors import StoreError, StoreMissingError
-from semcat.search.base import Record, SearchFilter, StoreMeta, level_key
+from semcat.errors import InvalidInputError, StoreError, StoreMissingError
+from semcat.search.base import Page, Record, SearchFilter, StoreMeta, level_key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -371,6 +371,28 @@ class Documents:
         if flt.category is not None:
             return int(self.db.execute("SELECT COUNT(*) FROM prefixes WHERE prefix=?", (flt.category,)).fetchone()[0])
         return int(self.db.execute("SELECT COUNT(*) FROM items WHERE category IS NOT NULL").fetchone()[0])
+
+    def browse(self, flt: SearchFilter | None, limit: int, cursor: str | None) -> Page:
+        """A page of products in storage order, keyed on the internal id (a category's page
+        is read from the (prefix, iid) index, never sorted: constant cost at any depth)."""
+        after = -1
+        if cursor is not None:
+            if not cursor.isdigit():
+                raise InvalidInputError(f"cursor {cursor!r} is not one this store gave (a page's 'next')")
+            after = int(cursor)
+        if flt is not None and flt.category is not None:
+            sql = (
+                "SELECT i.iid, i.id, i.payload FROM prefixes p JOIN items i ON i.iid = p.iid "
+                "WHERE p.prefix = ? AND p.iid > ? ORDER BY p.iid LIMIT ?"
+            )
+            args: list[Any] = [flt.category, after, limit + 1]
+        else:
+            labeled = " AND category IS NOT NULL" if flt is not None and flt.labeled else ""
+            sql = f"SELECT iid, id, payload FROM items WHERE iid > ?{labeled} ORDER BY iid LIMIT ?"
+            args = [after, limit + 1]
+        rows = self.db.execute(sql, args).fetchall()
+        records = [Record(id=pid, payload=json.loads(payload)) for _, pid, payload in rows[:limit]]
+        return Page(records, str(rows[limit - 1][0]) if len(rows) > limit else None)
 
     def exists(self, flt: SearchFilter | None = None) -> bool:
         if flt is None or flt.empty:

@@ -32,6 +32,7 @@ from semcat.options import HNSW_DEFAULTS
 from semcat.search.base import (
     DEFAULT_SPACE,
     Hit,
+    Page,
     Record,
     SearchFilter,
     StoreMeta,
@@ -342,6 +343,10 @@ class FaissStore(VectorStore):
     def exists(self, filter: SearchFilter | None = None) -> bool:
         with self._lock:
             return self.docs.exists(filter)
+
+    def _browse(self, filter: SearchFilter | None, limit: int, cursor: str | None) -> Page:
+        with self._lock:
+            return self.docs.browse(filter, limit, cursor)
 
     def category_counts(self, level: int | None = None) -> dict[str, int]:
         with self._lock:
