@@ -47,7 +47,7 @@ from semcat.errors import ConfigError, InvalidInputError, NotFoundError, StoreEr
 from semcat.indexer import IndexSummary, index_products
 from semcat.methods import calibrated_methods, method_spec
 from semcat.options import SIMILAR_K, QueryOptions
-from semcat.review import LabelChange, LabelHistory, ReviewSessions
+from semcat.review import Audits, LabelChange, LabelHistory, ReviewSessions
 from semcat.search import DEFAULT_SPACE, IMAGE_SPACE, Hit, SearchFilter, StoreMeta, VectorStore, open_store
 from semcat.spaces import LEXICAL_SPACE
 
@@ -151,6 +151,7 @@ class Engine:
         # the label history and the review sessions of the store collection, beside its heads
         self.history = LabelHistory(s.data_dir / "history" / f"{s.store}-{s.collection}.sqlite")
         self.reviews = ReviewSessions(s.data_dir / "history" / f"{s.store}-{s.collection}-reviews.sqlite")
+        self.audits = Audits(s.data_dir / "history" / f"{s.store}-{s.collection}-audit.sqlite")
         self._heads = HeadKeeper(
             s.data_dir / "heads" / f"{s.store}-{s.collection}.pkl",
             s.text_fields,
@@ -230,6 +231,7 @@ class Engine:
     def close(self) -> None:
         self.history.close()
         self.reviews.close()
+        self.audits.close()
         if self._store is not None:
             self._store.close()
             self._store = None

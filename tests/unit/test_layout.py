@@ -17,7 +17,7 @@ LAYERS = [
     {"embedding"},  # writes the vectors: never imports the stores
     {"search"},  # stores and scores them: never imports the encoders (their names live in spaces)
     {"categorize", "indexer", "review"},
-    {"engine", "evaluation", "workbench"},
+    {"engine", "evaluation", "workbench", "auditing"},
     {"api", "cli"},
 ]
 

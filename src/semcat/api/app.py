@@ -23,7 +23,7 @@ from semcat import __version__
 from semcat.api.batcher import CallBatcher, MicroBatcher
 from semcat.api.collector import freeze_loaded, serving_collector
 from semcat.api.errors import BodyLimitMiddleware, install_error_handlers
-from semcat.api.routes import categorize, products, reviews, service, similar, web
+from semcat.api.routes import audit, categorize, products, reviews, service, similar, web
 from semcat.api.routes.products import upsert_in_order
 from semcat.api.schemas import ErrorBody
 from semcat.catalog import Product
@@ -148,11 +148,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key"],
         )
     install_error_handlers(app, settings.max_body_bytes)
-    for module in (categorize, similar, products, reviews, service, web):
+    for module in (categorize, similar, products, reviews, audit, service, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.WEB), name="static")
     return app

@@ -408,6 +408,11 @@ class Ready(BaseModel):
         description="The auto-file decision: target precision, the confidence threshold learned for it, the share "
         "of the store's labeled products it files automatically (out of fold), or why everything goes to review.",
     )
+    audit: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The label audit: the latest one's state, and the latest finished one's suspects (per main "
+        "category), conflicting near-duplicate groups and whether the store changed since (GET /audit).",
+    )
 
 
 class ErrorBody(BaseModel):

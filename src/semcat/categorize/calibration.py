@@ -631,7 +631,7 @@ def out_of_fold(
     labels = list(labels)
     for number, test in enumerate(_folds(labels, folds, seed), start=1):
         if progress is not None:
-            progress(f"calibration fold {number}/{folds}")
+            progress(f"fold {number}/{folds}")
         train = np.setdiff1d(np.arange(len(labels)), test)
         with tempfile.TemporaryDirectory(prefix="semcat-calibration-") as tmp:
             store = scratch_store(
@@ -640,6 +640,7 @@ def out_of_fold(
                 [labels[i] for i in train],
                 [texts[i] for i in train],
                 [words[i] for i in train] if options.lexical_weight > 0 else None,
+                ids=[str(i) for i in train.tolist()],  # a neighbor's id is its row: the audit reads it
             )
             try:
                 head = None
@@ -692,7 +693,8 @@ def calibrate(
     depth = options.depth or max(len(p) for p in paths)
     if folds is None:
         folds = 10 if len(labels) < CALIBRATION_RECIPE.small_catalog else 5
-    predictions = out_of_fold(dense, texts, labels, options, head_options, folds, progress=progress)
+    told = None if progress is None else (lambda message: progress(f"calibration {message}"))
+    predictions = out_of_fold(dense, texts, labels, options, head_options, folds, progress=told)
     result = fit(predictions, paths, depth, options, len(labels))
     result.seconds = time.perf_counter() - start
     return result

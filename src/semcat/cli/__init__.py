@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 
+from semcat.cli.audit import audit
 from semcat.cli.categorize import categorize, similar
 from semcat.cli.evaluate import evaluate
 from semcat.cli.index import index
@@ -24,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for command in (index, categorize, similar, info, evaluate, train, serve):
+for command in (index, categorize, similar, info, audit, evaluate, train, serve):
     app.command()(command)
 app.add_typer(models_app, name="models")
 

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from semcat.cli.audit import audit_line
 from semcat.cli.common import STORE, JsonOpt, make_engine, make_settings, out, run, shared_options
 
 if TYPE_CHECKING:
@@ -48,8 +49,11 @@ def info(
     """Show the store, its model and the product count per category."""
 
     def body() -> None:
+        from semcat import auditing
+
         with make_engine(make_settings(**shared)) as engine:
             data = info_payload(engine.stats(level, saved_head=True, describe=True))
+            data["audit"] = auditing.status(engine)
         if as_json:
             out.print_json(data=data)
             return
@@ -64,6 +68,7 @@ def info(
         how = "detected from the labels" if depth["detected"] else "set by SEMCAT_PREDICT_DEPTH"
         out.print(f"depth:    {depth['value'] or '-'} levels predicted ({how})", markup=False)
         out.print(f"auto-file: {confidence_line(data['confidence'])}", markup=False)
+        out.print(f"audit:    {audit_line(data['audit'])}", markup=False)
         table = Table(f"category (level {level})", "products")
         for name, count in data["categories"].items():
             table.add_row(escape(name), str(count))

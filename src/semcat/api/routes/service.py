@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from semcat import auditing
 from semcat.api.deps import has_key
 from semcat.api.errors import error_response
 from semcat.api.schemas import ErrorBody, Health, MethodOut, OptionsOut, Ready
@@ -30,6 +31,7 @@ async def ready(request: Request, keyed: Annotated[bool, Depends(has_key)]) -> R
     try:
         engine = request.app.state.engine
         stats = await run_in_threadpool(lambda: engine.stats(categories=False))
+        audit = await run_in_threadpool(auditing.status, engine)
     except Exception as exc:  # not ready is an answer, not a crash
         detail = str(exc) if keyed else f"{type(exc).__name__}: the model or the store is not ready"
         return error_response(503, "not_ready", detail)
@@ -45,6 +47,7 @@ async def ready(request: Request, keyed: Annotated[bool, Depends(has_key)]) -> R
         head_training=stats.head_training,
         depth={"value": stats.depth, "detected": stats.depth_detected},
         confidence=stats.confidence,
+        audit=audit,
     )
 
 

@@ -35,7 +35,7 @@ $("key-cancel").addEventListener("click", () => {
 
 // the routes that change the catalog or a review session: they need the key when the
 // service says writes are keyed (asked before the request, not after a 401)
-const WRITE_ROUTES = /^(products|reviews)/;
+const WRITE_ROUTES = /^(products|reviews|audit)/;
 
 async function api(method, path, body, retried = false) {
   const headers = {};
@@ -741,6 +741,112 @@ $("similar-form").addEventListener("submit", async (event) => {
     }));
   } catch (error) { showError(error); }
 });
+
+// ---------------------------------------------------------------- audit
+const audit = { offset: 0, total: 0, polling: null };
+
+function auditLine(a) {
+  if (!a || a.state === "never run") return "No audit yet: run one to list the labels that are probably wrong.";
+  const when = a.finished ? new Date(a.finished * 1000).toLocaleString() : "";
+  const head = a.state === "running" ? "An audit is running; " : a.state === "failed" ? `The last audit failed (${a.message}); ` : "";
+  if (a.suspects == null) return `${head}no finished audit yet.`;
+  return `${head}${a.suspects} suspected label issues among ${a.products} labeled products, `
+    + `${a.conflicts} groups of near-duplicates under different labels (audited ${when} in ${Math.round(a.seconds)} s)`
+    + (a.stale ? "; the store changed since." : ".");
+}
+
+async function loadAudit(reset = true) {
+  clearError();
+  if (reset) { audit.offset = 0; $("a-table").tBodies[0].replaceChildren(); }
+  const query = new URLSearchParams({ offset: String(audit.offset), limit: "50" });
+  if ($("a-category").value.trim()) query.set("category", $("a-category").value.trim());
+  if ($("a-level").value) query.set("level", $("a-level").value);
+  const data = await api("GET", `audit?${query}`);
+  $("a-status").textContent = auditLine(data.audit);
+  $("a-mains").replaceChildren(...Object.entries(data.audit.per_main || {}).map(([main, count]) => {
+    const chip = el("button", { type: "button", class: "secondary" }, `${main} · ${count}`);
+    chip.addEventListener("click", () => { $("a-category").value = main; loadAudit().catch(showError); });
+    return chip;
+  }));
+  audit.total = data.total;
+  audit.offset += data.items.length;
+  $("a-table").hidden = !data.items.length && reset;
+  $("a-table").tBodies[0].append(...data.items.flatMap(suspectRows));
+  $("a-more").hidden = audit.offset >= audit.total;
+  const running = data.audit.state === "running";
+  $("a-run").disabled = running;
+  if (running && !audit.polling) audit.polling = setTimeout(() => { audit.polling = null; loadAudit().catch(showError); }, 2000);
+  if (reset && data.audit.suspects != null) await loadConflicts(); // none before a finished audit
+}
+
+function suspectRows(item) {
+  const row = el("tr", { "data-id": item.id });
+  const evidence = el("tr", { class: "evidence", hidden: "" }, el("td", { colspan: "4" },
+    el("ol", { class: "neighbors" }, ...item.neighbors.map((n) => el("li", {}, el("span", {},
+      el("span", { text: n.title || n.id }), el("br"),
+      el("span", { class: "cat", text: `${n.category || "unlabeled"} · ${n.score.toFixed(3)} · id ${n.id}` })))))));
+  // the audit judged the label down to the category depth; deeper levels (product names) are not its business
+  const unchanged = item.current === item.label || (item.current || "").startsWith(`${item.label}${JOIN}`);
+  const label = el("td", { text: unchanged ? item.label : `${item.current || "deleted"} (was ${item.label})` });
+  const suggested = el("td", {}, el("span", { text: item.suggested || "–" }), el("br"),
+    el("span", { class: "share", text: `parts at level ${item.level}; its label's share ${item.label_score < 0.01 ? "under 1%" : percent(item.label_score)}` }));
+  const use = el("button", { type: "button" }, "Use suggestion");
+  const fix = el("button", { type: "button", class: "secondary" }, "Correct…");
+  const keep = el("button", { type: "button", class: "secondary" }, "Keep");
+  const why = el("button", { type: "button", class: "secondary", "aria-expanded": "false" }, "Evidence");
+  const relabel = async (category) => {
+    await api("PATCH", `products/${encodeURIComponent(item.id)}`, { category });
+    item.current = category;
+    label.textContent = `${category} (was ${item.label})`;
+    row.classList.add("done");
+  };
+  use.disabled = !item.suggested;
+  use.addEventListener("click", () => relabel(item.suggested).catch(showError));
+  fix.addEventListener("click", () => {
+    const input = el("input", { type: "text", class: "fix", list: "taxonomy", autocomplete: "off",
+      "aria-label": `Right category of ${item.title || item.id}` });
+    input.value = item.suggested || item.label;
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && input.value.trim()) { event.preventDefault(); relabel(input.value.trim()).catch(showError); }
+    });
+    label.replaceChildren(input);
+    input.focus();
+  });
+  keep.addEventListener("click", async () => {
+    try {
+      await api("POST", `audit/${encodeURIComponent(item.id)}/keep`);
+      row.classList.add("done");
+      label.append(el("br"), el("span", { class: "share", text: "kept as it is" }));
+    } catch (error) { showError(error); }
+  });
+  why.addEventListener("click", () => {
+    evidence.hidden = !evidence.hidden;
+    why.setAttribute("aria-expanded", String(!evidence.hidden));
+  });
+  row.append(el("td", {}, el("span", { text: item.title || item.id }), el("br"), el("span", { class: "hint", text: `id ${item.id}` })),
+    label, suggested, el("td", { class: "acts" }, use, fix, keep, why));
+  return [row, evidence];
+}
+
+async function loadConflicts() {
+  try {
+    const data = await api("GET", "audit/conflicts?limit=20");
+    $("a-conflicts").replaceChildren(...data.groups.map((g) => el("li", {}, el("span", {},
+      el("span", { text: `${g.size} products, ${g.labels} labels (cosine ≥ ${g.cosine.toFixed(3)})` }), el("br"),
+      el("span", { class: "cat", text: g.members.map((m) => `${m.title || m.id} → ${m.category}`).join(" · ") })))));
+  } catch (_) { $("a-conflicts").replaceChildren(); /* no finished audit yet */ }
+}
+
+$("a-run").addEventListener("click", async () => {
+  try {
+    clearError();
+    await api("POST", "audit");
+    await loadAudit();
+  } catch (error) { showError(error); }
+});
+$("a-filter").addEventListener("submit", (event) => { event.preventDefault(); loadAudit().catch(showError); });
+$("a-more").addEventListener("click", () => loadAudit(false).catch(showError));
+document.querySelector('.tab[data-view="audit"]').addEventListener("click", () => loadAudit().catch(showError));
 
 loadReady();
 openFromAddress().catch(showError);

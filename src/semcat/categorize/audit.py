@@ -1,0 +1,351 @@
+"""Label audit: the stored products whose category is probably wrong, with the evidence.
+
+1. **Out-of-fold predictions** of the default categorizer over the store's labeled
+   products (:func:`semcat.categorize.calibration.out_of_fold`: the stored vectors, no
+   re-embedding; each product categorized by a store and a head that never saw it).
+2. **Per level**, the predictions' probabilities of every category at that level (the
+   mixed vote and head shares of the path down to it; the mass a prediction leaves to
+   other branches spread evenly over the categories it did not list), and cleanlab's
+   confident learning on them (``find_label_issues``, pruned by noise rate): a product is
+   suspect at the first level where cleanlab finds its label an issue.
+3. **Ranked** by the lowest, over the levels, of the share the predictions give the stored
+   category under its stored parent (cleanlab's self-confidence, level by level): the
+   least likely first. Each suspect carries the stored
+   label, the suggested category (the out-of-fold prediction) and its share, the level
+   where they part, and the neighbors that voted, with their labels.
+4. **Conflicting near-duplicates**: groups of products at or above the categorizer's
+   near-duplicate cosine whose labels differ, each group once.
+
+A category with a single labeled product (at some level) cannot be judged from its other
+products: its product is listed under ``singletons``, never as a suspect.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from semcat.catalog import PATH_JOIN
+from semcat.categorize.prediction import Prediction
+from semcat.errors import EmptyIndexError
+from semcat.options import DEFAULTS, HeadOptions, QueryOptions
+from semcat.spaces import DENSE_SPACES
+
+EVIDENCE = 5  # neighbors shown with each suspect
+MAX_GROUP = 50  # members listed per conflicting near-duplicate group
+AUDIT_FOLDS = 5  # folds of the out-of-fold predictions
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A labeled neighbor that voted on the suspect's out-of-fold prediction."""
+
+    id: str
+    score: float
+    category: str | None
+
+
+@dataclass
+class Suspect:
+    """A stored product whose label is probably wrong."""
+
+    id: str
+    label: str  # the stored category
+    suggested: str | None  # the out-of-fold prediction (None: it gave none)
+    suggested_score: float  # its share down to the level where they part
+    level: int  # the first level where the label and the suggestion part (1 = main)
+    label_score: float  # the lowest share the predictions give the stored category under its parent
+    neighbors: list[Evidence] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Suspect:
+        return cls(**{**data, "neighbors": [Evidence(**n) for n in data.get("neighbors", [])]})
+
+
+@dataclass
+class ConflictGroup:
+    """Products at or above the near-duplicate cosine of each other, with differing labels."""
+
+    members: list[tuple[str, str]]  # (id, stored category), at most MAX_GROUP
+    size: int  # members in all
+    labels: int  # distinct labels among them
+    cosine: float  # the lowest similarity that links a member to the group
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConflictGroup:
+        return cls(**{**data, "members": [tuple(m) for m in data["members"]]})
+
+
+@dataclass
+class AuditReport:
+    suspects: list[Suspect]  # most likely wrong first
+    conflicts: list[ConflictGroup]  # the most labels, then the largest, first
+    singletons: dict[str, int]  # categories with a single labeled product -> their level
+    products: int  # labeled products audited
+    depth: int  # levels judged
+    folds: int
+    threshold: float  # the near-duplicate cosine
+    seconds: float = 0.0
+    finished_at: float = 0.0
+    generation: int | None = None  # the store's write counter when it was read
+
+    def per_main(self) -> dict[str, int]:
+        """Suspected label issues per stored main category, the most first."""
+        counts = Counter(s.label.split(PATH_JOIN)[0] for s in self.suspects)
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditReport:
+        return cls(
+            **{
+                **data,
+                "suspects": [Suspect.from_dict(s) for s in data["suspects"]],
+                "conflicts": [ConflictGroup.from_dict(c) for c in data["conflicts"]],
+            }
+        )
+
+
+def _prefix(path: Sequence[str], level: int) -> str:
+    return PATH_JOIN.join(path[:level])
+
+
+def level_probabilities(
+    predictions: Sequence[Prediction], rows: Sequence[int], classes: Sequence[str], level: int
+) -> np.ndarray:
+    """(rows, classes): each prediction's probability of every category at ``level``. The
+    listed alternatives carry the path's mixed share down to the level; what they leave
+    (other branches, stopping above) is spread evenly over the unlisted categories, so
+    every row sums to 1 and no category is impossible."""
+    index = {c: k for k, c in enumerate(classes)}
+    out = np.zeros((len(rows), len(classes)), dtype=np.float32)
+    for r, i in enumerate(rows):
+        levels = predictions[i].levels
+        if len(levels) >= level:
+            for alternative in levels[level - 1].top:
+                k = index.get(alternative.category)
+                if k is not None:
+                    out[r, k] = max(out[r, k], alternative.score)
+    listed = out > 0
+    left = np.clip(1.0 - out.sum(axis=1), 0.0, None)
+    unlisted = np.maximum((~listed).sum(axis=1), 1)
+    out += np.where(listed, 0.0, (left / unlisted)[:, None]).astype(np.float32)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+def _part(label: Sequence[str], predicted: Sequence[str]) -> int:
+    """The first level (1-based) where the two paths differ."""
+    for level, (a, b) in enumerate(zip(label, predicted, strict=False), start=1):
+        if a != b:
+            return level
+    return min(len(label), len(predicted)) + 1
+
+
+@dataclass
+class LabelScores:
+    """What the out-of-fold predictions say of every stored label: per product and level,
+    the share given to its stored category down to that level (NaN: not judged there), and
+    the level cleanlab flags it at (0: none)."""
+
+    shares: np.ndarray  # (products, depth)
+    flagged: np.ndarray  # (products,) int
+    singletons: dict[str, int]
+
+    def trust(self, rank_by: str = "conditional") -> np.ndarray:
+        """One number per product, low for a label the predictions contradict: the lowest,
+        over the levels, of the share given to the stored category under its stored parent
+        (``conditional``), or the share of the stored path down to the deepest level judged
+        (``joint``). NaN for a product judged at no level."""
+        shares = self.shares
+        if rank_by == "joint":
+            out = np.full(len(shares), np.nan)
+            for row in range(len(shares)):
+                judged = shares[row][~np.isnan(shares[row])]
+                if len(judged):
+                    out[row] = judged[-1]
+            return out
+        parent = np.hstack([np.ones((len(shares), 1)), shares[:, :-1]])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            conditional = np.where(parent > 0, np.minimum(shares / parent, 1.0), 0.0)
+        conditional[np.isnan(shares)] = np.nan
+        all_nan = np.isnan(conditional).all(axis=1)
+        out = np.full(len(shares), np.nan)
+        out[~all_nan] = np.nanmin(conditional[~all_nan], axis=1)
+        return out
+
+
+def label_scores(predictions: Sequence[Prediction], labels: Sequence[str], depth: int) -> LabelScores:
+    """:class:`LabelScores` of ``labels`` (full paths) from their out-of-fold ``predictions``:
+    per level, the predictions' probabilities of that level's categories and cleanlab's
+    confident learning on them. A product whose category at some level has no other
+    product is judged no deeper (its category is listed as a singleton)."""
+    from cleanlab.filter import find_label_issues
+
+    paths = [tuple(str(label).split(PATH_JOIN))[:depth] for label in labels]
+    singletons: dict[str, int] = {}
+    shares = np.full((len(paths), depth), np.nan)
+    flagged = np.zeros(len(paths), dtype=np.int64)
+    judged = np.ones(len(paths), dtype=bool)
+    for level in range(1, depth + 1):
+        sizes = Counter(_prefix(p, level) for p in paths if len(p) >= level)
+        for i, p in enumerate(paths):
+            if judged[i] and len(p) >= level and sizes[_prefix(p, level)] < 2:
+                singletons[_prefix(p, level)] = level
+                judged[i] = False  # its category has no other product to judge it by
+        rows = [i for i, p in enumerate(paths) if judged[i] and len(p) >= level]
+        classes = sorted({_prefix(paths[i], level) for i in rows})
+        if len(classes) < 2:
+            continue
+        position = {c: k for k, c in enumerate(classes)}
+        given = np.asarray([position[_prefix(paths[i], level)] for i in rows])
+        probs = level_probabilities(predictions, rows, classes, level)
+        shares[rows, level - 1] = probs[np.arange(len(rows)), given]
+        issues = find_label_issues(given, probs, filter_by="prune_by_noise_rate", n_jobs=1)
+        for r in np.flatnonzero(issues).tolist():
+            if not flagged[rows[r]]:
+                flagged[rows[r]] = level
+    return LabelScores(shares, flagged, singletons)
+
+
+RANK_BY = "conditional"  # how suspects are ordered (chosen by benchmarks/accuracy/audit_noise.py)
+
+
+def find_suspects(
+    predictions: Sequence[Prediction], ids: Sequence[str], labels: Sequence[str], depth: int
+) -> tuple[list[Suspect], dict[str, int]]:
+    """Suspects among ``labels`` (full paths) given their out-of-fold ``predictions``
+    (neighbor ids are row numbers), the least trusted first, and the single-product
+    categories left unjudged."""
+    scores = label_scores(predictions, labels, depth)
+    trust = scores.trust(RANK_BY)
+    paths = [tuple(str(label).split(PATH_JOIN))[:depth] for label in labels]
+    suspects = []
+    for i in np.flatnonzero(scores.flagged).tolist():
+        p = predictions[i]
+        predicted = tuple(p.path)
+        part = min(_part(paths[i], predicted), int(scores.flagged[i])) if predicted else int(scores.flagged[i])
+        at = p.levels[min(part, len(p.levels)) - 1] if p.levels else None
+        evidence = [
+            Evidence(ids[int(n.id)], round(float(n.score), 4), n.category)
+            for n in p.neighbors
+            if n.space in DENSE_SPACES
+        ][:EVIDENCE]
+        suspects.append(
+            Suspect(
+                id=ids[i],
+                label=PATH_JOIN.join(paths[i]),
+                suggested=PATH_JOIN.join(predicted) if predicted else None,
+                suggested_score=round(float(at.score), 4) if at is not None else 0.0,
+                level=part,
+                label_score=round(float(trust[i]), 4),
+                neighbors=evidence,
+            )
+        )
+    suspects.sort(key=lambda s: (s.label_score, s.level, -s.suggested_score, s.id))
+    return suspects, scores.singletons
+
+
+def conflicting_duplicates(
+    dense: np.ndarray, ids: Sequence[str], labels: Sequence[str], threshold: float
+) -> list[ConflictGroup]:
+    """Groups of products linked by a cosine of at least ``threshold`` (a chain of such
+    pairs) whose labels differ; each group once, the most labels and the largest first."""
+    import faiss
+
+    vectors = np.ascontiguousarray(dense, dtype=np.float32)
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    parent = list(range(len(ids)))
+    weakest: dict[int, float] = defaultdict(lambda: 1.0)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    pairs: list[tuple[int, int, float]] = []
+    for start in range(0, len(ids), 4096):
+        lims, scores, found = index.range_search(vectors[start : start + 4096], threshold)
+        for row in range(len(lims) - 1):
+            i = start + row
+            span = slice(lims[row], lims[row + 1])
+            for j, s in zip(found[span].tolist(), scores[span].tolist(), strict=True):
+                if j > i:
+                    pairs.append((i, j, s))
+    for i, j, _ in pairs:
+        a, b = root(i), root(j)
+        if a != b:
+            parent[b] = a
+    for i, _, s in pairs:
+        weakest[root(i)] = min(weakest[root(i)], s)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(ids)):
+        groups[root(i)].append(i)
+    out = []
+    for key, members in groups.items():
+        distinct = {labels[i] for i in members}
+        if len(members) > 1 and len(distinct) > 1:
+            listed = sorted(members, key=lambda i: (labels[i], ids[i]))[:MAX_GROUP]
+            out.append(
+                ConflictGroup(
+                    members=[(ids[i], labels[i]) for i in listed],
+                    size=len(members),
+                    labels=len(distinct),
+                    cosine=round(float(weakest[key]), 4),
+                )
+            )
+    out.sort(key=lambda g: (-g.labels, -g.size, g.members[0][0]))
+    return out
+
+
+def audit(
+    ids: Sequence[str],
+    dense: np.ndarray,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    options: QueryOptions,
+    head_options: HeadOptions,
+    depth: int,
+    folds: int = AUDIT_FOLDS,
+    progress: Callable[[str], None] | None = None,
+) -> AuditReport:
+    """Audit the labeled products (``labels``: full paths) with the categorizer
+    ``options`` describe, ``depth`` levels deep."""
+    from semcat.categorize.calibration import out_of_fold
+
+    start = time.perf_counter()
+    if len(set(labels)) < 2:
+        raise EmptyIndexError(
+            f"nothing to audit: the store's {len(labels)} labeled products are all in one category"
+            if labels
+            else "nothing to audit: the store holds no labeled product"
+        )
+    told = None if progress is None else (lambda message: progress(f"audit {message}"))
+    predictions = out_of_fold(dense, texts, labels, options.merged(depth=depth), head_options, folds, progress=told)
+    if progress is not None:
+        progress("finding label issues")
+    suspects, singletons = find_suspects(predictions, ids, labels, depth)
+    threshold = (
+        options.duplicate_threshold if options.duplicate_threshold is not None else DEFAULTS.duplicate_threshold or 0.95
+    )
+    conflicts = conflicting_duplicates(dense, ids, labels, threshold)
+    return AuditReport(
+        suspects=suspects,
+        conflicts=conflicts,
+        singletons=singletons,
+        products=len(labels),
+        depth=depth,
+        folds=folds,
+        threshold=threshold,
+        seconds=round(time.perf_counter() - start, 1),
+        finished_at=time.time(),
+    )

@@ -1,0 +1,259 @@
+"""The label audits of a store, kept beside its review sessions: each run's suspects and
+conflicting near-duplicate groups, read a page at a time, and the suspects a reviewer
+decided to keep as they are.
+
+A kept suspect stays hidden while its label and the neighbors that made it suspect are
+the same; a later audit that finds it suspect with other neighbors (or another label)
+lists it again: what changed may be what makes it wrong now.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from semcat.catalog import PATH_JOIN
+from semcat.categorize.audit import AuditReport, ConflictGroup, Evidence, Suspect
+from semcat.errors import NotFoundError
+from semcat.review.history import connect
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run INTEGER PRIMARY KEY AUTOINCREMENT,
+    started REAL NOT NULL, finished REAL, status TEXT NOT NULL, message TEXT,
+    products INTEGER, depth INTEGER, folds INTEGER, threshold REAL, seconds REAL, generation INTEGER,
+    singletons TEXT
+);
+CREATE TABLE IF NOT EXISTS suspects (
+    run INTEGER NOT NULL, rank INTEGER NOT NULL, id TEXT NOT NULL, label TEXT NOT NULL, main TEXT NOT NULL,
+    suggested TEXT, suggested_score REAL, level INTEGER NOT NULL, label_score REAL, neighbors TEXT NOT NULL,
+    PRIMARY KEY (run, rank)
+);
+CREATE INDEX IF NOT EXISTS suspects_main ON suspects(run, main);
+CREATE INDEX IF NOT EXISTS suspects_id ON suspects(run, id);
+CREATE TABLE IF NOT EXISTS conflicts (
+    run INTEGER NOT NULL, rank INTEGER NOT NULL, members TEXT NOT NULL, size INTEGER, labels INTEGER, cosine REAL,
+    PRIMARY KEY (run, rank)
+);
+CREATE TABLE IF NOT EXISTS kept (
+    id TEXT PRIMARY KEY, label TEXT NOT NULL, evidence TEXT NOT NULL, at REAL NOT NULL, actor TEXT
+);
+"""
+RUNNING, DONE, FAILED = "running", "done", "failed"
+
+
+def evidence_key(suspect: Suspect) -> str:
+    """What made a suspect suspect, as a keep remembers it: its neighbors and their labels."""
+    return json.dumps(sorted((n.id, n.category or "") for n in suspect.neighbors))
+
+
+class Audits:
+    """One store's audits, in ``path`` (SQLite)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db: Any = None
+        self._summary: tuple[Any, tuple[int, dict[str, int]]] | None = None
+
+    def _conn(self) -> Any:
+        if self._db is None:
+            self._db = connect(self.path, _SCHEMA)
+        return self._db
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self._db is None and not self.path.exists():
+            return []
+        with self._lock:
+            return self._conn().execute(sql, list(params)).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    # ------------------------------------------------------------------- runs
+    def start(self) -> int:
+        """A new run, marked running (a run left running by a stopped process is failed)."""
+        with self._lock:
+            db = self._conn()
+            db.execute(
+                "UPDATE runs SET status = ?, message = ? WHERE status = ?",
+                (FAILED, "the process running it stopped", RUNNING),
+            )
+            return int(db.execute("INSERT INTO runs (started, status) VALUES (?, ?)", (time.time(), RUNNING)).lastrowid)
+
+    def fail(self, run: int, message: str) -> None:
+        with self._lock:
+            self._conn().execute(
+                "UPDATE runs SET status = ?, message = ?, finished = ? WHERE run = ?",
+                (FAILED, message, time.time(), run),
+            )
+
+    def finish(self, run: int, report: AuditReport) -> None:
+        """Store a finished run's results in one transaction."""
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT INTO suspects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            run,
+                            rank,
+                            s.id,
+                            s.label,
+                            s.label.split(PATH_JOIN)[0],
+                            s.suggested,
+                            s.suggested_score,
+                            s.level,
+                            s.label_score,
+                            json.dumps([[n.id, n.score, n.category] for n in s.neighbors]),
+                        )
+                        for rank, s in enumerate(report.suspects)
+                    ],
+                )
+                db.executemany(
+                    "INSERT INTO conflicts VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (run, rank, json.dumps(g.members), g.size, g.labels, g.cosine)
+                        for rank, g in enumerate(report.conflicts)
+                    ],
+                )
+                db.execute(
+                    "UPDATE runs SET status = ?, finished = ?, products = ?, depth = ?, folds = ?, threshold = ?, "
+                    "seconds = ?, generation = ?, singletons = ?, message = NULL WHERE run = ?",
+                    (
+                        DONE,
+                        report.finished_at or time.time(),
+                        report.products,
+                        report.depth,
+                        report.folds,
+                        report.threshold,
+                        report.seconds,
+                        report.generation,
+                        json.dumps(report.singletons),
+                        run,
+                    ),
+                )
+                # only the latest finished run is read: older ones go
+                db.execute("DELETE FROM suspects WHERE run < ?", (run,))
+                db.execute("DELETE FROM conflicts WHERE run < ?", (run,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def latest(self, finished: bool = False) -> dict[str, Any] | None:
+        """The latest run (``finished``: the latest that finished), as a dict, or None."""
+        where = "WHERE status = 'done' " if finished else ""
+        rows = self._read(
+            "SELECT run, started, finished, status, message, products, depth, folds, threshold, seconds, generation, "
+            f"singletons FROM runs {where}ORDER BY run DESC LIMIT 1"
+        )
+        if not rows:
+            return None
+        keys = [
+            *("run", "started", "finished", "status", "message", "products", "depth", "folds"),
+            *("threshold", "seconds", "generation", "singletons"),
+        ]
+        out = dict(zip(keys, rows[0], strict=True))
+        out["singletons"] = json.loads(out["singletons"]) if out["singletons"] else {}
+        return out
+
+    # ------------------------------------------------------------------ reads
+    def _kept(self) -> dict[str, tuple[str, str]]:
+        return {pid: (label, evidence) for pid, label, evidence in self._read("SELECT id, label, evidence FROM kept")}
+
+    def suspects(
+        self,
+        run: int,
+        *,
+        category: str | None = None,
+        level: int | None = None,
+        include_kept: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[tuple[Suspect, bool]]]:
+        """A run's suspects (the most likely wrong first) whose stored label is under
+        ``category`` and who part from their suggestion at ``level``, without those kept
+        as they are (unless ``include_kept``): how many in all, and one page of (suspect,
+        kept)."""
+        where, params = ["run = ?"], [run]
+        if category:
+            where.append("(label = ? OR label LIKE ? ESCAPE '\\')")
+            escaped = category.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params += [category, f"{escaped}{PATH_JOIN}%"]
+        if level is not None:
+            where.append("level = ?")
+            params.append(level)
+        rows = self._read(
+            "SELECT id, label, suggested, suggested_score, level, label_score, neighbors FROM suspects "
+            f"WHERE {' AND '.join(where)} ORDER BY rank",
+            params,
+        )
+        kept = self._kept()
+        out = []
+        for pid, label, suggested, score, lv, label_score, neighbors in rows:
+            suspect = Suspect(
+                pid, label, suggested, score, lv, label_score, [Evidence(i, s, c) for i, s, c in json.loads(neighbors)]
+            )
+            is_kept = kept.get(pid) == (label, evidence_key(suspect))
+            if include_kept or not is_kept:
+                out.append((suspect, is_kept))
+        end = None if limit is None else offset + limit
+        return len(out), out[offset:end]
+
+    def suspect(self, run: int, product_id: str) -> Suspect:
+        _, found = self.suspects(run, include_kept=True)
+        for suspect, _ in found:
+            if suspect.id == product_id:
+                return suspect
+        raise NotFoundError(f"product {product_id!r} is not among the latest audit's suspects")
+
+    def conflicts(self, run: int, offset: int = 0, limit: int | None = None) -> tuple[int, list[ConflictGroup]]:
+        total = self._read("SELECT COUNT(*) FROM conflicts WHERE run = ?", [run])
+        page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
+        rows = self._read(
+            f"SELECT members, size, labels, cosine FROM conflicts WHERE run = ? ORDER BY rank{page}", [run]
+        )
+        groups = [
+            ConflictGroup([tuple(m) for m in json.loads(members)], size, labels, cosine)
+            for members, size, labels, cosine in rows
+        ]
+        return (int(total[0][0]) if total else 0), groups
+
+    def per_main(self, run: int) -> dict[str, int]:
+        """Suspects per stored main category (kept ones left out), the most first."""
+        return self.summary(run)[1]
+
+    def summary(self, run: int) -> tuple[int, dict[str, int]]:
+        """The suspects (kept ones left out) and their count per stored main category, read
+        again only when the run or the keeps changed (``/ready`` asks every few seconds)."""
+        key = (run, *self._read("SELECT COUNT(*), MAX(at) FROM kept")[0]) if self.path.exists() else (run,)
+        if self._summary is not None and self._summary[0] == key:
+            return self._summary[1]
+        total, found = self.suspects(run)
+        counts: dict[str, int] = {}
+        for suspect, _ in found:
+            main = suspect.label.split(PATH_JOIN)[0]
+            counts[main] = counts.get(main, 0) + 1
+        value = (total, dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))))
+        self._summary = (key, value)
+        return value
+
+    # ------------------------------------------------------------------ keeps
+    def keep(self, suspect: Suspect, actor: str | None = None) -> None:
+        """Remember that ``suspect``'s label is right as it is (until its label or the
+        neighbors that made it suspect change)."""
+        with self._lock:
+            self._conn().execute(
+                "INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?, ?)",
+                (suspect.id, suspect.label, evidence_key(suspect), time.time(), actor),
+            )

@@ -1,0 +1,168 @@
+"""The label audit: wrong labels found first, with the evidence; copies filed under two
+labels listed once; a kept label remembered; single-product categories reported as such;
+the same results through `semcat audit`, the API and `semcat info`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.conftest import HashEmbedder
+from typer.testing import CliRunner
+
+from semcat import auditing
+from semcat.api import create_app
+from semcat.catalog import Product
+from semcat.cli import app as cli
+from semcat.config import Settings
+from semcat.engine import Engine
+from semcat.errors import EmptyIndexError
+
+KEY = {"X-API-Key": "s3cret"}
+WORDS = {
+    "Kitchen > Cookware": ["pan", "pot", "wok", "skillet", "casserole", "saucepan", "griddle", "steamer"],
+    "Kitchen > Tableware": ["plate", "bowl", "mug", "saucer", "platter", "teacup", "tumbler", "ramekin"],
+    "Toys > Dolls": ["doll", "dollhouse", "princess", "barbie", "figurine", "puppet", "ragdoll", "babydoll"],
+    "Toys > Cars": ["car", "truck", "racer", "tractor", "bulldozer", "van", "jeep", "lorry"],
+}
+WRONG = {"p-Kitchen > Cookware-3": "Toys > Cars", "p-Toys > Dolls-5": "Kitchen > Tableware"}
+
+
+def catalog() -> list[Product]:
+    """Four categories of 24 products each (two words of their own per title), two filed
+    under a wrong category, two copies of one product under two labels, and a category
+    with a single product."""
+    out = []
+    for category, words in WORDS.items():
+        for i in range(24):
+            title = f"{words[i % 8]} {words[(i + 3) % 8]} {words[(i + 5) % 8]} item {i}"
+            pid = f"p-{category}-{i}"
+            out.append(Product(id=pid, title=title, category=tuple(WRONG.get(pid, category).split(" > "))))
+    out.append(Product(id="copy-a", title="enamel saucepan steamer griddle", category=("Kitchen", "Cookware")))
+    out.append(Product(id="copy-b", title="enamel saucepan steamer griddle", category=("Kitchen", "Tableware")))
+    out.append(Product(id="lonely", title="garden hose reel", category=("Garden", "Hoses")))
+    return out
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    settings = Settings(data_dir=tmp_path, api_key="s3cret", retrain={"child_process": False})
+    with Engine(settings, embedder=HashEmbedder()) as e:
+        e.upsert_products(catalog())
+        yield e
+
+
+def test_the_wrong_labels_come_first_with_their_evidence(engine: Engine) -> None:
+    report = auditing.run(engine)
+    first = {s.id: s for s in report.suspects[:3]}
+    # the two misfiled products, and the copy whose cookware words are filed as tableware
+    assert set(first) == {*WRONG, "copy-b"}, [(s.id, s.label, s.label_score) for s in report.suspects[:6]]
+    cooking = first["p-Kitchen > Cookware-3"]
+    assert cooking.label == "Toys > Cars" and cooking.suggested == "Kitchen > Cookware" and cooking.level == 1
+    assert cooking.neighbors and all(n.category for n in cooking.neighbors)
+    assert sum(n.category == "Kitchen > Cookware" for n in cooking.neighbors) >= 3
+    # the two copies: one group, both labels; the single-product category is not a suspect
+    (group,) = [g for g in report.conflicts if {"copy-a", "copy-b"} <= {pid for pid, _ in g.members}]
+    assert group.labels == 2 and group.size == 2 and group.cosine >= 0.95
+    assert report.singletons.get("Garden") == 1 and "lonely" not in {s.id for s in report.suspects}
+    assert engine.audits.per_main(auditing.latest_run(engine))  # the summary counts them
+
+
+def test_a_kept_label_stays_kept_until_its_neighbors_change(engine: Engine) -> None:
+    auditing.run(engine)
+    run = auditing.latest_run(engine)
+    total, _ = engine.audits.suspects(run)
+    auditing.keep(engine, "p-Toys > Dolls-5")
+    after, page = engine.audits.suspects(run)
+    assert after == total - 1 and "p-Toys > Dolls-5" not in {s.id for s, _ in page}
+    _, everything = engine.audits.suspects(run, include_kept=True)
+    assert ("p-Toys > Dolls-5", True) in {(s.id, kept) for s, kept in everything}
+    auditing.run(engine)  # same label, same neighbors: still kept
+    _, page = engine.audits.suspects(auditing.latest_run(engine))
+    assert "p-Toys > Dolls-5" not in {s.id for s, _ in page}
+    # new neighbors (near copies filed as tableware) change what made it suspect: listed again
+    doll = engine.get_product("p-Toys > Dolls-5")["title"]
+    engine.upsert_products(
+        [Product(id=f"twin-{i}", title=f"{doll} v{i}", category=("Kitchen", "Tableware")) for i in range(3)]
+    )
+    auditing.run(engine)
+    _, everything = engine.audits.suspects(auditing.latest_run(engine), include_kept=True)
+    assert [kept for s, kept in everything if s.id == "p-Toys > Dolls-5"] in ([False], [])  # the keep no longer holds
+
+
+def test_a_store_with_one_category_says_so(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, retrain={"child_process": False})
+    with Engine(settings, embedder=HashEmbedder()) as e:
+        e.upsert_products([Product(id=f"m{i}", title=f"mug {i}", category=("Mugs",)) for i in range(5)])
+        with pytest.raises(EmptyIndexError, match="all in one category"):
+            auditing.run(e)
+        assert auditing.status(e)["state"] == "failed"
+
+
+def _wait(client: TestClient) -> dict[str, Any]:
+    for _ in range(600):
+        body = client.get("/audit").json()
+        if body["audit"]["state"] != "running":
+            return body
+        time.sleep(0.05)
+    raise AssertionError("the audit never finished")
+
+
+def test_the_api_runs_the_audit_in_the_background_and_lists_it(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, api_key="s3cret", retrain={"child_process": False})
+    engine = Engine(settings, embedder=HashEmbedder())
+    with TestClient(create_app(settings, engine=engine)) as client:
+        engine.upsert_products(catalog())
+        empty = client.get("/audit").json()
+        assert empty["audit"]["state"] == "never run" and empty["items"] == []
+        assert client.post("/audit").status_code == 401
+        started = client.post("/audit", headers=KEY)
+        assert started.status_code == 202
+        body = _wait(client)
+        assert body["audit"]["state"] == "done" and body["audit"]["stale"] is False
+        assert {item["id"] for item in body["items"][:3]} == {*WRONG, "copy-b"}
+        item = next(i for i in body["items"] if i["id"] == "p-Kitchen > Cookware-3")
+        assert item["title"].startswith("wok") or item["title"]
+        assert item["current"] == "Toys > Cars" and item["neighbors"][0]["title"]
+        toys = client.get("/audit", params={"category": "Toys"}).json()
+        assert all(i["label"].startswith("Toys") for i in toys["items"]) and toys["total"] >= 1
+        assert client.get("/audit", params={"level": 1, "limit": 1}).json()["items"][0]["level"] == 1
+        # correct one, keep the other
+        pid = "p-Kitchen > Cookware-3"
+        fixed = client.patch(f"/products/{pid}", json={"category": "Kitchen > Cookware"}, headers=KEY)
+        assert fixed.status_code == 200
+        kept = client.post("/audit/p-Toys > Dolls-5/keep", headers=KEY)
+        assert kept.status_code == 200 and kept.json()["kept"] is True
+        after = client.get("/audit").json()
+        assert "p-Toys > Dolls-5" not in {i["id"] for i in after["items"]}
+        moved = next(i for i in after["items"] if i["id"] == pid)
+        assert moved["current"] == "Kitchen > Cookware" and after["audit"]["stale"] is True
+        assert client.post("/audit/nope/keep", headers=KEY).status_code == 404
+        conflicts = client.get("/audit/conflicts").json()
+        assert conflicts["total"] >= 1 and conflicts["groups"][0]["labels"] == 2
+        ready = client.get("/ready").json()
+        assert ready["audit"]["suspects"] == after["audit"]["suspects"]
+
+
+def test_semcat_audit_and_info(tmp_path: Path, cli_hash_model: HashEmbedder) -> None:
+    data = tmp_path / "data"
+    lines = ["id,title,category"] + [f'"{p.id}","{p.title}","{p.category_path}"' for p in catalog()]
+    (tmp_path / "cat.csv").write_text("\n".join(lines) + "\n")
+    runner = CliRunner()
+    env = {"SEMCAT_DATA_DIR": str(data)}
+    assert runner.invoke(cli, ["index", str(tmp_path / "cat.csv"), "-q"], env=env).exit_code == 0
+    before = runner.invoke(cli, ["info"], env=env)
+    assert "no finished audit" in before.output
+    out = tmp_path / "suspects.csv"
+    done = runner.invoke(cli, ["audit", "--top", "5", "-o", str(out)], env=env)
+    assert done.exit_code == 0, done.output
+    assert "3 suspected label issues, 1 groups of near-duplicates" in done.output
+    assert "audit fold 5/5" in done.output
+    written = out.read_text()
+    assert all(pid in written for pid in [*WRONG, "copy-b"])
+    info = runner.invoke(cli, ["info"], env=env)
+    assert "suspected label issues" in info.output
