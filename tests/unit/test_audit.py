@@ -166,3 +166,20 @@ def test_semcat_audit_and_info(tmp_path: Path, cli_hash_model: HashEmbedder) -> 
     assert all(pid in written for pid in [*WRONG, "copy-b"])
     info = runner.invoke(cli, ["info"], env=env)
     assert "suspected label issues" in info.output
+
+
+def test_an_audit_running_elsewhere_is_not_started_twice_and_a_dead_one_is_failed(engine: Engine) -> None:
+    import os
+
+    from semcat.errors import ConflictError
+
+    audits = engine.audits
+    elsewhere = audits.start()
+    with audits._lock:  # as if another API worker (a live process) ran it
+        audits._conn().execute("UPDATE runs SET pid = ? WHERE run = ?", (os.getppid(), elsewhere))
+    with pytest.raises(ConflictError, match="still running"):
+        auditing.run(engine)
+    with audits._lock:  # that process died without finishing it
+        audits._conn().execute("UPDATE runs SET pid = ? WHERE run = ?", (2**22 + 12345, elsewhere))
+    auditing.run(engine)
+    assert auditing.status(engine)["state"] == "done"

@@ -6,7 +6,7 @@
 2. **Per level**, the predictions' probabilities of every category at that level (the
    mixed vote and head shares of the path down to it; the mass a prediction leaves to
    other branches spread evenly over the categories it did not list), and cleanlab's
-   confident learning on them (``find_label_issues``, pruned by noise rate): a product is
+   confident learning on them (``find_label_issues``, pruned by class): a product is
    suspect at the first level where cleanlab finds its label an issue.
 3. **Ranked** by the lowest, over the levels, of the share the predictions give the stored
    category under its stored parent (cleanlab's self-confidence, level by level): the
@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -182,7 +182,12 @@ class LabelScores:
         return out
 
 
-def label_scores(predictions: Sequence[Prediction], labels: Sequence[str], depth: int) -> LabelScores:
+FILTER_BY = "prune_by_class"  # cleanlab's rule for flagging a label (chosen by audit_noise.py)
+
+
+def label_scores(
+    predictions: Sequence[Prediction], labels: Sequence[str], depth: int, filter_by: str = FILTER_BY
+) -> LabelScores:
     """:class:`LabelScores` of ``labels`` (full paths) from their out-of-fold ``predictions``:
     per level, the predictions' probabilities of that level's categories and cleanlab's
     confident learning on them. A product whose category at some level has no other
@@ -208,7 +213,7 @@ def label_scores(predictions: Sequence[Prediction], labels: Sequence[str], depth
         given = np.asarray([position[_prefix(paths[i], level)] for i in rows])
         probs = level_probabilities(predictions, rows, classes, level)
         shares[rows, level - 1] = probs[np.arange(len(rows)), given]
-        issues = find_label_issues(given, probs, filter_by="prune_by_noise_rate", n_jobs=1)
+        issues = find_label_issues(given, probs, filter_by=filter_by, n_jobs=1)
         for r in np.flatnonzero(issues).tolist():
             if not flagged[rows[r]]:
                 flagged[rows[r]] = level
@@ -307,6 +312,16 @@ def conflicting_duplicates(
     return out
 
 
+def audit_options(options: QueryOptions, depth: int) -> QueryOptions:
+    """The categorizer the audit judges labels with: the serving one down to ``depth``, but
+    every neighbor voting, near-duplicates or not. Served, a near-duplicate alone decides
+    (a copy of a stored product is filed as it is); judging a stored label, a copy whose
+    own label is wrong would pass its error on, and the two copies would each look wrong
+    by the other's label. With every neighbor voting, the wider neighborhood decides
+    which of the two disagrees with it (the copies still show in ``conflicts``)."""
+    return replace(options, depth=depth, duplicate_threshold=None)
+
+
 def audit(
     ids: Sequence[str],
     dense: np.ndarray,
@@ -330,7 +345,7 @@ def audit(
             else "nothing to audit: the store holds no labeled product"
         )
     told = None if progress is None else (lambda message: progress(f"audit {message}"))
-    predictions = out_of_fold(dense, texts, labels, options.merged(depth=depth), head_options, folds, progress=told)
+    predictions = out_of_fold(dense, texts, labels, audit_options(options, depth), head_options, folds, progress=told)
     if progress is not None:
         progress("finding label issues")
     suspects, singletons = find_suspects(predictions, ids, labels, depth)

@@ -10,6 +10,7 @@ lists it again: what changed may be what makes it wrong now.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from typing import Any
 
 from semcat.catalog import PATH_JOIN
 from semcat.categorize.audit import AuditReport, ConflictGroup, Evidence, Suspect
-from semcat.errors import NotFoundError
+from semcat.errors import ConflictError, NotFoundError
 from semcat.review.history import connect
 
 _SCHEMA = """
@@ -26,7 +27,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run INTEGER PRIMARY KEY AUTOINCREMENT,
     started REAL NOT NULL, finished REAL, status TEXT NOT NULL, message TEXT,
     products INTEGER, depth INTEGER, folds INTEGER, threshold REAL, seconds REAL, generation INTEGER,
-    singletons TEXT
+    singletons TEXT, pid INTEGER
 );
 CREATE TABLE IF NOT EXISTS suspects (
     run INTEGER NOT NULL, rank INTEGER NOT NULL, id TEXT NOT NULL, label TEXT NOT NULL, main TEXT NOT NULL,
@@ -44,6 +45,19 @@ CREATE TABLE IF NOT EXISTS kept (
 );
 """
 RUNNING, DONE, FAILED = "running", "done", "failed"
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (the audits' file is local)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def evidence_key(suspect: Suspect) -> str:
@@ -79,14 +93,27 @@ class Audits:
 
     # ------------------------------------------------------------------- runs
     def start(self) -> int:
-        """A new run, marked running (a run left running by a stopped process is failed)."""
+        """A new run, marked running. A run still running in a live process (another API
+        worker) refuses it (409); one left running by a process that stopped is failed."""
         with self._lock:
             db = self._conn()
-            db.execute(
-                "UPDATE runs SET status = ?, message = ? WHERE status = ?",
-                (FAILED, "the process running it stopped", RUNNING),
-            )
-            return int(db.execute("INSERT INTO runs (started, status) VALUES (?, ?)", (time.time(), RUNNING)).lastrowid)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for run, pid in db.execute("SELECT run, pid FROM runs WHERE status = ?", (RUNNING,)).fetchall():
+                    if pid is not None and _alive(int(pid)):
+                        raise ConflictError(f"audit {run} is still running (process {pid}): read its progress")
+                    db.execute(
+                        "UPDATE runs SET status = ?, message = ? WHERE run = ?",
+                        (FAILED, "the process running it stopped", run),
+                    )
+                run = db.execute(
+                    "INSERT INTO runs (started, status, pid) VALUES (?, ?, ?)", (time.time(), RUNNING, os.getpid())
+                ).lastrowid
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return int(run)
 
     def fail(self, run: int, message: str) -> None:
         with self._lock:
