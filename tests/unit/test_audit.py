@@ -165,7 +165,7 @@ def test_semcat_audit_and_info(tmp_path: Path, cli_hash_model: HashEmbedder) -> 
     written = out.read_text()
     assert all(pid in written for pid in [*WRONG, "copy-b"])
     info = runner.invoke(cli, ["info"], env=env)
-    assert "suspected label issues" in info.output
+    assert "suspected label issues" in info.output and "suspects per main category: Kitchen" in info.output
 
 
 def test_an_audit_running_elsewhere_is_not_started_twice_and_a_dead_one_is_failed(engine: Engine) -> None:

@@ -69,6 +69,9 @@ def info(
         out.print(f"depth:    {depth['value'] or '-'} levels predicted ({how})", markup=False)
         out.print(f"auto-file: {confidence_line(data['confidence'])}", markup=False)
         out.print(f"audit:    {audit_line(data['audit'])}", markup=False)
+        if data["audit"]["per_main"]:
+            worst = ", ".join(f"{main} {count}" for main, count in list(data["audit"]["per_main"].items())[:5])
+            out.print(f"          suspects per main category: {worst}", markup=False)
         table = Table(f"category (level {level})", "products")
         for name, count in data["categories"].items():
             table.add_row(escape(name), str(count))
