@@ -16,9 +16,11 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
+from semcat.catalog import PATH_JOIN
 from semcat.categorize.audit import AuditReport, Suspect, audit
 from semcat.categorize.head_data import LabeledProducts
-from semcat.errors import ConflictError
+from semcat.errors import ConflictError, EmptyIndexError
+from semcat.search import SearchFilter
 from semcat.threads import run_in_background
 
 if TYPE_CHECKING:
@@ -31,18 +33,22 @@ AUDIT_NICE = 10  # the background audit's CPU priority: requests go first
 SUMMARY_MAINS = 10  # main categories /ready and `semcat info` list
 
 
-def run(engine: Engine, progress: Callable[[str], None] | None = None) -> AuditReport:
+def run(engine: Engine, progress: Callable[[str], None] | None = None, run_id: int | None = None) -> AuditReport:
     """Audit every labeled product of the engine's store now; the results are saved as the
-    store's latest audit. A store with no or one labeled category raises
-    :class:`~semcat.errors.EmptyIndexError` saying so."""
+    store's latest audit (``run_id``: the run :meth:`Audits.start` already opened). A
+    store with no or one labeled category raises :class:`~semcat.errors.EmptyIndexError`
+    saying so."""
     audits = engine.audits
-    run_id = audits.start()
+    if run_id is None:
+        run_id = audits.start()
     try:
         store = engine.store()
         generation = store.generation()
+        if not store.exists(SearchFilter(labeled=True)):
+            raise EmptyIndexError("nothing to audit: the store holds no labeled product")
         labeled = LabeledProducts(store, engine.settings.text_fields, None)
         dense, texts, labels = labeled.training_set()
-        depth = engine.stats(categories=False).depth or max(len(str(label).split(" > ")) for label in labels)
+        depth = engine.stats(categories=False).depth or max(len(str(label).split(PATH_JOIN)) for label in labels)
         report = audit(
             labeled.ids, dense, texts, labels, engine.options(), engine.settings.head, depth, progress=progress
         )
@@ -58,15 +64,20 @@ _running = threading.Lock()  # one audit at a time per process
 
 
 def start(engine: Engine) -> threading.Thread:
-    """Audit in a background thread at a low priority; a second start while one runs is
-    refused (409)."""
+    """Audit in a background thread at a low priority; a second start while one runs, in
+    this process or another (an API worker beside it), is refused (409) before the answer."""
     if not _running.acquire(blocking=False):
         raise ConflictError("an audit is already running: read its progress in GET /audit")
+    try:
+        run_id = engine.audits.start()
+    except BaseException:
+        _running.release()
+        raise
 
     def work() -> None:
         try:
             run_in_background(AUDIT_NICE)
-            run(engine)
+            run(engine, run_id=run_id)
         except Exception as exc:  # recorded as the run's message; the service goes on
             log.warning("label audit failed: %s", exc)
         finally:

@@ -101,6 +101,10 @@ def test_a_store_with_one_category_says_so(tmp_path: Path) -> None:
         with pytest.raises(EmptyIndexError, match="all in one category"):
             auditing.run(e)
         assert auditing.status(e)["state"] == "failed"
+    with Engine(Settings(data_dir=tmp_path / "unlabeled"), embedder=HashEmbedder()) as e:
+        e.upsert_products([Product(id="u1", title="a mug")])
+        with pytest.raises(EmptyIndexError, match="no labeled product"):
+            auditing.run(e)
 
 
 def _wait(client: TestClient) -> dict[str, Any]:
@@ -179,6 +183,8 @@ def test_an_audit_running_elsewhere_is_not_started_twice_and_a_dead_one_is_faile
         audits._conn().execute("UPDATE runs SET pid = ? WHERE run = ?", (os.getppid(), elsewhere))
     with pytest.raises(ConflictError, match="still running"):
         auditing.run(engine)
+    with pytest.raises(ConflictError, match="still running"):
+        auditing.start(engine)  # refused before it answers, not in its thread
     with audits._lock:  # that process died without finishing it
         audits._conn().execute("UPDATE runs SET pid = ? WHERE run = ?", (2**22 + 12345, elsewhere))
     auditing.run(engine)
