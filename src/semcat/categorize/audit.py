@@ -62,10 +62,6 @@ class Suspect:
     label_score: float  # the lowest share the predictions give the stored category under its parent
     neighbors: list[Evidence] = field(default_factory=list)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Suspect:
-        return cls(**{**data, "neighbors": [Evidence(**n) for n in data.get("neighbors", [])]})
-
 
 @dataclass
 class ConflictGroup:
@@ -75,10 +71,6 @@ class ConflictGroup:
     size: int  # members in all
     labels: int  # distinct labels among them
     cosine: float  # the lowest similarity that links a member to the group
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ConflictGroup:
-        return cls(**{**data, "members": [tuple(m) for m in data["members"]]})
 
 
 @dataclass
@@ -94,23 +86,8 @@ class AuditReport:
     finished_at: float = 0.0
     generation: int | None = None  # the store's write counter when it was read
 
-    def per_main(self) -> dict[str, int]:
-        """Suspected label issues per stored main category, the most first."""
-        counts = Counter(s.label.split(PATH_JOIN)[0] for s in self.suspects)
-        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AuditReport:
-        return cls(
-            **{
-                **data,
-                "suspects": [Suspect.from_dict(s) for s in data["suspects"]],
-                "conflicts": [ConflictGroup.from_dict(c) for c in data["conflicts"]],
-            }
-        )
 
 
 def _prefix(path: Sequence[str], level: int) -> str:

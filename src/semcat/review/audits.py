@@ -20,7 +20,7 @@ from typing import Any
 from semcat.catalog import PATH_JOIN
 from semcat.categorize.audit import AuditReport, ConflictGroup, Evidence, Suspect
 from semcat.errors import ConflictError, NotFoundError
-from semcat.review.history import connect
+from semcat.review.history import connect, under
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS suspects (
     run INTEGER NOT NULL, rank INTEGER NOT NULL, id TEXT NOT NULL, label TEXT NOT NULL, main TEXT NOT NULL,
     suggested TEXT, suggested_score REAL, level INTEGER NOT NULL, label_score REAL, neighbors TEXT NOT NULL,
+    evidence TEXT NOT NULL,  -- evidence_key(): what a keep is compared with
     PRIMARY KEY (run, rank)
 );
 CREATE INDEX IF NOT EXISTS suspects_main ON suspects(run, main);
@@ -72,7 +73,6 @@ class Audits:
         self.path = path
         self._lock = threading.Lock()
         self._db: Any = None
-        self._summary: tuple[Any, tuple[int, dict[str, int]]] | None = None
 
     def _conn(self) -> Any:
         if self._db is None:
@@ -129,7 +129,7 @@ class Audits:
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.executemany(
-                    "INSERT INTO suspects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO suspects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             run,
@@ -142,6 +142,7 @@ class Audits:
                             s.level,
                             s.label_score,
                             json.dumps([[n.id, n.score, n.category] for n in s.neighbors]),
+                            evidence_key(s),
                         )
                         for rank, s in enumerate(report.suspects)
                     ],
@@ -195,8 +196,28 @@ class Audits:
         return out
 
     # ------------------------------------------------------------------ reads
-    def _kept(self) -> dict[str, tuple[str, str]]:
-        return {pid: (label, evidence) for pid, label, evidence in self._read("SELECT id, label, evidence FROM kept")}
+    # the suspects with the keep that still holds for each (same label, same evidence), if any
+    _JOINED = "FROM suspects s LEFT JOIN kept k ON k.id = s.id AND k.label = s.label AND k.evidence = s.evidence"
+    _SUSPECT = "s.id, s.label, s.suggested, s.suggested_score, s.level, s.label_score, s.neighbors, k.id IS NOT NULL"
+
+    @staticmethod
+    def _suspect(row: Sequence[Any]) -> tuple[Suspect, bool]:
+        pid, label, suggested, score, level, label_score, neighbors, kept = row
+        evidence = [Evidence(i, s, c) for i, s, c in json.loads(neighbors)]
+        return Suspect(pid, label, suggested, score, level, label_score, evidence), bool(kept)
+
+    def _where(self, run: int, category: str | None, level: int | None, include_kept: bool) -> tuple[str, list[Any]]:
+        where, params = ["s.run = ?"], [run]
+        if category:
+            clause, values = under("s.label", category)
+            where.append(clause)
+            params += values
+        if level is not None:
+            where.append("s.level = ?")
+            params.append(level)
+        if not include_kept:
+            where.append("k.id IS NULL")
+        return " AND ".join(where), params
 
     def suspects(
         self,
@@ -212,37 +233,17 @@ class Audits:
         ``category`` and who part from their suggestion at ``level``, without those kept
         as they are (unless ``include_kept``): how many in all, and one page of (suspect,
         kept)."""
-        where, params = ["run = ?"], [run]
-        if category:
-            where.append("(label = ? OR label LIKE ? ESCAPE '\\')")
-            escaped = category.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params += [category, f"{escaped}{PATH_JOIN}%"]
-        if level is not None:
-            where.append("level = ?")
-            params.append(level)
-        rows = self._read(
-            "SELECT id, label, suggested, suggested_score, level, label_score, neighbors FROM suspects "
-            f"WHERE {' AND '.join(where)} ORDER BY rank",
-            params,
-        )
-        kept = self._kept()
-        out = []
-        for pid, label, suggested, score, lv, label_score, neighbors in rows:
-            suspect = Suspect(
-                pid, label, suggested, score, lv, label_score, [Evidence(i, s, c) for i, s, c in json.loads(neighbors)]
-            )
-            is_kept = kept.get(pid) == (label, evidence_key(suspect))
-            if include_kept or not is_kept:
-                out.append((suspect, is_kept))
-        end = None if limit is None else offset + limit
-        return len(out), out[offset:end]
+        where, params = self._where(run, category, level, include_kept)
+        total = self._read(f"SELECT COUNT(*) {self._JOINED} WHERE {where}", params)
+        page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
+        rows = self._read(f"SELECT {self._SUSPECT} {self._JOINED} WHERE {where} ORDER BY s.rank{page}", params)
+        return (int(total[0][0]) if total else 0), [self._suspect(row) for row in rows]
 
     def suspect(self, run: int, product_id: str) -> Suspect:
-        _, found = self.suspects(run, include_kept=True)
-        for suspect, _ in found:
-            if suspect.id == product_id:
-                return suspect
-        raise NotFoundError(f"product {product_id!r} is not among the latest audit's suspects")
+        rows = self._read(f"SELECT {self._SUSPECT} {self._JOINED} WHERE s.run = ? AND s.id = ?", [run, product_id])
+        if not rows:
+            raise NotFoundError(f"product {product_id!r} is not among the latest audit's suspects")
+        return self._suspect(rows[0])[0]
 
     def conflicts(self, run: int, offset: int = 0, limit: int | None = None) -> tuple[int, list[ConflictGroup]]:
         total = self._read("SELECT COUNT(*) FROM conflicts WHERE run = ?", [run])
@@ -261,19 +262,11 @@ class Audits:
         return self.summary(run)[1]
 
     def summary(self, run: int) -> tuple[int, dict[str, int]]:
-        """The suspects (kept ones left out) and their count per stored main category, read
-        again only when the run or the keeps changed (``/ready`` asks every few seconds)."""
-        key = (run, *self._read("SELECT COUNT(*), MAX(at) FROM kept")[0]) if self.path.exists() else (run,)
-        if self._summary is not None and self._summary[0] == key:
-            return self._summary[1]
-        total, found = self.suspects(run)
-        counts: dict[str, int] = {}
-        for suspect, _ in found:
-            main = suspect.label.split(PATH_JOIN)[0]
-            counts[main] = counts.get(main, 0) + 1
-        value = (total, dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))))
-        self._summary = (key, value)
-        return value
+        """The suspects (kept ones left out) and their count per stored main category."""
+        where, params = self._where(run, None, None, include_kept=False)
+        rows = self._read(f"SELECT s.main, COUNT(*) {self._JOINED} WHERE {where} GROUP BY s.main", params)
+        counts = dict(sorted(((main, int(n)) for main, n in rows), key=lambda kv: (-kv[1], kv[0])))
+        return sum(counts.values()), counts
 
     # ------------------------------------------------------------------ keeps
     def keep(self, suspect: Suspect, actor: str | None = None) -> None:

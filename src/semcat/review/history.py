@@ -21,8 +21,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from semcat.catalog import PATH_JOIN
+
 SOURCES = ("cli", "api", "review", "python")  # who wrote: `semcat index`, /products, a review session, a library call
 BUSY_MS = 30_000  # how long a write waits for another process's write to the same file
+
+
+def under(column: str, category: str) -> tuple[str, list[str]]:
+    """A WHERE clause (and its parameters) for a ``column`` holding category paths: the
+    path ``category`` itself or any path below it (LIKE's wildcards in it taken literally)."""
+    escaped = category.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"({column} = ? OR {column} LIKE ? ESCAPE '\\')", [category, f"{escaped}{PATH_JOIN}%"]
 
 
 def connect(path: Path, schema: str) -> sqlite3.Connection:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from semcat.errors import ConflictError, NotFoundError
-from semcat.review.history import connect
+from semcat.review.history import connect, under
 
 TO_REVIEW, ACCEPTED, CORRECTED, SKIPPED = "to review", "accepted", "corrected", "skipped"
 STATES = (TO_REVIEW, ACCEPTED, CORRECTED, SKIPPED)
@@ -94,6 +94,13 @@ class Action:
     new_final: str | None
     stored: bool  # whether the product was stored before the action
     stored_label: str | None  # its label then
+
+
+def _changed(item: Item) -> ConflictError:
+    """The answer to an action on ``item`` as read, once another action changed it."""
+    return ConflictError(
+        f"item {item.position} of review session {item.session!r} changed since version {item.version}: read it again"
+    )
 
 
 class ReviewSessions:
@@ -285,9 +292,9 @@ class ReviewSessions:
             where.append("confidence < ?")
             params.append(max_confidence)
         if category:
-            where.append("(predicted = ? OR predicted LIKE ? ESCAPE '\\')")
-            escaped = category.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params += [category, escaped + " > %"]
+            clause, values = under("predicted", category)
+            where.append(clause)
+            params += values
         if uncategorized:
             where.append("prediction IS NULL")
         if positions is not None:
@@ -316,10 +323,7 @@ class ReviewSessions:
                         "UPDATE items SET version = version + 1 WHERE session = ? AND position = ? AND version = ?",
                         (item.session, item.position, item.version),
                     ).rowcount:
-                        raise ConflictError(
-                            f"item {item.position} of review session {item.session!r} changed since version "
-                            f"{item.version}: read it again"
-                        )
+                        raise _changed(item)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -343,10 +347,7 @@ class ReviewSessions:
                         (state, final, item.session, item.position, item.version),
                     ).rowcount
                     if changed == 0:
-                        raise ConflictError(
-                            f"item {item.position} of review session {item.session!r} changed since version "
-                            f"{item.version}: read it again"
-                        )
+                        raise _changed(item)
                     db.execute(
                         "INSERT INTO actions (session, position, at, old_state, new_state, old_final, new_final, "
                         "stored, stored_label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
