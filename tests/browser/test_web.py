@@ -115,7 +115,8 @@ def test_a_review_session_on_the_server_from_upload_to_export(browser: Any, samp
     page.get_by_role("button", name="Accept all auto").click()
     page.wait_for_function(f"document.querySelector('#r-counts').textContent.includes('{auto} accepted')")
     page.select_option("#r-state", "to review")
-    page.wait_for_function(f"document.querySelectorAll('#r-table tbody tr').length === {min(200 - auto, 100)}")
+    shown = "[...document.querySelectorAll('#r-table tbody td.state')].map((c) => c.textContent)"
+    page.wait_for_function(f"{shown}.length === {min(200 - auto, 100)} && {shown}.every((s) => s === 'to review')")
     right = "Home Decor & Festive Needs > Showpieces"
     corrected: list[str] = []
     for _ in range(5):  # correct in place: c, type the category, Enter (the queue moves to the next)
@@ -123,6 +124,7 @@ def test_a_review_session_on_the_server_from_upload_to_export(browser: Any, samp
         corrected.append(" ".join(row.locator("td").nth(2).inner_text().split()))  # as shown: spaces collapse
         page.focus("#r-table")
         page.keyboard.press("c")
+        page.wait_for_function("document.activeElement.classList.contains('fix')")  # the correction box
         page.keyboard.press("Control+A")
         page.keyboard.type(right)
         page.keyboard.press("Enter")
@@ -190,6 +192,49 @@ def test_the_queue_keys_help_and_focus(page: Any, sample_server: str) -> None:
     assert page.evaluate("document.activeElement.id") == "r-table"
     page.keyboard.press("s")
     page.wait_for_function("document.querySelector('#r-counts').textContent.includes('2 skipped')")
+
+
+def test_a_correction_box_survives_redraws_the_user_did_not_ask_for(page: Any, sample_server: str) -> None:
+    """The queue's unfiltered load answers late (held back 1.5 s in the page) and the new
+    session's poll redraws it; the user has meanwhile filtered to one state, opened a
+    correction box and typed: the rows stay the filtered ones, the box keeps its text and focus,
+    and Enter files the correction."""
+    sid = httpx.post(
+        f"{sample_server}/reviews",
+        files={"file": ("few.csv", _new_products(6).encode())},
+        headers={"X-API-Key": API_KEY},
+    ).json()["id"]
+    httpx.post(
+        f"{sample_server}/reviews/{sid}/items/0", json={"action": "skip"}, headers={"X-API-Key": API_KEY}
+    ).raise_for_status()
+    page.add_init_script(
+        """const realFetch = window.fetch;
+        window.fetch = (url, ...rest) => String(url).includes('/items?') && !String(url).includes('state=')
+          ? new Promise((done) => setTimeout(() => done(realFetch(url, ...rest)), 1500))
+          : realFetch(url, ...rest);"""
+    )
+    page.goto(f"{sample_server}/#review={sid}")
+    page.wait_for_selector("#r-counts:has-text('1 skipped')")
+    page.select_option("#r-state", "skipped")  # asked after the slow unfiltered load, answered first
+    page.wait_for_selector("#r-table tbody tr")
+    page.focus("#r-table")
+    page.keyboard.press("c")
+    page.wait_for_function("document.activeElement.classList.contains('fix')")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Home Decor")
+    page.wait_for_timeout(2500)  # the unfiltered answer has come back by now
+    states = page.eval_on_selector_all("#r-table tbody td.state", "cells => cells.map((c) => c.textContent)")
+    assert states == ["skipped"]
+    assert page.evaluate("document.activeElement.classList.contains('fix') && document.activeElement.value") == (
+        "Home Decor"
+    )
+    page.keyboard.type(" & Festive Needs > Showpieces")
+    page.keyboard.press("Enter")
+    page.get_by_label("API key (kept for this tab only)").fill(API_KEY)
+    page.get_by_role("button", name="Use key").click()
+    page.wait_for_function("document.querySelector('#r-counts').textContent.includes('1 corrected')")
+    item = httpx.get(f"{sample_server}/reviews/{sid}/items", params={"state": "corrected"}).json()["items"]
+    assert [i["final"] for i in item] == ["Home Decor & Festive Needs > Showpieces"]
 
 
 def test_an_empty_form_shows_the_apis_own_message(page: Any, sample_server: str) -> None:

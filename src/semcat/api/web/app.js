@@ -313,7 +313,7 @@ drop.addEventListener("keydown", (event) => { if (event.key === "Enter" || event
 // The queue lives on the server (/reviews): every tab and client sees one session, a
 // reload reopens it (its id is in the address), each action is stored before it is shown.
 const PAGE = 100; // items per page of the queue
-const review = { id: null, items: [], total: 0, current: 0, selected: new Set(), open: null, poll: null };
+const review = { id: null, items: [], total: 0, current: 0, selected: new Set(), open: null, poll: null, loads: 0 };
 
 function reviewQuery(offset) {
   const query = new URLSearchParams({ limit: String(PAGE), offset: String(offset), order: $("r-order").value });
@@ -373,7 +373,12 @@ async function refreshSession() {
 
 async function loadItems(more = false) {
   const offset = more ? review.items.length : 0;
+  // only the newest load is drawn: a slower answer to an older query (the refresh after a bulk
+  // accept, a filter changed twice) would otherwise redraw the queue under the user, closing a
+  // correction box they had opened meanwhile
+  const load = ++review.loads;
   const data = await api("GET", `reviews/${encodeURIComponent(review.id)}/items?${reviewQuery(offset)}`);
+  if (load !== review.loads) return;
   review.items = more ? review.items.concat(data.items) : data.items;
   review.total = data.total;
   if (!more) review.current = 0;
@@ -387,6 +392,7 @@ function stateCell(item) {
 
 function renderQueue() {
   const table = $("r-table");
+  const open = openCorrection(table);
   const rows = [];
   review.items.forEach((item, i) => {
     const p = item.prediction || {};
@@ -411,6 +417,23 @@ function renderQueue() {
     if (review.open === item.position) rows.push(detailRow(item));
   });
   table.tBodies[0].replaceChildren(...rows);
+  if (open) reopenCorrection(open);
+}
+
+// a correction box the user is typing in survives a redraw they did not ask for (the session's
+// poll, another load answering): its text, caret and focus come back on the same item
+function openCorrection(table) {
+  const input = table.querySelector("input.fix");
+  if (!input || input.disabled) return null;
+  return { position: Number(input.closest("tr").dataset.position), value: input.value,
+    start: input.selectionStart, end: input.selectionEnd, focused: document.activeElement === input };
+}
+
+function reopenCorrection(open) {
+  const i = review.items.findIndex((it) => it.position === open.position);
+  if (i < 0) return;
+  const input = startCorrection(i, open.value, open.focused);
+  if (input && open.focused) input.setSelectionRange(open.start, open.end);
 }
 
 function detailRow(item) {
@@ -498,22 +521,28 @@ async function undo() {
   } catch (error) { showError(error); keepFocus(); }
 }
 
-function startCorrection(i, preset) {
+function startCorrection(i, preset, focus = true) {
   const item = review.items[i];
   const row = $("r-table").querySelector(`tr[data-position="${item.position}"]`);
-  if (!row) return;
+  if (!row) return null;
   const cell = row.querySelector("td.category");
   const input = el("input", { type: "text", class: "fix", list: "taxonomy", autocomplete: "off",
     "aria-label": `right category for item ${item.position + 1}` });
-  input.value = preset || (item.prediction && item.prediction.category) || "";
+  input.value = preset ?? ((item.prediction && item.prediction.category) || "");
   cell.replaceChildren(input);
-  input.focus();
-  input.select();
+  if (focus) { input.focus(); input.select(); }
   input.addEventListener("keydown", (event) => {
     event.stopPropagation();
-    if (event.key === "Enter") { event.preventDefault(); act(item, "correct", input.value.trim()); }
-    else if (event.key === "Escape") { renderQueue(); $("r-table").focus(); }
+    if (event.key === "Enter") {
+      event.preventDefault();
+      if (input.disabled) return;
+      input.disabled = true;  // sent: a second Enter does not send it twice, a redraw closes it
+      act(item, "correct", input.value.trim()).finally(() => {
+        if (input.isConnected) { input.disabled = false; input.focus(); }  // refused: fix the text
+      });
+    } else if (event.key === "Escape") { input.remove(); renderQueue(); $("r-table").focus(); }
   });
+  return input;
 }
 
 $("review-form").addEventListener("submit", async (event) => {
