@@ -12,7 +12,8 @@ ENV PIP_NO_CACHE_DIR=1 \
     HF_HUB_OFFLINE=1 \
     SEMCAT_HOST=0.0.0.0 \
     SEMCAT_PORT=8000 \
-    SEMCAT_DATA_DIR=/data
+    SEMCAT_DATA_DIR=/data \
+    MPLCONFIGDIR=/tmp/matplotlib
 
 WORKDIR /app
 COPY pyproject.toml README.md constraints.txt ./

@@ -74,7 +74,9 @@ def _review_actions(browser: Any, url: str, size: int, actions: int) -> dict[str
     sid = httpx.post(f"{url}/reviews", files={"file": ("new.csv", body.encode())}, timeout=60).json()["id"]
     while httpx.get(f"{url}/reviews/{sid}", timeout=60).json()["status"] == "categorizing":
         time.sleep(0.2)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, bypass_csp=True
+    )  # wait_for_function evaluates text
     page = context.new_page()
     page.goto(f"{url}/#review={sid}")
     page.wait_for_selector("#r-table tbody tr")
@@ -134,7 +136,9 @@ def main() -> None:
     ):
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
         for _ in range(args.loads):
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context = browser.new_context(
+                viewport={"width": 1280, "height": 900}, bypass_csp=True
+            )  # wait_for_function evaluates text
             page = context.new_page()
             start = time.perf_counter()
             page.goto(url)
@@ -145,7 +149,9 @@ def main() -> None:
                 {"dom_interactive": entry["domInteractive"], "load": entry["loadEventEnd"], "status_shown": shown}
             )
             context.close()
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, bypass_csp=True
+        )  # wait_for_function evaluates text
         page = context.new_page()
         page.goto(url)
         for title in titles:

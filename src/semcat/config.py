@@ -62,7 +62,22 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return asdict(value) if is_dataclass(value) and not isinstance(value, type) else {}
 
 
+# where a container's secrets are mounted (compose: /run/secrets/<name>); a setting may come
+# from a file there named like its variable, lower case (semcat_api_key), beside the environment
+SECRETS_DIR = os.environ.get("SEMCAT_SECRETS_DIR", "/run/secrets")
 KEY_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")  # a named API key's name, as the history shows it
+# an API key: printable ASCII without spaces. A browser sends a header as Latin-1 and curl as
+# UTF-8, so a key with "é" would work from one and not the other; refused at start instead
+API_KEY_CHARS = re.compile(r"[\x21-\x7e]{1,512}")
+
+
+def check_api_key(key: str, what: str = "SEMCAT_API_KEY") -> str:
+    if not API_KEY_CHARS.fullmatch(key):
+        raise ValueError(
+            f"{what}: 1 to 512 printable ASCII characters without spaces (letters, digits, punctuation); "
+            "a browser cannot send other characters in a header the way curl does"
+        )
+    return key
 
 
 def _unset_if_empty(value: object) -> object:
@@ -166,6 +181,8 @@ class Settings(_QuerySettings):  # type: ignore[misc,valid-type]
         env_file=".env",
         extra="ignore",
         validate_assignment=True,
+        # docker / compose secrets: a file named after the variable (semcat_api_key) holds it
+        secrets_dir=SECRETS_DIR if os.path.isdir(SECRETS_DIR) else None,
     )
 
     @classmethod
@@ -288,6 +305,45 @@ class Settings(_QuerySettings):  # type: ignore[misc,valid-type]
     )
     max_batch: int = Field(256, ge=1, le=100_000, description="Most items in one /categorize or /products call.")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=4096,
+        le=16 * 1024 * 1024,
+        description="Largest request head (request line and headers): 431 past it.",
+    )
+    max_headers: int = Field(100, ge=10, le=10_000, description="Most header fields in one request: 431 past it.")
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds a client may take to send a request head (408 past it), and may pause while sending "
+        "a body (the connection closes).",
+    )
+    body_timeout_s: float = Field(
+        120.0, gt=0, le=3600, description="Seconds a client may take to send a whole request body (then it closes)."
+    )
+    keep_alive_s: int = Field(5, ge=1, le=600, description="Seconds an idle keep-alive connection stays open.")
+    max_connections: int = Field(
+        1000, ge=1, description="Connections the server holds at once; past it new requests get 503."
+    )
+    max_request_neighbors: int = Field(
+        25_600,
+        ge=1,
+        description="Most neighbors one /categorize call may have searched and voted: items x k (256 items at "
+        "the default k of 10, or 25 at k 1,000); more is a 413 naming the limit, before any work.",
+    )
+    max_request_listed: int = Field(
+        2_560,
+        ge=1,
+        description="Most alternatives one /categorize call may have listed: items x top_n (each level lists "
+        "top_n); more is a 413 naming the limit, before any work.",
+    )
+    max_keyless_items: int = Field(
+        512,
+        ge=1,
+        description="Products categorized at once for requests without an API key (when keys are set), summed over "
+        "those requests: a request that would pass it waits its turn (at most 30 s, then 503 with Retry-After).",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS (comma-separated); empty: CORS off."
     )
@@ -305,7 +361,10 @@ class Settings(_QuerySettings):  # type: ignore[misc,valid-type]
     @field_validator("api_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
-        return _unset_if_empty(value)
+        value = _unset_if_empty(value)
+        if isinstance(value, str | SecretStr):
+            check_api_key(value.get_secret_value() if isinstance(value, SecretStr) else value)
+        return value
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -329,6 +388,8 @@ class Settings(_QuerySettings):  # type: ignore[misc,valid-type]
                 if not KEY_NAME.fullmatch(str(name)):
                     raise ValueError(f"key name {name!r}: 1 to 64 letters, digits, '.', '_', '@' or '-'")
             secrets = [v.get_secret_value() if isinstance(v, SecretStr) else str(v) for v in value.values()]
+            for name, secret in zip(value, secrets, strict=True):
+                check_api_key(secret, f"the key named {name!r}")
             if len(set(secrets)) < len(secrets):
                 raise ValueError("two key names share one key: the history could not tell them apart")
         return value

@@ -66,6 +66,14 @@ class EmptyIndexError(SemcatError):
     http_status = 409
 
 
+class EmptyFilterError(EmptyIndexError):
+    """The store holds labeled products, but none under the category a caller asked for
+    (an EmptyIndexError to the code that votes subtree by subtree, a 404 to a caller)."""
+
+    code = "not_found"
+    http_status = 404
+
+
 class StoreMissingError(StoreError):
     """The configured store or collection does not exist yet."""
 

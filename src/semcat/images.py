@@ -33,6 +33,20 @@ class ImageError(InvalidInputError):
     code = "invalid_image"
 
 
+def leaves_root(ref: str) -> bool:
+    """Whether an image reference could never be under an images root, whichever it is: a
+    URL, an absolute path, or one that climbs out with ``..``."""
+    ref = (ref or "").strip()
+    if ref.lower().startswith(_URL_SCHEMES) or Path(ref).is_absolute() or ref.startswith("~"):
+        return True
+    depth = 0
+    for part in Path(ref).parts:
+        depth += -1 if part == ".." else (0 if part == "." else 1)
+        if depth < 0:
+            return True
+    return False
+
+
 def resolve_image(ref: str, root: Path) -> Path:
     """The file an image reference names under ``root``; refuses anything outside it."""
     ref = (ref or "").strip()

@@ -28,6 +28,8 @@ MAX_IMAGE_REF_CHARS = 1_000
 MAX_K = 1_000  # neighbors
 MAX_TOP_N = 100  # alternatives listed
 MAX_CATEGORY_FILTER_CHARS = 1_000  # a category filter's length
+LISTED_NEIGHBORS = 10  # neighbors a prediction lists in the API's answer when not told
+MAX_LISTED_NEIGHBORS = 100  # ... at most (the vote still uses k of them)
 MAX_REVIEW_ITEMS = 1_000_000  # products in one review session
 PAGE = 50  # listed items (a session's, a category's products) per page when not told
 MAX_PAGE = 1_000  # ... at most
@@ -41,16 +43,39 @@ FIELD_LIMITS = {
 }
 
 
+# characters an id may not hold: controls (tab, NUL, NEL...), format characters (zero-width,
+# BOM, the bidi overrides that make one id read as another), line and paragraph separators,
+# lone surrogates
+_NOT_IN_ID = {
+    "Cc": "a control character",
+    "Cf": "an invisible format character",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Cs": "a lone surrogate",
+}
+
+
 def check_id(value: str, field: str = "id") -> str:
-    """A product id: 1 to 512 characters, no control characters (``/`` is allowed: the
-    API's product routes take it)."""
-    if not value:
+    """A product id as it will be stored and answered: 1 to 512 characters in Unicode NFC.
+
+    An id is never rewritten beyond NFC (two spellings of one text), so every id accepted is
+    reachable byte for byte as answered and two different ids never become one: surrounding
+    whitespace, control, format and bidi characters are refused, not stripped, and so is
+    U+FFFD, the mark that bytes were not valid UTF-8 (two different broken ids would read
+    alike). ``/`` is allowed: the API's product routes take it."""
+    if not value or not value.strip():
         raise InvalidInputError(f"{field} is empty")
     if len(value) > MAX_ID_CHARS:
         raise InvalidInputError(f"{field} has {len(value):,} characters; the limit is {MAX_ID_CHARS}")
-    if any(unicodedata.category(c) == "Cc" for c in value):
-        raise InvalidInputError(f"{field} contains a control character")
-    return value
+    for c in value:
+        kind = _NOT_IN_ID.get(unicodedata.category(c))
+        if kind:
+            raise InvalidInputError(f"{field} contains {kind} (U+{ord(c):04X})")
+        if c == "\ufffd":
+            raise InvalidInputError(f"{field} is not valid UTF-8 (it holds U+FFFD, the replacement character)")
+    if value != value.strip():
+        raise InvalidInputError(f"{field} starts or ends with whitespace")
+    return unicodedata.normalize("NFC", value)
 
 
 def check_length(field: str, value: str) -> str:
@@ -61,11 +86,21 @@ def check_length(field: str, value: str) -> str:
 
 
 def check_category(levels: tuple[str, ...], field: str = "category") -> tuple[str, ...]:
+    """A taxonomy path's levels: at most MAX_CATEGORY_DEPTH, each a name of at most
+    MAX_LEVEL_CHARS with a letter or digit in it and no ``>`` (the path separator: ``"Mugs >
+    Ceramic"`` as one level would read back as two)."""
     if len(levels) > MAX_CATEGORY_DEPTH:
         raise InvalidInputError(f"{field} has {len(levels):,} levels; the limit is {MAX_CATEGORY_DEPTH}")
     for level in levels:
         if len(level) > MAX_LEVEL_CHARS:
             raise InvalidInputError(f"{field} has a level of {len(level):,} characters; the limit is {MAX_LEVEL_CHARS}")
+        if ">" in level:
+            raise InvalidInputError(
+                f"{field} level {level[:80]!r} holds '>', the path separator: give the levels as a list, "
+                "or one separator throughout"
+            )
+        if not any(c.isalnum() for c in level):
+            raise InvalidInputError(f"{field} level {level[:80]!r} has no letter or digit")
     return levels
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic.fields import FieldInfo
 
+from semcat import limits
 from semcat.errors import InvalidInputError
 from semcat.limits import MAX_CATEGORY_DEPTH, MAX_CATEGORY_FILTER_CHARS, MAX_K, MAX_TOP_N
 from semcat.methods import KNN, METHODS, Method, method_spec, methods_help
@@ -47,6 +48,7 @@ def _whole(value: Any) -> Any:
 
 # the request's counts, each bounded once (the API's JSON and forms, the CLI, Python callers)
 Neighbors = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=MAX_K)]
+Listing = Annotated[int, BeforeValidator(_whole), Field(ge=0, le=limits.MAX_LISTED_NEIGHBORS)]  # however many voted
 Listed = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=MAX_TOP_N)]
 Depth = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=MAX_CATEGORY_DEPTH)]
 CategoryFilter = Annotated[str, Field(max_length=MAX_CATEGORY_FILTER_CHARS)]
@@ -205,7 +207,10 @@ class _Checked(BaseModel):
 
 
 class _Request(_Checked):
-    """What one categorization request may set (built below from :class:`QueryOptions`)."""
+    """What one categorization request may set (built below from :class:`QueryOptions`),
+    and how much of the evidence its answer lists."""
+
+    neighbors: Listing = Field(limits.LISTED_NEIGHBORS, description="Neighbors each prediction lists, closest first.")
 
     def options(self) -> dict[str, Any]:
         """The request's categorization options (None: the settings' value)."""

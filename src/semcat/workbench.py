@@ -7,7 +7,6 @@ it and the next prediction learns from it) and the queue kept on the server
 
 from __future__ import annotations
 
-import csv
 import io
 import threading
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from semcat.catalog import PATH_JOIN, Product, parse_category, read_catalog
+from semcat.catalog.writers import SafeDictWriter
 from semcat.engine import CATEGORIZE_BATCH, Engine
 from semcat.errors import ConflictError, InvalidInputError
 from semcat.limits import MAX_REVIEW_ITEMS
@@ -235,7 +235,7 @@ def export_csv(engine: Engine, sid: str) -> str:
     added = ["final_category", "state", "predicted_category", "confidence", "decision", *per_level, "alternatives"]
     header = list(summary["header"]) + [name for name in added if name not in summary["header"]]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=header, extrasaction="ignore")
+    writer = SafeDictWriter(out, header)
     writer.writeheader()
     for item in items:
         prediction = item.prediction or {}

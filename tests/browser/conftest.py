@@ -49,9 +49,12 @@ def sample_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Ite
         yield url
 
 
+# Playwright's wait_for_function evaluates its text in the page, which the page's CSP
+# forbids (no 'unsafe-eval'): the tests that use it run with the CSP bypassed, and
+# test_the_page_works_under_its_content_security_policy runs the page under it.
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, bypass_csp=True)
     page = context.new_page()
     try:
         yield page

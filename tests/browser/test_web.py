@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def test_a_review_session_on_the_server_from_upload_to_export(browser: Any, samp
     the same session in a second page, export: the export matches what was done, row for
     row, and neither page logged a console error."""
     errors: list[str] = []
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, bypass_csp=True)
     page = context.new_page()
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -339,7 +340,7 @@ def test_no_photo_requests_when_photos_are_off(browser: Any, tmp_path: Path) -> 
     catalog = tmp_path / "few.csv"
     catalog.write_text("id,title,category\nw1,steel analog wrist watch,Watches\nt1,cotton bath towel,Home\n")
     with serving(tmp_path / "data", catalog) as url:
-        context = browser.new_context()
+        context = browser.new_context(bypass_csp=True)
         page = context.new_page()
         requested: list[str] = []
         errors: list[str] = []
@@ -369,7 +370,7 @@ def test_a_bad_photo_shows_the_apis_own_message(browser: Any, tmp_path: Path) ->
     catalog.write_text("id,title,category,image\n" + "".join(f"{a},{b},{c},{d}\n" for a, b, c, d in rows))
     env = {"SEMCAT_MODEL": "clip", "SEMCAT_CLIP_PRETRAINED": "random", "SEMCAT_IMAGES_ROOT": str(PHOTOS)}
     with serving(tmp_path / "data", catalog, **env) as url:
-        context = browser.new_context()
+        context = browser.new_context(bypass_csp=True)
         page = context.new_page()
         page.goto(url)
         page.wait_for_selector("#photo-field:not([hidden])")
@@ -424,3 +425,64 @@ def test_the_audit_view_runs_an_audit_keeps_one_label_and_corrects_another(page:
     assert errors == []
     back = httpx.patch(f"{sample_server}/products/{fixed_id}", json={"category": was}, headers={"X-API-Key": API_KEY})
     assert back.status_code == 200  # the module's other tests see the sample as indexed
+
+
+VIOLATIONS = """window.cspViolations = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));"""
+
+
+def _until(page: Any, expression: str, timeout_s: float = 30) -> None:
+    """wait_for_function without evaluating text in the page (the CSP forbids it)."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, expression
+        page.wait_for_timeout(100)
+
+
+def test_the_page_works_under_its_content_security_policy(browser: Any, sample_server: str) -> None:
+    """Every view drawn, a product categorized with its photo and neighbors: no policy
+    violation, and the headers that keep the page out of other sites' frames."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # the CSP enforced
+    page = context.new_page()
+    page.add_init_script(VIOLATIONS)
+    answer = page.goto(sample_server)
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert answer.headers["x-frame-options"] == "DENY" and answer.headers["x-content-type-options"] == "nosniff"
+    errors = console_errors(page)
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    assert "Pressure Cookers" in categorize(page, sample_server, COOKER)
+    _until(page, "[...document.querySelectorAll('.neighbors img')].some(i => i.naturalWidth > 0)")
+    for view in ("Review queue", "Browse", "Audit", "Categorize"):
+        page.get_by_role("button", name=view, exact=True).click()
+    page.get_by_role("button", name="Browse", exact=True).click()
+    page.wait_for_selector("#b-tree li")
+    assert page.evaluate("window.cspViolations") == [] and errors == []
+    context.close()
+
+
+@pytest.mark.parametrize(("route", "ready"), [("/docs", ".swagger-ui .info .title"), ("/redoc", "h1")])
+def test_the_api_docs_render_with_the_network_blocked(browser: Any, sample_server: str, route: str, ready: str) -> None:
+    context = browser.new_context()
+    origin = sample_server.rstrip("/")
+    outside: list[str] = []
+
+    def only_the_server(request_route: Any) -> None:
+        url = request_route.request.url
+        if url.startswith(origin) or url.startswith(("data:", "blob:")):
+            request_route.continue_()
+        else:
+            outside.append(url)
+            request_route.abort()
+
+    context.route("**/*", only_the_server)
+    page = context.new_page()
+    page.add_init_script(VIOLATIONS)
+    page.goto(origin + route)
+    page.wait_for_selector(ready, timeout=30_000)
+    assert "semcat" in page.inner_text(ready)
+    violations = page.evaluate("window.cspViolations")
+    if route == "/redoc":  # ReDoc's "API docs by Redocly" logo, from their CDN: blocked, so nothing leaves
+        violations = [v for v in violations if v != "img-src https://cdn.redoc.ly/redoc/logo-mini.svg"]
+    assert outside == [] and violations == []
+    context.close()

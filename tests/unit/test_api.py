@@ -141,6 +141,7 @@ def test_feedback_loop_relabel_changes_next_prediction(client: TestClient) -> No
         "category": "Sports > Gear",
         "title": "Casio digital wrist watch rubber strap",
         "space": "text",
+        "image": False,  # no photo stored: the page does not ask for one
     }
 
 

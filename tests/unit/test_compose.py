@@ -21,7 +21,7 @@ def compose() -> dict:
 
 def test_services_ports_and_volumes() -> None:
     doc = compose()
-    assert set(doc["services"]) == {"api", "qdrant"}
+    assert set(doc["services"]) == {"api", "qdrant", "caddy"}
     api, qdrant = doc["services"]["api"], doc["services"]["qdrant"]
     assert re.fullmatch(r"qdrant/qdrant:v\d+\.\d+\.\d+", qdrant["image"])  # a pinned version
     assert "ports" not in qdrant  # reached only by the api service, on the compose network
@@ -37,8 +37,32 @@ def test_services_ports_and_volumes() -> None:
             assert volume.split(":")[0] in declared
     assert "qdrant_storage:/qdrant/storage" in qdrant["volumes"]
     env = api["environment"]
-    assert f"{env['SEMCAT_PORT']}:{env['SEMCAT_PORT']}" in api["ports"]
+    # plain HTTP carries the key in clear: the host's loopback only, other machines through TLS
+    assert api["ports"] == [f"127.0.0.1:{env['SEMCAT_PORT']}:{env['SEMCAT_PORT']}"]
     assert any(v.endswith(":" + env["SEMCAT_DATA_DIR"]) for v in api["volumes"])
+
+
+def test_every_container_is_locked_down() -> None:
+    doc = compose()
+    for name, service in doc["services"].items():
+        assert service["read_only"] is True and "/tmp" in service["tmpfs"], name
+        assert service["cap_drop"] == ["ALL"] and "no-new-privileges:true" in service["security_opt"], name
+        assert service["mem_limit"] and service["cpus"] and service["pids_limit"], name
+    caddy = doc["services"]["caddy"]
+    assert caddy["profiles"] == ["tls"] and "api:8000" in caddy["command"]
+    assert caddy["cap_add"] == ["NET_BIND_SERVICE"]  # 80/443 as a user without other capabilities
+    assert {"80:80", "443:443"} == set(caddy["ports"])
+
+
+def test_the_api_key_is_a_compose_secret_read_by_the_settings(tmp_path: Path) -> None:
+    doc = compose()
+    api = doc["services"]["api"]
+    assert "SEMCAT_API_KEY" not in api["environment"]  # docker inspect would show it
+    assert api["secrets"] == ["semcat_api_key"] and doc["secrets"]["semcat_api_key"] == {
+        "environment": "SEMCAT_API_KEY"
+    }
+    (tmp_path / "semcat_api_key").write_text("a-key\n")  # as compose mounts it: /run/secrets/<name>
+    assert Settings(_secrets_dir=str(tmp_path)).api_key.get_secret_value() == "a-key"  # type: ignore[union-attr]
 
 
 def setting_variables() -> set[str]:
@@ -56,10 +80,8 @@ def test_api_environment_names_real_settings_and_points_at_qdrant() -> None:
     env = compose()["services"]["api"]["environment"]
     fields = setting_variables()
     assert set(env) <= fields, set(env) - fields
-    assert env["SEMCAT_API_KEY"].startswith("${SEMCAT_API_KEY:?") and env["SEMCAT_QDRANT__API_KEY"].startswith(
-        "${QDRANT_API_KEY:?"
-    )
-    settings = _resolved(env)  # what compose hands over once the operator has set both keys
+    assert env["SEMCAT_QDRANT__API_KEY"].startswith("${QDRANT_API_KEY:?")
+    settings = _resolved(env | {"SEMCAT_API_KEY": "a-key"})  # with the key its secret holds
     assert settings.store == "qdrant"
     assert settings.qdrant.url == "http://qdrant:6333"
     assert settings.api_key is not None and settings.qdrant.api_key is not None

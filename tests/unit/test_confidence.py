@@ -159,15 +159,21 @@ def test_the_api_returns_confidence_and_decision_and_takes_a_target(calibrated: 
         assert ready["calibrated"] and ready["target_precision"] == 0.98
 
 
-def test_the_cli_writes_confidence_and_decision_columns_and_a_summary(
-    calibrated: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _hash_cli(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The CLI app, its engines embedding with the hash embedder the store was built with."""
     import semcat.embedding
     import semcat.embedding.registry
     from semcat.cli import app
 
     monkeypatch.setattr(semcat.embedding, "load_embedder", lambda settings: HashEmbedder())
     monkeypatch.setattr(semcat.embedding.registry, "model_name", lambda settings: HashEmbedder().name)
+    return app
+
+
+def test_the_cli_writes_confidence_and_decision_columns_and_a_summary(
+    calibrated: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _hash_cli(monkeypatch)
     new = tmp_path / "new.csv"
     new.write_text("id,title\na,steel pressure cooker lid pan\nb,analog quartz wrist watch dial\n")
     out = tmp_path / "predictions.csv"
@@ -330,3 +336,18 @@ def test_the_compiled_trees_answer_as_scikit_learn_does() -> None:
     assert np.allclose(probs[which == 0], model.predict_proba(query[which == 0])[:, 1], atol=1e-12)
     assert np.allclose(probs[which == 2], other.predict_proba(query[which == 2])[:, 1], atol=1e-12)
     assert np.all(probs[which == 1] == 0.25)
+
+
+def test_the_cli_prediction_file_neutralizes_formula_cells(
+    calibrated: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _hash_cli(monkeypatch)
+    new = tmp_path / "new.csv"
+    new.write_text('id,title\n=2+5,"@SUM(A1) steel pressure cooker"\n-12,analog quartz wrist watch\n')
+    out = tmp_path / "predictions.csv"
+    data = ["--data-dir", str(calibrated.settings.data_dir)]
+    result = CliRunner().invoke(app, ["categorize", "--file", str(new), "-o", str(out), *data])
+    assert result.exit_code == 0, result.output
+    with out.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["id"], r["title"][:8]) for r in rows] == [("'=2+5", "'@SUM(A1"), ("-12", "analog q")]

@@ -227,6 +227,20 @@ def test_stale_unknown_and_bad_requests_get_a_message(client: TestClient) -> Non
     assert client.get("/reviews/nope/export").status_code == 404
 
 
+def test_no_exported_cell_runs_as_a_spreadsheet_formula(client: TestClient, tmp_path: Path) -> None:
+    """OWASP's CSV injection rule in the review download and the CLI's prediction file:
+    text that starts like a formula gets a leading quote; numbers stay numbers."""
+    rows = 'sku,title,price,note\n=1+2,"=HYPERLINK(""http://x.test"",""click"") steel mug",-5,@SUM(A1)\n'
+    rows += "+7,\"analog wrist watch\",+3.5e2,-cmd|' /C calc'!A0\n"
+    sid = _upload(client, rows).json()["id"]
+    _ready(client, sid)
+    export = list(csv.DictReader(io.StringIO(client.get(f"/reviews/{sid}/export").text)))
+    assert [r["sku"] for r in export] == ["'=1+2", "+7"]  # "+7" is a number: left as it is
+    assert export[0]["title"].startswith("'=HYPERLINK(") and export[0]["note"] == "'@SUM(A1)"
+    assert [r["price"] for r in export] == ["-5", "+3.5e2"] and export[1]["note"].startswith("'-cmd|")
+    assert all(not v.startswith(("=", "@")) for r in export for v in r.values())
+
+
 def test_sessions_outlive_the_server(tmp_path: Path) -> None:
     """The queue is in the store's folder: a new server (a restart) sees the states."""
     settings = Settings(data_dir=tmp_path, api_key="s3cret", retrain={"child_process": False})

@@ -20,12 +20,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from semcat import __version__
+from semcat.api import server
 from semcat.api.batcher import CallBatcher, MicroBatcher
 from semcat.api.collector import freeze_loaded, serving_collector
+from semcat.api.deps import KeylessItems
 from semcat.api.errors import BodyLimitMiddleware, install_error_handlers
 from semcat.api.routes import audit, categorize, products, reviews, service, similar, web
 from semcat.api.routes.products import upsert_in_order
 from semcat.api.schemas import ErrorBody
+from semcat.api.security import MethodsMiddleware, SecurityHeadersMiddleware, install_docs
 from semcat.catalog import Product
 from semcat.categorize.prediction import Prediction
 from semcat.config import Settings
@@ -62,7 +65,9 @@ def worker_app() -> FastAPI:
     """The app of one of several API worker processes (uvicorn's factory): the settings
     `semcat serve` resolved, passed in the environment. Each worker loads the model and the
     store itself and follows the others' writes (the FAISS store's change log)."""
-    return create_app(Settings.from_json(os.environ[WORKER_SETTINGS_ENV]))
+    settings = Settings.from_json(os.environ[WORKER_SETTINGS_ENV])
+    server.configure(settings)  # this process's connection limits
+    return create_app(settings)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -133,6 +138,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         version=__version__,
         description="Semantic product categorization on a vector database: kNN vote over labeled neighbors.",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by install_docs
+        redoc_url=None,
         responses={
             400: {"model": ErrorBody},
             404: {"model": ErrorBody},
@@ -141,7 +148,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         },
     )
     app.state.settings = settings
+    app.state.keyless = KeylessItems(settings.max_keyless_items)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MethodsMiddleware, routes=lambda: app.routes)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer carries them, a 413 too
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -154,5 +164,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     install_error_handlers(app, settings.max_body_bytes)
     for module in (categorize, similar, products, reviews, audit, service, web):
         app.include_router(module.router)
+    install_docs(app)
     app.mount("/static", StaticFiles(directory=web.WEB), name="static")
     return app

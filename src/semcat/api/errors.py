@@ -27,6 +27,14 @@ class UnauthorizedError(SemcatError):
     http_status = 401
 
 
+class BusyError(SemcatError):
+    """The server's share for callers without a key is taken: retry (Retry-After says when)."""
+
+    code = "busy"
+    http_status = 503
+    retry_after_s = 5
+
+
 def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
@@ -88,6 +96,8 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
     @app.exception_handler(SemcatError)
     async def semcat_error(request: Request, exc: SemcatError) -> JSONResponse:
         headers = {"WWW-Authenticate": "ApiKey"} if isinstance(exc, UnauthorizedError) else None
+        if isinstance(exc, BusyError):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return error_response(exc.http_status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
@@ -103,6 +113,8 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI wraps body-read errors in a 400
             return error_response(413, "payload_too_large", f"request body is over {max_body_bytes} bytes")
+        if isinstance(exc.__cause__, RecursionError):  # a JSON body nested past the parser
+            return error_response(422, "validation_error", "the request body is nested too deeply")
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
         return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), exc.headers)
 

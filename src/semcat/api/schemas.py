@@ -6,10 +6,10 @@ apart between routes."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import UploadFile
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from semcat import limits
 from semcat.catalog import clean_text, parse_attributes, parse_category
@@ -38,6 +38,17 @@ def _within_limits(check: Any, value: Any) -> Any:
     except InvalidInputError as exc:
         raise ValueError(exc.message) from None
     return value
+
+
+def _check_id(value: str) -> str:
+    try:
+        return limits.check_id(value)
+    except InvalidInputError as exc:
+        raise ValueError(f"product {exc.message}") from None
+
+
+def _check_optional_id(value: str | None) -> str | None:
+    return None if value is None else _check_id(value)
 
 
 def _check_attributes(value: AttributesIn) -> AttributesIn:
@@ -82,10 +93,7 @@ class ItemIn(_Strict):
 
     _attributes = field_validator("attributes")(_check_attributes)
 
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str | None) -> str | None:
-        return None if value is None else _check_id(value)
+    _id = field_validator("id")(_check_optional_id)
 
     @model_validator(mode="after")
     def _has_text(self) -> ItemIn:
@@ -164,6 +172,7 @@ class NeighborOut(BaseModel):
     category: str | None
     title: str
     space: str = Field("text", description="Where it was found: 'text' or 'image' vectors.")
+    image: bool = Field(False, description="Whether a photo is stored for it (GET /images/{id} serves it).")
 
 
 class PredictionOut(BaseModel):
@@ -207,6 +216,8 @@ class SimilarRequest(_Strict):
     )
     k: Neighbors = Field(SIMILAR_K, description="How many products.")
     category: CategoryFilter | None = Field(None, description="Only products under this category.")
+
+    _id = field_validator("id")(_check_optional_id)
 
     @model_validator(mode="after")
     def _one_query(self) -> SimilarRequest:
@@ -253,10 +264,9 @@ class SimilarResponse(BaseModel):
     results: list[SimilarHit]
 
 
-def _check_id(value: str) -> str:
-    if not clean_text(value):
-        raise ValueError("product id is empty")
-    return _within_limits(limits.check_id, clean_text(value))
+# a product id in a route's path, held to the same rule as one in a body (422 naming the
+# problem); answered and stored in NFC, so a GET with either spelling finds the product
+ProductId = Annotated[str, AfterValidator(_check_id)]
 
 
 class ProductIn(_Strict):

@@ -29,13 +29,41 @@ _BOMS = (
 
 def sniff_encoding(path: Path, encoding: str) -> str:
     """The file's encoding: a byte-order mark decides (UTF-8, UTF-16, UTF-32, as
-    spreadsheet exports write them); else the one given, UTF-8 read BOM-tolerant."""
+    spreadsheet exports write them); UTF-16 without one is told by its zero bytes (every
+    other byte of Latin text; NUL is valid UTF-8, so it would read as garbled names); else
+    the one given, UTF-8 read BOM-tolerant."""
     with path.open("rb") as fh:
-        head = fh.read(4)
+        head = fh.read(4096)
     for bom, name in _BOMS:
         if head.startswith(bom):
             return name
-    return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+    if utf8 and len(head) >= 4:
+        even, odd = head[0::2], head[1::2]
+        if odd.count(0) > len(odd) * 0.4 and even.count(0) < len(even) * 0.1:
+            return "utf-16-le"
+        if even.count(0) > len(even) * 0.4 and odd.count(0) < len(odd) * 0.1:
+            return "utf-16-be"
+    return "utf-8-sig" if utf8 else encoding
+
+
+_ARCHIVES = (
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook is one): unpack it, or save the sheet as CSV"),
+    (b"\x1f\x8b", "gzip-compressed: gunzip it first"),
+    (b"BZh", "bzip2-compressed: bunzip2 it first"),
+    (b"\xfd7zXZ\x00", "xz-compressed: unxz it first"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive: unpack it first"),
+)
+
+
+def archive_problem(path: Path) -> str | None:
+    """What to say of a compressed or archived file given as a catalog (None: it is not one)."""
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    for magic, what in _ARCHIVES:
+        if head.startswith(magic):
+            return f"{path.name} is {what}; semcat reads CSV, TSV, JSONL and Parquet files"
+    return None
 
 
 def encoding_error(path: Path, encoding: str) -> CatalogError:

@@ -19,6 +19,9 @@ from semcat import limits
 from semcat.errors import InvalidInputError
 
 PATH_JOIN = " > "
+# what splits a category cell into levels, tried in this order; a level name never holds one
+# (limits.check_category refuses it: a stored path is split on " > " again when read)
+SEPARATORS = (">>", ">", "|")
 # The product fields that can be embedded, in their default order (Settings.text_fields).
 TEXT_FIELDS = ("title", "brand", "description", "attributes")
 # Payload keys that are semcat's bookkeeping, not the product's: never shown to users.
@@ -26,13 +29,38 @@ INTERNAL_KEYS = ("text_hash", "payload_hash", "category_prefixes")
 _WS = re.compile(r"\s+")
 
 
-def clean_text(value: object) -> str:
-    """Collapse whitespace; ``None`` and NaN become the empty string."""
+def cell_text(value: object) -> str:
+    """A loose value as text, untouched otherwise; ``None`` and NaN become the empty string."""
     if value is None:
         return ""
-    if isinstance(value, float) and value != value:  # NaN from Parquet/pandas
-        return ""
-    return _WS.sub(" ", str(value)).strip()
+    if isinstance(value, float):
+        if value != value:  # NaN from Parquet/pandas
+            return ""
+        if value.is_integer() and abs(value) < 2**53:  # an integer column pandas made float (it had a null)
+            return str(int(value))
+    return str(value)
+
+
+# control characters (NUL, C1...) read as a space, at every door (the API, files, Python)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# a character that shows: anything but whitespace and the invisible format characters
+# (zero-width space/joiners, bidi marks and overrides, word joiner, BOM, soft hyphen)
+_VISIBLE = re.compile(r"[^\s\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def clean_text(value: object) -> str:
+    """Collapse whitespace, control characters read as spaces; ``None``, NaN and a text with
+    nothing visible in it (zero-width spaces, bidi marks) become the empty string, so an
+    invisible title counts as no title."""
+    text = _WS.sub(" ", _CONTROL.sub(" ", cell_text(value))).strip()
+    return text if _VISIBLE.search(text) else ""
+
+
+def product_id(value: object) -> str:
+    """A loose id value (an API field, a file's cell) as the id stored: checked, never
+    rewritten beyond NFC (:func:`semcat.limits.check_id`); empty when there is none."""
+    text = cell_text(limits.scalar(value, "id"))
+    return limits.check_id(text) if text else ""
 
 
 def parse_category(value: object, separator: str | None = None) -> tuple[str, ...]:
@@ -61,9 +89,17 @@ def parse_category(value: object, separator: str | None = None) -> tuple[str, ..
     if not text:
         return ()
     if separator is None:
-        separator = next((sep for sep in (">>", ">", "|") if sep in text), "")
-    parts = text.split(separator) if separator else [text]
-    return limits.check_category(tuple(p for p in (clean_text(p) for p in parts) if p))
+        separator = next((sep for sep in SEPARATORS if sep in text), "")
+    parts = [clean_text(p) for p in text.split(separator)] if separator else [text]
+    while parts and not parts[-1]:  # "A > B > ": a trailing separator ends the path
+        parts.pop()
+    while parts and not parts[0]:
+        parts.pop(0)
+    if not parts:
+        raise InvalidInputError(f"category {text!r} has no level name, only separators")
+    if "" in parts:
+        raise InvalidInputError(f"category {text!r} has an empty level between two separators")
+    return limits.check_category(tuple(parts))
 
 
 _PAIR = re.compile(r'"(?:key|name)"\s*(?:=>|:)\s*"([^"]*)"\s*,\s*"value"\s*(?:=>|:)\s*"([^"]*)"')
@@ -196,7 +232,7 @@ class Product:
         values = {"title": title, "description": description, "brand": brand, "image": image}
         text = {name: limits.check_length(name, clean_text(limits.scalar(v, name))) for name, v in values.items()}
         product = cls(
-            id=limits.check_id(clean_text(limits.scalar(id, "id"))) if clean_text(id) else "",
+            id=product_id(id),
             title=text["title"],
             description=text["description"],
             brand=text["brand"],

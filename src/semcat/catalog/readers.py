@@ -8,7 +8,6 @@ that cannot be read at all (missing, empty, not decodable, no text column) raise
 
 from __future__ import annotations
 
-import csv
 import html
 import json
 import re
@@ -19,8 +18,9 @@ from typing import Any
 
 from semcat import limits
 from semcat.catalog.columns import ColumnMap, normalize, resolve_columns, shown
-from semcat.catalog.encodings import encoding_error, sniff_encoding
-from semcat.catalog.product import Product, clean_text, parse_attributes, parse_category
+from semcat.catalog.delimited import iter_delimited
+from semcat.catalog.encodings import archive_problem, encoding_error, sniff_encoding
+from semcat.catalog.product import Product, clean_text, parse_attributes, parse_category, product_id
 from semcat.errors import CatalogError, InvalidInputError
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
@@ -58,6 +58,9 @@ class CatalogReport:
     duplicates: dict[str, list[int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
+    # every valid row is a product, a repeated id included (categorizing a file: each row gets
+    # its answer); else the last row of an id wins (indexing: one product per id)
+    every_row: bool = False
     # with keep_rows: per product id, its row number and the row's own cells (a review
     # session exports them back with the decisions)
     rows: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
@@ -89,9 +92,8 @@ class CatalogReport:
         lines += [f"  note: {n}" for n in self.notes]
         if self.duplicates:
             extra = sum(len(rows) - 1 for rows in self.duplicates.values())
-            lines.append(
-                f"  duplicate ids: {len(self.duplicates)} ids on {extra} extra rows; the last row of each wins"
-            )
+            outcome = "each row is categorized" if self.every_row else "the last row of each wins"
+            lines.append(f"  duplicate ids: {len(self.duplicates)} ids on {extra} extra rows; {outcome}")
             for pid, rows in list(self.duplicates.items())[:max_rows]:
                 lines.append(f"    id {pid!r} on rows {', '.join(map(str, rows))}")
         if self.rejected:
@@ -118,53 +120,6 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
 
 
 _TAG = re.compile(r"<[^>]{0,500}>")  # an HTML tag, in a description exported as HTML
-
-
-def _sniff_delimiter(first_line: str, default: str) -> str:
-    counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] > counts.get(default, 0) else default
-
-
-def _iter_delimited(path: Path, fmt: str, encoding: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """Yield (row number, record or error reason). Row 1 is the header, as in a spreadsheet."""
-    csv.field_size_limit(1 << 30)
-    enc = sniff_encoding(path, encoding)
-    try:
-        with path.open("r", encoding=enc, newline="") as fh:
-            first = fh.readline()
-            if not first.strip():
-                raise CatalogError(f"{path.name} is empty: expected a header row and products")
-            delimiter = _sniff_delimiter(first, "\t" if fmt == "tsv" else ",")
-            fh.seek(0)
-            reader = csv.reader(fh, delimiter=delimiter)
-            header = [h.strip() for h in next(reader)]
-            yield 1, {"__header__": header}
-            row = 1
-            while True:
-                row += 1
-                try:
-                    values = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as exc:
-                    yield row, f"unparsable CSV ({exc})"
-                    continue
-                if not values or all(not v.strip() for v in values):
-                    row -= 1  # blank lines are not rows
-                    continue
-                if len(values) != len(header):
-                    yield (
-                        row,
-                        (
-                            f"has {len(values)} fields but the header has {len(header)} "
-                            f"(line {reader.line_num}; check quoting and the delimiter)"
-                        ),
-                    )
-                    continue
-                yield row, dict(zip(header, values, strict=True))
-    except UnicodeDecodeError:
-        raise encoding_error(path, enc) from None
 
 
 def _iter_jsonl(path: Path, encoding: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -219,7 +174,7 @@ def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
 def _records(path: Path, fmt: str, encoding: str) -> tuple[list[str], Iterator[tuple[int, dict[str, Any] | str]]]:
     """Header (union of keys for JSONL) and the row iterator."""
     if fmt in ("csv", "tsv"):
-        it = _iter_delimited(path, fmt, encoding)
+        it = iter_delimited(path, fmt, encoding)
     elif fmt == "parquet":
         it = _iter_parquet(path)
     else:
@@ -245,6 +200,7 @@ def rows_to_products(
     """Validate rows into products, filling the report (last duplicate id wins);
     ``keep_rows``: the report keeps each product's row number and cells."""
     by_id: dict[str, Product] = {}
+    in_order: list[Product] = []  # every_row: all of them, as read
     seen_rows: dict[str, list[int]] = {}
     for number, record in rows:
         report.rows_read += 1
@@ -264,11 +220,13 @@ def rows_to_products(
             report.rejected.append(RejectedRow(number, f"no text: title and description are empty (id {pid!r})"))
             continue
         seen_rows.setdefault(pid, []).append(number)
+        if report.every_row:
+            in_order.append(product)
         by_id.pop(pid, None)  # re-insert so the last occurrence keeps its position
         by_id[pid] = product
         if keep_rows:
             report.rows[pid] = (number, {k: v for k, v in record.items() if not str(k).startswith("__")})
-    report.products = list(by_id.values())
+    report.products = in_order if report.every_row else list(by_id.values())
     report.duplicates = {pid: rows for pid, rows in seen_rows.items() if len(rows) > 1}
 
 
@@ -283,7 +241,7 @@ def _row_product(number: int, record: Mapping[str, Any], columns: ColumnMap) -> 
             value = html.unescape(_TAG.sub(" ", value))
         return limits.check_length(name, clean_text(value))
 
-    pid = clean_text(limits.scalar(record.get(columns.id), "id")) if columns.id else str(number)
+    pid = product_id(record.get(columns.id)) if columns.id else str(number)
     if len(columns.category) == 1:
         cell = record.get(columns.category[0])
         if columns.category_multi and isinstance(cell, str) and "," in cell:
@@ -293,7 +251,7 @@ def _row_product(number: int, record: Mapping[str, Any], columns: ColumnMap) -> 
         levels = (clean_text(limits.scalar(record.get(col), "category")) for col in columns.category)
         category = limits.check_category(tuple(c for c in levels if c))
     return Product(
-        id=limits.check_id(pid) if pid else "",
+        id=pid,
         title=text("title", columns.title),
         description=text("description", columns.description),
         brand=text("brand", columns.brand),
@@ -309,12 +267,14 @@ def read_catalog(
     fmt: str | None = None,
     encoding: str = "utf-8",
     keep_rows: bool = False,
+    every_row: bool = False,
 ) -> CatalogReport:
     """Read a catalog into products plus a report of what was rejected and why.
 
     ``path`` is a file (CSV, TSV, JSONL/JSON, Parquet) or a ``pandas.DataFrame`` whose
     columns are detected the same way (rows are numbered from 1 in frame order).
     ``keep_rows``: the report also keeps each product's row (:attr:`CatalogReport.rows`).
+    ``every_row``: a repeated id does not replace its earlier rows (:attr:`CatalogReport.every_row`).
     """
     if _is_dataframe(path):
         return read_dataframe(path, columns)
@@ -325,13 +285,18 @@ def read_catalog(
         raise CatalogError(f"{path} is a directory, not a catalog file")
     if path.stat().st_size == 0:
         raise CatalogError(f"{path.name} is empty (0 bytes)")
+    archived = archive_problem(path)
+    if archived:
+        raise CatalogError(archived)
     fmt = detect_format(path, fmt)
     try:
         header, rows = _records(path, fmt, encoding)
     except LookupError:
         raise CatalogError(f"unknown encoding {encoding!r}") from None
     resolved, notes = resolve_columns(header, columns)
-    report = CatalogReport(path=path, format=fmt, columns=resolved, notes=notes, header=list(header))
+    report = CatalogReport(
+        path=path, format=fmt, columns=resolved, notes=notes, header=list(header), every_row=every_row
+    )
     try:
         rows_to_products(rows, resolved, report, keep_rows)
     except LookupError:

@@ -35,14 +35,15 @@ class LevelScore:
 
 @dataclass(frozen=True, slots=True)
 class Neighbor:
-    """A stored product that voted: its id, cosine similarity, label, title, and the
-    space (``text`` or ``image``) it was found in."""
+    """A stored product that voted: its id, cosine similarity, label, title, the space
+    (``text`` or ``image``) it was found in, and whether a photo is stored for it."""
 
     id: str
     score: float
     category: str | None
     title: str
     space: str = "text"
+    image: bool = False
 
 
 @dataclass(frozen=True, slots=True)

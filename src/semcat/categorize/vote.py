@@ -15,7 +15,7 @@ import numpy as np
 
 from semcat.catalog import PATH_JOIN
 from semcat.categorize.prediction import CategoryScore, LevelScore, Neighbor, Prediction
-from semcat.errors import EmptyIndexError, InvalidInputError
+from semcat.errors import EmptyFilterError, EmptyIndexError, InvalidInputError
 from semcat.methods import KNN
 from semcat.options import DEFAULTS, QueryOptions
 from semcat.search.base import DEFAULT_SPACE, Hit, SearchFilter, VectorStore, present_rows
@@ -60,7 +60,12 @@ def tally(
     voters = [h for h in hits if h.payload.get("category_levels")]
     neighbors = [
         Neighbor(
-            id=h.id, score=h.score, category=h.payload.get("category"), title=h.payload.get("title") or "", space=space
+            id=h.id,
+            score=h.score,
+            category=h.payload.get("category"),
+            title=h.payload.get("title") or "",
+            space=space,
+            image=bool(h.payload.get("image")),
         )
         for h in hits
     ]
@@ -291,6 +296,8 @@ class KnnCategorizer:
         """Per query, the vote of each space the query has a vector in."""
         flt = SearchFilter(category=category, labeled=True)
         if not self.store.exists(flt):
+            if category is not None and self.store.exists(SearchFilter(labeled=True)):
+                raise EmptyFilterError(f"no labeled product under the category filter {category!r}")
             raise EmptyIndexError(
                 "the store holds no labeled product to vote: index a catalog with a category column first"
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from semcat.catalog.writers import SafeDictWriter
 from semcat.cli.common import STORE, JsonOpt, err, make_engine, make_settings, out, run, shared_options
 
 
@@ -45,7 +45,7 @@ def _write(path: Path, suspects: list[Any]) -> None:
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
         return
     with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["id"])
+        writer = SafeDictWriter(fh, list(rows[0]) if rows else ["id"])
         writer.writeheader()
         writer.writerows(rows)
 

@@ -128,7 +128,7 @@ def categorize(
                     raise ConfigError("the text to categorize is empty")
                 images = [_load_image(image, settings)] if image is not None else None
             else:
-                report = read_catalog(file, column_map(shared), shared["fmt"], shared["encoding"])
+                report = read_catalog(file, column_map(shared), shared["fmt"], shared["encoding"], every_row=True)
                 for line in report.summary_lines():
                     err.print(line, markup=False)
                 products = report.products

@@ -133,3 +133,14 @@ def _warn_images(engine: Engine, settings: Settings, products: Sequence[Product]
         err.print("note: the catalog names images but no --images-root was given: indexing text only")
     elif not engine.model.images and settings.images_root is not None:
         err.print(f"note: {engine.model.name} embeds text only: images are ignored (use --model clip)")
+    from semcat.images import leaves_root
+
+    outside = [p for p in products if p.image and leaves_root(p.image)]
+    if outside:  # stored as given, but never read nor served: /images/{id} refuses them
+        shown = ", ".join(f"{p.id!r} ({p.image})" for p in outside[:3])
+        more = f" and {len(outside) - 3} more" if len(outside) > 3 else ""
+        err.print(
+            f"note: {len(outside)} image references leave the images root (absolute, '..' or a URL) and will never "
+            f"be read or served: {shown}{more}",
+            markup=False,
+        )

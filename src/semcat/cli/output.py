@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from semcat.catalog import PATH_JOIN
+from semcat.catalog.writers import SafeDictWriter
 from semcat.categorize.prediction import prediction_row
 from semcat.cli.common import out
 from semcat.errors import ConfigError
@@ -80,12 +80,7 @@ def _write_predictions(path: Path, rows: list[dict[str, Any]]) -> None:
         deepest = max((len(row["levels"]) for row in rows), default=0)
         per_level = [name for i in range(1, deepest + 1) for name in (f"level_{i}", f"level_{i}_confidence")]
         with path.open("w", encoding="utf-8", newline="") as fh:
-            writer = csv.DictWriter(
-                fh,
-                fieldnames=PREDICTION_CSV_FIELDS + per_level,
-                extrasaction="ignore",
-                delimiter="\t" if suffix == ".tsv" else ",",
-            )
+            writer = SafeDictWriter(fh, PREDICTION_CSV_FIELDS + per_level, delimiter="\t" if suffix == ".tsv" else ",")
             writer.writeheader()
             for row in rows:
                 flat = dict(row)

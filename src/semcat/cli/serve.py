@@ -32,9 +32,7 @@ def serve(
     """Run the HTTP API (FastAPI; docs at /docs). Model and store load once at start."""
 
     def body() -> None:
-        import uvicorn
-
-        from semcat.api import create_app
+        from semcat.api import create_app, server
         from semcat.api.app import WORKER_SETTINGS_ENV
 
         settings = make_settings(
@@ -53,17 +51,10 @@ def serve(
         described = settings.store_description() + (f", {settings.workers} workers" if settings.workers > 1 else "")
         err.print(f"semcat serve on http://{settings.host}:{settings.port} ({described})")
         if settings.workers == 1:
-            uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", workers=1)
+            server.run(settings, create_app(settings), workers=1)
             return
         # several processes on one socket: uvicorn imports the app in each
         os.environ[WORKER_SETTINGS_ENV] = settings.to_json()
-        uvicorn.run(
-            "semcat.api.app:worker_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            workers=settings.workers,
-        )
+        server.run(settings, "semcat.api.app:worker_app", factory=True, workers=settings.workers)
 
     run(body)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import replace
+from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 from starlette.concurrency import run_in_threadpool
 
 from semcat.api.batcher import CallBatcher
-from semcat.api.deps import CallsDep, EngineDep, SettingsDep, check_batch
+from semcat.api.deps import CallsDep, EngineDep, SettingsDep, check_batch, check_work, keyless_turn
 from semcat.api.schemas import CategorizeRequest, CategorizeResponse, ItemIn, PredictionOut, UploadForm
 from semcat.catalog import Product, clean_text, parse_attributes
 from semcat.engine import Engine
 from semcat.images import decode_base64
+from semcat.options import RequestOptions
 
 router = APIRouter(tags=["categorize"])
 
@@ -28,28 +30,36 @@ def _product(index: int, item: ItemIn) -> Product:
 
 
 async def _categorize(
+    request: Request,
     engine: Engine,
     items: list[ItemIn],
     images: list[bytes | None],
-    options: dict[str, Any],
+    form: RequestOptions,
     calls: CallBatcher | None = None,
 ) -> CategorizeResponse:
+    options = form.options()
+    check_work(len(items), options, engine.settings)
     products = [_product(i, item) for i, item in enumerate(items)]
     given = images if any(raw is not None for raw in images) else None
-    if calls is not None and given is None and len(products) == 1:
-        # merged with concurrent one-product requests of the same options into one engine call
-        predictions = [await calls.submit(tuple(sorted(options.items())), products[0])]
-    else:
-        predictions = await run_in_threadpool(lambda: engine.categorize(products, images=given, **options))
+    async with await keyless_turn(request, len(products)):
+        if calls is not None and given is None and len(products) == 1:
+            # merged with concurrent one-product requests of the same options into one engine call
+            predictions = [await calls.submit(tuple(sorted(options.items())), products[0])]
+        else:
+            predictions = await run_in_threadpool(lambda: engine.categorize(products, images=given, **options))
+    shown = form.neighbors  # the answer lists the closest few, however many voted
     return CategorizeResponse(
-        predictions=[PredictionOut(**p.to_dict(), id=item.id) for item, p in zip(items, predictions, strict=True)],
+        predictions=[
+            PredictionOut(**replace(p, neighbors=p.neighbors[:shown]).to_dict(), id=item.id)
+            for item, p in zip(items, predictions, strict=True)
+        ],
         model=engine.model.name,
     )
 
 
 @router.post("/categorize", response_model=CategorizeResponse)
 async def categorize(
-    body: CategorizeRequest, engine: EngineDep, settings: SettingsDep, calls: CallsDep
+    request: Request, body: CategorizeRequest, engine: EngineDep, settings: SettingsDep, calls: CallsDep
 ) -> CategorizeResponse:
     """Categorize one product or a batch by kNN vote over the stored labeled products
     (or zero-shot / hybrid). Items may carry a base64 photo (CLIP models)."""
@@ -59,11 +69,13 @@ async def categorize(
         decode_base64(it.image_base64, f"items[{i}].image_base64") if it.image_base64 else None
         for i, it in enumerate(items)
     ]
-    return await _categorize(engine, items, images, body.options(), calls)
+    return await _categorize(request, engine, items, images, body, calls)
 
 
 @router.post("/categorize/image", response_model=CategorizeResponse)
-async def categorize_upload(engine: EngineDep, form: Annotated[UploadForm, Form()]) -> CategorizeResponse:
+async def categorize_upload(
+    request: Request, engine: EngineDep, form: Annotated[UploadForm, Form()]
+) -> CategorizeResponse:
     """Categorize one product from an uploaded photo (multipart form), with optional text."""
     raw = await form.image.read()
     item = ItemIn.model_construct(
@@ -74,4 +86,4 @@ async def categorize_upload(engine: EngineDep, form: Annotated[UploadForm, Form(
         attributes=form.attributes or None,
         image_base64=None,
     )
-    return await _categorize(engine, [item], [raw], form.options())
+    return await _categorize(request, engine, [item], [raw], form)

@@ -19,6 +19,7 @@ from semcat.api.schemas import (
     CategoryCount,
     ChangeOut,
     HistoryOut,
+    ProductId,
     ProductIn,
     ProductOut,
     ProductPage,
@@ -57,7 +58,7 @@ def upsert_in_order(engine: Engine, products: list[Product], actor: str | None =
 
 
 @router.get("/products/{product_id:path}/history", response_model=HistoryOut, operation_id="product_history")
-async def product_history(product_id: str, engine: EngineDep) -> HistoryOut:
+async def product_history(product_id: ProductId, engine: EngineDep) -> HistoryOut:
     """Every change of the product's label, oldest first: when, the label before and after
     (null: new or unlabeled; removed or deleted), and what made it (``cli``: `semcat index`,
     ``api``: these routes, ``review``: a review session, ``python``: a library call). A
@@ -92,7 +93,7 @@ async def list_products(
 
 
 @router.patch("/products/{product_id:path}", response_model=UpsertResult, dependencies=WRITE, responses=UNAUTHORIZED)
-async def relabel_product(product_id: str, body: RelabelIn, engine: EngineDep, actor: ActorDep) -> UpsertResult:
+async def relabel_product(product_id: ProductId, body: RelabelIn, engine: EngineDep, actor: ActorDep) -> UpsertResult:
     """Change one stored product's label, keeping its text, photo and attributes (nothing
     is embedded again); recorded in its label history. ``category`` null: unlabeled.
     404 when the id is not stored."""
@@ -102,13 +103,13 @@ async def relabel_product(product_id: str, body: RelabelIn, engine: EngineDep, a
 
 
 @router.get("/products/{product_id:path}", response_model=ProductOut, operation_id="get_product")
-async def get_product(product_id: str, engine: EngineDep) -> ProductOut:
+async def get_product(product_id: ProductId, engine: EngineDep) -> ProductOut:
     return ProductOut.from_payload(await run_in_threadpool(engine.get_product, product_id))
 
 
 @router.put("/products/{product_id:path}", response_model=UpsertResult, dependencies=WRITE, responses=UNAUTHORIZED)
 async def put_product(
-    product_id: str, body: ProductIn, engine: EngineDep, writes: WritesDep, actor: ActorDep
+    product_id: ProductId, body: ProductIn, engine: EngineDep, writes: WritesDep, actor: ActorDep
 ) -> UpsertResult:
     """Create or replace one product; searchable and voting from the next request."""
     product = _product(product_id, body)
@@ -146,7 +147,7 @@ async def post_products(
 
 
 @router.delete("/products/{product_id:path}", status_code=204, dependencies=WRITE, responses=UNAUTHORIZED)
-async def delete_product(product_id: str, engine: EngineDep, actor: ActorDep) -> Response:
+async def delete_product(product_id: ProductId, engine: EngineDep, actor: ActorDep) -> Response:
     await run_in_threadpool(lambda: engine.delete_product(product_id, actor=actor))
     return Response(status_code=204)
 
@@ -169,7 +170,7 @@ def _photo(engine: Engine, product_id: str) -> Path:
     response_class=FileResponse,
     responses={200: {"content": {"image/*": {}}, "description": "The product's stored photo."}},
 )
-async def product_image(product_id: str, engine: EngineDep) -> FileResponse:
+async def product_image(product_id: ProductId, engine: EngineDep) -> FileResponse:
     """A stored product's photo, read from the images root (the indexer's path guard applies;
     no client ever names a path). 404 when the product has none."""
     return FileResponse(await run_in_threadpool(_photo, engine, product_id))

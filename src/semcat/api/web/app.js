@@ -235,7 +235,7 @@ function renderPrediction(prediction, item, note) {
     el("button", { type: "submit", class: "secondary", id: "save-correction", text: "Save correction" }));
   const neighbors = el("ol", { class: "neighbors", "aria-label": "Neighbors that voted" },
     ...prediction.neighbors.map((n) => {
-      return el("li", {}, storedPhoto(n.id), el("span", {}, el("span", { text: n.title || n.id }), el("br"),
+      return el("li", {}, storedPhoto(n.id, n.image), el("span", {}, el("span", { text: n.title || n.id }), el("br"),
         el("span", { class: "cat", text: `${n.category || "unlabeled"} · ${SPACES[n.space] || n.space} ${n.score.toFixed(3)}` })));
     }));
   box.replaceChildren(
