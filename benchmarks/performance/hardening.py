@@ -103,7 +103,7 @@ def main() -> None:
 
             def amplification() -> str:
                 answer = httpx.post(f"{url}/categorize", json={"items": items, "k": 1000, "top_n": 100}, timeout=300)
-                return f"{answer.status_code}: {answer.json()['detail'][:90]}"
+                return f"{answer.status_code}: {answer.json()['detail'].split(': send')[0]}"
 
             attack("256 items, k 1,000, top_n 100, no key", amplification)
 
