@@ -116,3 +116,10 @@ def test_a_no_op_rerun_never_loads_the_model(tmp_path: Path, monkeypatch: pytest
     code, output = run(*args)
     assert code == 0 and "unchanged 12" in output and "linear head ready" in output
     assert loads == [1], "the second, no-op run loaded the model"
+
+
+def test_version_prints_the_package_version() -> None:
+    from semcat import __version__
+
+    code, output = run("--version")
+    assert code == 0 and output.strip() == f"semcat {__version__}"  # was "No such option: --version"

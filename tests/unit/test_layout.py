@@ -18,7 +18,7 @@ LAYERS = [
     {"search"},  # stores and scores them: never imports the encoders (their names live in spaces)
     {"categorize", "indexer", "review"},
     {"engine", "evaluation", "workbench", "auditing"},
-    {"api", "cli"},
+    {"api", "cli", "sklearn"},
 ]
 
 

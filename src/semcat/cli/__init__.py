@@ -7,6 +7,8 @@ Ctrl-C exits 130.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from semcat.cli.audit import audit
@@ -25,6 +27,25 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        from semcat import __version__
+
+        typer.echo(f"semcat {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print semcat's version and exit.")
+    ] = False,
+) -> None:
+    """Semantic product categorization on a vector database (FAISS or Qdrant)."""
+
+
 for command in (index, categorize, similar, info, audit, evaluate, train, serve):
     app.command()(command)
 app.add_typer(models_app, name="models")
