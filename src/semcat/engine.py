@@ -426,7 +426,7 @@ class Engine:
         if not self._images():
             raise InvalidInputError(
                 f"the model {self._model_name()!r} embeds text only: image queries need a CLIP model "
-                "(SEMCAT_MODEL=clip, see README 'Images and CLIP')"
+                "(SEMCAT_MODEL=clip, see docs/guides/models.md, 'Images and CLIP')"
             )
         if need_store_space and IMAGE_SPACE not in self.store().meta.spaces:
             raise InvalidInputError("the store holds no image vectors: index the catalog with a CLIP model")
