@@ -25,6 +25,7 @@ from semcat.api.batcher import CallBatcher, MicroBatcher
 from semcat.api.collector import freeze_loaded, serving_collector
 from semcat.api.deps import KeylessItems
 from semcat.api.errors import BodyLimitMiddleware, install_error_handlers
+from semcat.api.openapi import install_openapi
 from semcat.api.routes import audit, categorize, products, reviews, service, similar, web
 from semcat.api.routes.products import upsert_in_order
 from semcat.api.schemas import ErrorBody
@@ -165,5 +166,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for module in (categorize, similar, products, reviews, audit, service, web):
         app.include_router(module.router)
     install_docs(app)
+    install_openapi(app)
     app.mount("/static", StaticFiles(directory=web.WEB), name="static")
     return app
