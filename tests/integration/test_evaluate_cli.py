@@ -85,6 +85,9 @@ def test_evaluate_a_catalog_and_the_store(tmp_path: Path) -> None:
         ],
     )
     assert stored.exit_code == 0, stored.output
+    # the summary says what its first accuracy is, and library warnings stay in the report folder
+    assert "knn@5      full path accuracy" in stored.stdout
+    assert "Warning" not in stored.output or "library warnings, kept in" in stored.output
     again = json.loads((tmp_path / "r2" / "metrics.json").read_text())["results"][0]
     assert again["products"] == 210 and "3-fold CV" in again["split"]
     # every level in one run, the zero-shot prompts embedded by the store's model

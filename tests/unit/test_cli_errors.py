@@ -4,6 +4,7 @@ These never load a model: every failure happens before embedding starts."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,7 @@ def test_usage_errors(tmp_path: Path) -> None:
 
 def test_models_lists_the_offline_alias() -> None:
     code, output = run("models")
-    assert code == 0 and "minilm" in output and "yes" in output
+    assert code == 0 and "minilm" in output and "ready offline" in output
 
 
 def test_unknown_evaluate_method_is_one_line_before_any_embedding(
@@ -123,3 +124,26 @@ def test_version_prints_the_package_version() -> None:
 
     code, output = run("--version")
     assert code == 0 and output.strip() == f"semcat {__version__}"  # was "No such option: --version"
+
+
+def test_the_models_list_fits_80_columns_and_names_clip() -> None:
+    wide = CliRunner().invoke(app, ["models"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert wide.exit_code == 0, wide.output
+    assert all(len(line) <= 80 for line in wide.output.splitlines()), wide.output
+    for alias in ("minilm  sentence-transformers/all-MiniLM-L6-v2", "e5-small  intfloat/multilingual-e5-small", "clip"):
+        assert alias in wide.output  # names whole, not cut with an ellipsis
+    assert "SEMCAT_CLIP_PRETRAINED" in wide.output
+
+
+def test_cli_json_gives_each_levels_alternatives_as_the_api_does(tmp_path: Path, cli_hash_model: object) -> None:
+    catalog = tmp_path / "c.csv"
+    catalog.write_text(
+        "id,title,category\n1,red ceramic mug,Kitchen > Mugs\n2,blue ceramic mug,Kitchen > Mugs\n"
+        "3,steel frying pan,Kitchen > Pans\n4,analog wrist watch,Watches > Analog\n"
+    )
+    data = ["--data-dir", str(tmp_path / "d")]
+    assert run("index", str(catalog), *data, "-q")[0] == 0
+    code, output = run("categorize", "ceramic mug", "--json", *data)
+    assert code == 0, output
+    prediction = json.loads(output[output.index("{") :])
+    assert all(level["top"] and {"category", "score"} == set(level["top"][0]) for level in prediction["levels"])

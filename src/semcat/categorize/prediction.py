@@ -113,11 +113,19 @@ def prediction_row(product: Any, prediction: Prediction) -> dict[str, Any]:
                 "category": lv.category,
                 "score": round(lv.score, 4),
                 "confidence": None if lv.confidence is None else round(lv.confidence, 4),
+                "top": [{"category": c.category, "score": round(c.score, 4)} for c in lv.top],  # as the API gives
             }
             for lv in prediction.levels
         ],
         "neighbors": [
-            {"id": n.id, "score": round(n.score, 4), "category": n.category, "title": n.title, "space": n.space}
+            {
+                "id": n.id,
+                "score": round(n.score, 4),
+                "category": n.category,
+                "title": n.title,
+                "space": n.space,
+                "image": n.image,
+            }
             for n in prediction.neighbors
         ],
         **({"true_category": product.category_path} if product.category else {}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -124,14 +125,23 @@ def evaluate(
             title = f"semcat evaluation of {catalog.name}"
         if any(len(s) == 0 for s in sets):
             raise ConfigError("no labeled product to evaluate")
-        results = run_evaluation(sets, config, out_dir, progress=not quiet, title=title)
+        # third-party warnings (scikit-learn's convergence and class-size notes) go to the
+        # report folder, not between the progress bars
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results = run_evaluation(sets, config, out_dir, progress=not quiet, title=title)
+        if caught:
+            kept = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+            (out_dir / "warnings.txt").write_text("\n".join(kept) + "\n", encoding="utf-8")
+            err.print(f"{len(kept)} library warnings, kept in {out_dir / 'warnings.txt'}", markup=False)
         if as_json:
             out.print_json(data=json.loads((out_dir / "metrics.json").read_text()))
             return
         for result in results:
             out.print(f"[bold]{escape(result['model'])}[/bold] — {result['split']}, {result['products']} products")
+            scope = f"level {result['level']}" if result.get("level") else "full path"
             for name, r in result["methods"].items():
-                out.print(f"  {name:<10} accuracy {r['accuracy']:.4f}  macro F1 {r['macro_f1']:.4f}")
+                out.print(f"  {name:<10} {scope} accuracy {r['accuracy']:.4f}  macro F1 {r['macro_f1']:.4f}")
             for lv, scores in result.get("per_level", {}).items():
                 label = "full path" if lv == "full" else f"level {lv}"
                 cells = "  ".join(f"{name} {r['accuracy']:.4f}" for name, r in scores.items())

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from semcat.cli.common import JsonOpt, err, make_settings, out, run, setting_help
 from semcat.errors import ConfigError
@@ -25,7 +26,7 @@ def models(ctx: typer.Context, models_dir: ModelsDirOpt = None, as_json: JsonOpt
     ctx.obj = {"models_dir": models_dir}  # `semcat models --models-dir X prepare ...` means X too
     if ctx.invoked_subcommand is not None:
         return
-    from semcat.embedding.registry import MODEL_ALIASES
+    from semcat.embedding.registry import CLIP_ALIAS, MODEL_ALIASES
 
     settings = run(lambda: make_settings(models_dir=models_dir))
     rows = [
@@ -38,16 +39,30 @@ def models(ctx: typer.Context, models_dir: ModelsDirOpt = None, as_json: JsonOpt
         }
         for a in MODEL_ALIASES.values()
     ]
+    rows.append(
+        {
+            "alias": CLIP_ALIAS,
+            "model": f"open_clip {settings.clip_model}",
+            "available": Path(settings.clip_pretrained).is_file(),
+            "how": "ready"
+            if Path(settings.clip_pretrained).is_file()
+            else "give its weights: SEMCAT_CLIP_PRETRAINED=/path/to/open_clip_pytorch_model.bin",
+            "description": "texts and photos in one space (no weights ship with any package)",
+        }
+    )
     if as_json:
         out.print_json(data=rows)
         return
-    table = Table("alias", "model", "offline", "about")
+    # one block per model, so that it reads at 80 columns: the names are long
     for row in rows:
-        table.add_row(
-            row["alias"], row["model"], "yes" if row["available"] else f"no: {row['how']}", row["description"]
-        )
-    out.print(table)
-    out.print("Any local sentence-transformers folder (or, with a network, a hub name) also works as --model.")
+        status = "ready offline" if row["available"] else f"not ready: {row['how']}"
+        out.print(f"[bold]{escape(row['alias'])}[/bold]  {escape(row['model'])}")
+        for text in (row["description"], status):
+            block = textwrap.fill(
+                text, width=max(out.width, 40), initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False
+            )
+            out.print(escape(block), soft_wrap=True)
+    out.print("Any local sentence-transformers folder (or, with a network, a hub name)\nalso works as --model.")
 
 
 @models_app.command("prepare")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,9 @@ def plots(result: dict[str, Any], out_dir: Path) -> list[str]:
                     ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="black")
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-        ax.set_title(f"{result['best_method']} — {result['model']}")
+        # wrapped to the figure: a long model name was cut off on small matrices
+        title = f"{result['best_method']} — {result['model']}"
+        ax.set_title("\n".join(textwrap.wrap(title, max(30, int(size * 9)))), fontsize=9)
         fig.tight_layout()
         name = f"confusion_{slug}.png"
         fig.savefig(out_dir / name, dpi=110)
