@@ -321,6 +321,11 @@ def audit(
             if labels
             else "nothing to audit: the store holds no labeled product"
         )
+    if len(labels) < 2 * folds:  # each product is held out in one of the folds: the others must teach
+        raise EmptyIndexError(
+            f"too few labeled products to audit: {len(labels)}; each is judged by a categorizer trained "
+            f"without it ({folds} folds), which needs at least {2 * folds}"
+        )
     told = None if progress is None else (lambda message: progress(f"audit {message}"))
     predictions = out_of_fold(dense, texts, labels, audit_options(options, depth), head_options, folds, progress=told)
     if progress is not None:
