@@ -23,13 +23,15 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from semcat.catalog import PATH_JOIN, Product, clean_text, parse_attributes, parse_category, resolve_columns
+from semcat.catalog import PATH_JOIN, Product, clean_text, parse_category, resolve_columns
+from semcat.catalog.readers import row_product
 from semcat.config import Settings
 from semcat.engine import Engine
 from semcat.errors import InvalidInputError
@@ -88,17 +90,7 @@ class SemcatClassifier(ClassifierMixin, BaseEstimator):
             retrain={"child_process": False},
         )
         engine = Engine(settings, embedder=self.embedder)
-        labeled = [
-            Product(
-                id=f"train-{i}",
-                title=p.title,
-                description=p.description,
-                brand=p.brand,
-                attributes=p.attributes,
-                category=path,
-            )
-            for i, (p, path) in enumerate(zip(products, paths, strict=True))
-        ]
+        labeled = [replace(p, category=path) for p, path in zip(products, paths, strict=True)]
         # the store closes (and a temporary one is removed) with the fitted estimator
         weakref.finalize(self, _release, engine, None if self.data_dir is not None else folder)
         engine.index(labeled, progress=False)
@@ -209,21 +201,15 @@ def _products(X: Any, id_prefix: str = "train") -> list[Product]:
         columns, _ = resolve_columns([str(c) for c in X.columns])
         if not (columns.title or columns.description):
             raise ValueError(f"no title or description column among {list(X.columns)}")
-        rows = X.to_dict("records")
-
-        def cell(row: dict[str, Any], name: str | None) -> str:
-            return clean_text(row.get(name)) if name else ""
-
-        products = [
-            Product(
-                id=f"{id_prefix}-{i}",
-                title=cell(row, columns.title),
-                description=cell(row, columns.description),
-                brand=cell(row, columns.brand),
-                attributes=parse_attributes(row.get(columns.attributes)) if columns.attributes else "",
-            )
-            for i, row in enumerate(rows)
-        ]
+        # each row read as `semcat index` reads one (the same cleaning and limits); its id
+        # and category columns are not the estimator's: rows are numbered, labels are y
+        text_only = replace(columns, id=None, category=[])
+        products = []
+        for i, row in enumerate(X.to_dict("records")):
+            try:
+                products.append(replace(row_product(i, row, text_only), id=f"{id_prefix}-{i}"))
+            except InvalidInputError as exc:
+                raise ValueError(f"row {i}: {exc.message}") from None
     else:
         values = _values(X)
         if values and isinstance(values[0], list | tuple) and len(values[0]) == 1:

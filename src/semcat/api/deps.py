@@ -156,6 +156,6 @@ async def keyless_turn(request: Request, n: int) -> contextlib.AbstractAsyncCont
     """The turn of a categorization of ``n`` products: immediate with a key (or when no key
     is configured: a local service), else held against :class:`KeylessItems`."""
     settings: Settings = request.app.state.settings
-    if not settings.keyed or key_matches(settings, request.headers.get("x-api-key")):
+    if not settings.keyed or has_key(settings, request):
         return contextlib.nullcontext()
     return request.app.state.keyless.held(n)

@@ -38,13 +38,24 @@ def sniff_encoding(path: Path, encoding: str) -> str:
         if head.startswith(bom):
             return name
     utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
-    if utf8 and len(head) >= 4:
-        even, odd = head[0::2], head[1::2]
-        if odd.count(0) > len(odd) * 0.4 and even.count(0) < len(even) * 0.1:
-            return "utf-16-le"
-        if even.count(0) > len(even) * 0.4 and odd.count(0) < len(odd) * 0.1:
-            return "utf-16-be"
+    if utf8:
+        wide = _utf16_without_bom(head)
+        if wide:
+            return wide
     return "utf-8-sig" if utf8 else encoding
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le`` / ``utf-16-be`` when the bytes look like UTF-16 Latin text with no
+    byte-order mark (a zero in every other byte, on one side), else None."""
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) > len(odd) * 0.4 and even.count(0) < len(even) * 0.1:
+        return "utf-16-le"
+    if even.count(0) > len(even) * 0.4 and odd.count(0) < len(odd) * 0.1:
+        return "utf-16-be"
+    return None
 
 
 _ARCHIVES = (
@@ -69,8 +80,10 @@ def archive_problem(path: Path) -> str | None:
 def encoding_error(path: Path, encoding: str) -> CatalogError:
     with path.open("rb") as fh:
         sample = fh.read(4096)
-    if sample.count(0) > len(sample) // 4:  # every other byte zero: UTF-16 without a byte-order mark
-        hint = "it looks like UTF-16 without a byte-order mark: pass --encoding utf-16-le (or utf-16-be)"
+    wide = _utf16_without_bom(sample)
+    if wide or sample.count(0) > len(sample) // 4:  # zeros between the letters: UTF-16 without a byte-order mark
+        named = f"--encoding {wide}" if wide else "--encoding utf-16-le (or utf-16-be)"
+        hint = f"it looks like UTF-16 without a byte-order mark: pass {named}"
     else:
         hint = "save it as UTF-8 or pass its encoding, e.g. --encoding cp1252"
     line, what = _first_bad_line(path, encoding)

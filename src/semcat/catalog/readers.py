@@ -208,7 +208,7 @@ def rows_to_products(
             report.rejected.append(RejectedRow(number, record))
             continue
         try:
-            product = _row_product(number, record, columns)
+            product = row_product(number, record, columns)
         except InvalidInputError as exc:
             report.rejected.append(RejectedRow(number, exc.message))
             continue
@@ -230,7 +230,7 @@ def rows_to_products(
     report.duplicates = {pid: rows for pid, rows in seen_rows.items() if len(rows) > 1}
 
 
-def _row_product(number: int, record: Mapping[str, Any], columns: ColumnMap) -> Product:
+def row_product(number: int, record: Mapping[str, Any], columns: ColumnMap) -> Product:
     """One row as a product, under the same limits as every other door (semcat.limits)."""
 
     def text(name: str, column: str | None) -> str:
