@@ -162,6 +162,17 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[An
         store.close()
 
 
+def prepare_alias(folder: Path, alias: str) -> Path:
+    """`semcat models prepare <alias>` into ``folder`` (a models folder), asserting it worked."""
+    from typer.testing import CliRunner
+
+    from semcat.cli import app
+
+    result = CliRunner().invoke(app, ["models", "prepare", alias, "--models-dir", str(folder)])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -49,6 +49,8 @@ FLAT_NAMES = {
     "calibration_folds": ("calibration", "folds"),
     "faiss_index": ("faiss", "index"),
     "qdrant_url": ("qdrant", "url"),
+    "ray_address": ("ray", "address"),
+    "ray_actors": ("ray", "actors"),
     "qdrant_api_key": ("qdrant", "api_key"),
     "qdrant_shard_number": ("qdrant", "shard_number"),
     "qdrant_replication_factor": ("qdrant", "replication_factor"),
@@ -93,6 +95,40 @@ class FaissSettings(BaseModel):
     index: Literal["auto", "flat", "hnsw"] = Field(
         "auto", description="'flat' is exact inner product; 'auto' switches to HNSW at the threshold."
     )
+
+
+class RayOptions(BaseModel):
+    """Bulk indexing on Ray Data (``semcat index --executor ray``; ``SEMCAT_RAY__<FIELD>``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    address: str | None = Field(
+        None,
+        description="A running Ray cluster (ray://host:10001, or 'auto' on one of its nodes). Unset: a local "
+        "cluster is started for the run, on this machine's cores.",
+    )
+    cpus: int | None = Field(
+        None, ge=1, le=4096, description="CPUs of the local cluster (unset: every core); ignored with an address."
+    )
+    actors: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="Embedding actors, each holding one copy of the model (unset: the cluster's CPUs divided by "
+        "cpus_per_actor, or its GPUs with gpus_per_actor).",
+    )
+    cpus_per_actor: float = Field(1.0, gt=0, le=256, description="CPUs each embedding actor reserves (and embeds on).")
+    gpus_per_actor: float = Field(
+        0.0, ge=0, le=16, description="GPUs each embedding actor reserves (> 0: it embeds on 'cuda', backend torch)."
+    )
+    batch_rows: int = Field(
+        1024, ge=1, le=65_536, description="Products per embedding call on an actor (and per write to the store)."
+    )
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return _unset_if_empty(value)
 
 
 class QdrantSettings(BaseModel):
@@ -208,6 +244,10 @@ class Settings(_QuerySettings):  # type: ignore[misc,valid-type]
         default_factory=QdrantSettings,
         description="The Qdrant store: SEMCAT_QDRANT__URL, __API_KEY, and a cluster's __SHARD_NUMBER, "
         "__REPLICATION_FACTOR, __WRITE_CONSISTENCY_FACTOR.",
+    )
+    ray: RayOptions = Field(
+        default_factory=RayOptions,
+        description="`semcat index --executor ray`: SEMCAT_RAY__ADDRESS, __ACTORS, __CPUS_PER_ACTOR...",
     )
     hnsw: HnswOptions = Field(
         default_factory=HnswOptions,

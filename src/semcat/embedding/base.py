@@ -22,6 +22,7 @@ class ResolvedModel:
     source: str
     local: bool
     prefixes: tuple[tuple[str, str], ...] = ()
+    static: bool = False  # a model2vec static model: no backend, no transformer
 
 
 @runtime_checkable

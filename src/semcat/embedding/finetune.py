@@ -200,6 +200,11 @@ def fine_tune_labeled(
     if not labeled:
         raise InvalidInputError("the store holds no labeled product to learn from: index a labeled catalog first")
     resolved = resolve_model(settings.model, settings.models_dir)
+    if resolved.static:
+        raise ModelError(
+            f"{settings.model} is a static model (token vectors, no transformer): semcat train fine-tunes "
+            "transformer models; fine-tune minilm, then distill the result with model2vec"
+        )
     if settings.model.lower() in MODEL_ALIASES:
         name = settings.model.lower()
     else:

