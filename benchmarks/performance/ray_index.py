@@ -42,6 +42,8 @@ LABELS = {"flipkart1050": "flipkart-1050", "cdiscount": "cdiscount-50k"}
 def rows_of(name: str) -> tuple[list[str], list[list[str]]]:
     with dataset(*DATASETS[name]).open(encoding="utf-8", newline="") as fh:
         header, *rows = list(csv.reader(fh))
+    if not any(h.lower() in ("id", "uniq_id") for h in header):  # cdiscount: numbered by row, per file
+        header, rows = ["id", *header], [[f"r{i}", *row] for i, row in enumerate(rows)]
     return header, rows
 
 

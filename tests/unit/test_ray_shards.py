@@ -132,3 +132,40 @@ def test_the_join_and_the_writes_store_what_semcat_index_stores(
     assert sum(d == UNCHANGED for d in decided.values() if d) == 18
     (p0,) = store.get(["p0"])
     assert p0.payload["category"] == "D"
+
+
+def test_gpu_actors_on_an_int8_store_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    from semcat.config import Settings
+    from semcat.errors import ConfigError
+    from semcat.indexer.distributed import index_on_ray
+
+    settings = Settings(data_dir=tmp_path, ray={"gpus_per_actor": 1})
+    with pytest.raises(ConfigError, match="SEMCAT_BACKEND=torch"):
+        index_on_ray(tmp_path / "missing.csv", settings, store=None, model="m")  # type: ignore[arg-type]
+
+
+def test_shards_without_an_id_column_do_not_share_ids(tmp_path: Path) -> None:
+    """Without an id column a product is its row number, per file: two shards would give two
+    products the id "2" and the second would silently replace the first."""
+    for part in ("part-0.csv", "part-1.csv"):
+        (tmp_path / part).write_text("title,category\nCasio watch,Watches\nSteel pan,Kitchen\n", encoding="utf-8")
+    many = ReadSpec(columns=None, fmt=None, encoding="utf-8", model="m", fields=("title",), many=True)
+    ids = [r["id"] for part in ("part-0.csv", "part-1.csv") for r in read_shard({"shard": str(tmp_path / part)}, many)]
+    ids = [i for i in ids if i]
+    assert ids == ["part-0.csv:2", "part-0.csv:3", "part-1.csv:2", "part-1.csv:3"]
+    # one file: the row numbers semcat index gives
+    alone = [r["id"] for r in read_shard({"shard": str(tmp_path / "part-0.csv")}, SPEC) if r["id"]]
+    assert alone == [p.id for p in read_catalog(tmp_path / "part-0.csv").products] == ["2", "3"]
+
+
+def test_an_id_twice_in_one_write_is_written_once_the_later_row(tmp_path: Path, hash_embedder: Any) -> None:
+    meta = StoreMeta(model=hash_embedder.name, spaces={"text": hash_embedder.dim})
+    store = FaissStore(tmp_path / "store", meta)
+    rows = [
+        {"kind": PRODUCT, "id": "x", "text": "first", "payload": json.dumps({"title": "first"}), "decision": EMBED},
+        {"kind": PRODUCT, "id": "x", "text": "second", "payload": json.dumps({"title": "second"}), "decision": EMBED},
+    ]
+    batch = as_batch(rows)
+    write_batch(store, batch | {"vector": hash_embedder.encode_texts(["first", "second"], role="passage")})
+    (record,) = store.get(["x"])
+    assert record.payload["title"] == "second" and store.count() == 1

@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,9 @@ class ReadSpec:
     encoding: str
     model: str  # the vectors' model name: part of the text hash
     fields: tuple[str, ...]
+    # several shards: a catalog without an id column numbers its products by row, per file,
+    # so the file's name joins the row number (one file: the row number, as semcat index)
+    many: bool = False
 
 
 @dataclass
@@ -153,7 +156,10 @@ def read_shard(item: dict[str, Any], spec: ReadSpec) -> list[dict[str, Any]]:
     rows = [empty | {"kind": NOTE, "shard": name, "reason": note} for note in report.notes]
     rows += [empty | {"kind": REJECTED, "shard": name, "row": r.row, "reason": r.reason} for r in report.rejected]
     rows.append(empty | {"kind": NOTE, "shard": name, "row": report.rows_read, "reason": "rows read"})
-    for product in report.products:
+    products = report.products
+    if spec.many and not report.columns.id:
+        products = [replace(p, id=f"{name}:{p.id}") for p in products]
+    for product in products:
         text = product.text(spec.fields)
         payload = stored_payload(product, text_hash(spec.model, text))
         rows.append(
@@ -224,8 +230,8 @@ class Embed:
         from semcat.embedding import load_embedder
 
         update: dict[str, Any] = {"encode_threads": threads}
-        if settings.ray.gpus_per_actor > 0:
-            update |= {"device": "cuda", "backend": "torch"}
+        if settings.ray.gpus_per_actor > 0:  # the backend is torch already (index_on_ray checks)
+            update["device"] = "cuda"
         self.embedder = load_embedder(settings.model_copy(update=update))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -239,7 +245,10 @@ class Embed:
 def write_batch(store: VectorStore, batch: dict[str, np.ndarray]) -> None:
     """Upsert a batch's embedded products and rewrite its relabeled ones' payloads: one
     durable write each, as the single-machine indexer does."""
-    embed = np.flatnonzero(batch["decision"] == EMBED)
+    # an id read twice (in two shards) once per write: the later row, as a file's last row wins
+    last = {str(pid): i for i, pid in enumerate(batch["id"])}
+    keep = np.array([last.get(str(pid)) == i for i, pid in enumerate(batch["id"])], dtype=bool)
+    embed = np.flatnonzero((batch["decision"] == EMBED) & keep)
     if len(embed):
         texts = [str(batch["text"][i]) for i in embed]
         vectors: Any = np.asarray(batch["vector"][embed], dtype=np.float32)
@@ -248,7 +257,7 @@ def write_batch(store: VectorStore, batch: dict[str, np.ndarray]) -> None:
 
             vectors = {DEFAULT_SPACE: vectors, LEXICAL_SPACE: LexicalEncoder().encode(texts)}
         store.upsert([str(batch["id"][i]) for i in embed], vectors, [json.loads(batch["payload"][i]) for i in embed])
-    relabel = np.flatnonzero(batch["decision"] == RELABEL)
+    relabel = np.flatnonzero((batch["decision"] == RELABEL) & keep)
     if len(relabel):
         store.update_payloads(
             [str(batch["id"][i]) for i in relabel], [json.loads(batch["payload"][i]) for i in relabel]
@@ -331,6 +340,11 @@ def index_on_ray(
         from ray.data import ActorPoolStrategy, DataContext
     except ImportError:
         raise ConfigError("--executor ray needs Ray: pip install 'semcat[ray]'") from None
+    if settings.ray.gpus_per_actor > 0 and settings.backend != "torch":
+        raise ConfigError(
+            "GPU actors embed with the torch backend, and a store's vectors carry their backend's name: set "
+            "SEMCAT_BACKEND=torch for this store (or SEMCAT_RAY__GPUS_PER_ACTOR=0)"
+        )
     files = shards(source)
     start = time.perf_counter()
     started = _start_ray(settings)
@@ -344,7 +358,7 @@ def index_on_ray(
         # shard read as one block would reach one actor only (the others idle) and the store
         # only at its end (a repartition stage would need a CPU the actors hold)
         context.target_max_block_size = max(64 << 10, settings.ray.batch_rows * ROW_BYTES)
-        spec = ReadSpec(columns, fmt, encoding, model, tuple(settings.text_fields))
+        spec = ReadSpec(columns, fmt, encoding, model, tuple(settings.text_fields), many=len(files) > 1)
         server = is_server(settings)
         stored = None if server else ray.put(all_hashes(store))
         run.actors = actor_count(settings)
