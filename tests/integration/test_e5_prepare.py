@@ -90,7 +90,8 @@ def test_prepare_again_is_a_no_op_and_missing_model_says_how(models_dir: Path, t
     assert rows["minilm"]["available"] and not rows["e5-small"]["available"]
     assert "semcat models prepare e5-small" in rows["e5-small"]["how"]
     bad = CliRunner().invoke(app, ["models", "prepare", "gpt-9"])
-    assert bad.exit_code == 1 and "preparable models: minilm, e5-small, minilm-static, or a local model folder" in bad.output
+    assert bad.exit_code == 1
+    assert "preparable models: minilm, e5-small, minilm-static, or a local model folder" in bad.output
 
 
 def test_prefix_schemes(models_dir: Path) -> None:
