@@ -28,8 +28,8 @@ from levels import LABELS, eval_config  # noqa: E402
 from _common import catalog, embedded, publish  # noqa: E402
 from semcat.config import Settings  # noqa: E402
 from semcat.embedding import load_embedder  # noqa: E402
-from semcat.embedding.registry import MODEL_ALIASES  # noqa: E402
-from semcat.embedding.static import STATIC_DIMS, prepare_static  # noqa: E402
+from semcat.embedding.registry import MODEL_ALIASES, prepare_alias  # noqa: E402
+from semcat.embedding.static import STATIC_DIMS  # noqa: E402
 from semcat.evaluation import run_evaluation  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def static_embedder() -> Any:
     settings = Settings(model="minilm-static")
     alias = MODEL_ALIASES["minilm-static"]
     if alias.locate(settings.models_dir) is None:
-        prepare_static(MODEL_ALIASES["minilm"].locate(), settings.models_dir / alias.prepared)
+        prepare_alias(alias, settings.models_dir)
     return load_embedder(settings)
 
 

