@@ -56,7 +56,8 @@ class HashEmbedder:
         self.texts_seen += len(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
+            # a real text model embeds any visible text; punctuation alone counts as one word here
+            for word in re.findall(r"\w+", text.lower()) or [text.strip()] * bool(text.strip()):
                 h = int(hashlib.md5(word.encode()).hexdigest(), 16)
                 out[row, h % self.dim] += 1.0 if (h >> 64) & 1 else -1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)

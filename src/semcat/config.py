@@ -24,6 +24,7 @@ from semcat.options import (
     CalibrationOptions,
     HeadOptions,
     HnswOptions,
+    Quantization,
     QueryOptions,
     RetrainOptions,
     ZeroShotOptions,
@@ -152,6 +153,11 @@ class QdrantSettings(BaseModel):
     )
     write_consistency_factor: int | None = Field(
         None, ge=1, le=64, description="Replicas that must acknowledge a write (at most the replication factor)."
+    )
+    quantization: Quantization = Field(
+        "none",
+        description="A new collection's dense vectors: 'none' (floats), or 'int8', a quantized copy in RAM that the "
+        "graph is built and searched on, every hit rescored with its float vector (scores stay exact).",
     )
 
     @field_validator("*", mode="before")

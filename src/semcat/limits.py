@@ -9,7 +9,9 @@ limit, never anything else.
 
 from __future__ import annotations
 
+import functools
 import json
+import sys
 import unicodedata
 from typing import Any
 
@@ -75,7 +77,64 @@ def check_id(value: str, field: str = "id") -> str:
             raise InvalidInputError(f"{field} is not valid UTF-8 (it holds U+FFFD, the replacement character)")
     if value != value.strip():
         raise InvalidInputError(f"{field} starts or ends with whitespace")
+    if value.endswith(HISTORY_SUFFIX):
+        raise InvalidInputError(
+            f"{field} ends in {HISTORY_SUFFIX!r}, which the API reads as a product's label history "
+            "(GET /products/{id}/history)"
+        )
+    if value in _DOT_SEGMENTS:
+        raise InvalidInputError(
+            f"{field} {value!r} cannot be read back: HTTP clients drop a '.' or '..' path segment "
+            "(GET /products/.. is GET /)"
+        )
     return unicodedata.normalize("NFC", value)
+
+
+_DOT_SEGMENTS = (".", "..")
+HISTORY_SUFFIX = "/history"  # the API's route for a product's label history: no id ends in it
+
+
+def _char(code: int) -> str:
+    r"""A character as a pattern writes it: ``\xHH`` / ``\uXXXX`` in the BMP (read alike by JSON
+    Schema's ECMA-262 patterns and by Python), the character itself past it (Python's ``\U``
+    escape is not ECMA's); never a lone surrogate, which JSON's UTF-8 cannot carry."""
+    if code <= 0xFF:  # \xHH: schemathesis's generator ignored \u0000-\u001f and drew controls
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
+
+
+@functools.cache
+def id_schema() -> dict[str, Any]:
+    """:func:`check_id`'s rule as JSON Schema (the OpenAPI's ids and path parameters): the
+    characters it refuses, surrounding whitespace and the length as a pattern, so a client
+    generated from the schema sends ids the API accepts; the dot segments and the history
+    suffix in the description."""
+    bad: list[tuple[int, int]] = []
+    for code in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(code)) in _NOT_IN_ID or code == 0xFFFD:
+            if bad and bad[-1][1] == code - 1:
+                bad[-1] = (bad[-1][0], code)
+            else:
+                bad.append((code, code))
+    ranges = "".join(_char(a) if a == b else f"{_char(a)}-{_char(b)}" for a, b in bad)
+    edge = rf"[^\s{ranges}]"
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_ID_CHARS,
+        "pattern": f"^{edge}(?:[^{ranges}]*{edge})?$",
+        # said in words, not as a lookahead or a `not`: generators from the schema (schemathesis)
+        # then ignore the pattern and send ids any reader refuses
+        "description": f"Stored as sent, in Unicode NFC; not '.' or '..', and not ending in '{HISTORY_SUFFIX}'.",
+    }
+
+
+def not_blank_category(value: str | None) -> str | None:
+    """A category filter (a request's ``category``) is a path or absent: blank is refused,
+    not read as "every category" (the OpenAPI says it as the pattern ``\\S``)."""
+    if value is not None and not value.strip():
+        raise ValueError("category is empty: omit it to let every category vote")
+    return value
 
 
 def check_length(field: str, value: str) -> str:

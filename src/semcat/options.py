@@ -31,14 +31,17 @@ from semcat.methods import KNN, METHODS, Method, method_spec, methods_help
 
 Modality = Literal["text", "image", "both"]
 Backend = Literal["onnx-int8", "onnx", "torch"]  # how a text model runs (semcat.embedding.onnx)
+Quantization = Literal["none", "int8"]  # a new Qdrant collection's dense vectors (QdrantSettings)
 MODALITIES: tuple[str, ...] = get_args(Modality)
 
 SIMILAR_K = 5  # products `similar` returns when not told
 
 
 def _whole(value: Any) -> Any:
-    """A count: an integer, or its digits (an HTML form sends text); never a boolean
-    (``True`` is not 1 neighbor) nor a fraction."""
+    """A count: an integer, its digits (an HTML form sends text) or ``11.0`` (an integer to
+    JSON Schema); never a boolean (``True`` is not 1 neighbor) nor a fraction."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, bool | float):
         raise ValueError(f"must be a whole number, got {value!r}")
     if isinstance(value, str) and value.strip().isdigit():
@@ -46,12 +49,12 @@ def _whole(value: Any) -> Any:
     return value
 
 
-# the request's counts, each bounded once (the API's JSON and forms, the CLI, Python callers)
-Neighbors = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=MAX_K)]
-Listing = Annotated[int, BeforeValidator(_whole), Field(ge=0, le=limits.MAX_LISTED_NEIGHBORS)]  # however many voted
-Listed = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=MAX_TOP_N)]
-Depth = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=MAX_CATEGORY_DEPTH)]
-CategoryFilter = Annotated[str, Field(max_length=MAX_CATEGORY_FILTER_CHARS)]
+# the request's counts and filter, each bounded once (the API, the CLI, Python callers)
+Neighbors = Annotated[int, Field(ge=1, le=MAX_K), BeforeValidator(_whole)]
+Listing = Annotated[int, Field(ge=0, le=limits.MAX_LISTED_NEIGHBORS), BeforeValidator(_whole)]  # however many voted
+Listed = Annotated[int, Field(ge=1, le=MAX_TOP_N), BeforeValidator(_whole)]
+Depth = Annotated[int, Field(ge=1, le=MAX_CATEGORY_DEPTH), BeforeValidator(_whole)]
+CategoryFilter = Annotated[str, Field(max_length=MAX_CATEGORY_FILTER_CHARS, json_schema_extra={"pattern": r"\S"})]
 Precision = Annotated[float, Field(gt=0.5, lt=1.0)]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]  # a weight or share between 0 and 1
 
@@ -187,12 +190,7 @@ class _Checked(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    @field_validator("category", check_fields=False)
-    @classmethod
-    def _not_blank(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("category is empty: omit it to let every category vote")
-        return value
+    _not_blank = field_validator("category", check_fields=False)(lambda value: limits.not_blank_category(value))
 
     @classmethod
     def checked(cls, **values: Any) -> Any:

@@ -169,6 +169,11 @@ def test_every_accepted_id_is_reachable_byte_for_byte(client: TestClient, tmp_pa
     assert tab.status_code == 422 and "items.0.id" in tab.json()["detail"] and "U+0009" in tab.json()["detail"]
     with pytest.raises(InvalidInputError, match="starts or ends with whitespace"):
         Product.build(id=" p1", title="mug")
+    # ids no URL reaches: clients drop "." and ".." segments, and "<id>/history" is the history route
+    for pid, problem in ((".", "cannot be read back"), ("..", "cannot be read back"), ("A/history", "history")):
+        refused = client.post("/products", json={"items": [{"id": pid, "title": "mug"}]})
+        assert refused.status_code == 422 and problem in refused.json()["detail"], pid
+    assert client.put("/products/...", json={"title": "mug"}).status_code == 200  # three dots are a name
     path = tmp_path / "ids.csv"
     path.write_text("id,title\nSKU  7,mug\n SKU8,cup\nSKU\u200b9,bowl\n", encoding="utf-8")
     report = read_catalog(path)
@@ -268,9 +273,8 @@ def test_head_options_and_the_key_scheme_follow_http(client: TestClient) -> None
     options = client.options("/products/x")
     assert options.status_code == 204 and options.headers["allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH, PUT"
     assert client.options("/categorize").headers["allow"] == "OPTIONS, POST"
-    schema = client.get("/openapi.json").json()
-    assert "security" not in schema["paths"]["/ready"]["get"]  # it answers without a key
-    assert "security" in schema["paths"]["/products/{product_id}"]["put"]
+    assert client.options("/products/x/history").headers["allow"] == "GET, HEAD, OPTIONS"  # not the product's
+    assert client.put("/products/x/history", json={"title": "t"}).status_code == 405
     nothing = client.post("/categorize", json={"title": "mug", "category": "Garden"})
     assert nothing.status_code == 404 and "no labeled product under the category filter 'Garden'" in nothing.text
 
@@ -292,11 +296,22 @@ def test_every_answer_carries_the_browser_security_headers(client: TestClient) -
 def test_minor_request_problems_are_clear(client: TestClient) -> None:
     boolean = client.post("/categorize", json={"title": "mug", "k": True})
     assert boolean.status_code == 422 and "k" in boolean.json()["detail"]
+    assert client.post("/categorize", json={"title": "mug", "k": 3.0}).status_code == 200  # an integer to JSON Schema
+    fraction = client.post("/categorize", json={"title": "mug", "k": 3.5})
+    assert fraction.status_code == 422 and "whole number" in fraction.json()["detail"]
+    blank = client.post("/similar", json={"text": "mug", "category": " "})
+    assert blank.status_code == 422 and "category is empty" in blank.json()["detail"]  # as /categorize answers
+    nowhere = client.post("/categorize", json={"title": "mug", "category": "Garden", "method": "zero-shot"})
+    assert nowhere.status_code == 404, nowhere.text  # as the vote answers a filter nothing is under (was 422)
     junk = client.post("/categorize", json={"title": "mug", "image_base64": "R0lGODlhAQABAIAAAP///wAAACw="})
     assert junk.status_code == 422 and "object at 0x" not in junk.json()["detail"]
     ready = client.get("/ready").json()
     assert ready["status"] == "ready" and ready["store"] == "faiss" and "/" not in ready["store"]
-    schema = client.get("/openapi.json").json()
+
+
+def test_a_keyed_server_lists_401_on_its_write_routes(tmp_path: Path) -> None:
+    with make_client(tmp_path, api_key="k3y") as c:
+        schema = c.get("/openapi.json").json()
     for path, method in (
         ("/products/{product_id}", "put"),
         ("/products", "post"),

@@ -71,8 +71,20 @@ def test_statuses_beyond_the_defaults_are_listed(schema: dict[str, Any]) -> None
     assert {"409", "503"} <= set(paths["/categorize"]["post"]["responses"])
     assert "409" in paths["/reviews/{sid}/items/{position}"]["post"]["responses"]
     assert "409" in paths["/audit"]["post"]["responses"]
-    assert "401" in paths["/products/{product_id}"]["put"]["responses"]
-    assert "401" not in paths["/ready"]["get"]["responses"] and "503" in paths["/ready"]["get"]["responses"]
+    assert "503" in paths["/ready"]["get"]["responses"]
+
+
+def test_the_key_appears_where_the_server_asks_for_one(tmp_path: Path) -> None:
+    """A server with a key names it on its write routes (and their 401); one without keys
+    (a local service) takes every call without one, and its schema says so."""
+    keyed = create_app(Settings(data_dir=tmp_path, api_key="k3y")).openapi()
+    put = keyed["paths"]["/products/{product_id}"]["put"]
+    assert "security" in put and "401" in put["responses"] and "APIKeyHeader" in keyed["components"]["securitySchemes"]
+    ready = keyed["paths"]["/ready"]["get"]
+    assert "security" not in ready and "401" not in ready["responses"]  # it answers without a key
+    open_ = create_app(Settings(data_dir=tmp_path)).openapi()
+    put = open_["paths"]["/products/{product_id}"]["put"]
+    assert "security" not in put and "401" not in put["responses"] and "securitySchemes" not in open_["components"]
 
 
 def test_every_property_is_described(schema: dict[str, Any]) -> None:

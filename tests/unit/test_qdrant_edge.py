@@ -66,3 +66,44 @@ def test_a_closed_store_says_so(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.count()
+
+
+def test_an_int8_store_finds_the_same_neighbors_with_exact_scores(tmp_path: Path) -> None:
+    """SEMCAT_QDRANT__QUANTIZATION=int8: the graph runs on int8 copies, but the answers are
+    rescored with the float vectors, so a caller sees the float store's neighbors and cosines."""
+    rng = np.random.default_rng(0)
+    # past the engine's full-scan threshold (10,000 KB of vectors): the graph is built and walked
+    vectors = rng.normal(size=(24_000, 128)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"p{i}" for i in range(len(vectors))]
+    payloads = [{"title": f"t{i}", "category": "A > B"} for i in range(len(vectors))]
+    meta = StoreMeta(model="m", spaces={"text": 128})
+    answers = {}
+    for kind in ("none", "int8"):
+        settings = Settings(store="qdrant", data_dir=tmp_path / kind, qdrant={"quantization": kind})
+        store = open_store(settings, meta)
+        try:
+            store.upsert(ids, vectors, payloads)
+            store.flush()  # builds the graph (and the int8 copies)
+        finally:
+            store.close()
+        engine_config = (tmp_path / kind / "qdrant-edge" / "products" / "shard" / "edge_config.json").read_text()
+        assert ('"int8"' in engine_config) is (kind == "int8")
+        store = open_store(settings)  # the kind is the shard's own from now on
+        try:
+            assert store.describe()["spaces"]["text"]["quantization"] == kind
+            answers[kind] = store.search_batch(vectors[:20], 10)
+        finally:
+            store.close()
+    same = 0
+    for q, (plain, int8) in enumerate(zip(answers["none"], answers["int8"], strict=True)):
+        assert int8[0].id == plain[0].id == f"p{q}"  # the query's own vector first, at 1.0
+        same += len({h.id for h in int8} & {h.id for h in plain})
+        exact = [float(vectors[q] @ vectors[int(h.id[1:])]) for h in int8]
+        assert [h.score for h in int8] == pytest.approx(exact, abs=1e-5)  # rescored: float cosines
+    assert same >= 0.9 * 20 * 10
+
+
+def test_a_quantization_outside_the_choices_is_refused() -> None:
+    with pytest.raises(ValueError, match="quantization"):
+        Settings(store="qdrant", qdrant={"quantization": "int4"})

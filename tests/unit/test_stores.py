@@ -3,6 +3,7 @@ in memory and on disk)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from semcat.catalog import Product
 from semcat.errors import InvalidInputError, NotFoundError, StoreError
 from semcat.search import SearchFilter, StoreMeta
+from semcat.search.base import CURSOR_PATTERN
 
 META = StoreMeta(model="test-model", spaces={"text": 8})
 rng = np.random.default_rng(0)
@@ -185,10 +187,21 @@ def test_browse_lists_a_category_page_by_page_once_each(filled: tuple[Any, np.nd
 
 def test_browse_refuses_a_cursor_it_never_gave(filled: tuple[Any, np.ndarray]) -> None:
     store, _ = filled
-    with pytest.raises(InvalidInputError, match="cursor"):
-        store.browse(None, 5, "not-a-cursor")
+    for cursor in ("not-a-cursor", "\u00b2", "12a", "1" * 40):  # "²" passed str.isdigit, then failed int()
+        with pytest.raises(InvalidInputError, match="cursor"):
+            store.browse(None, 5, cursor)
     with pytest.raises(InvalidInputError, match="limit"):
         store.browse(None, 0)
+
+
+def test_cursors_are_digits_on_every_backend(filled: tuple[Any, np.ndarray]) -> None:
+    """One form, so the OpenAPI can describe it: a page's ``next`` is decimal digits, and any
+    cursor of that form is read (past the last product: an empty page), never refused."""
+    store, _ = filled
+    page = store.browse(None, 4)
+    assert page.next is not None and re.fullmatch(CURSOR_PATTERN, page.next)
+    assert len(store.browse(None, 4, page.next).records) == 4
+    assert store.browse(None, 4, "9" * 39).records == []
 
 
 def test_bad_vectors_are_refused_and_nothing_is_lost(filled: tuple[Any, np.ndarray]) -> None:

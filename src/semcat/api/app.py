@@ -166,6 +166,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for module in (categorize, similar, products, reviews, audit, service, web):
         app.include_router(module.router)
     install_docs(app)
-    install_openapi(app)
+    from semcat.embedding.registry import is_clip
+
+    install_openapi(app, images=engine.model.images if engine is not None else is_clip(settings), keyed=settings.keyed)
     app.mount("/static", StaticFiles(directory=web.WEB), name="static")
     return app

@@ -16,6 +16,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from semcat.catalog.product import VISIBLE_CHAR, category_schema
+from semcat.limits import id_schema
+from semcat.search.base import CURSOR_PATTERN
+
 EXAMPLES = Path(__file__).with_name("openapi_examples.json")
 ERROR = {"$ref": "#/components/schemas/ErrorBody"}
 ERRORS = {
@@ -155,8 +159,11 @@ def recorded() -> dict[str, Any]:
     return json.loads(EXAMPLES.read_text(encoding="utf-8"))
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Wrap ``app.openapi`` so its schema carries the examples and statuses above."""
+def install_openapi(app: FastAPI, images: bool, keyed: bool) -> None:
+    """Wrap ``app.openapi`` so its schema carries the examples, statuses and constraints
+    above, as this server applies them: ``images``, whether its model reads photos (else
+    only the text modality is offered); ``keyed``, whether writes need a key (else no route
+    asks for one, and none answers 401)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -170,6 +177,9 @@ def install_openapi(app: FastAPI) -> None:
         for path, methods in schema["paths"].items():
             for method, operation in methods.items():
                 _complete(f"{method.upper()} {path}", operation)
+        _constrain(schema, images)
+        if not keyed:
+            _keyless(schema)
         app.openapi_schema = schema
         return schema
 
@@ -198,3 +208,83 @@ def _complete(key: str, operation: dict[str, Any]) -> None:
             content["example"] = FORMS[key]
         elif "request" in examples:
             content["example"] = examples["request"]
+
+
+# --------------------------------------------------------------------------- constraints
+# What the bodies' validators enforce beyond types and lengths, written into the schema, so a
+# request the schema allows is one the API accepts (schemathesis checks it: tests/unit/
+# test_api_schemathesis.py). Photos are the exception: that bytes decode to an image (and
+# that the model reads images) cannot be said in a schema; the descriptions say it.
+SINGLE_FIELDS = ("title", "description", "brand", "attributes", "image_base64")  # CategorizeRequest's one product
+PRODUCT_ID_MODELS = ("ItemIn", "ProductWithId", "SimilarRequest")
+CATEGORY_MODELS = ("ProductIn", "ProductWithId", "RelabelIn")
+TEXT_MODELS = ("ItemIn", "ProductIn", "ProductWithId")
+
+
+def _visible(*fields: str) -> list[dict[str, Any]]:
+    """One alternative per field: it is given and has a character that shows."""
+    return [{"required": [f], "properties": {f: {"type": "string", "pattern": VISIBLE_CHAR}}} for f in fields]
+
+
+def _nullable(node: dict[str, Any], rule: dict[str, Any]) -> None:
+    """Put ``rule`` in place of a property's string type, keeping its null alternative."""
+    keep = {k: node[k] for k in ("description", "title", "default") if k in node}
+    nullable = any(alt.get("type") == "null" for alt in node.get("anyOf", ()))
+    node.clear()
+    node.update({"anyOf": [rule, {"type": "null"}]} if nullable else rule)
+    node.update(keep)
+    if "description" in keep and rule.get("description"):  # the property's words, then the rule's
+        node["description"] = f"{keep['description'].rstrip('.')}. {rule['description']}"
+
+
+def _constrain(schema: dict[str, Any], images: bool) -> None:
+    models = schema.get("components", {}).get("schemas", {})
+    if not images:  # a text model answers a photo modality with 422: the schema offers text only
+        for model in models.values():
+            node = model.get("properties", {}).get("modality", {})
+            for alternative in node.get("anyOf", ()):
+                if "enum" in alternative:
+                    alternative["enum"] = ["text"]
+    for name in PRODUCT_ID_MODELS:
+        _nullable(models[name]["properties"]["id"], id_schema())
+    for name in CATEGORY_MODELS:
+        node = models[name]["properties"]["category"]
+        keep = {k: node[k] for k in ("description", "title", "default") if k in node}
+        node.clear()
+        node.update(keep | category_schema())
+    for name in TEXT_MODELS:
+        models[name]["anyOf"] = _visible("title", "description")
+    models["CategorizeRequest"]["anyOf"] = [
+        {
+            "required": ["items"],
+            "properties": {"items": {"type": "array"}} | {f: {"type": "null"} for f in SINGLE_FIELDS},
+        },
+        {"properties": {"items": {"type": "null"}}, "anyOf": _visible("title", "description")},
+    ]
+    others = {"text": {"type": "null"}, "id": {"type": "null"}, "image_base64": {"type": "null"}}
+    models["SimilarRequest"]["anyOf"] = [
+        {"required": ["text"], "properties": others | {"text": {"type": "string", "pattern": VISIBLE_CHAR}}},
+        {"required": ["id"], "properties": others | {"id": id_schema()}},
+    ]
+    models["BulkIn"]["anyOf"] = [
+        {"required": ["auto"], "properties": {"auto": {"const": True}}},
+        {"required": ["min_confidence"], "properties": {"min_confidence": {"type": "number"}}},
+        {"required": ["positions"], "properties": {"positions": {"type": "array"}}},
+    ]
+    for methods in schema["paths"].values():
+        for operation in methods.values():
+            for parameter in operation.get("parameters", ()):
+                if parameter["name"] == "product_id":
+                    parameter["schema"] = {"title": "Product Id"} | id_schema()
+                elif parameter["name"] == "cursor":
+                    _nullable(parameter["schema"], {"type": "string", "pattern": CURSOR_PATTERN})
+
+
+def _keyless(schema: dict[str, Any]) -> None:
+    """A server without keys (a local service) takes every call without one: its schema
+    names no key and no 401."""
+    schema.get("components", {}).pop("securitySchemes", None)
+    for methods in schema["paths"].values():
+        for operation in methods.values():
+            operation.pop("security", None)
+            operation.get("responses", {}).pop("401", None)

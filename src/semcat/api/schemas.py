@@ -218,6 +218,7 @@ class SimilarRequest(_Strict):
     category: CategoryFilter | None = Field(None, description="Only products under this category.")
 
     _id = field_validator("id")(_check_optional_id)
+    _category = field_validator("category")(limits.not_blank_category)
 
     @model_validator(mode="after")
     def _one_query(self) -> SimilarRequest:

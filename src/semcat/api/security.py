@@ -124,11 +124,19 @@ class MethodsMiddleware:
         self.routes = routes
 
     def allowed(self, scope: Scope) -> set[str]:
+        """The methods of the path the router dispatches this address to: the first route
+        that matches it names the path (``/products/{id}/history`` matches the product routes'
+        ``{id:path}`` too, but the router reaches the history route first), and every route of
+        that path adds its methods, except the ones kept out of the schema (a guard that
+        answers 405)."""
         methods: set[str] = set()
         probe = dict(scope, method="GET")
-        for route in _leaves(self.routes()):
-            match, _ = route.matches(probe)
-            if match != Match.NONE:
+        routes = [r for r in _leaves(self.routes()) if getattr(r, "include_in_schema", True)]
+        first = next((r for r in routes if r.matches(probe)[0] != Match.NONE), None)
+        if first is None:
+            return methods
+        for route in routes:
+            if getattr(route, "path", None) == getattr(first, "path", None) and route.matches(probe)[0] != Match.NONE:
                 methods |= set(getattr(route, "methods", None) or {"GET"})  # a mount serves files
         if "GET" in methods:
             methods.add("HEAD")

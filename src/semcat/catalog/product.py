@@ -45,7 +45,9 @@ def cell_text(value: object) -> str:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # a character that shows: anything but whitespace and the invisible format characters
 # (zero-width space/joiners, bidi marks and overrides, word joiner, BOM, soft hyphen)
-_VISIBLE = re.compile(r"[^\s\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# (the OpenAPI's text fields carry it as their pattern: a text needs one such character)
+VISIBLE_CHAR = r"[^\s\x00-\x1f\x7f-\x9f\xad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+_VISIBLE = re.compile(VISIBLE_CHAR)
 
 
 def clean_text(value: object) -> str:
@@ -100,6 +102,27 @@ def parse_category(value: object, separator: str | None = None) -> tuple[str, ..
     if "" in parts:
         raise InvalidInputError(f"category {text!r} has an empty level between two separators")
     return limits.check_category(tuple(parts))
+
+
+def category_schema() -> dict[str, Any]:
+    """:func:`parse_category`'s rule as JSON Schema (the OpenAPI's category fields), in its
+    two plain forms: a list of levels, or the levels joined by ``' > '``; null: unlabeled.
+    A level has a letter or digit, no ``>`` (nor ``|`` in the joined form, where it would
+    split), and at most ``MAX_LEVEL_CHARS`` characters; at most ``MAX_CATEGORY_DEPTH``
+    levels. (Files may also give ``A >> B``, ``A | B`` or ``'["A >> B"]'``.)"""
+    rest = rf"[^>|\x00-\x1f\x7f-\x9f]{{0,{limits.MAX_LEVEL_CHARS - 1}}}"
+    level = rf"[^\W_]{rest}"
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": f"^{level}(?: > {level}){{0,{limits.MAX_CATEGORY_DEPTH - 1}}}$"},
+            {
+                "type": "array",
+                "maxItems": limits.MAX_CATEGORY_DEPTH,
+                "items": {"type": "string", "maxLength": limits.MAX_LEVEL_CHARS, "pattern": r"^[^>]*[^\W_][^>]*$"},
+            },
+            {"type": "null"},
+        ]
+    }
 
 
 _PAIR = re.compile(r'"(?:key|name)"\s*(?:=>|:)\s*"([^"]*)"\s*,\s*"value"\s*(?:=>|:)\s*"([^"]*)"')

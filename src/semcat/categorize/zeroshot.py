@@ -21,7 +21,7 @@ from semcat.catalog import PATH_JOIN, parse_category
 from semcat.categorize.prediction import Prediction
 from semcat.categorize.vote import Categorizer, QueryVectors, as_query_spaces, decide, modality_of, within
 from semcat.embedding.base import Embedder, l2_normalize
-from semcat.errors import ConfigError, EmptyIndexError, InvalidInputError
+from semcat.errors import ConfigError, EmptyIndexError, InvalidInputError, NotFoundError
 from semcat.methods import ZERO_SHOT
 from semcat.options import DEFAULTS, ZERO_SHOT_DEFAULTS, QueryOptions
 from semcat.search.base import present_rows
@@ -105,8 +105,8 @@ class ZeroShotCategorizer:
         that subtree (their probabilities renormalized), ``depth`` cuts the paths."""
         spaces = as_query_spaces(query_vectors)
         keep = [i for i, path in enumerate(self.paths) if within(path, category)]
-        if not keep:
-            raise InvalidInputError(f"no zero-shot category lies under {category!r}")
+        if not keep:  # as the vote answers a filter nothing is filed under: not found
+            raise NotFoundError(f"no zero-shot category lies under the category filter {category!r}")
         paths = [self.paths[i][: self.depth] if self.depth else self.paths[i] for i in keep]
         out = []
         for i, row in enumerate(self.probabilities(spaces)[:, keep]):

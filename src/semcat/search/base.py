@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,10 +34,23 @@ class Record:
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+CURSOR_DIGITS = 39  # a page cursor's most digits: FAISS's 64-bit row ids, Qdrant's 128-bit point ids
+CURSOR_PATTERN = rf"^[0-9]{{1,{CURSOR_DIGITS}}}$"
+
+
+def cursor_number(cursor: str) -> int:
+    """The position a page's cursor names, the same form on every backend (so one OpenAPI
+    pattern describes it); anything else is refused by name."""
+    if not re.fullmatch(CURSOR_PATTERN, cursor):
+        raise InvalidInputError(f"cursor {cursor[:100]!r} is not one this store gave (a page's 'next')")
+    return int(cursor)
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """A page of stored products (:meth:`VectorStore.browse`): ``next`` is the cursor of
-    the following page, None after the last."""
+    the following page, None after the last: decimal digits on every backend
+    (:func:`cursor_number`)."""
 
     records: list[Record]
     next: str | None

@@ -64,17 +64,18 @@ def _open_qdrant(settings: Settings, meta: StoreMeta | None) -> VectorStore:
         from semcat.search.qdrant_edge import QdrantEdgeStore
 
         if qdrant.url == ":memory:":
-            return QdrantEdgeStore(None, meta)
+            return QdrantEdgeStore(None, meta, settings.hnsw, qdrant.quantization)
         engine, where = settings.embedded_qdrant()
         if engine == "local mode":
             return QdrantStore(settings.collection, meta, path=where)
-        return QdrantEdgeStore(where, meta)
+        return QdrantEdgeStore(where, meta, settings.hnsw, qdrant.quantization)
     return QdrantStore(
         settings.collection,
         meta,
         location=qdrant.url,
         api_key=qdrant.api_key.get_secret_value() if qdrant.api_key else None,
         cluster=QdrantCluster(**qdrant.cluster()),
+        quantization=qdrant.quantization,
     )
 
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from semcat.catalog.product import PATH_JOIN
 from semcat.errors import NotFoundError, StoreError, StoreMissingError
-from semcat.options import HNSW_DEFAULTS
+from semcat.options import HNSW_DEFAULTS, HnswOptions, Quantization
 from semcat.search.base import (
     DEFAULT_SPACE,
     Hit,
@@ -50,7 +50,9 @@ from semcat.search.base import (
     VectorStore,
 )
 from semcat.search.qdrant_store import (
+    INT8_QUANTILE,
     PAYLOAD_INDEXES,
+    QUANTIZED_OVERSAMPLING,
     hit_of,
     page_of,
     point_id,
@@ -96,7 +98,11 @@ class QdrantEdgeStore(VectorStore):
     generation_is_global = True  # one process owns the shard: its writes are all the writes
 
     def __init__(
-        self, directory: Path | None, meta: StoreMeta | None, ef_search: int = HNSW_DEFAULTS.ef_search
+        self,
+        directory: Path | None,
+        meta: StoreMeta | None,
+        hnsw: HnswOptions = HNSW_DEFAULTS,
+        quantization: Quantization = "none",
     ) -> None:
         self.qe = import_edge()
         self._lock = threading.RLock()
@@ -105,7 +111,8 @@ class QdrantEdgeStore(VectorStore):
         self._temporary = directory is None
         self.directory = Path(tempfile.mkdtemp(prefix="semcat-qdrant-")) if directory is None else Path(directory)
         self.location = ":memory:" if self._temporary else f"{self.directory} (embedded qdrant-edge)"
-        self.ef_search = ef_search
+        self.hnsw = hnsw
+        self.quantization = quantization  # a new shard's; an existing one keeps its own
         self._writes = 0
         self.build_seconds: float | None = None  # the last index build (flush) in this process
         meta_path = self.directory / _META
@@ -145,11 +152,19 @@ class QdrantEdgeStore(VectorStore):
             # graph's; filtered searches walk the main graph with ACORN instead (_query;
             # benchmarks/studies/qdrant_filtered.py measured both)
             hnsw_config=qe.HnswIndexConfig(
-                m=HNSW_DEFAULTS.m,
-                ef_construct=HNSW_DEFAULTS.ef_construction,
+                m=self.hnsw.m,
+                ef_construct=self.hnsw.ef_construction,
                 full_scan_threshold=FULL_SCAN_KB,
                 payload_m=0,
             ),
+            # int8: the graph is built and walked on a quantized copy held in RAM (a quarter of
+            # the floats' bytes); every hit is rescored with its original vector, so scores stay
+            # exact cosines (_query)
+            quantization_config=qe.ScalarQuantizationConfig(
+                type=qe.ScalarType.Int8, quantile=INT8_QUANTILE, always_ram=True
+            )
+            if self.quantization == "int8"
+            else None,
         )
 
     def _open(self, wanted: StoreMeta | None) -> StoreMeta:
@@ -166,7 +181,16 @@ class QdrantEdgeStore(VectorStore):
             except Exception as exc:
                 raise StoreError(f"cannot create the Qdrant store at {self.directory}: {exc}") from exc
             tmp = meta_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"model": wanted.model, "spaces": wanted.spaces, "sparse": list(wanted.sparse)}))
+            tmp.write_text(
+                json.dumps(
+                    {
+                        "model": wanted.model,
+                        "spaces": wanted.spaces,
+                        "sparse": list(wanted.sparse),
+                        "quantization": self.quantization,
+                    }
+                )
+            )
             os.replace(tmp, meta_path)  # written last: a store without it was never finished
             return wanted
         try:
@@ -178,6 +202,7 @@ class QdrantEdgeStore(VectorStore):
             )
         except (OSError, ValueError, KeyError, AttributeError) as exc:
             raise StoreError(f"the Qdrant store at {self.directory} has an unreadable {_META}: {exc}") from None
+        self.quantization = saved.get("quantization", "none")  # the shard's own, fixed at its creation
         if wanted is not None and not wanted.same_as(have):
             raise StoreError(
                 f"the Qdrant store at {self.directory} holds vectors of model {have.describe()}; "
@@ -208,7 +233,11 @@ class QdrantEdgeStore(VectorStore):
             query=self.qe.Query.Nearest(query, using=space),
             filter=flt,
             with_payload=True,
-            params=self.qe.SearchParams(hnsw_ef=max(self.ef_search, k), acorn=acorn),
+            params=self.qe.SearchParams(
+                hnsw_ef=max(self.hnsw.ef_search, k),
+                acorn=acorn,
+                quantization=self.qe.QuantizationSearchParams(rescore=True, oversampling=QUANTIZED_OVERSAMPLING),
+            ),
         )
 
     def _present(self, ids: Sequence[str]) -> list[str]:
@@ -374,6 +403,7 @@ class QdrantEdgeStore(VectorStore):
                 space: {
                     "dim": dim,
                     "index": "hnsw (qdrant-edge)" if info.indexed_vectors_count else "exact (qdrant-edge)",
+                    "quantization": self.quantization,
                     "vectors": self._count_vectors(space),
                     **({"built_in_s": self.build_seconds} if self.build_seconds is not None else {}),
                 }

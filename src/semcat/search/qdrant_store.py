@@ -13,6 +13,7 @@ protocol's methods would be spread over files that each need the client.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import uuid
@@ -25,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from semcat.errors import InvalidInputError, NotFoundError, StoreError, StoreMissingError
+from semcat.errors import NotFoundError, StoreError, StoreMissingError
+from semcat.options import Quantization
 from semcat.search.base import (
     DEFAULT_SPACE,
     Hit,
@@ -34,11 +36,17 @@ from semcat.search.base import (
     SearchFilter,
     StoreMeta,
     VectorStore,
+    cursor_number,
     level_key,
 )
 
 _NAMESPACE = uuid.UUID("8f1d7a0e-4c1b-5b8e-9a53-2f0c3e6d5a10")
 _UPSERT_CHUNK = 256
+# int8 quantization (Settings.qdrant.quantization): the share of values the int8 range spans
+# (outliers clipped), and how many more candidates than asked the int8 search hands to the
+# rescoring with the original vectors
+INT8_QUANTILE = 0.99
+QUANTIZED_OVERSAMPLING = 2.0
 
 
 def _locked(method: Any) -> Any:
@@ -72,19 +80,21 @@ def point_id(product_id: str) -> str:
 
 
 def scroll_offset(cursor: str | None) -> str | None:
-    """The point id a page's cursor names (Qdrant's ``next_page_offset``, a UUID)."""
+    """The point id a page's cursor names: Qdrant's ``next_page_offset``, a UUID, written as
+    its 128 bits in decimal (the cursor form of every store: :func:`cursor_number`)."""
     if cursor is None:
         return None
-    try:
+    with contextlib.suppress(ValueError):  # a cursor given before cursors were digits
         return str(uuid.UUID(cursor))
-    except ValueError:
-        raise InvalidInputError(f"cursor {cursor!r} is not one this store gave (a page's 'next')") from None
+    return str(uuid.UUID(int=min(cursor_number(cursor), 2**128 - 1)))  # past the last id: an empty page
 
 
 def page_of(points: Sequence[Any], offset: Any) -> Page:
     """A :class:`Page` from one scroll's points and next offset (qdrant-client or -edge)."""
     records = [record_of(p, (), False) for p in points]
-    return Page(records, None if offset is None else str(getattr(offset, "uuid", None) or offset))
+    if offset is None:
+        return Page(records, None)
+    return Page(records, str(uuid.UUID(str(getattr(offset, "uuid", None) or offset)).int))
 
 
 # What a Qdrant point becomes, the same for qdrant-client's points and qdrant-edge's.
@@ -149,8 +159,10 @@ class QdrantStore(VectorStore):
         path: Path | None = None,
         api_key: str | None = None,
         cluster: QdrantCluster | None = None,
+        quantization: Quantization = "none",
     ) -> None:
         self.cluster = cluster or QdrantCluster()
+        self.quantization = quantization  # a new collection's; an existing one keeps its own
         try:
             from qdrant_client import QdrantClient, models
         except ImportError as exc:  # pragma: no cover - broken install
@@ -213,6 +225,13 @@ class QdrantStore(VectorStore):
                     "semcat_spaces": wanted.spaces,
                     "semcat_sparse": list(wanted.sparse),
                 },
+                quantization_config=models.ScalarQuantization(
+                    scalar=models.ScalarQuantizationConfig(
+                        type=models.ScalarType.INT8, quantile=INT8_QUANTILE, always_ram=True
+                    )
+                )
+                if self.quantization == "int8"
+                else None,
                 **self.cluster.create_args(),
             )
             if self.server:  # local mode ignores payload indexes (and warns)
@@ -323,8 +342,19 @@ class QdrantStore(VectorStore):
     def _search(self, queries: np.ndarray, k: int, filter: SearchFilter | None, space: str) -> list[list[Hit]]:
         models = self._models
         qfilter = self._filter(filter)
+        # on an int8 collection: hits rescored with their float vectors (exact cosines);
+        # nothing on a float one
+        params = (
+            models.SearchParams(
+                quantization=models.QuantizationSearchParams(rescore=True, oversampling=QUANTIZED_OVERSAMPLING)
+            )
+            if self.server
+            else None  # local mode searches exactly (and warns about parameters)
+        )
         requests = [
-            models.QueryRequest(query=q.tolist(), using=space, limit=k, filter=qfilter, with_payload=True)
+            models.QueryRequest(
+                query=q.tolist(), using=space, limit=k, filter=qfilter, with_payload=True, params=params
+            )
             for q in queries
         ]
         responses = self._client.query_batch_points(self.collection, requests=requests)

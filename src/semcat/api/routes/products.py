@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -62,11 +62,17 @@ async def product_history(product_id: ProductId, engine: EngineDep) -> HistoryOu
     """Every change of the product's label, oldest first: when, the label before and after
     (null: new or unlabeled; removed or deleted), and what made it (``cli``: `semcat index`,
     ``api``: these routes, ``review``: a review session, ``python``: a library call). A
-    deleted product keeps its history. 404 when the id was never stored. (An id that itself
-    ends in ``/history`` is read with ``GET /products/{id}``; its history is not reachable
-    here.)"""
+    deleted product keeps its history. 404 when the id was never stored. (No id ends in
+    ``/history``: such an id is refused.)"""
     changes = await run_in_threadpool(label_history, engine, product_id)
     return HistoryOut(id=product_id, changes=[ChangeOut.of(c) for c in changes])
+
+
+@router.api_route("/products/{product_id:path}/history", methods=["PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def history_is_read_only(product_id: str) -> None:
+    """A write to a product's history path is a method the path does not take (without this
+    route it reached the product routes as the id ``<id>/history``, refused only by the id rule)."""
+    raise HTTPException(405, headers={"Allow": "GET, HEAD, OPTIONS"})
 
 
 @router.get("/products", response_model=ProductPage, operation_id="list_products")

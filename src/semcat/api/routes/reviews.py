@@ -32,7 +32,9 @@ router = APIRouter(tags=["reviews"])
 
 # an item's place in its session, and an action's version of it
 Position = Annotated[int, Field(ge=0, lt=MAX_REVIEW_ITEMS)]
-Version = Annotated[int, Field(ge=0, le=2**62)]
+# at most 2**53: the largest integer a JavaScript client (the page) holds exactly, and one a
+# float comparison cannot blur (at 2**62, 2**62 + 95 read as 2**62 and passed a schema check)
+Version = Annotated[int, Field(ge=0, le=2**53)]
 SessionId = Annotated[str, PathParam(max_length=64, description="The session's id.")]
 ItemPosition = Annotated[int, PathParam(ge=0, lt=MAX_REVIEW_ITEMS, description="The item's position.")]
 

@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from semcat.errors import InvalidInputError, StoreError, StoreMissingError
-from semcat.search.base import Page, Record, SearchFilter, StoreMeta, level_key
+from semcat.errors import StoreError, StoreMissingError
+from semcat.search.base import Page, Record, SearchFilter, StoreMeta, cursor_number, level_key
+
+SQLITE_MAX_INT = 2**63 - 1  # SQLite's largest integer: a larger cursor is past every row
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -377,9 +379,7 @@ class Documents:
         is read from the (prefix, iid) index, never sorted: constant cost at any depth)."""
         after = -1
         if cursor is not None:
-            if not cursor.isdigit():
-                raise InvalidInputError(f"cursor {cursor!r} is not one this store gave (a page's 'next')")
-            after = int(cursor)
+            after = min(cursor_number(cursor), SQLITE_MAX_INT)  # past the last row: an empty page
         if flt is not None and flt.category is not None:
             sql = (
                 "SELECT i.iid, i.id, i.payload FROM prefixes p JOIN items i ON i.iid = p.iid "
