@@ -384,6 +384,13 @@ class Settings(_QuerySettings):  # type: ignore[misc,valid-type]
         description="Most alternatives one /categorize call may have listed: items x top_n (each level lists "
         "top_n); more is a 413 naming the limit, before any work.",
     )
+    request_time_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds of work one /categorize call may take: a batch is categorized a chunk of products at a "
+        "time, and one not done when this has passed is a 503 naming how far it got (the chunk under way finishes).",
+    )
     max_keyless_items: int = Field(
         512,
         ge=1,

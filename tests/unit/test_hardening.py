@@ -247,6 +247,24 @@ def test_a_costly_categorize_call_is_refused_before_the_work(client: TestClient)
     stored_intact(client)
 
 
+def test_a_call_past_its_time_budget_stops_and_says_how_far_it_got(tmp_path: Path) -> None:
+    """SEMCAT_REQUEST_TIME_S: a batch is worked a chunk at a time; once the budget has
+    passed, the rest is not started (the embedder sees only the first chunk's texts) and
+    the answer is a 503 naming how far it got. Within the budget, the same batch answers."""
+    items = [{"title": f"steel watch {i}"} for i in range(100)]
+    with make_client(tmp_path / "tight", request_time_s=1e-9) as c:
+        embedder = c.app.state.engine.model.embedder  # type: ignore[attr-defined]
+        seen = embedder.texts_seen
+        over = c.post("/categorize", json={"items": items})
+        assert over.status_code == 503 and over.json()["error"] == "over_time_budget", over.text
+        assert "after 32 of 100 products" in over.json()["detail"] and "SEMCAT_REQUEST_TIME_S" in over.json()["detail"]
+        assert embedder.texts_seen - seen == 32  # the other 68 were never embedded
+        assert c.post("/categorize", json={"title": "analog wrist watch"}).status_code == 200  # one chunk: done
+    with make_client(tmp_path / "roomy") as c:
+        answered = c.post("/categorize", json={"items": items}).json()["predictions"]
+        assert len(answered) == 100 and answered[0]["main_category"] == "Watches"
+
+
 def test_keyless_callers_share_a_bounded_number_of_products_in_flight(tmp_path: Path) -> None:
     """With keys set, callers without one wait their turn past SEMCAT_MAX_KEYLESS_ITEMS (503
     with Retry-After when the turn does not come); a caller with the key never waits."""

@@ -35,6 +35,13 @@ class BusyError(SemcatError):
     retry_after_s = 5
 
 
+class OverTimeError(SemcatError):
+    """A call's work passed its time budget (SEMCAT_REQUEST_TIME_S): the rest was not done."""
+
+    code = "over_time_budget"
+    http_status = 503
+
+
 def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from starlette.concurrency import run_in_threadpool
 
 from semcat.api.batcher import CallBatcher
 from semcat.api.deps import CallsDep, EngineDep, SettingsDep, check_batch, check_work, keyless_turn
+from semcat.api.errors import OverTimeError
 from semcat.api.schemas import CategorizeRequest, CategorizeResponse, ItemIn, PredictionOut, UploadForm
 from semcat.catalog import Product, clean_text, parse_attributes
+from semcat.categorize.prediction import Prediction
 from semcat.engine import Engine
 from semcat.images import decode_base64
 from semcat.options import RequestOptions
@@ -46,7 +50,7 @@ async def _categorize(
             # merged with concurrent one-product requests of the same options into one engine call
             predictions = [await calls.submit(tuple(sorted(options.items())), products[0])]
         else:
-            predictions = await run_in_threadpool(lambda: engine.categorize(products, images=given, **options))
+            predictions = await _within_time(engine, products, given, options)
     shown = form.neighbors  # the answer lists the closest few, however many voted
     return CategorizeResponse(
         predictions=[
@@ -55,6 +59,33 @@ async def _categorize(
         ],
         model=engine.model.name,
     )
+
+
+# products categorized between two looks at the clock: a call stops at most one chunk after
+# its time budget (a full batch at the default SEMCAT_MAX_BATCH, 256 products, is 8 chunks)
+TIME_CHECK_ITEMS = 32
+
+
+async def _within_time(
+    engine: Engine, products: list[Product], images: list[bytes | None] | None, options: dict[str, Any]
+) -> list[Prediction]:
+    """``engine.categorize`` a chunk at a time, stopping once the call has worked longer than
+    ``SEMCAT_REQUEST_TIME_S``: a categorization runs in a worker thread that cannot be
+    interrupted, so the budget is kept between chunks, and what was not started is not done."""
+    budget = engine.settings.request_time_s
+    start = time.monotonic()
+    out: list[Prediction] = []
+    for first in range(0, len(products), TIME_CHECK_ITEMS):
+        if first and time.monotonic() - start > budget:
+            raise OverTimeError(
+                f"the call passed its time budget ({budget:g} s, SEMCAT_REQUEST_TIME_S) after {first} of "
+                f"{len(products)} products: send fewer per call, or retry when the server is less busy"
+            )
+        part = slice(first, first + TIME_CHECK_ITEMS)
+        out += await run_in_threadpool(
+            partial(engine.categorize, products[part], images=None if images is None else images[part], **options)
+        )
+    return out
 
 
 @router.post("/categorize", response_model=CategorizeResponse)
