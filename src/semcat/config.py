@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from semcat.catalog.product import TEXT_FIELDS
 from semcat.options import (
+    QUANTIZATION,
     Backend,
     CalibrationOptions,
     HeadOptions,
@@ -155,9 +156,9 @@ class QdrantSettings(BaseModel):
         None, ge=1, le=64, description="Replicas that must acknowledge a write (at most the replication factor)."
     )
     quantization: Quantization = Field(
-        "none",
-        description="A new collection's dense vectors: 'none' (floats), or 'int8', a quantized copy in RAM that the "
-        "graph is built and searched on, every hit rescored with its float vector (scores stay exact).",
+        QUANTIZATION,
+        description="A new collection's dense vectors: 'int8', a quantized copy in RAM that the graph is built and "
+        "searched on, every hit rescored with its float vector (scores stay exact); 'none': the floats alone.",
     )
 
     @field_validator("*", mode="before")

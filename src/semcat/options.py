@@ -32,6 +32,7 @@ from semcat.methods import KNN, METHODS, Method, method_spec, methods_help
 Modality = Literal["text", "image", "both"]
 Backend = Literal["onnx-int8", "onnx", "torch"]  # how a text model runs (semcat.embedding.onnx)
 Quantization = Literal["none", "int8"]  # a new Qdrant collection's dense vectors (QdrantSettings)
+QUANTIZATION: Quantization = "int8"  # ... by default
 MODALITIES: tuple[str, ...] = get_args(Modality)
 
 SIMILAR_K = 5  # products `similar` returns when not told

@@ -108,6 +108,13 @@ def test_cluster_settings_reach_collection_creation(qdrant_url: str) -> None:
     assert create["vectors"]["text"]["size"] == 4 and create["sparse_vectors"]["lexical"]["modifier"] == "idf"
     # the fields the categorizer filters on are indexed on the server
     assert set(indexed) == set(PAYLOAD_INDEXES) >= {"category_prefixes", "category_levels"}
+    # int8 copies by default, in RAM (SEMCAT_QDRANT__QUANTIZATION)
+    assert create["quantization_config"]["scalar"] == {"type": "int8", "quantile": 0.99, "always_ram": True}
+
+
+def test_a_float_only_collection_asks_for_no_quantization(qdrant_url: str) -> None:
+    create, _ = _created(qdrant_url, qdrant={"quantization": "none"})
+    assert create.get("quantization_config") is None
 
 
 def test_unset_cluster_settings_leave_qdrants_defaults(qdrant_url: str) -> None:

@@ -39,7 +39,7 @@ import numpy as np
 
 from semcat.catalog.product import PATH_JOIN
 from semcat.errors import NotFoundError, StoreError, StoreMissingError
-from semcat.options import HNSW_DEFAULTS, HnswOptions, Quantization
+from semcat.options import HNSW_DEFAULTS, QUANTIZATION, HnswOptions, Quantization
 from semcat.search.base import (
     DEFAULT_SPACE,
     Hit,
@@ -102,7 +102,7 @@ class QdrantEdgeStore(VectorStore):
         directory: Path | None,
         meta: StoreMeta | None,
         hnsw: HnswOptions = HNSW_DEFAULTS,
-        quantization: Quantization = "none",
+        quantization: Quantization = QUANTIZATION,
     ) -> None:
         self.qe = import_edge()
         self._lock = threading.RLock()

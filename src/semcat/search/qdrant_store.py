@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from semcat.errors import NotFoundError, StoreError, StoreMissingError
-from semcat.options import Quantization
+from semcat.options import QUANTIZATION, Quantization
 from semcat.search.base import (
     DEFAULT_SPACE,
     Hit,
@@ -159,7 +159,7 @@ class QdrantStore(VectorStore):
         path: Path | None = None,
         api_key: str | None = None,
         cluster: QdrantCluster | None = None,
-        quantization: Quantization = "none",
+        quantization: Quantization = QUANTIZATION,
     ) -> None:
         self.cluster = cluster or QdrantCluster()
         self.quantization = quantization  # a new collection's; an existing one keeps its own
