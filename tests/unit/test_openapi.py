@@ -95,3 +95,23 @@ def test_every_property_is_described(schema: dict[str, Any]) -> None:
         if not node.get("description")
     ]
     assert not bare, bare
+
+
+def test_the_schema_offers_photos_only_where_the_model_reads_them(tmp_path: Path) -> None:
+    """A text model answers a photo (or the image modality) with 422, so its schema offers
+    neither; a CLIP model's schema takes a photo alone as a product."""
+    import jsonschema
+    from tests.conftest import HashEmbedder, PixelEmbedder
+
+    from semcat.engine import Engine
+
+    for embedder, photos in ((HashEmbedder(), False), (PixelEmbedder(), True)):
+        settings = Settings(data_dir=tmp_path / str(photos))
+        spec = create_app(settings, engine=Engine(settings, embedder=embedder)).openapi()
+        body = {**spec["components"]["schemas"]["CategorizeRequest"], "components": spec["components"]}
+        valid = jsonschema.Draft202012Validator(body).is_valid
+        assert valid({"title": "steel mug"}) and not valid({"title": "\u200b"})  # nothing visible: no text
+        assert valid({"image_base64": "iVBORw0KGgo="}) is photos
+        assert valid({"items": [{"image_base64": "iVBORw0KGgo="}]}) is photos
+        modality = spec["components"]["schemas"]["CategorizeRequest"]["properties"]["modality"]["anyOf"][0]["enum"]
+        assert modality == (["text", "image", "both"] if photos else ["text"])

@@ -226,6 +226,9 @@ def _visible(*fields: str) -> list[dict[str, Any]]:
     return [{"required": [f], "properties": {f: {"type": "string", "pattern": VISIBLE_CHAR}}} for f in fields]
 
 
+PHOTO = {"required": ["image_base64"], "properties": {"image_base64": {"type": "string", "minLength": 1}}}
+
+
 def _nullable(node: dict[str, Any], rule: dict[str, Any]) -> None:
     """Put ``rule`` in place of a property's string type, keeping its null alternative."""
     keep = {k: node[k] for k in ("description", "title", "default") if k in node}
@@ -252,20 +255,21 @@ def _constrain(schema: dict[str, Any], images: bool) -> None:
         keep = {k: node[k] for k in ("description", "title", "default") if k in node}
         node.clear()
         node.update(keep | category_schema())
+    photo = [PHOTO] if images else []  # on a CLIP model a photo alone is a product
     for name in TEXT_MODELS:
-        models[name]["anyOf"] = _visible("title", "description")
+        models[name]["anyOf"] = _visible("title", "description") + (photo if name == "ItemIn" else [])
     models["CategorizeRequest"]["anyOf"] = [
         {
             "required": ["items"],
             "properties": {"items": {"type": "array"}} | {f: {"type": "null"} for f in SINGLE_FIELDS},
         },
-        {"properties": {"items": {"type": "null"}}, "anyOf": _visible("title", "description")},
+        {"properties": {"items": {"type": "null"}}, "anyOf": _visible("title", "description") + photo},
     ]
     others = {"text": {"type": "null"}, "id": {"type": "null"}, "image_base64": {"type": "null"}}
     models["SimilarRequest"]["anyOf"] = [
         {"required": ["text"], "properties": others | {"text": {"type": "string", "pattern": VISIBLE_CHAR}}},
         {"required": ["id"], "properties": others | {"id": id_schema()}},
-    ]
+    ] + [{"required": ["image_base64"], "properties": others | PHOTO["properties"]} for _ in photo]
     models["BulkIn"]["anyOf"] = [
         {"required": ["auto"], "properties": {"auto": {"const": True}}},
         {"required": ["min_confidence"], "properties": {"min_confidence": {"type": "number"}}},
