@@ -131,7 +131,9 @@ def id_schema() -> dict[str, Any]:
 
 def not_blank_category(value: str | None) -> str | None:
     """A category filter (a request's ``category``) is a path or absent: blank is refused,
-    not read as "every category" (the OpenAPI says it as the pattern ``\\S``)."""
+    not read as "every category" (the OpenAPI says it as the pattern ``\\S``). Unlike the
+    checks above it is a pydantic validator (the request models' and the options'), so it
+    raises ValueError, which pydantic reports at the field."""
     if value is not None and not value.strip():
         raise ValueError("category is empty: omit it to let every category vote")
     return value

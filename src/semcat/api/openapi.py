@@ -229,9 +229,14 @@ def _visible(*fields: str) -> list[dict[str, Any]]:
 PHOTO = {"required": ["image_base64"], "properties": {"image_base64": {"type": "string", "minLength": 1}}}
 
 
+def _described(node: dict[str, Any]) -> dict[str, Any]:
+    """What a property node says of itself (kept when its type is replaced)."""
+    return {k: node[k] for k in ("description", "title", "default") if k in node}
+
+
 def _nullable(node: dict[str, Any], rule: dict[str, Any]) -> None:
     """Put ``rule`` in place of a property's string type, keeping its null alternative."""
-    keep = {k: node[k] for k in ("description", "title", "default") if k in node}
+    keep = _described(node)
     nullable = any(alt.get("type") == "null" for alt in node.get("anyOf", ()))
     node.clear()
     node.update({"anyOf": [rule, {"type": "null"}]} if nullable else rule)
@@ -252,7 +257,7 @@ def _constrain(schema: dict[str, Any], images: bool) -> None:
         _nullable(models[name]["properties"]["id"], id_schema())
     for name in CATEGORY_MODELS:
         node = models[name]["properties"]["category"]
-        keep = {k: node[k] for k in ("description", "title", "default") if k in node}
+        keep = _described(node)
         node.clear()
         node.update(keep | category_schema())
     photo = [PHOTO] if images else []  # on a CLIP model a photo alone is a product
