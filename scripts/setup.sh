@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv (once) and install semcat with its dev tools. Idempotent: a second run
-# only reinstalls when pyproject.toml changed.
+# only reinstalls when pyproject.toml or constraints.txt changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -11,12 +11,13 @@ TORCH_SPEC=${TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-stamp=".venv/.semcat-installed-$(sha256sum pyproject.toml | cut -c1-16)"
+stamp=".venv/.semcat-installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
     # shellcheck disable=SC2086
     .venv/bin/python -m pip install --quiet $TORCH_SPEC
-    .venv/bin/python -m pip install --quiet -e ".[dev]"
+    # the versions the suite last passed with (constraints.txt), not whatever is newest today
+    .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
     rm -f .venv/.semcat-installed-*
     touch "$stamp"
 fi

@@ -38,6 +38,17 @@ FLIPKART_CSV = (
 )
 
 
+def load_script(name: str) -> Any:
+    """scripts/<name>.py as a module (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 class HashEmbedder:
     """A deterministic bag-of-words embedder (feature hashing) for fast unit tests:
     texts sharing words get similar vectors, no model needed."""

