@@ -11,7 +11,8 @@ sibling leaf gets the second kind). Then:
 
 - **semcat's audit** (:func:`semcat.categorize.audit.audit`'s steps, as `semcat audit`
   runs them): out-of-fold predictions of the default categorizer over the noisy labels,
-  cleanlab's confident learning per level, suspects ranked by trust;
+  cleanlab's confident learning per level, suspects ranked by trust (and, as rows of their
+  own, by the other rankings :meth:`LabelScores.trust` knows);
 - **cleanlab on TF-IDF + logistic regression**: out-of-fold probabilities (5 folds) of a
   word 1-2-gram TF-IDF + logistic regression (fitted by SGD, one-vs-rest) over the full
   paths, ranked by cleanlab's label quality score;
@@ -43,7 +44,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import catalog, embedded, publish
 from semcat.catalog import PATH_JOIN
-from semcat.categorize.audit import AUDIT_FOLDS, RANK_BY, audit_options, label_scores
+from semcat.categorize.audit import AUDIT_FOLDS, RANK_BY, audit_options, keep_listed, label_scores
 from semcat.categorize.calibration import out_of_fold
 from semcat.categorize.depth import category_depth
 from semcat.config import Settings
@@ -179,13 +180,15 @@ def main() -> None:
         labels = [PATH_JOIN.join(p) for p in noisy]
         n = len(kinds)
         start = time.perf_counter()
-        predictions = out_of_fold(data.vectors, data.texts, labels, audit_options(options, depth), head, AUDIT_FOLDS)
-        scores = label_scores(predictions, labels, depth)
+        predictions = out_of_fold(
+            data.vectors, data.texts, labels, audit_options(options, depth), head, AUDIT_FOLDS, keep=keep_listed(labels)
+        )
+        scores = label_scores(predictions, labels, depth, data.vectors)
         audit_seconds = time.perf_counter() - start
         peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
         print(f"{name}: audited in {audit_seconds:.0f} s, peak {peak_gb:.2f} GB", flush=True)
         rows = []
-        for rank_by in (RANK_BY, *(r for r in ("conditional", "joint") if r != RANK_BY)):
+        for rank_by in (RANK_BY, *(r for r in ("evidence", "conditional", "joint") if r != RANK_BY)):
             trust = scores.trust(rank_by)
             doubt = -np.nan_to_num(trust, nan=1.0)
             suffix = "" if rank_by == RANK_BY else f" (ranked by {rank_by})"

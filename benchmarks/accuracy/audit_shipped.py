@@ -50,11 +50,11 @@ def main() -> None:
         f"{report.seconds / 60:.1f} min: {len(report.suspects):,} suspects, {len(report.conflicts):,} groups of "
         f"near-duplicates under different labels, {len(report.singletons):,} single-product categories.",
         "",
-        "| # | product | stored label | suggested | parts at | label's share |",
-        "|---|---|---|---|---|---|",
+        "| # | product | stored label | suggested | parts at | label's share | closest same label |",
+        "|---|---|---|---|---|---|---|",
         *(
             f"| {rank} | {cell(titles[s.id][:70])} | {cell(s.label)} | {cell(s.suggested)} | {s.level} | "
-            f"{s.label_score:.3f} |"
+            f"{s.label_score:.3f} | {'–' if s.nearest_same_label is None else f'{s.nearest_same_label:.2f}'} |"
             for rank, s in enumerate(top, start=1)
         ),
     ]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from tests.conftest import HashEmbedder
@@ -17,6 +18,8 @@ from typer.testing import CliRunner
 from semcat import auditing
 from semcat.api import create_app
 from semcat.catalog import Product
+from semcat.categorize.audit import LabelScores
+from semcat.categorize.likeness import label_support
 from semcat.cli import app as cli
 from semcat.config import Settings
 from semcat.engine import Engine
@@ -65,11 +68,35 @@ def test_the_wrong_labels_come_first_with_their_evidence(engine: Engine) -> None
     assert cooking.label == "Toys > Cars" and cooking.suggested == "Kitchen > Cookware" and cooking.level == 1
     assert cooking.neighbors and all(n.category for n in cooking.neighbors)
     assert sum(n.category == "Kitchen > Cookware" for n in cooking.neighbors) >= 3
+    # nothing filed under "Toys > Cars" is like it: the closest such product's cosine says so
+    embed = HashEmbedder()  # the engine's
+    cars = [embed.encode_texts([p.title])[0] for p in catalog() if p.category == ("Toys", "Cars")]
+    own = embed.encode_texts([engine.get_product("p-Kitchen > Cookware-3")["title"]])[0]
+    others = [float(v @ own) for v in cars if not np.allclose(v, own)]
+    assert cooking.nearest_same_label == pytest.approx(max(others), abs=1e-3)
     # the two copies: one group, both labels; the single-product category is not a suspect
     (group,) = [g for g in report.conflicts if {"copy-a", "copy-b"} <= {pid for pid, _ in g.members}]
     assert group.labels == 2 and group.size == 2 and group.cosine >= 0.95
     assert report.singletons.get("Garden") == 1 and "lonely" not in {s.id for s in report.suspects}
     assert engine.audits.per_main(auditing.latest_run(engine))  # the summary counts them
+
+
+def test_a_label_no_similar_product_shares_ranks_above_one_a_near_copy_shares() -> None:
+    """Two labels the predictions contradict alike: the one no similar product carries is
+    the likelier mistake (the other may be how the catalog files such products)."""
+    vectors = np.array([[1.0, 0.0], [0.99, 0.141], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
+    labels = ["A", "A", "A", "B"]
+    support = label_support(vectors, labels)
+    assert support[0] == pytest.approx(0.99) and support[2] == pytest.approx(0.141, abs=1e-3)
+    assert np.isnan(support[3])  # no other product is filed under B
+    shares = np.array([[0.9], [0.01], [0.01], [0.9]])
+    scores = LabelScores(shares, np.array([0, 1, 1, 0]), {}, sure=np.ones(4), support=support)
+    trust = scores.trust("evidence")
+    assert trust[2] < trust[1]  # same share, but product 2 has no near copy under A
+    assert scores.trust("conditional")[1] == scores.trust("conditional")[2]
+    # a contradiction by a sure prediction weighs more than one by a guess
+    unsure = LabelScores(shares, np.array([0, 1, 1, 0]), {}, sure=np.array([1, 0.2, 1, 1]), support=np.ones(4))
+    assert unsure.trust("evidence")[2] < unsure.trust("evidence")[1]
 
 
 def test_a_kept_label_stays_kept_until_its_neighbors_change(engine: Engine) -> None:
@@ -138,6 +165,7 @@ def test_the_api_runs_the_audit_in_the_background_and_lists_it(tmp_path: Path) -
         item = next(i for i in body["items"] if i["id"] == "p-Kitchen > Cookware-3")
         assert item["title"].startswith("wok") or item["title"]
         assert item["current"] == "Toys > Cars" and item["neighbors"][0]["title"]
+        assert 0 < item["nearest_same_label"] < 0.6  # no car-like product is like it
         toys = client.get("/audit", params={"category": "Toys"}).json()
         assert all(i["label"].startswith("Toys") for i in toys["items"]) and toys["total"] >= 1
         assert client.get("/audit", params={"level": 1, "limit": 1}).json()["items"][0]["level"] == 1

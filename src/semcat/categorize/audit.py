@@ -8,11 +8,16 @@
    other branches spread evenly over the categories it did not list), and cleanlab's
    confident learning on them (``find_label_issues``, pruned by class): a product is
    suspect at the first level where cleanlab finds its label an issue.
-3. **Ranked** by the lowest, over the levels, of the share the predictions give the stored
-   category under its stored parent (cleanlab's self-confidence, level by level): the
-   least likely first. Each suspect carries the stored
-   label, the suggested category (the out-of-fold prediction) and its share, the level
-   where they part, and the neighbors that voted, with their labels.
+3. **Ranked** by three pieces of evidence against the label, multiplied: the lowest, over
+   the levels, of the share the predictions give the stored category under its stored
+   parent (cleanlab's self-confidence, level by level); divided by the prediction's own
+   share at its weakest level (a label ten times less likely than a sure answer is more
+   suspect than one ten times less likely than a guess: cleanlab's margin); times the
+   cosine of the closest other product filed under the same label (a label no similar
+   product carries is more suspect than one a near copy shares). The least trusted first.
+   Each suspect carries the stored label, the suggested category (the out-of-fold
+   prediction) and its share, the level where they part, the closest same-labeled
+   product's cosine, and the neighbors that voted, with their labels.
 4. **Conflicting near-duplicates**: groups of products at or above the categorizer's
    near-duplicate cosine whose labels differ, each group once.
 
@@ -23,7 +28,7 @@ products: its product is listed under ``singletons``, never as a suspect.
 from __future__ import annotations
 
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -31,13 +36,14 @@ from typing import Any
 import numpy as np
 
 from semcat.catalog import PATH_JOIN
+from semcat.categorize.likeness import ConflictGroup, conflicting_duplicates, label_support
 from semcat.categorize.prediction import Prediction
 from semcat.errors import EmptyIndexError
+from semcat.limits import MAX_TOP_N
 from semcat.options import DEFAULTS, HeadOptions, QueryOptions
 from semcat.spaces import DENSE_SPACES
 
 EVIDENCE = 5  # neighbors shown with each suspect
-MAX_GROUP = 50  # members listed per conflicting near-duplicate group
 AUDIT_FOLDS = 5  # folds of the out-of-fold predictions
 
 
@@ -61,16 +67,8 @@ class Suspect:
     level: int  # the first level where the label and the suggestion part (1 = main)
     label_score: float  # the lowest share the predictions give the stored category under its parent
     neighbors: list[Evidence] = field(default_factory=list)
-
-
-@dataclass
-class ConflictGroup:
-    """Products at or above the near-duplicate cosine of each other, with differing labels."""
-
-    members: list[tuple[str, str]]  # (id, stored category), at most MAX_GROUP
-    size: int  # members in all
-    labels: int  # distinct labels among them
-    cosine: float  # the lowest similarity that links a member to the group
+    # the cosine of the closest other product stored under the same label (None: no other is)
+    nearest_same_label: float | None = None
 
 
 @dataclass
@@ -126,21 +124,44 @@ def _part(label: Sequence[str], predicted: Sequence[str]) -> int:
     return min(len(label), len(predicted)) + 1
 
 
+def own_share(prediction: Prediction) -> float:
+    """How sure a prediction is of its own path: its lowest share at a level, given the
+    level above (1.0 for no prediction: nothing to compare a label with)."""
+    scores = [level.score for level in prediction.levels]
+    if not scores:
+        return 1.0
+    parents = [1.0, *scores[:-1]]
+    return float(min(min(1.0, s / p) if p > 0 else 0.0 for s, p in zip(scores, parents, strict=True)))
+
+
+SUPPORT_FLOOR = 0.05  # a cosine this low or lower says "nothing alike shares the label"; 0 would erase the rest
+
+
 @dataclass
 class LabelScores:
     """What the out-of-fold predictions say of every stored label: per product and level,
-    the share given to its stored category down to that level (NaN: not judged there), and
-    the level cleanlab flags it at (0: none)."""
+    the share given to its stored category down to that level (NaN: not judged there), the
+    level cleanlab flags it at (0: none), how sure each prediction is of its own path
+    (:func:`own_share`) and the closest same-labeled product's cosine (:func:`label_support`)."""
 
     shares: np.ndarray  # (products, depth)
     flagged: np.ndarray  # (products,) int
     singletons: dict[str, int]
+    sure: np.ndarray | None = None  # (products,)
+    support: np.ndarray | None = None  # (products,), NaN: no other product has the label
 
-    def trust(self, rank_by: str = "conditional") -> np.ndarray:
-        """One number per product, low for a label the predictions contradict: the lowest,
-        over the levels, of the share given to the stored category under its stored parent
-        (``conditional``), or the share of the stored path down to the deepest level judged
-        (``joint``). NaN for a product judged at no level."""
+    def trust(self, rank_by: str = "evidence") -> np.ndarray:
+        """One number per product, low for a label the evidence contradicts: ``evidence``
+        (the default): ``conditional`` divided by how sure the prediction is of its own
+        path, times the closest same-labeled product's cosine; ``conditional``: the lowest,
+        over the levels, of the share given to the stored category under its stored parent;
+        ``joint``: the share of the stored path down to the deepest level judged. NaN for a
+        product judged at no level."""
+        if rank_by == "evidence":
+            conditional = self.trust("conditional")
+            sure = np.ones(len(conditional)) if self.sure is None else np.maximum(self.sure, 1e-6)
+            support = np.ones(len(conditional)) if self.support is None else np.nan_to_num(self.support, nan=1.0)
+            return conditional / sure * np.clip(support, SUPPORT_FLOOR, 1.0)
         shares = self.shares
         if rank_by == "joint":
             out = np.full(len(shares), np.nan)
@@ -163,12 +184,17 @@ FILTER_BY = "prune_by_class"  # cleanlab's rule for flagging a label (chosen by 
 
 
 def label_scores(
-    predictions: Sequence[Prediction], labels: Sequence[str], depth: int, filter_by: str = FILTER_BY
+    predictions: Sequence[Prediction],
+    labels: Sequence[str],
+    depth: int,
+    dense: np.ndarray | None = None,
+    filter_by: str = FILTER_BY,
 ) -> LabelScores:
     """:class:`LabelScores` of ``labels`` (full paths) from their out-of-fold ``predictions``:
     per level, the predictions' probabilities of that level's categories and cleanlab's
-    confident learning on them. A product whose category at some level has no other
-    product is judged no deeper (its category is listed as a singleton)."""
+    confident learning on them; with the products' ``dense`` vectors, each label's closest
+    same-labeled product. A product whose category at some level has no other product is
+    judged no deeper (its category is listed as a singleton)."""
     from cleanlab.filter import find_label_issues
 
     paths = [tuple(str(label).split(PATH_JOIN))[:depth] for label in labels]
@@ -194,22 +220,30 @@ def label_scores(
         for r in np.flatnonzero(issues).tolist():
             if not flagged[rows[r]]:
                 flagged[rows[r]] = level
-    return LabelScores(shares, flagged, singletons)
+    sure = np.asarray([own_share(p) for p in predictions])
+    support = None if dense is None else label_support(dense, [PATH_JOIN.join(p) for p in paths])
+    return LabelScores(shares, flagged, singletons, sure, support)
 
 
-RANK_BY = "conditional"  # how suspects are ordered (chosen by benchmarks/accuracy/audit_noise.py)
+RANK_BY = "evidence"  # how suspects are ordered (chosen by benchmarks/accuracy/audit_noise.py)
 
 
 def find_suspects(
-    predictions: Sequence[Prediction], ids: Sequence[str], labels: Sequence[str], depth: int
+    predictions: Sequence[Prediction],
+    ids: Sequence[str],
+    labels: Sequence[str],
+    depth: int,
+    dense: np.ndarray | None = None,
 ) -> tuple[list[Suspect], dict[str, int]]:
     """Suspects among ``labels`` (full paths) given their out-of-fold ``predictions``
-    (neighbor ids are row numbers), the least trusted first, and the single-product
-    categories left unjudged."""
-    scores = label_scores(predictions, labels, depth)
+    (neighbor ids are row numbers) and the products' ``dense`` vectors, the least trusted
+    first, and the single-product categories left unjudged."""
+    scores = label_scores(predictions, labels, depth, dense)
     trust = scores.trust(RANK_BY)
+    conditional = scores.trust("conditional")
     paths = [tuple(str(label).split(PATH_JOIN))[:depth] for label in labels]
-    suspects = []
+    suspects: list[Suspect] = []
+    order: list[float] = []
     for i in np.flatnonzero(scores.flagged).tolist():
         p = predictions[i]
         predicted = tuple(p.path)
@@ -227,76 +261,49 @@ def find_suspects(
                 suggested=PATH_JOIN.join(predicted) if predicted else None,
                 suggested_score=round(float(at.score), 4) if at is not None else 0.0,
                 level=part,
-                label_score=round(float(trust[i]), 4),
+                label_score=round(float(conditional[i]), 4),
                 neighbors=evidence,
+                nearest_same_label=(
+                    None
+                    if scores.support is None or np.isnan(scores.support[i])
+                    else round(float(scores.support[i]), 4)
+                ),
             )
         )
-    suspects.sort(key=lambda s: (s.label_score, s.level, -s.suggested_score, s.id))
-    return suspects, scores.singletons
-
-
-def conflicting_duplicates(
-    dense: np.ndarray, ids: Sequence[str], labels: Sequence[str], threshold: float
-) -> list[ConflictGroup]:
-    """Groups of products linked by a cosine of at least ``threshold`` (a chain of such
-    pairs) whose labels differ; each group once, the most labels and the largest first."""
-    import faiss
-
-    vectors = np.ascontiguousarray(dense, dtype=np.float32)
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(vectors)
-    parent = list(range(len(ids)))
-    weakest: dict[int, float] = defaultdict(lambda: 1.0)
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    pairs: list[tuple[int, int, float]] = []
-    for start in range(0, len(ids), 4096):
-        lims, scores, found = index.range_search(vectors[start : start + 4096], threshold)
-        for row in range(len(lims) - 1):
-            i = start + row
-            span = slice(lims[row], lims[row + 1])
-            for j, s in zip(found[span].tolist(), scores[span].tolist(), strict=True):
-                if j > i:
-                    pairs.append((i, j, s))
-    for i, j, _ in pairs:
-        a, b = root(i), root(j)
-        if a != b:
-            parent[b] = a
-    for i, _, s in pairs:
-        weakest[root(i)] = min(weakest[root(i)], s)
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(ids)):
-        groups[root(i)].append(i)
-    out = []
-    for key, members in groups.items():
-        distinct = {labels[i] for i in members}
-        if len(members) > 1 and len(distinct) > 1:
-            listed = sorted(members, key=lambda i: (labels[i], ids[i]))[:MAX_GROUP]
-            out.append(
-                ConflictGroup(
-                    members=[(ids[i], labels[i]) for i in listed],
-                    size=len(members),
-                    labels=len(distinct),
-                    cosine=round(float(weakest[key]), 4),
-                )
-            )
-    out.sort(key=lambda g: (-g.labels, -g.size, g.members[0][0]))
-    return out
+        order.append(float(trust[i]))
+    ranked = sorted(range(len(suspects)), key=lambda k: (order[k], suspects[k].level, suspects[k].id))
+    return [suspects[k] for k in ranked], scores.singletons
 
 
 def audit_options(options: QueryOptions, depth: int) -> QueryOptions:
     """The categorizer the audit judges labels with: the serving one down to ``depth``, but
-    every neighbor voting, near-duplicates or not. Served, a near-duplicate alone decides
-    (a copy of a stored product is filed as it is); judging a stored label, a copy whose
-    own label is wrong would pass its error on, and the two copies would each look wrong
-    by the other's label. With every neighbor voting, the wider neighborhood decides
-    which of the two disagrees with it (the copies still show in ``conflicts``)."""
-    return replace(options, depth=depth, duplicate_threshold=None)
+    every neighbor voting, near-duplicates or not, and every level listing its
+    alternatives as far as a request may (``MAX_TOP_N``). Served, a near-duplicate alone
+    decides (a copy of a stored product is filed as it is); judging a stored label, a copy
+    whose own label is wrong would pass its error on, and the two copies would each look
+    wrong by the other's label. With every neighbor voting, the wider neighborhood decides
+    which of the two disagrees with it (the copies still show in ``conflicts``). The long
+    lists give the stored category its own share where five alternatives would leave it
+    an even part of the rest."""
+    return replace(options, depth=depth, duplicate_threshold=None, top_n=MAX_TOP_N)
+
+
+def keep_listed(labels: Sequence[str], listed: int = DEFAULTS.top_n) -> Callable[[int, Prediction], Prediction]:
+    """What the audit keeps of each out-of-fold prediction: per level, the first ``listed``
+    alternatives and the stored label's category if the long list names it further down
+    (the probability the audit judges it by), not the hundred :func:`audit_options` asks
+    for (at 50,000 products those took 1.5 GB)."""
+    paths = [str(label).split(PATH_JOIN) for label in labels]
+
+    def keep(row: int, prediction: Prediction) -> Prediction:
+        levels = []
+        for level in prediction.levels:
+            stored = PATH_JOIN.join(paths[row][: level.level])
+            top = level.top[:listed] + [a for a in level.top[listed:] if a.category == stored][:1]
+            levels.append(replace(level, top=top))
+        return replace(prediction, levels=levels, top=prediction.top[:listed])
+
+    return keep
 
 
 def audit(
@@ -327,10 +334,11 @@ def audit(
             f"without it ({folds} folds), which needs at least {2 * folds}"
         )
     told = None if progress is None else (lambda message: progress(f"audit {message}"))
-    predictions = out_of_fold(dense, texts, labels, audit_options(options, depth), head_options, folds, progress=told)
+    judged_by, kept = audit_options(options, depth), keep_listed(labels)
+    predictions = out_of_fold(dense, texts, labels, judged_by, head_options, folds, progress=told, keep=kept)
     if progress is not None:
         progress("finding label issues")
-    suspects, singletons = find_suspects(predictions, ids, labels, depth)
+    suspects, singletons = find_suspects(predictions, ids, labels, depth, dense)
     threshold = (
         options.duplicate_threshold if options.duplicate_threshold is not None else DEFAULTS.duplicate_threshold or 0.95
     )

@@ -617,9 +617,12 @@ def out_of_fold(
     seed: int = 0,
     batch: int = 1024,
     progress: Callable[[str], None] | None = None,
+    keep: Callable[[int, Prediction], Prediction] | None = None,
 ) -> list[Prediction]:
     """Each labeled product categorized without its own fold: the service's categorizer
-    (``options``) over a flat store of the other folds, with a linear head trained on them."""
+    (``options``) over a flat store of the other folds, with a linear head trained on them.
+    ``keep(row, prediction)``: what to keep of each prediction as it comes (the audit keeps
+    a few of its long lists of alternatives)."""
     from semcat.categorize.builder import QueryRows, build_categorizer
     from semcat.categorize.head import LinearHead
     from semcat.categorize.scratch import scratch_store
@@ -668,7 +671,7 @@ def out_of_fold(
                         head_chars=chars is not None,
                     )
                     for i, prediction in zip(part.tolist(), categorizer.predict(queries), strict=True):
-                        out[i] = prediction
+                        out[i] = prediction if keep is None else keep(i, prediction)
             finally:
                 store.close()
     missing = sum(p is None for p in out)

@@ -30,6 +30,7 @@ import time
 import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from semcat.errors import EmptyIndexError
 from semcat.options import HEAD_DEFAULTS
 from semcat.search.base import DEFAULT_SPACE
 from semcat.spaces import CHAR_SPACE, LEXICAL_SPACE, N_FEATURES, SparseRow, rows_to_csr
+from semcat.threads import cpu_threads
 
 _SCALE = 4.0  # SVM margins -> softmax; a margin of 0.5 over the runner-up reads as ~0.88
 DENSE_WEIGHT = 0.5  # the dense block's scale next to the two unit-norm TF-IDF blocks
@@ -98,25 +100,31 @@ class LinearHead:
         self._lookup = np.full(features.shape[1], -1, dtype=np.int32)
         self._lookup[self._columns] = np.arange(len(self._columns), dtype=np.int32)
         self._svm = LinearSVC(C=c)
-        self._svm.fit(self._compact(features), main)
+        # liblinear lets go of the interpreter lock while it fits: the main-category SVM and
+        # the nodes' classifiers below it are fitted side by side on the usable cores (each
+        # job slices its own rows, so only the running ones hold a copy)
+        with ThreadPoolExecutor(max_workers=cpu_threads(), thread_name_prefix="semcat-head") as pool:
+            main_fit = pool.submit(self._svm.fit, self._compact(features), main)
+            # below the main category: one classifier per parent among its children
+            local: dict[tuple[str, ...], Future[LocalClassifier]] = {}
+            self.only_child: dict[tuple[str, ...], tuple[str, ...]] = {}  # a node all of whose products go one way
+            deepest = max(len(path) for path in paths)
+            for level in range(2, deepest + 1 if levels is None else min(deepest, levels) + 1):
+                groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+                for row, path in enumerate(paths):
+                    if len(path) >= level - 1:
+                        groups[path[: level - 1]].append(row)
+                for parent, rows in groups.items():
+                    targets = [paths[row][:level] for row in rows]  # a path ending at the parent: "stop here"
+                    if len(set(targets)) > 1:
+                        local[parent] = pool.submit(lambda r=rows, t=targets: LocalClassifier(features[r], t, c))
+                    else:
+                        self.only_child[parent] = targets[0]
+            main_fit.result()
+            self.main_seconds = time.perf_counter() - start
+            self.local: dict[tuple[str, ...], LocalClassifier] = {parent: job.result() for parent, job in local.items()}
         self._svm.coef_ = self._weights(self._svm.coef_)
         self.paths = [(str(c),) for c in self._svm.classes_]
-        self.main_seconds = time.perf_counter() - start
-        # below the main category: one classifier per parent among its children
-        self.local: dict[tuple[str, ...], LocalClassifier] = {}
-        self.only_child: dict[tuple[str, ...], tuple[str, ...]] = {}  # a node all of whose products go one way
-        deepest = max(len(path) for path in paths)
-        for level in range(2, deepest + 1 if levels is None else min(deepest, levels) + 1):
-            groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
-            for row, path in enumerate(paths):
-                if len(path) >= level - 1:
-                    groups[path[: level - 1]].append(row)
-            for parent, rows in groups.items():
-                targets = [paths[row][:level] for row in rows]  # a path ending at the parent: "stop here"
-                if len(set(targets)) > 1:
-                    self.local[parent] = LocalClassifier(features[rows], targets, c)
-                else:
-                    self.only_child[parent] = targets[0]
         self.products = len(labels)
         self.train_seconds = time.perf_counter() - start
         # the path confidence learned with this head (semcat.categorize.retrain.train), or why there is none

@@ -36,6 +36,7 @@ def _write(path: Path, suspects: list[Any]) -> None:
             "suggested": s.suggested or "",
             "level": s.level,
             "label_score": s.label_score,
+            "nearest_same_label": "" if s.nearest_same_label is None else s.nearest_same_label,
             "suggested_score": s.suggested_score,
             "neighbors": " | ".join(f"{n.id} ({n.category}, {n.score:.3f})" for n in s.neighbors),
         }
@@ -92,10 +93,11 @@ def audit(
                 table.add_row(escape(name), str(count))
             out.print(table)
         if top and report.suspects:
-            table = Table("id", "stored label", "suggested", "parts at", "label's share")
+            table = Table("id", "stored label", "suggested", "parts at", "label's share", "closest same label")
             for s in report.suspects[:top]:
                 suggested = escape(s.suggested or "-")
-                table.add_row(escape(s.id), escape(s.label), suggested, str(s.level), f"{s.label_score:.3f}")
+                nearest = "-" if s.nearest_same_label is None else f"{s.nearest_same_label:.2f}"
+                table.add_row(escape(s.id), escape(s.label), suggested, str(s.level), f"{s.label_score:.3f}", nearest)
             out.print(table)
         for group in report.conflicts[:5]:
             members = ", ".join(f"{pid} ({label})" for pid, label in group.members[:6])

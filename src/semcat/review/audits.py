@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from semcat.catalog import PATH_JOIN
-from semcat.categorize.audit import AuditReport, ConflictGroup, Evidence, Suspect
+from semcat.categorize.audit import AuditReport, Evidence, Suspect
+from semcat.categorize.likeness import ConflictGroup
 from semcat.errors import ConflictError, NotFoundError
 from semcat.review.history import connect, under
 
@@ -33,6 +34,7 @@ CREATE TABLE IF NOT EXISTS suspects (
     run INTEGER NOT NULL, rank INTEGER NOT NULL, id TEXT NOT NULL, label TEXT NOT NULL, main TEXT NOT NULL,
     suggested TEXT, suggested_score REAL, level INTEGER NOT NULL, label_score REAL, neighbors TEXT NOT NULL,
     evidence TEXT NOT NULL,  -- evidence_key(): what a keep is compared with
+    nearest_same_label REAL,
     PRIMARY KEY (run, rank)
 );
 CREATE INDEX IF NOT EXISTS suspects_main ON suspects(run, main);
@@ -76,7 +78,11 @@ class Audits:
 
     def _conn(self) -> Any:
         if self._db is None:
-            self._db = connect(self.path, _SCHEMA)
+            db = connect(self.path, _SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(suspects)")}
+            if "nearest_same_label" not in columns:  # a file from before the column: its suspects read as None
+                db.execute("ALTER TABLE suspects ADD COLUMN nearest_same_label REAL")
+            self._db = db
         return self._db
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -129,7 +135,8 @@ class Audits:
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.executemany(
-                    "INSERT INTO suspects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO suspects (run, rank, id, label, main, suggested, suggested_score, level, label_score, "
+                    "neighbors, evidence, nearest_same_label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             run,
@@ -143,6 +150,7 @@ class Audits:
                             s.label_score,
                             json.dumps([[n.id, n.score, n.category] for n in s.neighbors]),
                             evidence_key(s),
+                            s.nearest_same_label,
                         )
                         for rank, s in enumerate(report.suspects)
                     ],
@@ -198,13 +206,16 @@ class Audits:
     # ------------------------------------------------------------------ reads
     # the suspects with the keep that still holds for each (same label, same evidence), if any
     _JOINED = "FROM suspects s LEFT JOIN kept k ON k.id = s.id AND k.label = s.label AND k.evidence = s.evidence"
-    _SUSPECT = "s.id, s.label, s.suggested, s.suggested_score, s.level, s.label_score, s.neighbors, k.id IS NOT NULL"
+    _SUSPECT = (
+        "s.id, s.label, s.suggested, s.suggested_score, s.level, s.label_score, s.neighbors, s.nearest_same_label, "
+        "k.id IS NOT NULL"
+    )
 
     @staticmethod
     def _suspect(row: Sequence[Any]) -> tuple[Suspect, bool]:
-        pid, label, suggested, score, level, label_score, neighbors, kept = row
+        pid, label, suggested, score, level, label_score, neighbors, nearest, kept = row
         evidence = [Evidence(i, s, c) for i, s, c in json.loads(neighbors)]
-        return Suspect(pid, label, suggested, score, level, label_score, evidence), bool(kept)
+        return Suspect(pid, label, suggested, score, level, label_score, evidence, nearest), bool(kept)
 
     def _where(self, run: int, category: str | None, level: int | None, include_kept: bool) -> tuple[str, list[Any]]:
         where, params = ["s.run = ?"], [run]

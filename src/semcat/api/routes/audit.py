@@ -54,6 +54,10 @@ class SuspectOut(BaseModel):
     suggested_score: float = Field(description="The suggestion's share down to the level where they part.")
     level: int = Field(description="The first level where the label and the suggestion part (1 = main).")
     label_score: float = Field(description="The share the prediction gives the label down to that level.")
+    nearest_same_label: float | None = Field(
+        description="The cosine of the closest other product stored under the same label (null: no other is). "
+        "Low: nothing alike shares the label."
+    )
     kept: bool = Field(description="A reviewer kept the label as it is.")
     neighbors: list[EvidenceOut]
 
@@ -115,6 +119,7 @@ def _items(engine: Engine, page: list[tuple[Suspect, bool]]) -> list[SuspectOut]
                 suggested_score=suspect.suggested_score,
                 level=suspect.level,
                 label_score=suspect.label_score,
+                nearest_same_label=suspect.nearest_same_label,
                 kept=kept,
                 neighbors=[_evidence(n.id, n.score, n.category, stored) for n in suspect.neighbors],
             )
