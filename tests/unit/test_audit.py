@@ -223,3 +223,34 @@ def test_an_audit_running_elsewhere_is_not_started_twice_and_a_dead_one_is_faile
         audits._conn().execute("UPDATE runs SET pid = ? WHERE run = ?", (2**22 + 12345, elsewhere))
     auditing.run(engine)
     assert auditing.status(engine)["state"] == "done"
+
+
+def test_an_audits_file_from_before_the_nearest_same_label_column_still_reads(tmp_path: Path) -> None:
+    """A store audited by an earlier semcat: its suspects list (no closest same-labeled
+    product known), and a new audit stores the figure."""
+    import sqlite3
+
+    from semcat.categorize.audit import AuditReport, Suspect
+    from semcat.review.audits import _SCHEMA, Audits
+
+    path = tmp_path / "old-audit.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(_SCHEMA.replace("    nearest_same_label REAL,\n", ""))
+        db.execute("INSERT INTO runs (run, started, finished, status) VALUES (1, 0, 1, 'done')")
+        db.execute("INSERT INTO suspects VALUES (1, 0, 'p1', 'A > B', 'A', 'C > D', 0.9, 1, 0.001, '[]', '[]')")
+    audits = Audits(path)
+    total, page = audits.suspects(1)
+    assert total == 1 and page[0][0].id == "p1" and page[0][0].nearest_same_label is None
+    run = audits.start()
+    report = AuditReport(
+        suspects=[Suspect("p2", "A > B", "C > D", 0.8, 1, 0.002, [], nearest_same_label=0.31)],
+        conflicts=[],
+        singletons={},
+        products=10,
+        depth=2,
+        folds=5,
+        threshold=0.95,
+    )
+    audits.finish(run, report)
+    _, page = audits.suspects(run)
+    assert page[0][0].nearest_same_label == pytest.approx(0.31)
