@@ -44,7 +44,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import catalog, embedded, publish
 from semcat.catalog import PATH_JOIN
-from semcat.categorize.audit import AUDIT_FOLDS, RANK_BY, audit_options, keep_listed, label_scores
+from semcat.categorize.audit import AUDIT_FOLDS, RANK_BY, audit_predictions, label_scores
 from semcat.categorize.calibration import out_of_fold
 from semcat.categorize.depth import category_depth
 from semcat.config import Settings
@@ -180,9 +180,7 @@ def main() -> None:
         labels = [PATH_JOIN.join(p) for p in noisy]
         n = len(kinds)
         start = time.perf_counter()
-        predictions = out_of_fold(
-            data.vectors, data.texts, labels, audit_options(options, depth), head, AUDIT_FOLDS, keep=keep_listed(labels)
-        )
+        predictions = audit_predictions(data.vectors, data.texts, labels, options, head, depth)
         scores = label_scores(predictions, labels, depth, data.vectors)
         audit_seconds = time.perf_counter() - start
         peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2

@@ -242,8 +242,7 @@ def find_suspects(
     trust = scores.trust(RANK_BY)
     conditional = scores.trust("conditional")
     paths = [tuple(str(label).split(PATH_JOIN))[:depth] for label in labels]
-    suspects: list[Suspect] = []
-    order: list[float] = []
+    ranked: list[tuple[float, Suspect]] = []  # (trust, suspect)
     for i in np.flatnonzero(scores.flagged).tolist():
         p = predictions[i]
         predicted = tuple(p.path)
@@ -254,25 +253,21 @@ def find_suspects(
             for n in p.neighbors
             if n.space in DENSE_SPACES
         ][:EVIDENCE]
-        suspects.append(
-            Suspect(
-                id=ids[i],
-                label=PATH_JOIN.join(paths[i]),
-                suggested=PATH_JOIN.join(predicted) if predicted else None,
-                suggested_score=round(float(at.score), 4) if at is not None else 0.0,
-                level=part,
-                label_score=round(float(conditional[i]), 4),
-                neighbors=evidence,
-                nearest_same_label=(
-                    None
-                    if scores.support is None or np.isnan(scores.support[i])
-                    else round(float(scores.support[i]), 4)
-                ),
-            )
+        suspect = Suspect(
+            id=ids[i],
+            label=PATH_JOIN.join(paths[i]),
+            suggested=PATH_JOIN.join(predicted) if predicted else None,
+            suggested_score=round(float(at.score), 4) if at is not None else 0.0,
+            level=part,
+            label_score=round(float(conditional[i]), 4),
+            neighbors=evidence,
+            nearest_same_label=(
+                None if scores.support is None or np.isnan(scores.support[i]) else round(float(scores.support[i]), 4)
+            ),
         )
-        order.append(float(trust[i]))
-    ranked = sorted(range(len(suspects)), key=lambda k: (order[k], suspects[k].level, suspects[k].id))
-    return [suspects[k] for k in ranked], scores.singletons
+        ranked.append((float(trust[i]), suspect))
+    ranked.sort(key=lambda pair: (pair[0], pair[1].level, pair[1].id))
+    return [suspect for _, suspect in ranked], scores.singletons
 
 
 def audit_options(options: QueryOptions, depth: int) -> QueryOptions:
@@ -306,6 +301,24 @@ def keep_listed(labels: Sequence[str], listed: int = DEFAULTS.top_n) -> Callable
     return keep
 
 
+def audit_predictions(
+    dense: np.ndarray,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    options: QueryOptions,
+    head_options: HeadOptions,
+    depth: int,
+    folds: int = AUDIT_FOLDS,
+    progress: Callable[[str], None] | None = None,
+) -> list[Prediction]:
+    """The out-of-fold predictions the audit judges ``labels`` by: the categorizer of
+    :func:`audit_options`, each prediction kept as :func:`keep_listed` keeps it."""
+    from semcat.categorize.calibration import out_of_fold
+
+    judged_by, kept = audit_options(options, depth), keep_listed(labels)
+    return out_of_fold(dense, texts, labels, judged_by, head_options, folds, progress=progress, keep=kept)
+
+
 def audit(
     ids: Sequence[str],
     dense: np.ndarray,
@@ -319,8 +332,6 @@ def audit(
 ) -> AuditReport:
     """Audit the labeled products (``labels``: full paths) with the categorizer
     ``options`` describe, ``depth`` levels deep."""
-    from semcat.categorize.calibration import out_of_fold
-
     start = time.perf_counter()
     if len(set(labels)) < 2:
         raise EmptyIndexError(
@@ -334,8 +345,7 @@ def audit(
             f"without it ({folds} folds), which needs at least {2 * folds}"
         )
     told = None if progress is None else (lambda message: progress(f"audit {message}"))
-    judged_by, kept = audit_options(options, depth), keep_listed(labels)
-    predictions = out_of_fold(dense, texts, labels, judged_by, head_options, folds, progress=told, keep=kept)
+    predictions = audit_predictions(dense, texts, labels, options, head_options, depth, folds, progress=told)
     if progress is not None:
         progress("finding label issues")
     suspects, singletons = find_suspects(predictions, ids, labels, depth, dense)
