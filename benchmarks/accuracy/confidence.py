@@ -65,6 +65,12 @@ def main() -> None:
         default=None,
         help="cut the labels at this level first (as a team filing at that level would set SEMCAT_PREDICT_DEPTH)",
     )
+    parser.add_argument(
+        "--calibration-folds",
+        type=int,
+        default=None,
+        help="out-of-fold runs the confidence is learned from (default: the service's); prints, no docs table",
+    )
     args = parser.parse_args()
     embedder = load_embedder(Settings())
     for name in args.datasets.split(","):
@@ -73,14 +79,20 @@ def main() -> None:
             data = replace(data, paths=[tuple(p)[: args.depth] for p in data.paths])
         # every catalog scored down to its category depth (paths are cut there, as served)
         config = replace(eval_config(name, ("knn", "tfidf")), confidence=True, max_level=3, full_path=True)
+        if args.calibration_folds is not None:
+            config = replace(config, calibration_folds=args.calibration_folds)
         start = time.perf_counter()
-        out = RESULTS / (f"confidence-{name}" + ("" if args.depth is None else f"-depth{args.depth}"))
+        suffix = ("" if args.depth is None else f"_depth{args.depth}") + (
+            "" if args.calibration_folds is None else f"_folds{args.calibration_folds}"
+        )
+        out = RESULTS / ("confidence-" + name + suffix.replace("_", "-"))
         (result,) = run_evaluation([data], replace(config, plots=True), out, progress=True)
         seconds = time.perf_counter() - start
-        command = f"python benchmarks/accuracy/confidence.py --datasets {name}" + (
-            f" --depth {args.depth}" if args.depth is not None else ""
+        command = (
+            f"python benchmarks/accuracy/confidence.py --datasets {name}"
+            + (f" --depth {args.depth}" if args.depth is not None else "")
+            + (f" --calibration-folds {args.calibration_folds}" if args.calibration_folds is not None else "")
         )
-        suffix = "" if args.depth is None else f"_depth{args.depth}"
         markdown = "\n".join(
             [
                 f"{LABELS[name]}"
@@ -98,7 +110,7 @@ def main() -> None:
         publish(
             f"confidence_{name}{suffix}",
             {"command": command, "seconds": round(seconds), "result": keep},
-            section=f"confidence-{name}{suffix}",
+            section=None if args.calibration_folds is not None else f"confidence-{name}{suffix}",
             markdown=markdown,
         )
         print(markdown, flush=True)

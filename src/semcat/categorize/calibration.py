@@ -185,21 +185,26 @@ class CategoryRecord:
             out[row] = ((r + PRIOR_WEIGHT * self.prior) / (n + PRIOR_WEIGHT), np.log1p(n))
         return out
 
-    @staticmethod
-    def held_out(keys: Sequence[str], right: np.ndarray, folds: int = 5) -> np.ndarray:
+    @classmethod
+    def held_out(cls, keys: Sequence[str], right: np.ndarray, folds: int = 5) -> np.ndarray:
         """:meth:`features` of each row from the records of the other folds' rows only (a
         row's own outcome in its category's record would leak it to the calibrator)."""
-        out = np.zeros((len(keys), 2))
+        out = np.zeros((len(keys), cls.of([], right[:0]).features([]).shape[1]))
         which = np.random.default_rng(0).integers(0, folds, len(keys))
         for fold in range(folds):
             mine = which == fold
-            others = CategoryRecord.of([k for k, m in zip(keys, mine.tolist(), strict=True) if not m], right[~mine])
+            others = cls.of([k for k, m in zip(keys, mine.tolist(), strict=True) if not m], right[~mine])
             out[mine] = others.features([k for k, m in zip(keys, mine.tolist(), strict=True) if m])
         return out
 
 
+def record_key(prediction: Prediction, level: int) -> str:
+    """What a :class:`CategoryRecord` is kept by: the category chosen at ``level``."""
+    return prediction.levels[level - 1].category
+
+
 def _keys(predictions: Sequence[Prediction], rows: Sequence[int], levels: Sequence[int]) -> list[str]:
-    return [predictions[i].levels[lv - 1].category for i, lv in zip(rows, levels, strict=True)]
+    return [record_key(predictions[i], lv) for i, lv in zip(rows, levels, strict=True)]
 
 
 @dataclass
@@ -340,7 +345,7 @@ class Calibration:
             deepest = min(len(p.levels), self.depth)
             for level in range(1, deepest + 1):
                 features = level_features(p, level, self.power, self.duplicate_threshold)
-                category = p.levels[level - 1].category
+                category = record_key(p, level)
                 rows.append(features + self.stats[level - 1].features([category])[0].tolist())
                 owners.append((i, level))
                 if path_too and level == deepest:

@@ -1,0 +1,269 @@
+"""Signals for the path confidence, tried on several splits of the CLI protocol.
+
+    .venv/bin/python benchmarks/studies/confidence_signals.py --seeds 42,7,0     # ~25 min
+    .venv/bin/python benchmarks/studies/confidence_signals.py --seeds 42 --errors 1100
+
+``benchmarks/accuracy/cli_levels.py``'s protocol (10,000 random cdiscount-50k products, an
+80/20 split stratified on the main category, same seed) without the CLI: the out-of-fold
+predictions over the 8,000 training products (10 folds, as the service calibrates a store
+of that size) and the predictions of the 2,000 held out (a store of the 8,000 and a head
+trained on them) are computed once per seed and cached under ``benchmarks/.cache``; each
+variant's calibration is fitted on the first and read on the second. Prints, per variant
+and seed, the share of held-out products filed at 99/98/95% full-path precision (most
+confident first) and what the ``auto`` decision at 0.98 filed, then the means over seeds.
+``--errors N``: the wrong paths among the N most confident held-out products of the
+shipped calibration, to read by hand. Writes benchmarks/results/confidence_signals.json.
+
+Variants (each adds features to the shipped ones, :data:`semcat.categorize.calibration.FEATURES`):
+
+- ``lexical``: the lexical neighbors' agreement with the chosen category (share of their
+  score, count, closest score, closest agreeing / disagreeing);
+- ``runner-up``: how often out of fold the chosen category was right when this runner-up
+  was second (a confusable pair), smoothed toward the category's own record;
+- ``neighbors-right``: whether the dense neighbors' own out-of-fold predictions were right
+  at this level (a local accuracy: a region of the catalog the categorizer gets wrong),
+  weighted like the vote; ``neighbors-right+``: with the share of neighbors predicted the
+  same category, and of those predicted it and right.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import semcat.categorize.calibration as cal
+from _common import CACHE, catalog, embedded, publish
+from semcat.catalog import PATH_JOIN
+from semcat.categorize.prediction import Prediction
+from semcat.config import Settings
+from semcat.embedding import load_embedder
+from semcat.evaluation.confidence import coverage_at
+from semcat.options import HEAD_DEFAULTS, QueryOptions
+
+PRODUCTS, DEPTH, FOLDS = 10_000, 3, 10
+TARGETS = (0.99, 0.98, 0.95)
+
+
+def dump(seed: int) -> dict:
+    """The out-of-fold predictions over the training part and the held-out predictions, cached."""
+    from sklearn.model_selection import train_test_split
+
+    path = CACHE / f"confidence-signals-{seed}.pkl"
+    if path.exists():
+        with path.open("rb") as fh:
+            return pickle.load(fh)
+    data = embedded("cdiscount", catalog("cdiscount"), load_embedder(Settings()))
+    # cli_levels.py draws rows of the catalog file; the catalog's rows, in the same order
+    sample = np.sort(np.random.default_rng(seed).choice(len(data.ids), size=PRODUCTS, replace=False))
+    main = [data.paths[i][0] for i in sample]
+    counts = {c: main.count(c) for c in set(main)}
+    largest = max(counts, key=counts.__getitem__)
+    strata = [c if counts[c] > 1 else largest for c in main]
+    train, test = train_test_split(sample, test_size=0.2, random_state=seed, stratify=strata)
+    rows = np.concatenate([train, test])
+    dense, texts = data.vectors[rows], [data.texts[i] for i in rows]
+    labels = [PATH_JOIN.join(data.paths[i][:DEPTH]) for i in rows]
+    options = replace(QueryOptions(), depth=DEPTH)
+    n = len(train)
+    start = time.perf_counter()
+    oof = cal.out_of_fold(dense[:n], texts[:n], labels[:n], options, HEAD_DEFAULTS, FOLDS)
+    # the held-out part as one fold over a store of the whole training part
+    held: dict[int, object] = {}
+    folds = cal._folds
+    cal._folds = lambda labels, folds, seed: [np.arange(n, len(rows))]
+    try:
+        cal.out_of_fold(dense, texts, labels, options, HEAD_DEFAULTS, 1, keep=lambda i, p: held.setdefault(i, p))
+    except RuntimeError:  # the training part got no prediction: expected, only the held-out part was asked
+        pass
+    finally:
+        cal._folds = folds
+    result = {
+        "oof": oof,
+        "held": [held[i] for i in range(n, len(rows))],
+        "train": [tuple(label.split(PATH_JOIN)) for label in labels[:n]],
+        "test": [tuple(label.split(PATH_JOIN)) for label in labels[n:]],
+        "test_texts": texts[n:],
+        "options": options,
+        "seconds": time.perf_counter() - start,
+    }
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        pickle.dump(result, fh)
+    return result
+
+
+def score(run: dict) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """Fit on the out-of-fold predictions, read the held-out ones."""
+    calibration = cal.fit(run["oof"], run["train"], DEPTH, run["options"], len(run["oof"]))
+    confidence = np.array([c for _, c in calibration.confidences(run["held"])])
+    right = np.array([tuple(p.path) == t for p, t in zip(run["held"], run["test"], strict=True)])
+    threshold = calibration.threshold(0.98)
+    auto = np.array(
+        [cal.decide_auto(p, c, threshold, DEPTH)[0] == cal.AUTO for p, c in zip(run["held"], confidence, strict=True)]
+    )
+    out = {f"{t:.2f}": round(coverage_at(confidence, right, t), 4) for t in TARGETS}
+    out["auto"] = round(float(auto.mean()), 4)
+    out["auto_precision"] = round(float(right[auto].mean()), 4) if auto.any() else 0.0
+    return out, confidence, right
+
+
+# ------------------------------------------------------------------ variants
+Features = Callable[..., list[float]]
+SHIPPED: Features = cal.level_features
+
+
+def lexical(run: dict) -> Features:
+    def features(prediction: Prediction, level: int, power: float, near: float | None) -> list[float]:
+        chosen = tuple(prediction.levels[level - 1].category.split(PATH_JOIN))
+        found = [n for n in prediction.neighbors if n.category and n.space == "lexical"]
+        scores = np.array([n.score for n in found])
+        agree = np.array([cal._under(n.category, chosen) for n in found], dtype=bool)
+        total = scores.clip(0).sum()
+        return [
+            *SHIPPED(prediction, level, power, near),
+            float(scores[agree].clip(0).sum() / total) if total > 0 else 0.0,
+            float(agree.sum()),
+            float(scores.max()) if len(scores) else 0.0,
+            float(scores[agree].max()) if agree.any() else 0.0,
+            float(scores[~agree].max()) if (~agree).any() else 0.0,
+        ]
+
+    return features
+
+
+def neighbors_right(run: dict, more: bool) -> Features:
+    oof = run["oof"]
+    right = np.array(
+        [[cal.path_right(p.path, t, lv) for lv in range(1, DEPTH + 1)] for p, t in zip(oof, run["train"], strict=True)]
+    )
+    predicted = [[PATH_JOIN.join(p.path[:lv]) for lv in range(1, DEPTH + 1)] for p in oof]
+
+    def features(prediction: Prediction, level: int, power: float, near: float | None) -> list[float]:
+        chosen = prediction.levels[level - 1].category
+        found = [n for n in prediction.neighbors if n.category and n.space in cal.DENSE_SPACES]
+        extra = 3 if more else 1
+        if not found:
+            return SHIPPED(prediction, level, power, near) + [-1.0] * extra
+        weights = np.array([max(n.score, 0.0) ** power for n in found])
+        weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(found), 1 / len(found))
+        rows = [int(n.id) for n in found]  # a scratch store's ids are the training rows
+        ok = right[rows, level - 1]
+        values = [float((weights * ok).sum())]
+        if more:
+            same = np.array([predicted[r][level - 1] == chosen for r in rows])
+            values += [float((weights * same).sum()), float((weights * (same & ok)).sum())]
+        return SHIPPED(prediction, level, power, near) + values
+
+    return features
+
+
+@dataclass
+class PairRecord(cal.CategoryRecord):
+    """The (category, runner-up) pair's out-of-fold record (keys ``category\trunner-up``),
+    smoothed toward the category's own (``alone``)."""
+
+    alone: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, keys: Sequence[str], right: np.ndarray) -> PairRecord:
+        pairs = cal.CategoryRecord.of(keys, right)
+        return cls(pairs.counts, pairs.prior, cal.CategoryRecord.of([k.split("\t")[0] for k in keys], right).counts)
+
+    def features(self, keys: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(keys), 4))
+        out[:, :2] = cal.CategoryRecord(self.alone, self.prior).features([k.split("\t")[0] for k in keys])
+        for row, key in enumerate(keys):
+            n, r = self.counts.get(key, (0, 0))
+            out[row, 2:] = ((r + cal.PRIOR_WEIGHT * out[row, 0]) / (n + cal.PRIOR_WEIGHT), np.log1p(n))
+        return out
+
+
+def pair_key(prediction: Prediction, level: int) -> str:
+    lv = prediction.levels[level - 1]
+    runner = max((c for c in lv.top if c.category != lv.category), key=lambda c: c.score, default=None)
+    return lv.category + "\t" + (runner.category if runner else "")
+
+
+def with_runner_up(run: dict) -> dict[str, float]:
+    """The shipped features with the (category, runner-up) record in place of the category's."""
+    key, record = cal.record_key, cal.CategoryRecord
+    cal.record_key, cal.CategoryRecord = pair_key, PairRecord
+    try:
+        return score(run)[0]
+    finally:
+        cal.record_key, cal.CategoryRecord = key, record
+
+
+VARIANTS: dict[str, Callable[[dict], Features] | None] = {
+    "shipped": None,
+    "lexical": lexical,
+    "runner-up": None,  # not a feature function: the category record is replaced (with_runner_up)
+    "neighbors-right": lambda run: neighbors_right(run, more=False),
+    "neighbors-right+": lambda run: neighbors_right(run, more=True),
+}
+
+
+def run_variant(name: str, run: dict) -> dict[str, float]:
+    if name == "runner-up":
+        return with_runner_up(run)
+    make = VARIANTS[name]
+    cal.level_features = SHIPPED if make is None else make(run)
+    try:
+        return score(run)[0]
+    finally:
+        cal.level_features = SHIPPED
+
+
+def show_errors(run: dict, top: int) -> None:
+    _, confidence, right = score(run)
+    order = np.argsort(-confidence, kind="stable")[:top]
+    wrong = [i for i in order if not right[i]]
+    print(f"{len(wrong)} wrong paths among the {top} most confident held-out products:")
+    for rank, i in enumerate(order):
+        if not right[i]:
+            p = run["held"][i]
+            print(f"#{rank} {confidence[i]:.3f} {' > '.join(p.path)}\n    stored: {' > '.join(run['test'][i])}")
+            print(f"    {run['test_texts'][i][:150]!r}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", default="42,7,0")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--errors", type=int, default=0, help="list the wrong paths among the N most confident")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    variants = args.variants.split(",")
+    table: dict[str, dict[str, dict[str, float]]] = {v: {} for v in variants}
+    for seed in seeds:
+        run = dump(seed)
+        if args.errors:
+            show_errors(run, args.errors)
+            continue
+        for name in variants:
+            table[name][str(seed)] = run_variant(name, run)
+            print(seed, name, table[name][str(seed)], flush=True)
+    if args.errors:
+        return
+    print("\n| signals | " + " | ".join(f"filed at {t:.0%} (seeds {args.seeds})" for t in TARGETS) + " | mean at 99% |")
+    print("|---|" + "---|" * (len(TARGETS) + 1))
+    for name, by_seed in table.items():
+        cells = [" / ".join(f"{by_seed[str(s)][f'{t:.2f}']:.1%}" for s in seeds) for t in TARGETS]
+        mean = np.mean([by_seed[str(s)]["0.99"] for s in seeds])
+        print(f"| {name} | " + " | ".join(cells) + f" | {mean:.1%} |")
+    command = f"python benchmarks/studies/confidence_signals.py --seeds {args.seeds}"
+    publish("confidence_signals", {"command": command, "seeds": seeds, "table": table})
+
+
+if __name__ == "__main__":
+    main()
