@@ -23,7 +23,8 @@ Variants (each adds features to the shipped ones, :data:`semcat.categorize.calib
 - ``neighbors-right``: whether the dense neighbors' own out-of-fold predictions were right
   at this level (a local accuracy: a region of the catalog the categorizer gets wrong),
   weighted like the vote; ``neighbors-right+``: with the share of neighbors predicted the
-  same category, and of those predicted it and right.
+  same category, and of those predicted it and right; ``neighbors-right+ lexical``: the same
+  over the lexical neighbors too.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def score(run: dict) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
 # ------------------------------------------------------------------ variants
 Features = Callable[..., list[float]]
 SHIPPED: Features = cal.level_features
+RECORD = cal.CategoryRecord  # the shipped record (runner-up swaps the module's name for PairRecord)
 
 
 def lexical(run: dict) -> Features:
@@ -141,7 +143,7 @@ def lexical(run: dict) -> Features:
     return features
 
 
-def neighbors_right(run: dict, more: bool) -> Features:
+def neighbors_right(run: dict, more: bool, spaces: tuple[str, ...] = cal.DENSE_SPACES) -> Features:
     oof = run["oof"]
     right = np.array(
         [[cal.path_right(p.path, t, lv) for lv in range(1, DEPTH + 1)] for p, t in zip(oof, run["train"], strict=True)]
@@ -150,25 +152,29 @@ def neighbors_right(run: dict, more: bool) -> Features:
 
     def features(prediction: Prediction, level: int, power: float, near: float | None) -> list[float]:
         chosen = prediction.levels[level - 1].category
-        found = [n for n in prediction.neighbors if n.category and n.space in cal.DENSE_SPACES]
-        extra = 3 if more else 1
-        if not found:
-            return SHIPPED(prediction, level, power, near) + [-1.0] * extra
-        weights = np.array([max(n.score, 0.0) ** power for n in found])
-        weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(found), 1 / len(found))
-        rows = [int(n.id) for n in found]  # a scratch store's ids are the training rows
-        ok = right[rows, level - 1]
-        values = [float((weights * ok).sum())]
-        if more:
-            same = np.array([predicted[r][level - 1] == chosen for r in rows])
-            values += [float((weights * same).sum()), float((weights * (same & ok)).sum())]
+        values: list[float] = []
+        # one block per kind of neighbor: the dense ones (as the vote reads them), then, for
+        # the lexical variant, the lexical ones
+        for kinds in (cal.DENSE_SPACES, *((("lexical",),) if "lexical" in spaces else ())):
+            found = [n for n in prediction.neighbors if n.category and n.space in kinds]
+            if not found:
+                values += [-1.0] * (3 if more else 1)
+                continue
+            weights = np.array([max(n.score, 0.0) ** power for n in found])
+            weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(found), 1 / len(found))
+            rows = [int(n.id) for n in found]  # a scratch store's ids are the training rows
+            ok = right[rows, level - 1]
+            values.append(float((weights * ok).sum()))
+            if more:
+                same = np.array([predicted[r][level - 1] == chosen for r in rows])
+                values += [float((weights * same).sum()), float((weights * (same & ok)).sum())]
         return SHIPPED(prediction, level, power, near) + values
 
     return features
 
 
 @dataclass
-class PairRecord(cal.CategoryRecord):
+class PairRecord(RECORD):
     """The (category, runner-up) pair's out-of-fold record (keys ``category\trunner-up``),
     smoothed toward the category's own (``alone``)."""
 
@@ -176,12 +182,12 @@ class PairRecord(cal.CategoryRecord):
 
     @classmethod
     def of(cls, keys: Sequence[str], right: np.ndarray) -> PairRecord:
-        pairs = cal.CategoryRecord.of(keys, right)
-        return cls(pairs.counts, pairs.prior, cal.CategoryRecord.of([k.split("\t")[0] for k in keys], right).counts)
+        pairs = RECORD.of(keys, right)
+        return cls(pairs.counts, pairs.prior, RECORD.of([k.split("\t")[0] for k in keys], right).counts)
 
     def features(self, keys: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(keys), 4))
-        out[:, :2] = cal.CategoryRecord(self.alone, self.prior).features([k.split("\t")[0] for k in keys])
+        out[:, :2] = RECORD(self.alone, self.prior).features([k.split("\t")[0] for k in keys])
         for row, key in enumerate(keys):
             n, r = self.counts.get(key, (0, 0))
             out[row, 2:] = ((r + cal.PRIOR_WEIGHT * out[row, 0]) / (n + cal.PRIOR_WEIGHT), np.log1p(n))
@@ -210,6 +216,7 @@ VARIANTS: dict[str, Callable[[dict], Features] | None] = {
     "runner-up": None,  # not a feature function: the category record is replaced (with_runner_up)
     "neighbors-right": lambda run: neighbors_right(run, more=False),
     "neighbors-right+": lambda run: neighbors_right(run, more=True),
+    "neighbors-right+ lexical": lambda run: neighbors_right(run, more=True, spaces=(*cal.DENSE_SPACES, "lexical")),
 }
 
 
