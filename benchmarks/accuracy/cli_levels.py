@@ -72,9 +72,22 @@ def accuracy(predicted: list[tuple[str, ...]], truth: list[tuple[str, ...]], lev
     )
 
 
-def main() -> None:
+def sample_split(main_categories: list[str], products: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The protocol's rows (indices into ``main_categories``, the catalog's rows in file
+    order): ``products`` drawn at random (``seed``), split 80/20 stratified on the main
+    category with the same seed: (training rows, test rows), each in the split's order."""
     from sklearn.model_selection import train_test_split
 
+    sample = np.sort(np.random.default_rng(seed).choice(len(main_categories), size=products, replace=False))
+    main = [main_categories[i] for i in sample]
+    counts = {c: main.count(c) for c in set(main)}
+    largest = max(counts, key=counts.__getitem__)
+    strata = [c if counts[c] > 1 else largest for c in main]  # a lone product joins the largest stratum
+    train, test = train_test_split(sample, test_size=0.2, random_state=seed, stratify=strata)
+    return np.asarray(train), np.asarray(test)
+
+
+def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--products", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
@@ -85,13 +98,9 @@ def main() -> None:
         reader = csv.reader(fh)
         header = next(reader)
         rows = list(reader)
-    rng = np.random.default_rng(args.seed)
-    sample = [rows[i] for i in sorted(rng.choice(len(rows), size=args.products, replace=False))]
-    main_category = [row[header.index("Categorie1")] for row in sample]
-    counts = {c: main_category.count(c) for c in set(main_category)}
-    largest = max(counts, key=counts.__getitem__)
-    strata = [c if counts[c] > 1 else largest for c in main_category]  # a lone product joins the largest stratum
-    train_rows, test_rows = train_test_split(sample, test_size=0.2, random_state=args.seed, stratify=strata)
+    main_column = header.index("Categorie1")
+    train, test = sample_split([row[main_column] for row in rows], args.products, args.seed)
+    train_rows, test_rows = [rows[i] for i in train], [rows[i] for i in test]
     env = dict(os.environ)
     if args.head_levels is not None:
         env["SEMCAT_HEAD__LEVELS"] = str(args.head_levels)

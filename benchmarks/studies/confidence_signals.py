@@ -42,6 +42,9 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "accuracy"))
+from cli_levels import sample_split
+
 import semcat.categorize.calibration as cal
 from _common import CACHE, catalog, embedded, publish
 from semcat.catalog import PATH_JOIN
@@ -57,20 +60,13 @@ TARGETS = (0.99, 0.98, 0.95)
 
 def dump(seed: int) -> dict:
     """The out-of-fold predictions over the training part and the held-out predictions, cached."""
-    from sklearn.model_selection import train_test_split
-
     path = CACHE / f"confidence-signals-{seed}.pkl"
     if path.exists():
         with path.open("rb") as fh:
             return pickle.load(fh)
     data = embedded("cdiscount", catalog("cdiscount"), load_embedder(Settings()))
-    # cli_levels.py draws rows of the catalog file; the catalog's rows, in the same order
-    sample = np.sort(np.random.default_rng(seed).choice(len(data.ids), size=PRODUCTS, replace=False))
-    main = [data.paths[i][0] for i in sample]
-    counts = {c: main.count(c) for c in set(main)}
-    largest = max(counts, key=counts.__getitem__)
-    strata = [c if counts[c] > 1 else largest for c in main]
-    train, test = train_test_split(sample, test_size=0.2, random_state=seed, stratify=strata)
+    # cli_levels.py's rows of the catalog file are the catalog's products, in the same order
+    train, test = sample_split([p[0] for p in data.paths], PRODUCTS, seed)
     rows = np.concatenate([train, test])
     dense, texts = data.vectors[rows], [data.texts[i] for i in rows]
     labels = [PATH_JOIN.join(data.paths[i][:DEPTH]) for i in rows]
