@@ -117,6 +117,22 @@ def embedded(name: str, products: list, embedder: Any) -> Any:
     return data
 
 
+def pickled(name: str, build: Any) -> Any:
+    """``build()``'s result, pickled under ``CACHE/<name>.pkl`` the first time and read from
+    there after (delete the file to build it again)."""
+    import pickle
+
+    path = CACHE / f"{name}.pkl"
+    if path.exists():
+        with path.open("rb") as fh:
+            return pickle.load(fh)
+    result = build()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        pickle.dump(result, fh)
+    return result
+
+
 def publish(name: str, data: dict[str, Any], section: str | None = None, markdown: str | None = None) -> Path:
     """The one way a benchmark records what it measured: ``results/<name>.json`` (with the
     machine it ran on) and, when given, its section of docs/benchmarks.md."""

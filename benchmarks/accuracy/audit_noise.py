@@ -44,9 +44,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import catalog, embedded, publish
 from semcat.catalog import PATH_JOIN
-from semcat.categorize.audit import AUDIT_FOLDS, RANK_BY, audit_predictions, label_scores
+from semcat.categorize.audit import AUDIT_FOLDS, RANK_BY, audit_options, audit_predictions
 from semcat.categorize.calibration import out_of_fold
 from semcat.categorize.depth import category_depth
+from semcat.categorize.label_evidence import label_scores
 from semcat.config import Settings
 from semcat.embedding import load_embedder
 from semcat.spaces import DENSE_SPACES
@@ -181,7 +182,7 @@ def main() -> None:
         n = len(kinds)
         start = time.perf_counter()
         predictions = audit_predictions(data.vectors, data.texts, labels, options, head, depth)
-        scores = label_scores(predictions, labels, depth, data.vectors)
+        scores = label_scores(predictions, labels, depth, data.vectors, audit_options(options, depth))
         audit_seconds = time.perf_counter() - start
         peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
         print(f"{name}: audited in {audit_seconds:.0f} s, peak {peak_gb:.2f} GB", flush=True)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -46,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "accuracy"))
 from cli_levels import sample_split
 
 import semcat.categorize.calibration as cal
-from _common import CACHE, catalog, embedded, publish
+from _common import catalog, embedded, pickled, publish
 from semcat.catalog import PATH_JOIN
 from semcat.categorize.prediction import Prediction
 from semcat.config import Settings
@@ -60,10 +59,10 @@ TARGETS = (0.99, 0.98, 0.95)
 
 def dump(seed: int) -> dict:
     """The out-of-fold predictions over the training part and the held-out predictions, cached."""
-    path = CACHE / f"confidence-signals-{seed}.pkl"
-    if path.exists():
-        with path.open("rb") as fh:
-            return pickle.load(fh)
+    return pickled(f"confidence-signals-{seed}", lambda: build(seed))
+
+
+def build(seed: int) -> dict:
     data = embedded("cdiscount", catalog("cdiscount"), load_embedder(Settings()))
     # cli_levels.py's rows of the catalog file are the catalog's products, in the same order
     train, test = sample_split([p[0] for p in data.paths], PRODUCTS, seed)
@@ -84,7 +83,7 @@ def dump(seed: int) -> dict:
         pass
     finally:
         cal._folds = folds
-    result = {
+    return {
         "oof": oof,
         "held": [held[i] for i in range(n, len(rows))],
         "train": [tuple(label.split(PATH_JOIN)) for label in labels[:n]],
@@ -93,10 +92,6 @@ def dump(seed: int) -> dict:
         "options": options,
         "seconds": time.perf_counter() - start,
     }
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as fh:
-        pickle.dump(result, fh)
-    return result
 
 
 def score(run: dict) -> tuple[dict[str, float], np.ndarray, np.ndarray]:

@@ -4,6 +4,7 @@ the same results through `semcat audit`, the API and `semcat info`."""
 
 from __future__ import annotations
 
+import csv
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +19,8 @@ from typer.testing import CliRunner
 from semcat import auditing
 from semcat.api import create_app
 from semcat.catalog import Product
-from semcat.categorize.audit import LabelScores
-from semcat.categorize.likeness import label_support
+from semcat.categorize.label_evidence import LabelScores
+from semcat.categorize.likeness import label_support, nearest_cosine
 from semcat.cli import app as cli
 from semcat.config import Settings
 from semcat.engine import Engine
@@ -36,12 +37,12 @@ WRONG = {"p-Kitchen > Cookware-3": "Toys > Cars", "p-Toys > Dolls-5": "Kitchen >
 
 
 def catalog() -> list[Product]:
-    """Four categories of 24 products each (two words of their own per title), two filed
+    """Four categories of 25 products each (two words of their own per title), two filed
     under a wrong category, two copies of one product under two labels, and a category
-    with a single product."""
+    with a single product: 103 labeled products, enough to calibrate."""
     out = []
     for category, words in WORDS.items():
-        for i in range(24):
+        for i in range(25):
             title = f"{words[i % 8]} {words[(i + 3) % 8]} {words[(i + 5) % 8]} item {i}"
             pid = f"p-{category}-{i}"
             out.append(Product(id=pid, title=title, category=tuple(WRONG.get(pid, category).split(" > "))))
@@ -74,6 +75,9 @@ def test_the_wrong_labels_come_first_with_their_evidence(engine: Engine) -> None
     own = embed.encode_texts([engine.get_product("p-Kitchen > Cookware-3")["title"]])[0]
     others = [float(v @ own) for v in cars if not np.allclose(v, own)]
     assert cooking.nearest_same_label == pytest.approx(max(others), abs=1e-3)
+    # calibrated: the label is probably wrong, the suggestion probably right
+    assert cooking.label_confidence is not None and cooking.label_confidence < 0.5
+    assert cooking.suggested_confidence == pytest.approx(1 - cooking.label_confidence)
     # the two copies: one group, both labels; the single-product category is not a suspect
     (group,) = [g for g in report.conflicts if {"copy-a", "copy-b"} <= {pid for pid, _ in g.members}]
     assert group.labels == 2 and group.size == 2 and group.cosine >= 0.95
@@ -97,6 +101,29 @@ def test_a_label_no_similar_product_shares_ranks_above_one_a_near_copy_shares() 
     # a contradiction by a sure prediction weighs more than one by a guess
     unsure = LabelScores(shares, np.array([0, 1, 1, 0]), {}, sure=np.array([1, 0.2, 1, 1]), support=np.ones(4))
     assert unsure.trust("evidence")[2] < unsure.trust("evidence")[1]
+
+
+def test_the_same_label_cosine_counts_against_how_close_anything_is() -> None:
+    """A label whose nearest holder is at 0.5 is no evidence against it where nothing is
+    closer (a sparse region); where the product's closest neighbor is at 0.95, it is."""
+    shares = np.array([[0.01], [0.01], [0.9], [0.9]])
+    support = np.array([0.5, 0.5, 0.9, 0.9])
+    nearest = np.array([0.5, 0.95, 0.9, 0.9])
+    scores = LabelScores(shares, np.array([1, 1, 0, 0]), {}, sure=np.ones(4), support=support, nearest=nearest)
+    trust = scores.trust("evidence")
+    assert trust[1] < trust[0]
+    # the calibrated probability that the label is right weighs in too
+    right = np.array([0.02, 0.3, 0.95, 0.95])
+    calibrated = LabelScores(shares, np.array([1, 1, 0, 0]), {}, np.ones(4), support, np.full(4, 0.9), right)
+    assert calibrated.trust("evidence")[0] < calibrated.trust("evidence")[1]
+    # a product judged at no level has no trust to rank
+    unjudged = LabelScores(np.array([[np.nan], [0.5]]), np.array([0, 1]), {}, sure=np.ones(2))
+    assert np.isnan(unjudged.trust("evidence")[0]) and not np.isnan(unjudged.trust("evidence")[1])
+
+
+def test_the_closest_product_is_another_one_even_for_an_exact_copy() -> None:
+    vectors = np.array([[1.0, 0.0], [1.0, 0.0], [0.6, 0.8]], dtype=np.float32)
+    assert nearest_cosine(vectors) == pytest.approx([1.0, 1.0, 0.6])
 
 
 def test_a_kept_label_stays_kept_until_its_neighbors_change(engine: Engine) -> None:
@@ -166,6 +193,7 @@ def test_the_api_runs_the_audit_in_the_background_and_lists_it(tmp_path: Path) -
         assert item["title"].startswith("wok") or item["title"]
         assert item["current"] == "Toys > Cars" and item["neighbors"][0]["title"]
         assert 0 < item["nearest_same_label"] < 0.6  # no car-like product is like it
+        assert item["label_confidence"] < 0.5 < item["suggested_confidence"]
         toys = client.get("/audit", params={"category": "Toys"}).json()
         assert all(i["label"].startswith("Toys") for i in toys["items"]) and toys["total"] >= 1
         assert client.get("/audit", params={"level": 1, "limit": 1}).json()["items"][0]["level"] == 1
@@ -198,10 +226,16 @@ def test_semcat_audit_and_info(tmp_path: Path, cli_hash_model: HashEmbedder) -> 
     out = tmp_path / "suspects.csv"
     done = runner.invoke(cli, ["audit", "--top", "5", "-o", str(out)], env=env)
     assert done.exit_code == 0, done.output
-    assert "3 suspected label issues, 1 groups of near-duplicates" in done.output
+    assert "4 suspected label issues, 1 groups of near-duplicates" in done.output
     assert "audit fold 5/5" in done.output
     written = out.read_text()
     assert all(pid in written for pid in [*WRONG, "copy-b"])
+    rows = {row["id"]: row for row in csv.DictReader(written.splitlines())}
+    assert (
+        float(rows["p-Toys > Dolls-5"]["label_confidence"])
+        < 0.5
+        < float(rows["p-Toys > Dolls-5"]["suggested_confidence"])
+    )
     info = runner.invoke(cli, ["info"], env=env)
     assert "suspected label issues" in info.output and "suspects per main category: Kitchen" in info.output
 
@@ -225,9 +259,9 @@ def test_an_audit_running_elsewhere_is_not_started_twice_and_a_dead_one_is_faile
     assert auditing.status(engine)["state"] == "done"
 
 
-def test_an_audits_file_from_before_the_nearest_same_label_column_still_reads(tmp_path: Path) -> None:
+def test_an_audits_file_from_before_the_added_columns_still_reads(tmp_path: Path) -> None:
     """A store audited by an earlier semcat: its suspects list (no closest same-labeled
-    product known), and a new audit stores the figure."""
+    product, no confidences known), and a new audit stores the figures."""
     import sqlite3
 
     from semcat.categorize.audit import AuditReport, Suspect
@@ -235,15 +269,20 @@ def test_an_audits_file_from_before_the_nearest_same_label_column_still_reads(tm
 
     path = tmp_path / "old-audit.sqlite"
     with sqlite3.connect(path) as db:
-        db.executescript(_SCHEMA.replace("    nearest_same_label REAL,\n", ""))
+        db.executescript(
+            _SCHEMA.replace("    nearest_same_label REAL, label_confidence REAL, suggested_confidence REAL,\n", "")
+        )
         db.execute("INSERT INTO runs (run, started, finished, status) VALUES (1, 0, 1, 'done')")
         db.execute("INSERT INTO suspects VALUES (1, 0, 'p1', 'A > B', 'A', 'C > D', 0.9, 1, 0.001, '[]', '[]')")
     audits = Audits(path)
     total, page = audits.suspects(1)
-    assert total == 1 and page[0][0].id == "p1" and page[0][0].nearest_same_label is None
+    old = page[0][0]
+    assert total == 1 and old.id == "p1" and old.nearest_same_label is None and old.label_confidence is None
     run = audits.start()
     report = AuditReport(
-        suspects=[Suspect("p2", "A > B", "C > D", 0.8, 1, 0.002, [], nearest_same_label=0.31)],
+        suspects=[
+            Suspect("p2", "A > B", "C > D", 0.8, 1, 0.002, [], 0.31, label_confidence=0.04, suggested_confidence=0.9)
+        ],
         conflicts=[],
         singletons={},
         products=10,
@@ -253,4 +292,6 @@ def test_an_audits_file_from_before_the_nearest_same_label_column_still_reads(tm
     )
     audits.finish(run, report)
     _, page = audits.suspects(run)
-    assert page[0][0].nearest_same_label == pytest.approx(0.31)
+    new = page[0][0]
+    assert new.nearest_same_label == pytest.approx(0.31) and new.label_confidence == pytest.approx(0.04)
+    assert new.suggested_confidence == pytest.approx(0.9)

@@ -8,16 +8,25 @@
    other branches spread evenly over the categories it did not list), and cleanlab's
    confident learning on them (``find_label_issues``, pruned by class): a product is
    suspect at the first level where cleanlab finds its label an issue.
-3. **Ranked** by three pieces of evidence against the label, multiplied: the lowest, over
-   the levels, of the share the predictions give the stored category under its stored
-   parent (cleanlab's self-confidence, level by level); divided by the prediction's own
-   share at its weakest level (a label ten times less likely than a sure answer is more
-   suspect than one ten times less likely than a guess: cleanlab's margin); times the
-   cosine of the closest other product filed under the same label (a label no similar
-   product carries is more suspect than one a near copy shares). The least trusted first.
+3. **Ranked** by three pieces of evidence for the label, each read as a percentile among
+   the audited products and combined by their geometric mean (no weight to tune: each
+   counts as much as the others, whatever its scale), the least trusted first:
+   - the probability the stored label is right, by the path confidence's calibrator
+     (:func:`semcat.categorize.calibration.fit`) fitted on the same out-of-fold
+     predictions against the stored labels: the prediction's confidence where it agrees
+     with the label, one minus its confidence down to the level where they part where it
+     does not (a sure suggestion is strong evidence against the label, a guess is not);
+   - the lowest, over the levels, of the share the predictions give the stored category
+     under its stored parent (cleanlab's self-confidence, level by level), divided by the
+     prediction's own share at its weakest level (cleanlab's margin);
+   - the cosine of the closest other product filed under the same label relative to the
+     product's closest neighbor's (a label no nearby product carries is suspect; a label
+     whose nearest holder is as close as anything in a sparse region is not).
    Each suspect carries the stored label, the suggested category (the out-of-fold
-   prediction) and its share, the level where they part, the closest same-labeled
-   product's cosine, and the neighbors that voted, with their labels.
+   prediction) with its share and its calibrated confidence, the probability the stored
+   label is right, the level where they part, the closest same-labeled product's cosine,
+   and the neighbors that voted, with their labels. The ranking was chosen on injected
+   noise in two catalogs and two seeds (``benchmarks/studies/audit_ranking.py``).
 4. **Conflicting near-duplicates**: groups of products at or above the categorizer's
    near-duplicate cosine whose labels differ, each group once.
 
@@ -28,7 +37,6 @@ products: its product is listed under ``singletons``, never as a suspect.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -36,7 +44,8 @@ from typing import Any
 import numpy as np
 
 from semcat.catalog import PATH_JOIN
-from semcat.categorize.likeness import ConflictGroup, conflicting_duplicates, label_support
+from semcat.categorize.label_evidence import label_scores, parting_level
+from semcat.categorize.likeness import ConflictGroup, conflicting_duplicates
 from semcat.categorize.prediction import Prediction
 from semcat.errors import EmptyIndexError
 from semcat.limits import MAX_TOP_N
@@ -69,6 +78,10 @@ class Suspect:
     neighbors: list[Evidence] = field(default_factory=list)
     # the cosine of the closest other product stored under the same label (None: no other is)
     nearest_same_label: float | None = None
+    # calibrated probabilities: that the stored label is right, that the suggestion is right
+    # down to the level where they part (None: no calibration, or nothing to suggest)
+    label_confidence: float | None = None
+    suggested_confidence: float | None = None
 
 
 @dataclass
@@ -88,141 +101,8 @@ class AuditReport:
         return asdict(self)
 
 
-def _prefix(path: Sequence[str], level: int) -> str:
-    return PATH_JOIN.join(path[:level])
-
-
-def level_probabilities(
-    predictions: Sequence[Prediction], rows: Sequence[int], classes: Sequence[str], level: int
-) -> np.ndarray:
-    """(rows, classes): each prediction's probability of every category at ``level``. The
-    listed alternatives carry the path's mixed share down to the level; what they leave
-    (other branches, stopping above) is spread evenly over the unlisted categories, so
-    every row sums to 1 and no category is impossible."""
-    index = {c: k for k, c in enumerate(classes)}
-    out = np.zeros((len(rows), len(classes)), dtype=np.float32)
-    for r, i in enumerate(rows):
-        levels = predictions[i].levels
-        if len(levels) >= level:
-            for alternative in levels[level - 1].top:
-                k = index.get(alternative.category)
-                if k is not None:
-                    out[r, k] = max(out[r, k], alternative.score)
-    listed = out > 0
-    left = np.clip(1.0 - out.sum(axis=1), 0.0, None)
-    unlisted = np.maximum((~listed).sum(axis=1), 1)
-    out += np.where(listed, 0.0, (left / unlisted)[:, None]).astype(np.float32)
-    out /= out.sum(axis=1, keepdims=True)
-    return out
-
-
-def _part(label: Sequence[str], predicted: Sequence[str]) -> int:
-    """The first level (1-based) where the two paths differ."""
-    for level, (a, b) in enumerate(zip(label, predicted, strict=False), start=1):
-        if a != b:
-            return level
-    return min(len(label), len(predicted)) + 1
-
-
-def own_share(prediction: Prediction) -> float:
-    """How sure a prediction is of its own path: its lowest share at a level, given the
-    level above (1.0 for no prediction: nothing to compare a label with)."""
-    scores = [level.score for level in prediction.levels]
-    if not scores:
-        return 1.0
-    parents = [1.0, *scores[:-1]]
-    return float(min(min(1.0, s / p) if p > 0 else 0.0 for s, p in zip(scores, parents, strict=True)))
-
-
-SUPPORT_FLOOR = 0.05  # a cosine this low or lower says "nothing alike shares the label"; 0 would erase the rest
-
-
-@dataclass
-class LabelScores:
-    """What the out-of-fold predictions say of every stored label: per product and level,
-    the share given to its stored category down to that level (NaN: not judged there), the
-    level cleanlab flags it at (0: none), how sure each prediction is of its own path
-    (:func:`own_share`) and the closest same-labeled product's cosine (:func:`label_support`)."""
-
-    shares: np.ndarray  # (products, depth)
-    flagged: np.ndarray  # (products,) int
-    singletons: dict[str, int]
-    sure: np.ndarray | None = None  # (products,)
-    support: np.ndarray | None = None  # (products,), NaN: no other product has the label
-
-    def trust(self, rank_by: str = "evidence") -> np.ndarray:
-        """One number per product, low for a label the evidence contradicts: ``evidence``
-        (the default): ``conditional`` divided by how sure the prediction is of its own
-        path, times the closest same-labeled product's cosine; ``conditional``: the lowest,
-        over the levels, of the share given to the stored category under its stored parent;
-        ``joint``: the share of the stored path down to the deepest level judged. NaN for a
-        product judged at no level."""
-        if rank_by == "evidence":
-            conditional = self.trust("conditional")
-            sure = np.ones(len(conditional)) if self.sure is None else np.maximum(self.sure, 1e-6)
-            support = np.ones(len(conditional)) if self.support is None else np.nan_to_num(self.support, nan=1.0)
-            return conditional / sure * np.clip(support, SUPPORT_FLOOR, 1.0)
-        shares = self.shares
-        if rank_by == "joint":
-            out = np.full(len(shares), np.nan)
-            for row in range(len(shares)):
-                judged = shares[row][~np.isnan(shares[row])]
-                if len(judged):
-                    out[row] = judged[-1]
-            return out
-        parent = np.hstack([np.ones((len(shares), 1)), shares[:, :-1]])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            conditional = np.where(parent > 0, np.minimum(shares / parent, 1.0), 0.0)
-        conditional[np.isnan(shares)] = np.nan
-        all_nan = np.isnan(conditional).all(axis=1)
-        out = np.full(len(shares), np.nan)
-        out[~all_nan] = np.nanmin(conditional[~all_nan], axis=1)
-        return out
-
-
-FILTER_BY = "prune_by_class"  # cleanlab's rule for flagging a label (chosen by audit_noise.py)
-
-
-def label_scores(
-    predictions: Sequence[Prediction],
-    labels: Sequence[str],
-    depth: int,
-    dense: np.ndarray | None = None,
-    filter_by: str = FILTER_BY,
-) -> LabelScores:
-    """:class:`LabelScores` of ``labels`` (full paths) from their out-of-fold ``predictions``:
-    per level, the predictions' probabilities of that level's categories and cleanlab's
-    confident learning on them; with the products' ``dense`` vectors, each label's closest
-    same-labeled product. A product whose category at some level has no other product is
-    judged no deeper (its category is listed as a singleton)."""
-    from cleanlab.filter import find_label_issues
-
-    paths = [tuple(str(label).split(PATH_JOIN))[:depth] for label in labels]
-    singletons: dict[str, int] = {}
-    shares = np.full((len(paths), depth), np.nan)
-    flagged = np.zeros(len(paths), dtype=np.int64)
-    judged = np.ones(len(paths), dtype=bool)
-    for level in range(1, depth + 1):
-        sizes = Counter(_prefix(p, level) for p in paths if len(p) >= level)
-        for i, p in enumerate(paths):
-            if judged[i] and len(p) >= level and sizes[_prefix(p, level)] < 2:
-                singletons[_prefix(p, level)] = level
-                judged[i] = False  # its category has no other product to judge it by
-        rows = [i for i, p in enumerate(paths) if judged[i] and len(p) >= level]
-        classes = sorted({_prefix(paths[i], level) for i in rows})
-        if len(classes) < 2:
-            continue
-        position = {c: k for k, c in enumerate(classes)}
-        given = np.asarray([position[_prefix(paths[i], level)] for i in rows])
-        probs = level_probabilities(predictions, rows, classes, level)
-        shares[rows, level - 1] = probs[np.arange(len(rows)), given]
-        issues = find_label_issues(given, probs, filter_by=filter_by, n_jobs=1)
-        for r in np.flatnonzero(issues).tolist():
-            if not flagged[rows[r]]:
-                flagged[rows[r]] = level
-    sure = np.asarray([own_share(p) for p in predictions])
-    support = None if dense is None else label_support(dense, [PATH_JOIN.join(p) for p in paths])
-    return LabelScores(shares, flagged, singletons, sure, support)
+def _rounded(values: np.ndarray | None, row: int) -> float | None:
+    return None if values is None or np.isnan(values[row]) else round(float(values[row]), 4)
 
 
 RANK_BY = "evidence"  # how suspects are ordered (chosen by benchmarks/accuracy/audit_noise.py)
@@ -234,11 +114,13 @@ def find_suspects(
     labels: Sequence[str],
     depth: int,
     dense: np.ndarray | None = None,
+    options: QueryOptions | None = None,
 ) -> tuple[list[Suspect], dict[str, int]]:
     """Suspects among ``labels`` (full paths) given their out-of-fold ``predictions``
-    (neighbor ids are row numbers) and the products' ``dense`` vectors, the least trusted
-    first, and the single-product categories left unjudged."""
-    scores = label_scores(predictions, labels, depth, dense)
+    (neighbor ids are row numbers, ``options`` the categorizer that made them), the
+    products' ``dense`` vectors, the least trusted first, and the single-product
+    categories left unjudged."""
+    scores = label_scores(predictions, labels, depth, dense, options)
     trust = scores.trust(RANK_BY)
     conditional = scores.trust("conditional")
     paths = [tuple(str(label).split(PATH_JOIN))[:depth] for label in labels]
@@ -246,7 +128,7 @@ def find_suspects(
     for i in np.flatnonzero(scores.flagged).tolist():
         p = predictions[i]
         predicted = tuple(p.path)
-        part = min(_part(paths[i], predicted), int(scores.flagged[i])) if predicted else int(scores.flagged[i])
+        part = min(parting_level(paths[i], predicted), int(scores.flagged[i])) if predicted else int(scores.flagged[i])
         at = p.levels[min(part, len(p.levels)) - 1] if p.levels else None
         evidence = [
             Evidence(ids[int(n.id)], round(float(n.score), 4), n.category)
@@ -261,9 +143,9 @@ def find_suspects(
             level=part,
             label_score=round(float(conditional[i]), 4),
             neighbors=evidence,
-            nearest_same_label=(
-                None if scores.support is None or np.isnan(scores.support[i]) else round(float(scores.support[i]), 4)
-            ),
+            nearest_same_label=_rounded(scores.support, i),
+            label_confidence=_rounded(scores.right, i),
+            suggested_confidence=_rounded(scores.suggested, i),
         )
         ranked.append((float(trust[i]), suspect))
     ranked.sort(key=lambda pair: (pair[0], pair[1].level, pair[1].id))
@@ -348,7 +230,7 @@ def audit(
     predictions = audit_predictions(dense, texts, labels, options, head_options, depth, folds, progress=told)
     if progress is not None:
         progress("finding label issues")
-    suspects, singletons = find_suspects(predictions, ids, labels, depth, dense)
+    suspects, singletons = find_suspects(predictions, ids, labels, depth, dense, audit_options(options, depth))
     threshold = (
         options.duplicate_threshold if options.duplicate_threshold is not None else DEFAULTS.duplicate_threshold or 0.95
     )

@@ -1,6 +1,7 @@
 """What the stored vectors say of the labels, apart from any prediction (the label audit's
-second opinion): how close the nearest other product under the same label is, and the
-groups of near-duplicates filed under different labels."""
+second opinion): how close the nearest other product under the same label is, against how
+close the nearest product is at all, and the groups of near-duplicates filed under
+different labels."""
 
 from __future__ import annotations
 
@@ -40,6 +41,23 @@ def label_support(dense: np.ndarray, labels: Sequence[str], chunk: int = 2048) -
             block = members[begin : begin + chunk] @ members.T
             block[np.arange(len(block)), np.arange(begin, begin + len(block))] = -np.inf  # not itself
             out[rows[begin : begin + chunk]] = block.max(axis=1)
+    return out
+
+
+def nearest_cosine(dense: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """Per product, the cosine of its closest other product, whatever its label (the
+    density of its neighborhood, against which :func:`label_support` is read)."""
+    import faiss
+
+    vectors = np.ascontiguousarray(dense, dtype=np.float32)
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    out = np.full(len(vectors), np.nan)
+    for start in range(0, len(vectors), chunk):
+        scores, rows = index.search(vectors[start : start + chunk], 2)
+        own = rows == np.arange(start, start + len(rows))[:, None]
+        # the first hit that is not the product itself (a copy may outrank it on a tie)
+        out[start : start + len(rows)] = np.where(own[:, 0], scores[:, 1], scores[:, 0])
     return out
 
 

@@ -28,6 +28,10 @@ def audit_line(status: Mapping[str, Any]) -> str:
     )
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
 def _write(path: Path, suspects: list[Any]) -> None:
     rows = [
         {
@@ -38,6 +42,8 @@ def _write(path: Path, suspects: list[Any]) -> None:
             "label_score": s.label_score,
             "nearest_same_label": "" if s.nearest_same_label is None else s.nearest_same_label,
             "suggested_score": s.suggested_score,
+            "label_confidence": "" if s.label_confidence is None else s.label_confidence,
+            "suggested_confidence": "" if s.suggested_confidence is None else s.suggested_confidence,
             "neighbors": " | ".join(f"{n.id} ({n.category}, {n.score:.3f})" for n in s.neighbors),
         }
         for s in suspects
@@ -93,11 +99,19 @@ def audit(
                 table.add_row(escape(name), str(count))
             out.print(table)
         if top and report.suspects:
-            table = Table("id", "stored label", "suggested", "parts at", "label's share", "closest same label")
+            table = Table(
+                "id", "stored label", "label right", "suggested", "suggestion right", "parts at", "closest same label"
+            )
             for s in report.suspects[:top]:
-                suggested = escape(s.suggested or "-")
-                nearest = "-" if s.nearest_same_label is None else f"{s.nearest_same_label:.2f}"
-                table.add_row(escape(s.id), escape(s.label), suggested, str(s.level), f"{s.label_score:.3f}", nearest)
+                table.add_row(
+                    escape(s.id),
+                    escape(s.label),
+                    _percent(s.label_confidence),
+                    escape(s.suggested or "-"),
+                    _percent(s.suggested_confidence),
+                    str(s.level),
+                    "-" if s.nearest_same_label is None else f"{s.nearest_same_label:.2f}",
+                )
             out.print(table)
         for group in report.conflicts[:5]:
             members = ", ".join(f"{pid} ({label})" for pid, label in group.members[:6])

@@ -23,6 +23,8 @@ from semcat.categorize.likeness import ConflictGroup
 from semcat.errors import ConflictError, NotFoundError
 from semcat.review.history import connect, under
 
+# columns added after the first release of the file, each REAL (older suspects read as None)
+ADDED_COLUMNS = ("nearest_same_label", "label_confidence", "suggested_confidence")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -34,7 +36,7 @@ CREATE TABLE IF NOT EXISTS suspects (
     run INTEGER NOT NULL, rank INTEGER NOT NULL, id TEXT NOT NULL, label TEXT NOT NULL, main TEXT NOT NULL,
     suggested TEXT, suggested_score REAL, level INTEGER NOT NULL, label_score REAL, neighbors TEXT NOT NULL,
     evidence TEXT NOT NULL,  -- evidence_key(): what a keep is compared with
-    nearest_same_label REAL,
+    nearest_same_label REAL, label_confidence REAL, suggested_confidence REAL,
     PRIMARY KEY (run, rank)
 );
 CREATE INDEX IF NOT EXISTS suspects_main ON suspects(run, main);
@@ -80,8 +82,9 @@ class Audits:
         if self._db is None:
             db = connect(self.path, _SCHEMA)
             columns = {row[1] for row in db.execute("PRAGMA table_info(suspects)")}
-            if "nearest_same_label" not in columns:  # a file from before the column: its suspects read as None
-                db.execute("ALTER TABLE suspects ADD COLUMN nearest_same_label REAL")
+            for column in ADDED_COLUMNS:  # a file from before the column: its suspects read as None
+                if column not in columns:
+                    db.execute(f"ALTER TABLE suspects ADD COLUMN {column} REAL")
             self._db = db
         return self._db
 
@@ -136,7 +139,8 @@ class Audits:
             try:
                 db.executemany(
                     "INSERT INTO suspects (run, rank, id, label, main, suggested, suggested_score, level, label_score, "
-                    "neighbors, evidence, nearest_same_label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "neighbors, evidence, nearest_same_label, label_confidence, suggested_confidence) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             run,
@@ -151,6 +155,8 @@ class Audits:
                             json.dumps([[n.id, n.score, n.category] for n in s.neighbors]),
                             evidence_key(s),
                             s.nearest_same_label,
+                            s.label_confidence,
+                            s.suggested_confidence,
                         )
                         for rank, s in enumerate(report.suspects)
                     ],
@@ -208,14 +214,14 @@ class Audits:
     _JOINED = "FROM suspects s LEFT JOIN kept k ON k.id = s.id AND k.label = s.label AND k.evidence = s.evidence"
     _SUSPECT = (
         "s.id, s.label, s.suggested, s.suggested_score, s.level, s.label_score, s.neighbors, s.nearest_same_label, "
-        "k.id IS NOT NULL"
+        "s.label_confidence, s.suggested_confidence, k.id IS NOT NULL"
     )
 
     @staticmethod
     def _suspect(row: Sequence[Any]) -> tuple[Suspect, bool]:
-        pid, label, suggested, score, level, label_score, neighbors, nearest, kept = row
+        pid, label, suggested, score, level, label_score, neighbors, nearest, right, sure, kept = row
         evidence = [Evidence(i, s, c) for i, s, c in json.loads(neighbors)]
-        return Suspect(pid, label, suggested, score, level, label_score, evidence, nearest), bool(kept)
+        return Suspect(pid, label, suggested, score, level, label_score, evidence, nearest, right, sure), bool(kept)
 
     def _where(self, run: int, category: str | None, level: int | None, include_kept: bool) -> tuple[str, list[Any]]:
         where, params = ["s.run = ?"], [run]

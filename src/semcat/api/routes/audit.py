@@ -58,6 +58,16 @@ class SuspectOut(BaseModel):
         description="The cosine of the closest other product stored under the same label (null: no other is). "
         "Low: nothing alike shares the label."
     )
+    label_confidence: float | None = Field(
+        None,
+        description="The estimated probability that the stored label is right, by the store's confidence calibrator "
+        "(null: an audit from before it, or too few labeled products to calibrate).",
+    )
+    suggested_confidence: float | None = Field(
+        None,
+        description="The estimated probability that the suggestion is right down to the level where it parts from "
+        "the label (null: no suggestion that parts from it, or no calibration).",
+    )
     kept: bool = Field(description="A reviewer kept the label as it is.")
     neighbors: list[EvidenceOut]
 
@@ -120,6 +130,8 @@ def _items(engine: Engine, page: list[tuple[Suspect, bool]]) -> list[SuspectOut]
                 level=suspect.level,
                 label_score=suspect.label_score,
                 nearest_same_label=suspect.nearest_same_label,
+                label_confidence=suspect.label_confidence,
+                suggested_confidence=suspect.suggested_confidence,
                 kept=kept,
                 neighbors=[_evidence(n.id, n.score, n.category, stored) for n in suspect.neighbors],
             )

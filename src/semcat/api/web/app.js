@@ -818,7 +818,10 @@ function suspectRows(item) {
   const unchanged = item.current === item.label || (item.current || "").startsWith(`${item.label}${JOIN}`);
   const label = el("td", { text: unchanged ? item.label : `${item.current || "deleted"} (was ${item.label})` });
   const suggested = el("td", {}, el("span", { text: item.suggested || "–" }), el("br"),
-    el("span", { class: "share", text: `parts at level ${item.level}; its label's share ${item.label_score < 0.01 ? "under 1%" : percent(item.label_score)}`
+    el("span", { class: "share", text: `parts at level ${item.level}`
+      + (item.label_confidence == null ? `; its label's share ${item.label_score < 0.01 ? "under 1%" : percent(item.label_score)}`
+        : `; label right: ${percent(item.label_confidence)}`)
+      + (item.suggested_confidence == null ? "" : `, suggestion right: ${percent(item.suggested_confidence)}`)
       + (item.nearest_same_label == null ? "" : `; closest product under its label ${item.nearest_same_label.toFixed(2)}`) }));
   const use = el("button", { type: "button" }, "Use suggestion");
   const fix = el("button", { type: "button", class: "secondary" }, "Correct…");
