@@ -5,9 +5,10 @@ reading by hand.
 
 Audits every labeled product (paths cut at the detected category depth) the way `semcat
 audit` does (:func:`semcat.categorize.audit.audit`, the default options) and lists the
-``--top`` suspects with their product name, stored label, suggested category and the
-level where they part. Writes benchmarks/results/audit_shipped_<catalog>.json and the
-table in docs/benchmarks.md; the hand reading of them is in docs/benchmarks.md beside it.
+``--top`` suspects with their product name, stored label, suggested category, the
+calibrated probability that each is right and the level where they part. Writes
+benchmarks/results/audit_shipped_<catalog>.json and the table in docs/benchmarks.md; the
+hand reading of them is in docs/benchmarks.md beside it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def cell(text: str | None) -> str:
     return (text or "–").replace("|", "/")
 
 
+def share(value: float | None) -> str:
+    """A calibrated probability as the table shows it."""
+    return "–" if value is None else f"{value:.0%}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dataset", default="flipkart20k")
@@ -50,11 +56,12 @@ def main() -> None:
         f"{report.seconds / 60:.1f} min: {len(report.suspects):,} suspects, {len(report.conflicts):,} groups of "
         f"near-duplicates under different labels, {len(report.singletons):,} single-product categories.",
         "",
-        "| # | product | stored label | suggested | parts at | label's share | closest same label |",
-        "|---|---|---|---|---|---|---|",
+        "| # | product | stored label | label right | suggested | suggestion right | parts at | closest same label |",
+        "|---|---|---|---|---|---|---|---|",
         *(
-            f"| {rank} | {cell(titles[s.id][:70])} | {cell(s.label)} | {cell(s.suggested)} | {s.level} | "
-            f"{s.label_score:.3f} | {'–' if s.nearest_same_label is None else f'{s.nearest_same_label:.2f}'} |"
+            f"| {rank} | {cell(titles[s.id][:70])} | {cell(s.label)} | {share(s.label_confidence)} | "
+            f"{cell(s.suggested)} | {share(s.suggested_confidence)} | {s.level} | "
+            f"{'–' if s.nearest_same_label is None else f'{s.nearest_same_label:.2f}'} |"
             for rank, s in enumerate(top, start=1)
         ),
     ]

@@ -38,10 +38,11 @@ def level_probabilities(
                 k = index.get(alternative.category)
                 if k is not None:
                     out[r, k] = max(out[r, k], alternative.score)
-    listed = out > 0
+    unlisted = out == 0
     left = np.clip(1.0 - out.sum(axis=1), 0.0, None)
-    unlisted = np.maximum((~listed).sum(axis=1), 1)
-    out += np.where(listed, 0.0, (left / unlisted)[:, None]).astype(np.float32)
+    fill = (left / np.maximum(unlisted.sum(axis=1), 1)).astype(np.float32)
+    # in place: a full (rows, classes) temporary in float64 was 1 GB at cdiscount-50k's level 3
+    np.add(out, fill[:, None], out=out, where=unlisted)
     out /= out.sum(axis=1, keepdims=True)
     return out
 
