@@ -12,7 +12,9 @@ variant's calibration is fitted on the first and read on the second. Prints, per
 and seed, the share of held-out products filed at 99/98/95% full-path precision (most
 confident first) and what the ``auto`` decision at 0.98 filed, then the means over seeds.
 ``--errors N``: the wrong paths among the N most confident held-out products of the
-shipped calibration, to read by hand. Writes benchmarks/results/confidence_signals.json.
+shipped calibration, to read by hand. ``--auto``: the shipped ``auto`` decision's realized
+precision and filed share on the held-out part at targets 0.90 / 0.95 / 0.98 / 0.99.
+Writes benchmarks/results/confidence_signals.json.
 
 Variants (each adds features to the shipped ones, :data:`semcat.categorize.calibration.FEATURES`):
 
@@ -234,11 +236,35 @@ def show_errors(run: dict, top: int) -> None:
             print(f"    {run['test_texts'][i][:150]!r}")
 
 
+def show_auto(seed: int, run: dict) -> None:
+    """The shipped calibration's auto decision on the held-out part at each target: the
+    precision it realized, the share it filed and the share the out-of-fold predictions
+    expected it to file."""
+    calibration = cal.fit(run["oof"], run["train"], DEPTH, run["options"], len(run["oof"]))
+    confidence = [c for _, c in calibration.confidences(run["held"])]
+    right = np.array([tuple(p.path) == t for p, t in zip(run["held"], run["test"], strict=True)])
+    cells = []
+    for target in (0.90, 0.95, 0.98, 0.99):
+        threshold = calibration.threshold(target)
+        auto = np.array(
+            [
+                cal.decide_auto(p, c, threshold, DEPTH)[0] == cal.AUTO
+                for p, c in zip(run["held"], confidence, strict=True)
+            ]
+        )
+        realized = float(right[auto].mean()) if auto.any() else float("nan")
+        cells.append(
+            f"{target:.2f}: {realized:.4f} on {auto.mean():.1%} (expected {calibration.expected_share(target):.1%})"
+        )
+    print(f"seed {seed}: " + " | ".join(cells), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", default="42,7,0")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--errors", type=int, default=0, help="list the wrong paths among the N most confident")
+    parser.add_argument("--auto", action="store_true", help="the shipped auto decision's realized precision per target")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = args.variants.split(",")
@@ -248,10 +274,13 @@ def main() -> None:
         if args.errors:
             show_errors(run, args.errors)
             continue
+        if args.auto:
+            show_auto(seed, run)
+            continue
         for name in variants:
             table[name][str(seed)] = run_variant(name, run)
             print(seed, name, table[name][str(seed)], flush=True)
-    if args.errors:
+    if args.errors or args.auto:
         return
     print("\n| signals | " + " | ".join(f"filed at {t:.0%} (seeds {args.seeds})" for t in TARGETS) + " | mean at 99% |")
     print("|---|" + "---|" * (len(TARGETS) + 1))
