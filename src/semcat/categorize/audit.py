@@ -105,7 +105,7 @@ def _rounded(values: np.ndarray | None, row: int) -> float | None:
     return None if values is None or np.isnan(values[row]) else round(float(values[row]), 4)
 
 
-RANK_BY = "evidence"  # how suspects are ordered (chosen by benchmarks/accuracy/audit_noise.py)
+RANK_BY = "evidence"  # how suspects are ordered (chosen by benchmarks/studies/audit_ranking.py)
 
 
 def find_suspects(
