@@ -40,7 +40,13 @@ from _common import catalog, embedded, pickled, publish
 from semcat.catalog import PATH_JOIN
 from semcat.categorize.audit import audit_options, audit_predictions
 from semcat.categorize.depth import category_depth
-from semcat.categorize.label_evidence import SUPPORT_FLOOR, LabelScores, label_scores, percentile
+from semcat.categorize.label_evidence import (
+    SUPPORT_FLOOR,
+    LabelScores,
+    geometric_percentiles,
+    label_scores,
+    percentile,
+)
 from semcat.config import Settings
 from semcat.embedding import load_embedder
 
@@ -85,10 +91,12 @@ def closest(dense: np.ndarray, labels: list[str], k: int = 64) -> np.ndarray:
 
 
 def geometric(*pieces: np.ndarray, mean: str = "geometric") -> np.ndarray:
-    """The pieces' percentiles among the products, combined by their geometric (or
-    arithmetic) mean."""
-    ranks = [percentile(np.nan_to_num(piece, nan=1.0)) for piece in pieces]
-    return np.exp(np.mean(np.log(ranks), axis=0)) if mean == "geometric" else np.mean(ranks, axis=0)
+    """The pieces' percentiles among the products, combined by their geometric (the
+    shipped :func:`geometric_percentiles`) or arithmetic mean."""
+    filled = [np.nan_to_num(piece, nan=1.0) for piece in pieces]
+    if mean == "geometric":
+        return geometric_percentiles(*filled)
+    return np.mean([percentile(piece) for piece in filled], axis=0)
 
 
 def rankings(scores: LabelScores, labels: list[str], other: np.ndarray) -> dict[str, np.ndarray]:

@@ -76,6 +76,12 @@ def percentile(values: np.ndarray) -> np.ndarray:
     return rankdata(values) / max(len(values), 1)
 
 
+def geometric_percentiles(*pieces: np.ndarray) -> np.ndarray:
+    """The geometric mean of each piece's :func:`percentile`: pieces on any scales, weighed
+    alike with nothing to tune."""
+    return np.exp(np.mean([np.log(percentile(piece)) for piece in pieces], axis=0))
+
+
 @dataclass
 class LabelScores:
     """What the out-of-fold predictions say of every stored label: per product and level,
@@ -111,11 +117,9 @@ class LabelScores:
             nearest = np.ones(len(conditional)) if self.nearest is None else np.nan_to_num(self.nearest, nan=1.0)
             relative = np.clip(support / np.maximum(nearest, SUPPORT_FLOOR), SUPPORT_FLOOR, 1.0)
             right = np.ones(len(conditional)) if self.right is None else self.right
-            pieces = [right, conditional / sure, relative]
             out = np.full(len(conditional), np.nan)
             if judged.any():
-                logs = [np.log(percentile(piece[judged])) for piece in pieces]
-                out[judged] = np.exp(np.mean(logs, axis=0))
+                out[judged] = geometric_percentiles(*(piece[judged] for piece in (right, conditional / sure, relative)))
             return out
         shares = self.shares
         if rank_by == "joint":

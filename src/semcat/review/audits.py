@@ -219,9 +219,12 @@ class Audits:
 
     @staticmethod
     def _suspect(row: Sequence[Any]) -> tuple[Suspect, bool]:
-        pid, label, suggested, score, level, label_score, neighbors, nearest, right, sure, kept = row
+        pid, label, suggested, score, level, label_score, neighbors, nearest, label_right, suggestion_right, kept = row
         evidence = [Evidence(i, s, c) for i, s, c in json.loads(neighbors)]
-        return Suspect(pid, label, suggested, score, level, label_score, evidence, nearest, right, sure), bool(kept)
+        suspect = Suspect(
+            pid, label, suggested, score, level, label_score, evidence, nearest, label_right, suggestion_right
+        )
+        return suspect, bool(kept)
 
     def _where(self, run: int, category: str | None, level: int | None, include_kept: bool) -> tuple[str, list[Any]]:
         where, params = ["s.run = ?"], [run]
