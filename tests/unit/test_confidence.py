@@ -16,12 +16,13 @@ from typer.testing import CliRunner
 
 from semcat.api import create_app
 from semcat.catalog import Product
-from semcat.categorize.calibration import AUTO, REVIEW, Calibration, LevelModel
+from semcat.categorize.calibration import AUTO, REVIEW, Calibration, LevelModel, fit
 from semcat.categorize.depth import category_depth
+from semcat.categorize.prediction import LevelScore, Neighbor, Prediction
 from semcat.config import Settings
 from semcat.engine import Engine
 from semcat.errors import InvalidInputError
-from semcat.options import CalibrationOptions
+from semcat.options import CalibrationOptions, QueryOptions
 
 # Five main categories with two sub-categories each, 24 products per sub-category, their
 # words mostly their own (a few shared words make some of them harder); one more category
@@ -238,6 +239,7 @@ def _calibration(confidence: list[float], right: list[bool]) -> Calibration:
         duplicate_threshold=0.95,
         ranked_confidence=np.asarray(confidence)[order],
         ranked_right=np.asarray(right)[order],
+        considered=len(right),
         products=len(right),
         accuracy=float(np.mean(right)),
     )
@@ -265,6 +267,31 @@ def test_a_threshold_never_stops_inside_a_run_of_equal_confidences() -> None:
     mixed = _calibration([0.99, 0.97, 0.97, 0.97, 0.5], [True, True, True, False, False])
     assert mixed.threshold(0.95) == 0.99  # the run at 0.97 is 3 of 4 right
     assert mixed.threshold(0.75) == 0.97 and mixed.expected_share(0.75) == 0.8
+
+
+def _voted(category: str, agreeing: int) -> Prediction:
+    """A one-level prediction of ``category`` with ``agreeing`` labeled neighbors under it."""
+    neighbors = [Neighbor(id=f"n{i}", score=0.9, category=category, title="") for i in range(agreeing)]
+    neighbors += [Neighbor(id=f"o{i}", score=0.5, category="Other", title="") for i in range(10 - agreeing)]
+    level = LevelScore(level=1, category=category, score=0.9)
+    return Prediction(category=category, score=0.9, uncertain=False, levels=[level], top=[], neighbors=neighbors)
+
+
+def test_thresholds_are_read_over_what_the_rules_let_be_filed() -> None:
+    """A category known from one labeled neighbor is never filed automatically, so its
+    out-of-fold paths say nothing of the precision of the filed ones. Before, they counted:
+    a store whose only wrong paths were such categories filed nothing at a 0.95 target,
+    though every path it could file had been right."""
+    filable = [_voted("Watches", 3) for _ in range(31)]
+    single = [_voted("Clocks", 1) for _ in range(9)]
+    truths = [("Watches",)] * 40  # the nine single-neighbor "Clocks" paths are wrong
+    calibration = fit(filable + single, truths, depth=1, options=QueryOptions(), products=40)
+    assert calibration.accuracy == 31 / 40
+    threshold = calibration.threshold(0.95)
+    assert threshold is not None and calibration.expected_share(0.95) == 31 / 40
+    assert calibration.expected_share(0.9999) == 31 / 40  # every filable one was right
+    (confs,) = [c for _, c in calibration.confidences([_voted("Watches", 3)])]
+    assert confs >= threshold
 
 
 def _evaluate(products: list[Product], out: Path) -> list[dict[str, Any]]:

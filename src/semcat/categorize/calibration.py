@@ -23,7 +23,8 @@ third level. So the confidence is learned from the store's own labeled products:
    shallower ones, nor the path than its last level.
 4. **Thresholds** (:meth:`Calibration.threshold`): the smallest confidence at which the
    out-of-fold predictions filed automatically reach a target precision (from the
-   calibrator's own cross-validated confidences, not from the rows it was fitted on).
+   calibrator's own cross-validated confidences, not from the rows it was fitted on; over
+   the predictions the hard rules of :func:`held_back` let be filed).
 
 The calibration is trained with the linear head, in the background, and saved with it
 (:mod:`semcat.categorize.keeper`). The chosen category never changes: only the confidence
@@ -295,8 +296,10 @@ class Calibration:
     path_model: LevelModel  # is the whole path right?
     power: float  # the vote's power and near-duplicate threshold the features were read with
     duplicate_threshold: float | None
-    ranked_confidence: np.ndarray  # held-out path confidences, descending
+    # held-out path confidences of the predictions a threshold can file (see held_back), descending
+    ranked_confidence: np.ndarray
     ranked_right: np.ndarray  # whether each of those paths was right
+    considered: int  # out-of-fold predictions in all, filable or not (what the expected share is of)
     products: int  # labeled products it learned from
     accuracy: float  # share of out-of-fold paths that were right
     seconds: float = 0.0
@@ -326,9 +329,9 @@ class Calibration:
     def expected_share(self, target: float) -> float:
         """The share of the held-out predictions the threshold for ``target`` files automatically."""
         threshold = self.threshold(target)
-        if threshold is None:
+        if threshold is None or not self.considered:
             return 0.0
-        return float(np.mean(self.ranked_confidence >= threshold))
+        return float(np.sum(self.ranked_confidence >= threshold)) / self.considered
 
     # ------------------------------------------------------------ applying
     def confidences(
@@ -444,20 +447,32 @@ class Forest:
         return out
 
 
+def held_back(prediction: Prediction, calibrated_depth: int) -> str | None:
+    """Why ``prediction`` goes to review whatever its confidence (None: its confidence
+    decides): no category, deeper than the calibrated levels, or a category that rests on
+    a single labeled neighbor. The thresholds are read over the out-of-fold predictions
+    these rules let through, so that the precision they promise is that of what is filed."""
+    if not prediction.levels:
+        return "no category"
+    if len(prediction.levels) > calibrated_depth:
+        return f"deeper than the {calibrated_depth} calibrated levels"
+    if support(prediction, len(prediction.levels)) < CALIBRATION_RECIPE.min_support:
+        return "its category rests on a single labeled neighbor"
+    return None
+
+
 def decide_auto(
     prediction: Prediction, confidence: float, threshold: float | None, calibrated_depth: int
 ) -> tuple[Decision, str | None]:
-    """``auto`` when the path's confidence reaches the threshold, its category rests on
-    more than one labeled product, and it is no deeper than the calibrated levels; else
-    ``review`` and why."""
+    """``auto`` when no rule of :func:`held_back` holds the prediction back and the path's
+    confidence reaches the threshold; else ``review`` and why."""
     if not prediction.levels:
         return REVIEW, "no category"
     if threshold is None:
         return REVIEW, "no confidence reaches the target precision on the store's own products"
-    if len(prediction.levels) > calibrated_depth:
-        return REVIEW, f"deeper than the {calibrated_depth} calibrated levels"
-    if support(prediction, len(prediction.levels)) < CALIBRATION_RECIPE.min_support:
-        return REVIEW, "its category rests on a single labeled neighbor"
+    reason = held_back(prediction, calibrated_depth)
+    if reason is not None:
+        return REVIEW, reason
     if confidence < threshold:
         return REVIEW, f"confidence below {threshold:.2f}, the threshold for the target precision"
     return AUTO, None
@@ -581,7 +596,12 @@ def fit(
         for i, d, prob, ok in zip(rows, last, probs.tolist(), right.tolist(), strict=True):
             confidence[i] = min([prob] + [held[(i, level)] for level in range(1, d + 1)])
             right_path[i] = ok
-    order = np.argsort(-confidence, kind="stable")
+    # the thresholds rank only what a threshold can file: a confident path the rules send to
+    # review anyway (most often a category known from one neighbor, and more often wrong)
+    # would otherwise count toward the precision of the filed ones, and the filed ones
+    # realize more than the target asked, filing fewer than they could
+    filable = np.flatnonzero([held_back(p, depth) is None for p in predictions])
+    order = filable[np.argsort(-confidence[filable], kind="stable")]
     calibration = Calibration(
         depth=depth,
         models=models,
@@ -590,6 +610,7 @@ def fit(
         duplicate_threshold=near,
         ranked_confidence=confidence[order],
         ranked_right=right_path[order],
+        considered=len(predictions),
         products=products,
         accuracy=float(right_path.mean()) if len(right_path) else 0.0,
         stats=stats,
