@@ -633,6 +633,11 @@ class Engine:
             "calibrated": True,
             "threshold": None if threshold is None else round(threshold, 4),
             "expected_auto_share": round(calibration.expected_share(target), 4),
+            # how often the out-of-fold paths it files were right (the threshold also reads
+            # their calibrated confidences, so this may differ from the target)
+            "out_of_fold_precision": None
+            if threshold is None
+            else round(calibration.filed_precision(target) or 0.0, 4),
             "out_of_fold_accuracy": round(calibration.accuracy, 4),
             "products": calibration.products,
             "depth": calibration.depth,

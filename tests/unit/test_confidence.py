@@ -66,6 +66,7 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory) -> Engine:
 def test_every_prediction_carries_a_calibrated_confidence_and_a_decision(calibrated: Engine) -> None:
     status = calibrated.stats(categories=False).confidence
     assert status["calibrated"] and 0 < status["expected_auto_share"] <= 1 and status["threshold"] is not None
+    assert 0 < status["out_of_fold_precision"] <= 1  # how often the out-of-fold paths it files were right
     texts = ["steel pressure cooker lid", "analog quartz wrist watch", "ceramic glass flower vase"]
     predictions = calibrated.categorize([Product(id=str(i), title=t) for i, t in enumerate(texts)])
     for p in predictions:
@@ -198,6 +199,7 @@ def test_the_cli_writes_confidence_and_decision_columns_and_a_summary(
     assert "Traceback" not in bad.output
     info = runner.invoke(app, ["info", *data])
     assert info.exit_code == 0 and "auto-file: confidence >=" in info.output and "depth:    2" in info.output
+    assert "of those filed right" in info.output
 
 
 def test_the_bundled_sample_stops_above_its_product_name_levels(tmp_path: Path) -> None:
@@ -245,33 +247,36 @@ def _calibration(confidence: list[float], right: list[bool]) -> Calibration:
     )
 
 
-def test_the_threshold_is_the_lowest_confidence_whose_filed_share_reaches_the_target() -> None:
+def test_the_threshold_is_the_lowest_confidence_whose_filed_share_is_expected_to_reach_the_target() -> None:
+    """Expected: the mean of the share of them that was right and of their calibrated
+    confidences."""
     confidence = [0.99, 0.97, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5]
-    right = [True, True, True, True, False, True, False, False]
+    right = [True, True, True, True, True, True, False, False]
     cal = _calibration(confidence, right)
-    assert cal.threshold(0.99) == 0.9  # the four most confident are all right
-    assert cal.expected_share(0.99) == 0.5
-    assert cal.threshold(0.8) == 0.7  # 5 of 6 right
-    assert _calibration([0.9, 0.8], [False, False]).threshold(0.6) is None
-    assert _calibration([0.9, 0.8], [False, False]).expected_share(0.6) == 0.0
+    assert cal.threshold(0.97) == 0.9  # (4/4 + (0.99 + 0.97 + 0.95 + 0.9) / 4) / 2 = 0.976
+    assert cal.expected_share(0.97) == 0.5 and cal.filed_precision(0.97) == 1.0
+    assert cal.threshold(0.95) == 0.8 and cal.expected_share(0.95) == 5 / 8  # 0.961; six: 0.943
+    assert cal.threshold(0.85) == 0.6 and cal.filed_precision(0.85) == 6 / 7  # (6/7 + 0.844) / 2 = 0.851
+    assert cal.threshold(0.996) is None and cal.expected_share(0.996) == 0.0 and cal.filed_precision(0.996) is None
 
 
 def test_a_threshold_never_stops_inside_a_run_of_equal_confidences() -> None:
     """Every prediction at or above a threshold is filed: where the calibrator gives many
     the same confidence (a small catalog's constant, a tree's leaf), the precision of the
-    first few of them is not one any threshold realizes. Before, 10 products at 0.966, 9
-    right, were all filed at a 0.995 target because the first one alone was right."""
+    first few of them is not one any threshold realizes. Before, 10 products at 0.966 were
+    all filed at a 0.995 target because the first one alone was right."""
     cal = _calibration([0.966] * 10, [True] * 9 + [False])
     assert cal.threshold(0.995) is None and cal.expected_share(0.995) == 0.0
     assert cal.threshold(0.9) == 0.966 and cal.expected_share(0.9) == 1.0
-    mixed = _calibration([0.99, 0.97, 0.97, 0.97, 0.5], [True, True, True, False, False])
-    assert mixed.threshold(0.95) == 0.99  # the run at 0.97 is 3 of 4 right
-    assert mixed.threshold(0.75) == 0.97 and mixed.expected_share(0.75) == 0.8
+    mixed = _calibration([0.99, 0.98, 0.9, 0.9, 0.9, 0.5], [True] * 5 + [False])
+    assert mixed.threshold(0.97) == 0.98  # with the run at 0.9: (1 + 0.934) / 2 = 0.967
+    assert mixed.threshold(0.96) == 0.9 and mixed.expected_share(0.96) == 5 / 6
 
 
-def _voted(category: str, agreeing: int) -> Prediction:
-    """A one-level prediction of ``category`` with ``agreeing`` labeled neighbors under it."""
-    neighbors = [Neighbor(id=f"n{i}", score=0.9, category=category, title="") for i in range(agreeing)]
+def _voted(category: str, agreeing: int, similarity: float) -> Prediction:
+    """A one-level prediction of ``category`` with ``agreeing`` labeled neighbors under it
+    at ``similarity``."""
+    neighbors = [Neighbor(id=f"n{i}", score=similarity, category=category, title="") for i in range(agreeing)]
     neighbors += [Neighbor(id=f"o{i}", score=0.5, category="Other", title="") for i in range(10 - agreeing)]
     level = LevelScore(level=1, category=category, score=0.9)
     return Prediction(category=category, score=0.9, uncertain=False, levels=[level], top=[], neighbors=neighbors)
@@ -280,18 +285,24 @@ def _voted(category: str, agreeing: int) -> Prediction:
 def test_thresholds_are_read_over_what_the_rules_let_be_filed() -> None:
     """A category known from one labeled neighbor is never filed automatically, so its
     out-of-fold paths say nothing of the precision of the filed ones. Before, they counted:
-    a store whose only wrong paths were such categories filed nothing at a 0.95 target,
-    though every path it could file had been right."""
-    filable = [_voted("Watches", 3) for _ in range(31)]
-    single = [_voted("Clocks", 1) for _ in range(9)]
-    truths = [("Watches",)] * 40  # the nine single-neighbor "Clocks" paths are wrong
-    calibration = fit(filable + single, truths, depth=1, options=QueryOptions(), products=40)
-    assert calibration.accuracy == 31 / 40
-    threshold = calibration.threshold(0.95)
-    assert threshold is not None and calibration.expected_share(0.95) == 31 / 40
-    assert calibration.expected_share(0.9999) == 31 / 40  # every filable one was right
-    (confs,) = [c for _, c in calibration.confidences([_voted("Watches", 3)])]
-    assert confs >= threshold
+    near-duplicates of a singleton, confident and right, lifted the expected precision of
+    everything above the threshold, and weaker paths were filed below the target."""
+    sure = [_voted("Watches", 3, 0.95) for _ in range(40)]  # all right
+    single = [_voted("Clocks", 1, 0.99) for _ in range(40)]  # all right, never filed
+    weak = [_voted("Straps", 2, 0.6) for _ in range(40)]  # 70% right
+    truths = [("Watches",)] * 40 + [("Clocks",)] * 40 + [("Straps",)] * 28 + [("Other",)] * 12
+    calibration = fit(sure + single + weak, truths, depth=1, options=QueryOptions(), products=120)
+    # the thresholds rank the 80 filable paths; the share they file is of all 120
+    assert len(calibration.ranked_confidence) == 80 and calibration.considered == 120
+    assert calibration.ranked_right.sum() == 40 + 28
+    for target in (0.8, 0.9, 0.99):
+        threshold = calibration.threshold(target)
+        assert threshold is not None
+        filed = calibration.ranked_confidence >= threshold
+        assert calibration.expected_share(target) == filed.sum() / 120
+        assert (calibration.ranked_confidence[filed].mean() + calibration.ranked_right[filed].mean()) / 2 >= target
+    (confidence,) = [c for _, c in calibration.confidences([_voted("Watches", 3, 0.95)])]
+    assert confidence >= calibration.threshold(0.99)
 
 
 def _evaluate(products: list[Product], out: Path) -> list[dict[str, Any]]:

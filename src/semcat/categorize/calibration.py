@@ -22,9 +22,10 @@ third level. So the confidence is learned from the store's own labeled products:
    measurement (docs/design-notes.md). Deeper levels never read more confident than
    shallower ones, nor the path than its last level.
 4. **Thresholds** (:meth:`Calibration.threshold`): the smallest confidence at which the
-   out-of-fold predictions filed automatically reach a target precision (from the
-   calibrator's own cross-validated confidences, not from the rows it was fitted on; over
-   the predictions the hard rules of :func:`held_back` let be filed).
+   out-of-fold predictions filed automatically are expected to reach a target precision
+   (from how often they were right and from the calibrator's own cross-validated
+   confidences, not from the rows it was fitted on; over the predictions the hard rules of
+   :func:`held_back` let be filed).
 
 The calibration is trained with the linear head, in the background, and saved with it
 (:mod:`semcat.categorize.keeper`). The chosen category never changes: only the confidence
@@ -305,17 +306,26 @@ class Calibration:
     seconds: float = 0.0
     # per level, then for the path: how often a predicted category was right out of fold
     stats: list[CategoryRecord] = field(default_factory=list)
-    _precision: np.ndarray | None = field(default=None, repr=False)  # of the top-n held-out, for each n
+    _precision: np.ndarray | None = field(default=None, repr=False)  # expected, of the top-n held-out, for each n
     _trees: Forest | None = field(default=None, repr=False)  # the models side by side, built on first use
 
     # ---------------------------------------------------------- thresholds
     def threshold(self, target: float) -> float | None:
-        """The lowest confidence at which the held-out predictions at or above it were right
-        at least ``target`` of the time (None: no threshold reaches it)."""
-        if not len(self.ranked_right):
+        """The lowest confidence at which the held-out predictions at or above it are
+        expected to be right at least ``target`` of the time (None: no threshold is).
+
+        Expected: the mean of two estimates of how often they are right, each off in its
+        own way. How often the out-of-fold predictions above it *were* right reads low where
+        their heads and stores saw much less of the catalog than the served ones (a small
+        catalog); the mean of their calibrated confidences reads off where the calibrators
+        are off at the top (a little under-confident on the large catalogs measured).
+        Either alone left the filed share more than a point from the target on one catalog
+        of three; their mean left none (docs/design-notes.md, "The threshold's rule")."""
+        if not len(self.ranked_confidence):
             return None
         if self._precision is None:  # computed once per calibration, read by every request
-            precision = np.cumsum(self.ranked_right) / np.arange(1, len(self.ranked_right) + 1)
+            ranked, seen = self.ranked_confidence, np.arange(1, len(self.ranked_confidence) + 1)
+            precision = (np.cumsum(self.ranked_right) + np.cumsum(ranked)) / (2 * seen)
             # a threshold files every prediction at or above it: only the last of a run of
             # equal confidences is a place the filed share can stop (the precision of part
             # of a tie is not one any threshold realizes)
@@ -332,6 +342,14 @@ class Calibration:
         if threshold is None or not self.considered:
             return 0.0
         return float(np.sum(self.ranked_confidence >= threshold)) / self.considered
+
+    def filed_precision(self, target: float) -> float | None:
+        """How often the held-out predictions the threshold for ``target`` files were right
+        (None: it files none)."""
+        threshold = self.threshold(target)
+        if threshold is None:
+            return None
+        return float(self.ranked_right[self.ranked_confidence >= threshold].mean())
 
     # ------------------------------------------------------------ applying
     def confidences(

@@ -35,7 +35,7 @@ def confidence_line(status: Mapping[str, Any]) -> str:
     return (
         f"confidence >= {status['threshold']:.3f} for {target:.0%} precision; files "
         f"{status['expected_auto_share']:.0%} of the store's own labeled products automatically "
-        f"(out of fold, {status['products']:,} products)"
+        f"(out of fold, {status['products']:,} products; {status['out_of_fold_precision']:.1%} of those filed right)"
     )
 
 

@@ -89,7 +89,8 @@ function el(tag, props = {}, ...children) {
 function autoLine(c) {
   if (!c.calibrated || c.threshold == null) return `Every prediction goes to review: ${c.reason || "not calibrated"}.`;
   return `Auto-file at ${percent(c.target_precision)} precision: confidence ≥ ${c.threshold.toFixed(2)}, `
-    + `${percent(c.expected_auto_share)} of the catalog's own products would be filed without a look.`;
+    + `${percent(c.expected_auto_share)} of the catalog's own products would be filed without a look `
+    + `(${percent(c.out_of_fold_precision)} of those right).`;
 }
 
 function percent(score) { return `${Math.round(score * 100)}%`; }
