@@ -247,6 +247,19 @@ def _calibration(confidence: list[float], right: list[bool]) -> Calibration:
     )
 
 
+def test_a_saved_calibration_answers_thresholds_by_the_rule_of_the_release_reading_it() -> None:
+    """A head saved with its precision curve computed (by an older rule) is read afresh."""
+    import pickle
+
+    cal = _calibration([0.99, 0.97, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5], [True] * 6 + [False] * 2)
+    fresh = cal.threshold(0.97)
+    cal._precision = np.ones(8)  # what another rule left in the cache: everything reaches 0.97
+    assert cal.threshold(0.97) == 0.5
+    loaded = pickle.loads(pickle.dumps(cal))
+    assert loaded.threshold(0.97) == fresh == 0.9
+    assert np.array_equal(loaded.ranked_confidence, cal.ranked_confidence) and loaded.products == 8  # the rest kept
+
+
 def test_the_threshold_is_the_lowest_confidence_whose_filed_share_is_expected_to_reach_the_target() -> None:
     """Expected: the mean of the share of them that was right and of their calibrated
     confidences."""

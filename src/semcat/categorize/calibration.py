@@ -399,6 +399,14 @@ class Calibration:
             self._trees = Forest.of([*self.models, self.path_model])
         return self._trees
 
+    # The caches are derived, never saved with the head: a head saved by an older release
+    # with its precision curve computed would otherwise keep that release's threshold rule.
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__ | {"_precision": None, "_trees": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state | {"_precision": None, "_trees": None})
+
 
 @dataclass
 class Forest:
