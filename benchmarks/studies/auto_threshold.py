@@ -96,8 +96,7 @@ def shipped(ranked: np.ndarray, right: np.ndarray, target: float) -> float | Non
 def lowest(ranked: np.ndarray, estimate: np.ndarray, target: float) -> float | None:
     """The lowest confidence whose filed out-of-fold predictions' ``estimate`` of their
     precision (per number filed) reaches ``target``, where a run of equal confidences ends."""
-    ends = np.r_[ranked[:-1] > ranked[1:], True]
-    ok = np.flatnonzero(np.where(ends, estimate, -1.0) >= target)
+    ok = np.flatnonzero(cal.at_threshold_stops(ranked, estimate) >= target)
     return float(ranked[ok[-1]]) if len(ok) else None
 
 

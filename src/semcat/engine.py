@@ -629,15 +629,14 @@ class Engine:
         if calibration is None:
             return status | {"reason": head.calibration_note or "not calibrated"}
         threshold = calibration.threshold(target)
+        filed_precision = calibration.filed_precision(target)
         status |= {
             "calibrated": True,
             "threshold": None if threshold is None else round(threshold, 4),
             "expected_auto_share": round(calibration.expected_share(target), 4),
             # how often the out-of-fold paths it files were right (the threshold also reads
             # their calibrated confidences, so this may differ from the target)
-            "out_of_fold_precision": None
-            if threshold is None
-            else round(calibration.filed_precision(target) or 0.0, 4),
+            "out_of_fold_precision": None if filed_precision is None else round(filed_precision, 4),
             "out_of_fold_accuracy": round(calibration.accuracy, 4),
             "products": calibration.products,
             "depth": calibration.depth,

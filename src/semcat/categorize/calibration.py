@@ -286,6 +286,15 @@ class LevelModel:
         return cls(BoostedTrees.of(model), float(right.mean()))
 
 
+def at_threshold_stops(ranked: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """``estimate`` (of the top-n of ``ranked``, confidences in decreasing order, for each n)
+    where a threshold can stop, -1 elsewhere: a threshold files every prediction at or above
+    it, so only the last of a run of equal confidences is such a place (the precision of
+    part of a tie is not one any threshold realizes)."""
+    ends = np.r_[ranked[:-1] > ranked[1:], True]
+    return np.where(ends, estimate, -1.0)
+
+
 @dataclass
 class Calibration:
     """What the store's out-of-fold predictions teach: a model per level and one for the
@@ -325,12 +334,9 @@ class Calibration:
             return None
         if self._precision is None:  # computed once per calibration, read by every request
             ranked, seen = self.ranked_confidence, np.arange(1, len(self.ranked_confidence) + 1)
-            precision = (np.cumsum(self.ranked_right) + np.cumsum(ranked)) / (2 * seen)
-            # a threshold files every prediction at or above it: only the last of a run of
-            # equal confidences is a place the filed share can stop (the precision of part
-            # of a tie is not one any threshold realizes)
-            ends = np.r_[self.ranked_confidence[:-1] > self.ranked_confidence[1:], True]
-            self._precision = np.where(ends, precision, -1.0)
+            self._precision = at_threshold_stops(
+                ranked, (np.cumsum(self.ranked_right) + np.cumsum(ranked)) / (2 * seen)
+            )
         ok = np.flatnonzero(self._precision >= target)
         if not len(ok):
             return None
@@ -399,13 +405,13 @@ class Calibration:
             self._trees = Forest.of([*self.models, self.path_model])
         return self._trees
 
-    # The caches are derived, never saved with the head: a head saved by an older release
-    # with its precision curve computed would otherwise keep that release's threshold rule.
+    # The precision curve is never saved with the head: a head saved by an older release
+    # with its curve computed would otherwise keep that release's threshold rule.
     def __getstate__(self) -> dict[str, Any]:
-        return self.__dict__ | {"_precision": None, "_trees": None}
+        return self.__dict__ | {"_precision": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state | {"_precision": None, "_trees": None})
+        self.__dict__.update(state | {"_precision": None})
 
 
 @dataclass
