@@ -26,7 +26,13 @@ Variants (each adds features to the shipped ones, :data:`semcat.categorize.calib
   at this level (a local accuracy: a region of the catalog the categorizer gets wrong),
   weighted like the vote; ``neighbors-right+``: with the share of neighbors predicted the
   same category, and of those predicted it and right; ``neighbors-right+ lexical``: the same
-  over the lexical neighbors too.
+  over the lexical neighbors too;
+- ``flat-svm``: a flat TF-IDF + linear SVM over the full paths (the evaluation's
+  reference), trained on the same folds: its best decision value under the chosen category,
+  the margin to the best elsewhere, and whether its own answer is under the chosen category;
+- ``levels-above``: each level's calibrator (and the path's) reads the features of every
+  level down to it, not its own level's alone (deeper levels -1); ``levels-above: NAMES``:
+  of the levels above, only the features named; ``levels-above flat-svm``: both.
 """
 
 from __future__ import annotations
@@ -166,6 +172,86 @@ def neighbors_right(run: dict, more: bool, spaces: tuple[str, ...] = cal.DENSE_S
     return features
 
 
+def training_texts(seed: int) -> list[str]:
+    """The texts of split ``seed``'s training part, in :func:`build`'s order (not cached with it)."""
+    data = embedded("cdiscount", catalog("cdiscount"), load_embedder(Settings()))
+    train, _ = sample_split([p[0] for p in data.paths], PRODUCTS, seed)
+    return [data.texts[i] for i in train]
+
+
+def flat_svm_scores(seed: int, run: dict) -> dict:
+    """A flat TF-IDF + linear SVM over the full paths (the evaluation's reference, word
+    1-2-grams), its decision values for each out-of-fold row from the other folds (the
+    calibration's folds) and for each held-out row from the whole training part; cached."""
+
+    def build() -> dict:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.svm import LinearSVC
+
+        texts = training_texts(seed)
+        labels = np.array([PATH_JOIN.join(t) for t in run["train"]], dtype=object)
+
+        def decide(fit_rows: np.ndarray, texts_in: list[str]) -> tuple[np.ndarray, np.ndarray]:
+            vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2, strip_accents="unicode")
+            features = vectorizer.fit_transform([texts[i] for i in fit_rows])
+            model = LinearSVC(C=1.0).fit(features, labels[fit_rows])
+            return model.classes_, model.decision_function(vectorizer.transform(texts_in)).astype(np.float32)
+
+        oof: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(labels)
+        for test in cal._folds(list(labels), FOLDS, 0):
+            train = np.setdiff1d(np.arange(len(labels)), test)
+            classes, values = decide(train, [texts[i] for i in test])
+            for row, v in zip(test.tolist(), values, strict=True):
+                oof[row] = (classes, v)
+        classes, values = decide(np.arange(len(labels)), run["test_texts"])
+        return {"oof": oof, "held": [(classes, v) for v in values]}
+
+    return pickled(f"confidence-signals-flat-svm-{seed}", build)
+
+
+def flat_svm(run: dict) -> Features:
+    scores = flat_svm_scores(run["seed"], run)
+    by_id = {id(p): s for p, s in zip(run["oof"], scores["oof"], strict=True)}
+    by_id.update({id(p): s for p, s in zip(run["held"], scores["held"], strict=True)})
+    prefixes: dict[int, list[np.ndarray]] = {}
+
+    def features(prediction: Prediction, level: int, power: float, near: float | None) -> list[float]:
+        classes, values = by_id[id(prediction)]
+        chosen = prediction.levels[level - 1].category
+        key = id(classes)
+        if key not in prefixes:
+            prefixes[key] = [
+                np.array([PATH_JOIN.join(c.split(PATH_JOIN)[:lv]) for c in classes], dtype=object)
+                for lv in range(1, DEPTH + 1)
+            ]
+        under = prefixes[key][level - 1] == chosen
+        inside = float(values[under].max()) if under.any() else -2.0
+        outside = float(values[~under].max()) if (~under).any() else -2.0
+        return [*SHIPPED(prediction, level, power, near), inside, inside - outside, float(inside > outside)]
+
+    return features
+
+
+def levels_above(inner: Features, names: Sequence[str] | None = None) -> Features:
+    """``inner``'s features at the level, then, of each level above it, all of them
+    (``names`` None) or those named in :data:`~semcat.categorize.calibration.FEATURES`; -1
+    in place of the levels below it, down to the study's depth (one width at every level)."""
+
+    def features(prediction: Prediction, level: int, power: float, near: float | None) -> list[float]:
+        own = inner(prediction, level, power, near)
+        picks = range(len(own)) if names is None else [cal.FEATURES.index(n) for n in names]
+        out = list(own)
+        for lv in range(1, DEPTH):
+            if lv < level:
+                upper = inner(prediction, lv, power, near)
+                out += [upper[k] for k in picks]
+            else:
+                out += [-1.0] * len(picks)
+        return out
+
+    return features
+
+
 @dataclass
 class PairRecord(RECORD):
     """The (category, runner-up) pair's out-of-fold record (keys ``category\trunner-up``),
@@ -210,6 +296,11 @@ VARIANTS: dict[str, Callable[[dict], Features] | None] = {
     "neighbors-right": lambda run: neighbors_right(run, more=False),
     "neighbors-right+": lambda run: neighbors_right(run, more=True),
     "neighbors-right+ lexical": lambda run: neighbors_right(run, more=True, spaces=(*cal.DENSE_SPACES, "lexical")),
+    "flat-svm": flat_svm,
+    "levels-above": lambda run: levels_above(SHIPPED),
+    "levels-above: step margin": lambda run: levels_above(SHIPPED, ("step", "margin")),
+    "levels-above: margin agree vote head": lambda run: levels_above(SHIPPED, ("margin", "agree", "vote", "head")),
+    "levels-above flat-svm": lambda run: levels_above(flat_svm(run)),
 }
 
 
@@ -270,7 +361,7 @@ def main() -> None:
     variants = args.variants.split(",")
     table: dict[str, dict[str, dict[str, float]]] = {v: {} for v in variants}
     for seed in seeds:
-        run = dump(seed)
+        run = dump(seed) | {"seed": seed}  # flat-svm's decision values are cached per split
         if args.errors:
             show_errors(run, args.errors)
             continue
@@ -289,6 +380,9 @@ def main() -> None:
         mean = np.mean([by_seed[str(s)]["0.99"] for s in seeds])
         print(f"| {name} | " + " | ".join(cells) + f" | {mean:.1%} |")
     command = f"python benchmarks/studies/confidence_signals.py --seeds {args.seeds}"
+    if args.variants != ",".join(VARIANTS):
+        command += f' --variants "{args.variants}"'
+
     publish("confidence_signals", {"command": command, "seeds": seeds, "table": table})
 
 
