@@ -16,7 +16,8 @@ shipped calibration, to read by hand. ``--auto``: the shipped ``auto`` decision'
 precision and filed share on the held-out part at targets 0.90 / 0.95 / 0.98 / 0.99.
 Writes benchmarks/results/confidence_signals.json.
 
-Variants (each adds features to the shipped ones, :data:`semcat.categorize.calibration.FEATURES`):
+Variants (each adds features to :data:`semcat.categorize.calibration.FEATURES`, read by
+calibrators of their own level only, ``own level``):
 
 - ``lexical``: the lexical neighbors' agreement with the chosen category (share of their
   score, count, closest score, closest agreeing / disagreeing);
@@ -30,9 +31,14 @@ Variants (each adds features to the shipped ones, :data:`semcat.categorize.calib
 - ``flat-svm``: a flat TF-IDF + linear SVM over the full paths (the evaluation's
   reference), trained on the same folds: its best decision value under the chosen category,
   the margin to the best elsewhere, and whether its own answer is under the chosen category;
+- ``own level``: no feature added; each calibrator reads its own level's features only.
+  Every variant but ``shipped`` is measured against that baseline. The service did so on
+  every store before the twenty-seventh session, and still does on stores below
+  ``CalibrationRecipe.levels_above_rows`` out-of-fold predictions;
 - ``levels-above``: each level's calibrator (and the path's) reads the features of every
-  level down to it, not its own level's alone (deeper levels -1); ``levels-above: NAMES``:
-  of the levels above, only the features named; ``levels-above flat-svm``: both.
+  level down to it (deeper levels -1). This is what ``shipped`` does on this protocol's
+  8,000 predictions. ``levels-above: NAMES``: of the levels above, only the features
+  named. ``levels-above flat-svm``: both.
 """
 
 from __future__ import annotations
@@ -296,6 +302,7 @@ VARIANTS: dict[str, Callable[[dict], Features] | None] = {
     "neighbors-right": lambda run: neighbors_right(run, more=False),
     "neighbors-right+": lambda run: neighbors_right(run, more=True),
     "neighbors-right+ lexical": lambda run: neighbors_right(run, more=True, spaces=(*cal.DENSE_SPACES, "lexical")),
+    "own level": None,
     "flat-svm": flat_svm,
     "levels-above": lambda run: levels_above(SHIPPED),
     "levels-above: step margin": lambda run: levels_above(SHIPPED, ("step", "margin")),
@@ -304,15 +311,27 @@ VARIANTS: dict[str, Callable[[dict], Features] | None] = {
 }
 
 
+def own_level(per_level: Sequence[list[float]], level: int, depth: int, above: bool) -> list[float]:
+    """Each calibrator reads its own level's features only (as served on every store before
+    the twenty-seventh session, and still on stores under ``levels_above_rows``)."""
+    return list(per_level[level - 1])
+
+
 def run_variant(name: str, run: dict) -> dict[str, float]:
-    if name == "runner-up":
-        return with_runner_up(run)
-    make = VARIANTS[name]
-    cal.level_features = SHIPPED if make is None else make(run)
+    """``name``'s calibration read on the held-out part. Every variant but ``shipped`` adds
+    its features to the calibrators that read their own level only (the variants were first
+    measured against those, and ``levels-above`` is what the service now does here)."""
+    joined = cal.path_features
+    if name != "shipped":
+        cal.path_features = own_level
     try:
+        if name == "runner-up":
+            return with_runner_up(run)
+        make = VARIANTS[name]
+        cal.level_features = SHIPPED if make is None else make(run)
         return score(run)[0]
     finally:
-        cal.level_features = SHIPPED
+        cal.level_features, cal.path_features = SHIPPED, joined
 
 
 def show_errors(run: dict, top: int) -> None:

@@ -318,6 +318,45 @@ def test_thresholds_are_read_over_what_the_rules_let_be_filed() -> None:
     assert confidence >= calibration.threshold(0.99)
 
 
+def _two_levels(runner_up: float) -> Prediction:
+    """A "Watches > Wrist" prediction, the same at its second level whatever ``runner_up``,
+    the main category's runner-up share (a close call at the first level)."""
+    from semcat.catalog import PATH_JOIN
+    from semcat.categorize.prediction import CategoryScore
+
+    leaf = PATH_JOIN.join(("Watches", "Wrist"))
+    other = PATH_JOIN.join(("Watches", "Smart"))
+    neighbors = [Neighbor(id=f"n{i}", score=0.9, category=leaf, title="") for i in range(4)]
+    neighbors += [Neighbor(id=f"o{i}", score=0.6, category=other, title="") for i in range(4)]
+    main = LevelScore(
+        level=1, category="Watches", score=0.9, top=[CategoryScore("Watches", 0.9), CategoryScore("Clocks", runner_up)]
+    )
+    sub = LevelScore(level=2, category=leaf, score=0.6, top=[CategoryScore(leaf, 0.6), CategoryScore(other, 0.3)])
+    return Prediction(category=leaf, score=0.9, uncertain=False, levels=[main, sub], top=[], neighbors=neighbors)
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_on_a_large_store_the_path_confidence_reads_the_levels_above_the_last(large: bool) -> None:
+    """Where a close call at the main category goes with a wrong sub-category, a path whose
+    last level looks the same as a surer one's is less likely right. Before, the second
+    level's calibrator and the path's read the second level alone and gave both the same
+    confidence. A small store keeps that: three times the features are more than its
+    out-of-fold predictions can teach (flipkart-1050's confidence drifted off the share right)."""
+    from semcat.options import CALIBRATION_RECIPE
+
+    half = CALIBRATION_RECIPE.levels_above_rows // 2 if large else 60
+    clear = [_two_levels(0.05) for _ in range(half)]  # all right
+    close = [_two_levels(0.8) for _ in range(half)]  # the main category right, the sub-category half the time
+    truths = [("Watches", "Wrist")] * (half + half // 2) + [("Watches", "Smart")] * (half - half // 2)
+    calibration = fit(clear + close, truths, depth=2, options=QueryOptions(), products=2 * half)
+    assert calibration.levels_above == large
+    ((_, sure), (_, unsure)) = calibration.confidences([_two_levels(0.05), _two_levels(0.8)])
+    if large:
+        assert sure > 0.9 and unsure < 0.7
+    else:
+        assert sure == unsure
+
+
 def _evaluate(products: list[Product], out: Path) -> list[dict[str, Any]]:
     """semcat evaluate's 3-fold run of the vote and the calibrated TF-IDF + SVM."""
     from semcat.evaluation import EvalConfig, LabeledSet, run_evaluation

@@ -16,7 +16,8 @@ third level. So the confidence is learned from the store's own labeled products:
    neighbor (and of the closest that agrees and that disagrees), near-duplicates and
    whether they agree with each other.
 3. **A calibrator per level** (:class:`LevelModel`): the probability that the path down
-   to that level is right, fitted on those features plus how often the predicted category
+   to that level is right, fitted on those features (on a large enough store, those of
+   every level down to it: :func:`path_features`) plus how often the predicted category
    was right out of fold (:class:`CategoryRecord`); and one for the whole path (right
    neither stopped early nor gone too deep). Gradient-boosted trees on log loss, chosen by
    measurement (docs/design-notes.md). Deeper levels never read more confident than
@@ -135,6 +136,18 @@ def level_features(prediction: Prediction, level: int, power: float, duplicate_t
         -1.0 if lv.head is None else lv.head,
         float(lv.vote is not None and lv.head is not None and lv.vote > 0.5 and lv.head > 0.5),
     ]
+
+
+def path_features(per_level: Sequence[list[float]], level: int, depth: int, above: bool) -> list[float]:
+    """What the calibrator of ``level`` (and the path's, at the path's last level) reads:
+    :func:`level_features` of ``level``, or, ``above``, of every level down to it and -1 for
+    each deeper one down to ``depth`` (one width at every level). A path is right only if
+    every level is: a close call at the main category that goes with a wrong sub-category
+    is a doubt the sub-category's own features do not carry."""
+    if not above:
+        return list(per_level[level - 1])
+    width = len(per_level[0])
+    return [x for features in per_level[:level] for x in features] + [-1.0] * (width * (depth - level))
 
 
 def support(prediction: Prediction, level: int) -> int:
@@ -315,6 +328,7 @@ class Calibration:
     seconds: float = 0.0
     # per level, then for the path: how often a predicted category was right out of fold
     stats: list[CategoryRecord] = field(default_factory=list)
+    levels_above: bool = False  # the calibrators read the levels above their own (path_features)
     _precision: np.ndarray | None = field(default=None, repr=False)  # expected, of the top-n held-out, for each n
     _trees: Forest | None = field(default=None, repr=False)  # the models side by side, built on first use
 
@@ -370,8 +384,9 @@ class Calibration:
         owners: list[tuple[int, int]] = []  # (prediction, level; 0 for the path)
         for i, p in enumerate(predictions):
             deepest = min(len(p.levels), self.depth)
+            per_level = [level_features(p, lv, self.power, self.duplicate_threshold) for lv in range(1, deepest + 1)]
             for level in range(1, deepest + 1):
-                features = level_features(p, level, self.power, self.duplicate_threshold)
+                features = path_features(per_level, level, self.depth, self.levels_above)
                 category = record_key(p, level)
                 rows.append(features + self.stats[level - 1].features([category])[0].tolist())
                 owners.append((i, level))
@@ -595,6 +610,11 @@ def fit(
     stats: list[CategoryRecord] = []
     held: dict[tuple[int, int], float] = {}
     read: dict[tuple[int, int], list[float]] = {}  # (prediction, level) -> its features
+    above = len(predictions) >= CALIBRATION_RECIPE.levels_above_rows
+    per_level = [
+        [level_features(p, level, power, near) for level in range(1, min(len(p.levels), depth) + 1)]
+        for p in predictions
+    ]
     for level in range(1, depth + 1):
         rows = [i for i, p in enumerate(predictions) if len(p.levels) >= level]
         if not rows:
@@ -602,7 +622,7 @@ def fit(
             stats.append(CategoryRecord({}, 0.0))
             continue
         for i in rows:
-            read[(i, level)] = level_features(predictions[i], level, power, near)
+            read[(i, level)] = path_features(per_level[i], level, depth, above)
         features = np.asarray([read[(i, level)] for i in rows], dtype=np.float64)
         right = np.asarray([path_right(predictions[i].path, truths[i], level) for i in rows], dtype=bool)
         keys = _keys(predictions, rows, [level] * len(rows))
@@ -646,6 +666,7 @@ def fit(
         products=products,
         accuracy=float(right_path.mean()) if len(right_path) else 0.0,
         stats=stats,
+        levels_above=above,
     )
     calibration.seconds = time.perf_counter() - start
     return calibration

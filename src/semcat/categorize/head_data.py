@@ -15,7 +15,7 @@ from semcat.catalog import Product
 from semcat.errors import EmptyIndexError
 from semcat.search.base import DEFAULT_SPACE, Record, VectorStore
 
-HEAD_FORMAT = 6  # bump when the saved head's layout or features change: older files are retrained
+HEAD_FORMAT = 7  # bump when the saved head's layout or features change: older files are retrained
 
 READ_BACK_BATCH = 1024  # sampled products read back by id per store call
 
