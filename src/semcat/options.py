@@ -386,10 +386,8 @@ class CalibrationRecipe:
     # a level of product names, not categories, is left out of the default depth: more than
     # this share of the labeled products reaching it are alone in their node there
     name_level_alone: float = 1 / 3
-    # from this many out-of-fold predictions on, each level's calibrator (and the path's) also
-    # reads the levels above its own: on fewer, three times the features let the trees fit
-    # noise and the confidence drift from the share right (docs/design-notes.md, "The levels
-    # above, and a second model")
+    # from this many out-of-fold predictions on, the calibrators also read the levels above
+    # theirs (fewer: the trees fit noise; docs/design-notes.md, "The levels above")
     levels_above_rows: int = 5_000
 
 
