@@ -126,6 +126,7 @@ def score(run: dict) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
 # ------------------------------------------------------------------ variants
 Features = Callable[..., list[float]]
 SHIPPED: Features = cal.level_features
+SERVED_PATH = cal.path_features  # run_variant swaps the module's name for own_level
 RECORD = cal.CategoryRecord  # the shipped record (runner-up swaps the module's name for PairRecord)
 
 
@@ -244,9 +245,11 @@ def levels_above(inner: Features, names: Sequence[str] | None = None) -> Feature
     in place of the levels below it, down to the study's depth (one width at every level)."""
 
     def features(prediction: Prediction, level: int, power: float, near: float | None) -> list[float]:
-        own = inner(prediction, level, power, near)
-        picks = range(len(own)) if names is None else [cal.FEATURES.index(n) for n in names]
-        out = list(own)
+        if names is None:  # every feature of every level: the served layout
+            per = [inner(prediction, lv, power, near) for lv in range(1, level + 1)]
+            return SERVED_PATH(per, level, DEPTH, True)
+        out = list(inner(prediction, level, power, near))
+        picks = [cal.FEATURES.index(n) for n in names]
         for lv in range(1, DEPTH):
             if lv < level:
                 upper = inner(prediction, lv, power, near)
