@@ -38,13 +38,23 @@ calibrators of their own level only, ``own level``):
 - ``levels-above``: each level's calibrator (and the path's) reads the features of every
   level down to it (deeper levels -1). This is what ``shipped`` does on this protocol's
   8,000 predictions. ``levels-above: NAMES``: of the levels above, only the features
-  named. ``levels-above flat-svm``: both.
+  named. ``levels-above flat-svm``: both;
+- ``text-risk``: a logistic regression on the product's words, learned from the
+  out-of-fold outcomes (is the path right?), its logit as a feature: the words that mark
+  the products the catalog files inconsistently. ``text-risk x1`` / ``x2``: the words also
+  crossed with the predicted category down to level 1 / 2 ("housse" under a predicted
+  *Coque*); ``levels-above text-risk x2``: with the levels above;
+- ``diversity``: how many independent witnesses the vote rests on (ten neighbors from one
+  seller's template count as one): the effective count of the agreeing and of the other
+  dense neighbors (n^2 / the sum of their pairwise cosines) and the agreeing ones' mean
+  pairwise cosine; ``levels-above diversity``: with the levels above.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -239,6 +249,90 @@ def flat_svm(run: dict) -> Features:
     return features
 
 
+def text_risk_scores(seed: int, run: dict, cross: int) -> dict:
+    """A logistic regression on the product's words (and, ``cross`` > 0, the words crossed
+    with the predicted category down to level ``cross``) predicting whether the path is
+    right: the words that mark the products the catalog files inconsistently. Its logit for
+    each out-of-fold row comes from an inner 5-fold over those rows, for each held-out row
+    from all of them; cached."""
+
+    def build() -> dict:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        texts = training_texts(seed)
+        right = np.array([tuple(p.path) == t for p, t in zip(run["oof"], run["train"], strict=True)])
+
+        def docs(predictions: Sequence[Prediction], texts_in: Sequence[str]) -> list[list[str]]:
+            out = []
+            for p, text in zip(predictions, texts_in, strict=True):
+                words = re.findall(r"\w\w+", text.lower())[:60]
+                if cross:
+                    tag = PATH_JOIN.join(p.path[:cross])
+                    words = words + [f"{tag}|{w}" for w in words] + [f"P={tag}"]
+                out.append(words)
+            return out
+
+        def model(rows: np.ndarray) -> tuple:
+            vectorizer = TfidfVectorizer(analyzer=lambda d: d, min_df=2, sublinear_tf=True)
+            x = vectorizer.fit_transform([oof_docs[i] for i in rows])
+            return vectorizer, LogisticRegression(C=1.0, max_iter=2000).fit(x, right[rows])
+
+        oof_docs = docs(run["oof"], texts)
+        logit = np.zeros(len(right))
+        order = np.random.default_rng(0).permutation(len(right))
+        for part in np.array_split(order, 5):
+            vectorizer, lr = model(np.setdiff1d(order, part))
+            logit[part] = lr.decision_function(vectorizer.transform([oof_docs[i] for i in part]))
+        vectorizer, lr = model(order)
+        held = lr.decision_function(vectorizer.transform(docs(run["held"], run["test_texts"])))
+        return {"oof": logit.tolist(), "held": held.tolist()}
+
+    return pickled(f"confidence-signals-text-risk{cross}-{seed}", build)
+
+
+def text_risk(run: dict, cross: int, inner: Features | None = None) -> Features:
+    scores = text_risk_scores(run["seed"], run, cross)
+    by_id = {id(p): s for p, s in zip(run["oof"], scores["oof"], strict=True)}
+    by_id.update({id(p): s for p, s in zip(run["held"], scores["held"], strict=True)})
+    base = inner or SHIPPED
+
+    def features(prediction: Prediction, level: int, power: float, near: float | None) -> list[float]:
+        return [*base(prediction, level, power, near), by_id[id(prediction)]]
+
+    return features
+
+
+def diversity(run: dict) -> Features:
+    """How many independent witnesses the vote rests on: of the dense neighbors under the
+    chosen category (and of those elsewhere), the effective count n^2 / sum of their
+    pairwise cosines (ten copies of one seller's template count as one), and the mean
+    pairwise cosine of the agreeing ones."""
+    data = embedded("cdiscount", catalog("cdiscount"), load_embedder(Settings()))
+    train, _ = sample_split([p[0] for p in data.paths], PRODUCTS, run["seed"])
+    vectors = np.asarray(data.vectors[train], dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def effective(rows: list[int]) -> tuple[float, float]:
+        if not rows:
+            return 0.0, -1.0
+        block = vectors[rows] @ vectors[rows].T
+        n = len(rows)
+        mean = float((block.sum() - n) / (n * (n - 1))) if n > 1 else -1.0
+        return float(n * n / max(block.sum(), 1e-9)), mean
+
+    def features(prediction: Prediction, level: int, power: float, near: float | None) -> list[float]:
+        chosen = tuple(prediction.levels[level - 1].category.split(PATH_JOIN))
+        dense = [n for n in prediction.neighbors if n.category and n.space in cal.DENSE_SPACES]
+        agree = [int(n.id) for n in dense if cal._under(n.category, chosen)]
+        other = [int(n.id) for n in dense if not cal._under(n.category, chosen)]
+        eff_agree, mean_agree = effective(agree)
+        eff_other, _ = effective(other)
+        return [*SHIPPED(prediction, level, power, near), eff_agree, mean_agree, eff_other]
+
+    return features
+
+
 def levels_above(inner: Features, names: Sequence[str] | None = None) -> Features:
     """``inner``'s features at the level, then, of each level above it, all of them
     (``names`` None) or those named in :data:`~semcat.categorize.calibration.FEATURES`; -1
@@ -311,6 +405,13 @@ VARIANTS: dict[str, Callable[[dict], Features] | None] = {
     "levels-above: step margin": lambda run: levels_above(SHIPPED, ("step", "margin")),
     "levels-above: margin agree vote head": lambda run: levels_above(SHIPPED, ("margin", "agree", "vote", "head")),
     "levels-above flat-svm": lambda run: levels_above(flat_svm(run)),
+    "text-risk": lambda run: text_risk(run, 0),
+    "diversity": diversity,
+    "levels-above diversity": lambda run: levels_above(diversity(run)),
+    "text-risk x1": lambda run: text_risk(run, 1),
+    "text-risk x2": lambda run: text_risk(run, 2),
+    "levels-above text-risk x1": lambda run: levels_above(text_risk(run, 1)),
+    "levels-above text-risk x2": lambda run: levels_above(text_risk(run, 2)),
 }
 
 
