@@ -13,6 +13,15 @@ reference. Per level and for the full path: coverage at 90/95/98/99% precision (
 of held-out products filed, most confident first, at that precision) and the expected
 calibration error. Writes benchmarks/results/confidence_<catalog>.json, a reliability
 diagram under benchmarks/results/confidence-<catalog>/ and the tables in docs/benchmarks.md.
+
+``--multi-filed SHARE``: a catalog that files the same product under several categories.
+The paths are cut at the labels' category depth, then a random SHARE of the products is
+stored a second time, same text and vector, under the category of the closest product
+filed elsewhere: the related
+category a marketplace also lists it under. Each copy is a product of its own, right only
+on its own label, so where one copy is trained on and the other held out, the held-out
+copy's "certain" answer is wrong. What the confidence and ``auto`` must do there: send
+such products to review, and keep the realized precision on target.
 """
 
 from __future__ import annotations
@@ -24,16 +33,60 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from levels import LABELS, eval_config
 
 from _common import RESULTS, catalog, embedded, publish
+from semcat.catalog import PATH_JOIN
+from semcat.catalog.product import category_prefixes
+from semcat.categorize.depth import category_depth
 from semcat.config import Settings
 from semcat.embedding import load_embedder
-from semcat.evaluation import run_evaluation
+from semcat.evaluation import LabeledSet, run_evaluation
 from semcat.evaluation.render import confidence_section
+
+
+def multi_filed(data: LabeledSet, share: float, seed: int = 0) -> LabeledSet:
+    """``data`` with a random ``share`` of its products filed a second time under the
+    category of their closest product filed elsewhere (module docstring)."""
+    # cut at the category depth first: a copy filed under its neighbor's whole path would
+    # also take the neighbor's product-name levels, and the detected depth with them
+    depth = category_depth(data.labels(None)) or 1
+    data = replace(data, paths=[tuple(p)[:depth] for p in data.paths])
+    rng = np.random.default_rng(seed)
+    picks = np.sort(rng.choice(len(data), size=round(share * len(data)), replace=False))
+    unit = data.vectors / np.linalg.norm(data.vectors, axis=1, keepdims=True)
+    second: list[tuple[str, ...]] = []
+    for begin in range(0, len(picks), 512):
+        rows = picks[begin : begin + 512]
+        for row, sims in zip(rows, unit[rows] @ unit.T, strict=True):
+            order = np.argsort(-sims, kind="stable")
+            second.append(data.paths[next(j for j in order if data.paths[j] != data.paths[row])])
+    copies = data.subset(picks)
+    payloads = [
+        p
+        | {
+            "id": f"{p.get('id')}#2",
+            "category": PATH_JOIN.join(path),
+            "category_levels": list(path),
+            "category_prefixes": category_prefixes(path),
+        }
+        for p, path in zip(copies.payloads, second, strict=True)
+    ]
+    return LabeledSet(
+        ids=data.ids + [f"{i}#2" for i in copies.ids],
+        vectors=np.concatenate([data.vectors, copies.vectors]),
+        paths=data.paths + second,
+        texts=data.texts + copies.texts,
+        payloads=data.payloads + payloads,
+        model=data.model,
+        embed_seconds=data.embed_seconds,
+        encoder=data.encoder,
+    )
 
 
 def verdict(result: dict) -> str:
@@ -71,19 +124,29 @@ def main() -> None:
         default=None,
         help="out-of-fold runs the confidence is learned from (default: the service's); prints, no docs table",
     )
+    parser.add_argument(
+        "--multi-filed",
+        type=float,
+        default=None,
+        help="file this share of the products a second time under a related category (module docstring)",
+    )
     args = parser.parse_args()
     embedder = load_embedder(Settings())
     for name in args.datasets.split(","):
         data = embedded(name, catalog(name), embedder)
         if args.depth is not None:
             data = replace(data, paths=[tuple(p)[: args.depth] for p in data.paths])
+        if args.multi_filed is not None:
+            data = multi_filed(data, args.multi_filed)
         # every catalog scored down to its category depth (paths are cut there, as served)
         config = replace(eval_config(name, ("knn", "tfidf")), confidence=True, max_level=3, full_path=True)
         if args.calibration_folds is not None:
             config = replace(config, calibration_folds=args.calibration_folds)
         start = time.perf_counter()
-        suffix = ("" if args.depth is None else f"_depth{args.depth}") + (
-            "" if args.calibration_folds is None else f"_folds{args.calibration_folds}"
+        suffix = (
+            ("" if args.depth is None else f"_depth{args.depth}")
+            + ("" if args.calibration_folds is None else f"_folds{args.calibration_folds}")
+            + ("" if args.multi_filed is None else f"_multi{round(100 * args.multi_filed)}")
         )
         out = RESULTS / ("confidence-" + name + suffix.replace("_", "-"))
         (result,) = run_evaluation([data], replace(config, plots=True), out, progress=True)
@@ -92,11 +155,17 @@ def main() -> None:
             f"python benchmarks/accuracy/confidence.py --datasets {name}"
             + (f" --depth {args.depth}" if args.depth is not None else "")
             + (f" --calibration-folds {args.calibration_folds}" if args.calibration_folds is not None else "")
+            + (f" --multi-filed {args.multi_filed}" if args.multi_filed is not None else "")
         )
         markdown = "\n".join(
             [
                 f"{LABELS[name]}"
                 + ("" if args.depth is None else f", labels cut at level {args.depth}")
+                + (
+                    ""
+                    if args.multi_filed is None
+                    else f", {args.multi_filed:.0%} of the products filed a second time under a related category"
+                )
                 + f": {result['products']:,} products, {result['split']}. Command: `{command}` "
                 f"({seconds / 60:.0f} min). Reliability diagram: "
                 f"`{out.relative_to(RESULTS.parents[1])}/{next(iter(result.get('plots', [])), '')}`.",
