@@ -16,9 +16,9 @@ diagram under benchmarks/results/confidence-<catalog>/ and the tables in docs/be
 
 ``--multi-filed SHARE``: a catalog that files the same product under several categories.
 The paths are cut at the labels' category depth, then a random SHARE of the products is
-stored a second time, same text and vector, under the category of the closest product
-filed elsewhere: the related
-category a marketplace also lists it under. Each copy is a product of its own, right only
+stored a second time (id suffixed ``#2``), same text and vector, under the category of the
+closest product filed elsewhere: the related category a marketplace also lists it under.
+Each copy is a product of its own, right only
 on its own label, so where one copy is trained on and the other held out, the held-out
 copy's "certain" answer is wrong. What the confidence and ``auto`` must do there: send
 such products to review, and keep the realized precision on target.
@@ -49,6 +49,8 @@ from semcat.embedding import load_embedder
 from semcat.evaluation import LabeledSet, run_evaluation
 from semcat.evaluation.render import confidence_section
 
+COPY = "#2"  # a second filing's id: the first's with this suffix
+
 
 def multi_filed(data: LabeledSet, share: float, seed: int = 0) -> LabeledSet:
     """``data`` with a random ``share`` of its products filed a second time under the
@@ -67,18 +69,19 @@ def multi_filed(data: LabeledSet, share: float, seed: int = 0) -> LabeledSet:
             order = np.argsort(-sims, kind="stable")
             second.append(data.paths[next(j for j in order if data.paths[j] != data.paths[row])])
     copies = data.subset(picks)
+    ids = [i + COPY for i in copies.ids]
     payloads = [
         p
         | {
-            "id": f"{p.get('id')}#2",
+            "id": i,
             "category": PATH_JOIN.join(path),
             "category_levels": list(path),
             "category_prefixes": category_prefixes(path),
         }
-        for p, path in zip(copies.payloads, second, strict=True)
+        for i, p, path in zip(ids, copies.payloads, second, strict=True)
     ]
     return LabeledSet(
-        ids=data.ids + [f"{i}#2" for i in copies.ids],
+        ids=data.ids + ids,
         vectors=np.concatenate([data.vectors, copies.vectors]),
         paths=data.paths + second,
         texts=data.texts + copies.texts,

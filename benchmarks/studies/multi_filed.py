@@ -29,17 +29,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "accuracy"))
 
+import confidence as protocol  # noqa: E402
+
 from semcat.evaluation import methods  # noqa: E402
 
-COPY = "#2"  # confidence.multi_filed's suffix on a copy's id
 GROUPS = ("filed once", "copy stored", "copy held out too")
 
 
 def run(share: float) -> list[dict[str, Any]]:
     """confidence.py's run with ``--multi-filed share``, keeping each fold's held-out ids,
     true paths and predictions."""
-    import confidence
-
     folds: list[dict[str, Any]] = []
     predict, decisions = methods._predict, methods._auto_decisions
 
@@ -62,7 +61,7 @@ def run(share: float) -> list[dict[str, Any]]:
     argv = sys.argv
     sys.argv = ["confidence.py", "--datasets", "flipkart1050", "--multi-filed", str(share)]
     try:
-        confidence.main()
+        protocol.main()
     finally:
         methods._predict, methods._auto_decisions, sys.argv = predict, decisions, argv
     if len(folds) != 5:  # only the evaluation's folds predict through _predict, once each
@@ -71,7 +70,7 @@ def run(share: float) -> list[dict[str, Any]]:
 
 
 def twin(product_id: str) -> str:
-    return product_id[: -len(COPY)] if product_id.endswith(COPY) else product_id + COPY
+    return product_id[: -len(protocol.COPY)] if product_id.endswith(protocol.COPY) else product_id + protocol.COPY
 
 
 def main() -> None:
