@@ -2,8 +2,10 @@
 
     .venv/bin/python benchmarks/studies/multi_filed.py --share 0.05     # ~4 min
     .venv/bin/python benchmarks/studies/multi_filed.py --share 0.2
+    .venv/bin/python benchmarks/studies/multi_filed.py --share 0.05 --dataset flipkart20k --depth 3
 
 Runs ``benchmarks/accuracy/confidence.py --datasets flipkart1050 --multi-filed SHARE``
+(or ``--dataset NAME [--depth N]``)
 (stratified 5-fold CV, seed 0; its docs table is written as usual) and keeps each fold's
 held-out predictions. Then groups the held-out products, pooled over the five folds, by
 where their copy is: none (a product filed once), stored (the copy is in the fold's
@@ -36,7 +38,7 @@ from semcat.evaluation import methods  # noqa: E402
 GROUPS = ("filed once", "copy stored", "copy held out too")
 
 
-def run(share: float) -> list[dict[str, Any]]:
+def run(share: float, dataset: str = "flipkart1050", depth: int | None = None) -> list[dict[str, Any]]:
     """confidence.py's run with ``--multi-filed share``, keeping each fold's held-out ids,
     true paths and predictions."""
     folds: list[dict[str, Any]] = []
@@ -59,7 +61,9 @@ def run(share: float) -> list[dict[str, Any]]:
 
     methods._predict, methods._auto_decisions = keep, keep_auto
     argv = sys.argv
-    sys.argv = ["confidence.py", "--datasets", "flipkart1050", "--multi-filed", str(share)]
+    sys.argv = ["confidence.py", "--datasets", dataset, "--multi-filed", str(share)]
+    if depth is not None:
+        sys.argv += ["--depth", str(depth)]
     try:
         protocol.main()
     finally:
@@ -77,8 +81,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--share", type=float, default=0.05)
     parser.add_argument("--top", type=int, default=400)
+    parser.add_argument("--dataset", default="flipkart1050")
+    parser.add_argument("--depth", type=int, default=None)
     args = parser.parse_args()
-    folds = run(args.share)
+    folds = run(args.share, args.dataset, args.depth)
     fold_of = {pid: k for k, f in enumerate(folds) for pid in f["ids"]}
     group, right, confidence = [], [], []
     for k, f in enumerate(folds):
@@ -88,7 +94,7 @@ def main() -> None:
             right.append(tuple(p.path) == tuple(truth)[: len(p.path)] and len(p.path) == len(truth))
             confidence.append(p.confidence or 0.0)
     g, ok, c = np.array(group), np.array(right), np.array(confidence)
-    print(f"\n{args.share:.0%} of flipkart-1050 filed twice: {len(g):,} held-out products over the five folds")
+    print(f"\n{args.share:.0%} of {args.dataset} filed twice: {len(g):,} held-out products over the five folds")
     print("| copy | products | right | mean confidence |\n|---|---|---|---|")
     for k, name in enumerate(GROUPS):
         mine = g == k
