@@ -60,6 +60,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -189,11 +190,26 @@ def neighbors_right(run: dict, more: bool, spaces: tuple[str, ...] = cal.DENSE_S
     return features
 
 
-def training_texts(seed: int) -> list[str]:
-    """The texts of split ``seed``'s training part, in :func:`build`'s order (not cached with it)."""
+def training_part(seed: int) -> tuple[Any, np.ndarray]:
+    """The embedded catalog and split ``seed``'s training rows of it, in :func:`build`'s
+    order (what the variants read beside the cached predictions)."""
     data = embedded("cdiscount", catalog("cdiscount"), load_embedder(Settings()))
     train, _ = sample_split([p[0] for p in data.paths], PRODUCTS, seed)
+    return data, train
+
+
+def training_texts(seed: int) -> list[str]:
+    """The texts of split ``seed``'s training part, in :func:`build`'s order (not cached with it)."""
+    data, train = training_part(seed)
     return [data.texts[i] for i in train]
+
+
+def per_prediction(run: dict, scores: dict) -> dict[int, Any]:
+    """A variant's cached values (``oof`` and ``held`` lists, in the run's order) keyed by
+    the prediction they belong to."""
+    by_id = {id(p): s for p, s in zip(run["oof"], scores["oof"], strict=True)}
+    by_id.update({id(p): s for p, s in zip(run["held"], scores["held"], strict=True)})
+    return by_id
 
 
 def flat_svm_scores(seed: int, run: dict) -> dict:
@@ -227,9 +243,7 @@ def flat_svm_scores(seed: int, run: dict) -> dict:
 
 
 def flat_svm(run: dict) -> Features:
-    scores = flat_svm_scores(run["seed"], run)
-    by_id = {id(p): s for p, s in zip(run["oof"], scores["oof"], strict=True)}
-    by_id.update({id(p): s for p, s in zip(run["held"], scores["held"], strict=True)})
+    by_id = per_prediction(run, flat_svm_scores(run["seed"], run))
     prefixes: dict[int, list[np.ndarray]] = {}
 
     def features(prediction: Prediction, level: int, power: float, near: float | None) -> list[float]:
@@ -291,14 +305,11 @@ def text_risk_scores(seed: int, run: dict, cross: int) -> dict:
     return pickled(f"confidence-signals-text-risk{cross}-{seed}", build)
 
 
-def text_risk(run: dict, cross: int, inner: Features | None = None) -> Features:
-    scores = text_risk_scores(run["seed"], run, cross)
-    by_id = {id(p): s for p, s in zip(run["oof"], scores["oof"], strict=True)}
-    by_id.update({id(p): s for p, s in zip(run["held"], scores["held"], strict=True)})
-    base = inner or SHIPPED
+def text_risk(run: dict, cross: int) -> Features:
+    by_id = per_prediction(run, text_risk_scores(run["seed"], run, cross))
 
     def features(prediction: Prediction, level: int, power: float, near: float | None) -> list[float]:
-        return [*base(prediction, level, power, near), by_id[id(prediction)]]
+        return [*SHIPPED(prediction, level, power, near), by_id[id(prediction)]]
 
     return features
 
@@ -308,8 +319,7 @@ def diversity(run: dict) -> Features:
     chosen category (and of those elsewhere), the effective count n^2 / sum of their
     pairwise cosines (ten copies of one seller's template count as one), and the mean
     pairwise cosine of the agreeing ones."""
-    data = embedded("cdiscount", catalog("cdiscount"), load_embedder(Settings()))
-    train, _ = sample_split([p[0] for p in data.paths], PRODUCTS, run["seed"])
+    data, train = training_part(run["seed"])
     vectors = np.asarray(data.vectors[train], dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
 
@@ -406,12 +416,12 @@ VARIANTS: dict[str, Callable[[dict], Features] | None] = {
     "levels-above: margin agree vote head": lambda run: levels_above(SHIPPED, ("margin", "agree", "vote", "head")),
     "levels-above flat-svm": lambda run: levels_above(flat_svm(run)),
     "text-risk": lambda run: text_risk(run, 0),
-    "diversity": diversity,
-    "levels-above diversity": lambda run: levels_above(diversity(run)),
     "text-risk x1": lambda run: text_risk(run, 1),
     "text-risk x2": lambda run: text_risk(run, 2),
     "levels-above text-risk x1": lambda run: levels_above(text_risk(run, 1)),
     "levels-above text-risk x2": lambda run: levels_above(text_risk(run, 2)),
+    "diversity": diversity,
+    "levels-above diversity": lambda run: levels_above(diversity(run)),
 }
 
 
