@@ -22,6 +22,11 @@ Each copy is a product of its own, right only
 on its own label, so where one copy is trained on and the other held out, the held-out
 copy's "certain" answer is wrong. What the confidence and ``auto`` must do there: send
 such products to review, and keep the realized precision on target.
+
+``--multi-filed-by category``: whole categories filed twice instead of products drawn one
+by one (a marketplace that lists all of its wall clocks under a gifts category too): the
+categories drawn at random until they hold SHARE of the products, each one's products
+stored again under the category whose mean vector is closest to its own.
 """
 
 from __future__ import annotations
@@ -52,22 +57,44 @@ from semcat.evaluation.render import confidence_section
 COPY = "#2"  # a second filing's id: the first's with this suffix
 
 
-def multi_filed(data: LabeledSet, share: float, seed: int = 0) -> LabeledSet:
-    """``data`` with a random ``share`` of its products filed a second time under the
-    category of their closest product filed elsewhere (module docstring)."""
+BY = ("product", "category")  # what --multi-filed draws: products one by one, or whole categories
+
+
+def multi_filed(data: LabeledSet, share: float, seed: int = 0, by: str = "product") -> LabeledSet:
+    """``data`` with ``share`` of its products filed a second time: drawn one by one, each
+    under the category of its closest product filed elsewhere, or ``by`` category, whole
+    categories under the one closest to each (module docstring)."""
     # cut at the category depth first: a copy filed under its neighbor's whole path would
     # also take the neighbor's product-name levels, and the detected depth with them
     depth = category_depth(data.labels(None)) or 1
     data = replace(data, paths=[tuple(p)[:depth] for p in data.paths])
     rng = np.random.default_rng(seed)
-    picks = np.sort(rng.choice(len(data), size=round(share * len(data)), replace=False))
     unit = data.vectors / np.linalg.norm(data.vectors, axis=1, keepdims=True)
     second: list[tuple[str, ...]] = []
-    for begin in range(0, len(picks), 512):
-        rows = picks[begin : begin + 512]
-        for row, sims in zip(rows, unit[rows] @ unit.T, strict=True):
-            order = np.argsort(-sims, kind="stable")
-            second.append(data.paths[next(j for j in order if data.paths[j] != data.paths[row])])
+    if by == "category":
+        names = sorted(set(data.paths))
+        where = {path: k for k, path in enumerate(names)}
+        of = np.array([where[p] for p in data.paths])
+        centroids = np.stack([unit[of == k].mean(axis=0) for k in range(len(names))])
+        centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+        sims = centroids @ centroids.T
+        np.fill_diagonal(sims, -np.inf)
+        drawn, size = [], 0
+        for k in rng.permutation(len(names)).tolist():
+            if size >= share * len(data):
+                break
+            drawn.append(k)
+            size += int((of == k).sum())
+        target = {k: names[int(np.argmax(sims[k]))] for k in drawn}
+        picks = np.flatnonzero(np.isin(of, drawn))
+        second = [target[int(of[row])] for row in picks]
+    else:
+        picks = np.sort(rng.choice(len(data), size=round(share * len(data)), replace=False))
+        for begin in range(0, len(picks), 512):
+            rows = picks[begin : begin + 512]
+            for row, sims in zip(rows, unit[rows] @ unit.T, strict=True):
+                order = np.argsort(-sims, kind="stable")
+                second.append(data.paths[next(j for j in order if data.paths[j] != data.paths[row])])
     copies = data.subset(picks)
     ids = [i + COPY for i in copies.ids]
     payloads = [
@@ -133,6 +160,12 @@ def main() -> None:
         default=None,
         help="file this share of the products a second time under a related category (module docstring)",
     )
+    parser.add_argument(
+        "--multi-filed-by",
+        choices=BY,
+        default="product",
+        help="draw the products filed twice one by one, or as whole categories (module docstring)",
+    )
     args = parser.parse_args()
     embedder = load_embedder(Settings())
     for name in args.datasets.split(","):
@@ -140,7 +173,7 @@ def main() -> None:
         if args.depth is not None:
             data = replace(data, paths=[tuple(p)[: args.depth] for p in data.paths])
         if args.multi_filed is not None:
-            data = multi_filed(data, args.multi_filed)
+            data = multi_filed(data, args.multi_filed, by=args.multi_filed_by)
         # every catalog scored down to its category depth (paths are cut there, as served)
         config = replace(eval_config(name, ("knn", "tfidf")), confidence=True, max_level=3, full_path=True)
         if args.calibration_folds is not None:
@@ -150,6 +183,7 @@ def main() -> None:
             ("" if args.depth is None else f"_depth{args.depth}")
             + ("" if args.calibration_folds is None else f"_folds{args.calibration_folds}")
             + ("" if args.multi_filed is None else f"_multi{round(100 * args.multi_filed)}")
+            + ("" if args.multi_filed is None or args.multi_filed_by == "product" else "_by_category")
         )
         out = RESULTS / ("confidence-" + name + suffix.replace("_", "-"))
         (result,) = run_evaluation([data], replace(config, plots=True), out, progress=True)
@@ -159,6 +193,7 @@ def main() -> None:
             + (f" --depth {args.depth}" if args.depth is not None else "")
             + (f" --calibration-folds {args.calibration_folds}" if args.calibration_folds is not None else "")
             + (f" --multi-filed {args.multi_filed}" if args.multi_filed is not None else "")
+            + (" --multi-filed-by category" if "by_category" in suffix else "")
         )
         markdown = "\n".join(
             [
@@ -168,6 +203,7 @@ def main() -> None:
                     ""
                     if args.multi_filed is None
                     else f", {args.multi_filed:.0%} of the products filed a second time under a related category"
+                    + (" (whole categories)" if args.multi_filed_by == "category" else "")
                 )
                 + f": {result['products']:,} products, {result['split']}. Command: `{command}` "
                 f"({seconds / 60:.0f} min). Reliability diagram: "

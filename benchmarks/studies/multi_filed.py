@@ -38,7 +38,9 @@ from semcat.evaluation import methods  # noqa: E402
 GROUPS = ("filed once", "copy stored", "copy held out too")
 
 
-def run(share: float, dataset: str = "flipkart1050", depth: int | None = None) -> list[dict[str, Any]]:
+def run(
+    share: float, dataset: str = "flipkart1050", depth: int | None = None, by: str = "product"
+) -> list[dict[str, Any]]:
     """confidence.py's run with ``--multi-filed share``, keeping each fold's held-out ids,
     true paths and predictions."""
     folds: list[dict[str, Any]] = []
@@ -56,12 +58,12 @@ def run(share: float, dataset: str = "flipkart1050", depth: int | None = None) -
             threshold = calibration.threshold(target)
             mine = calibration.ranked_confidence >= threshold if threshold is not None else []
             above[target] = (int(np.sum(mine)), int(np.sum(calibration.ranked_right[mine])))
-        folds[-1] |= {"auto": auto, "out_of_fold_above": above}
+        folds[-1] |= {"auto": auto, "out_of_fold_above": above, "near_duplicates": calibration.near_duplicates}
         return auto
 
     methods._predict, methods._auto_decisions = keep, keep_auto
     argv = sys.argv
-    sys.argv = ["confidence.py", "--datasets", dataset, "--multi-filed", str(share)]
+    sys.argv = ["confidence.py", "--datasets", dataset, "--multi-filed", str(share), "--multi-filed-by", by]
     if depth is not None:
         sys.argv += ["--depth", str(depth)]
     try:
@@ -83,8 +85,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=400)
     parser.add_argument("--dataset", default="flipkart1050")
     parser.add_argument("--depth", type=int, default=None)
+    parser.add_argument("--by", choices=protocol.BY, default="product")
     args = parser.parse_args()
-    folds = run(args.share, args.dataset, args.depth)
+    folds = run(args.share, args.dataset, args.depth, args.by)
     fold_of = {pid: k for k, f in enumerate(folds) for pid in f["ids"]}
     group, right, confidence = [], [], []
     for k, f in enumerate(folds):
@@ -94,11 +97,17 @@ def main() -> None:
             right.append(tuple(p.path) == tuple(truth)[: len(p.path)] and len(p.path) == len(truth))
             confidence.append(p.confidence or 0.0)
     g, ok, c = np.array(group), np.array(right), np.array(confidence)
-    print(f"\n{args.share:.0%} of {args.dataset} filed twice: {len(g):,} held-out products over the five folds")
+    print(
+        f"\n{args.share:.0%} of {args.dataset} filed twice (drawn by {args.by}): "
+        f"{len(g):,} held-out products over the five folds"
+    )
     print("| copy | products | right | mean confidence |\n|---|---|---|---|")
     for k, name in enumerate(GROUPS):
         mine = g == k
         print(f"| {name} | {mine.sum():,} | {ok[mine].mean():.1%} | {c[mine].mean():.3f} |")
+    print("\nnear-duplicates, per fold (learned on its training part):")
+    for k, f in enumerate(folds, start=1):
+        print(f"  fold {k}: {f['near_duplicates'].line()}")
     top = np.argsort(-c, kind="stable")[: args.top]
     wrong = top[~ok[top]]
     parts = ", ".join(f"{name} {int((g[wrong] == k).sum())}" for k, name in enumerate(GROUPS))

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -640,6 +640,8 @@ class Engine:
             "out_of_fold_accuracy": round(calibration.accuracy, 4),
             "products": calibration.products,
             "depth": calibration.depth,
+            # whether a stored copy's label decides for a new listing of the same product
+            "near_duplicates": asdict(calibration.near_duplicates) | {"summary": calibration.near_duplicates.line()},
         }
         if threshold is None:
             status["reason"] = f"no confidence reaches {target:.0%} precision on the store's own products"

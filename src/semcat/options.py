@@ -11,6 +11,9 @@ into one :class:`QueryOptions` (:meth:`QueryOptions.merged`) and the categorizer
 (:func:`semcat.categorize.build_categorizer`) reads nothing else. The evaluation and the
 benchmarks build their categorizers from the same object, so what they measure is what
 is served.
+
+Long module: the options, settings' groups and fixed recipes are declared here once, side
+by side, so that no default or limit has a second home.
 """
 
 from __future__ import annotations
@@ -389,6 +392,12 @@ class CalibrationRecipe:
     # from this many out-of-fold predictions on, the calibrators also read the levels above
     # theirs (fewer: the trees fit noise; docs/design-notes.md, "The levels above")
     levels_above_rows: int = 5_000
+    # near-duplicates are set aside (their label no longer decides for a copy) when, among
+    # the out-of-fold predictions they decided, those only the other neighbors' vote got
+    # right outnumber those only the near-duplicates got right by more than this many
+    # standard deviations of the difference (a one-sided sign test; docs/design-notes.md,
+    # "A catalog that files a product twice")
+    set_aside_z: float = 2.0
 
 
 DEFAULTS = QueryOptions()

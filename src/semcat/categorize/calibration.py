@@ -150,6 +150,70 @@ def path_features(per_level: Sequence[list[float]], level: int, depth: int, abov
     return [x for features in per_level[:level] for x in features] + [-1.0] * (width * (depth - level))
 
 
+@dataclass(frozen=True)
+class NearDuplicates:
+    """Whether a stored copy's label should decide for a new listing of the same product,
+    from the out-of-fold predictions the near-duplicates decided: how often they were
+    right, and how often the vote of the other neighbors would have been
+    (:func:`semcat.categorize.vote.set_aside`)."""
+
+    decided: int = 0  # out-of-fold predictions decided by near-duplicates, with other neighbors too
+    right_following: int = 0  # ... right with the near-duplicates' label
+    right_aside: int = 0  # ... right with the other neighbors' vote
+    set_aside: bool = False  # the near-duplicates are set aside when serving
+
+    def line(self) -> str:
+        """What was measured and chosen, in one line (``semcat info``)."""
+        if not self.decided:
+            return "near-duplicates decide for their copies (none decided a prediction out of fold)"
+        verdict = "set aside" if self.set_aside else "decide for their copies"
+        return (
+            f"near-duplicates {verdict}: of the {self.decided:,} out-of-fold predictions they decided, "
+            f"{self.right_following / self.decided:.0%} right following them, "
+            f"{self.right_aside / self.decided:.0%} with the other neighbors' vote"
+        )
+
+
+def duplicates_rule(
+    predictions: Sequence[Prediction], truths: Sequence[tuple[str, ...]], depth: int, options: QueryOptions
+) -> tuple[list[Prediction], NearDuplicates]:
+    """The out-of-fold ``predictions`` as the service will make them, and whether it sets
+    near-duplicates aside: only where the store's own products show that a copy's label is
+    wrong for a new listing more often than the other neighbors' vote (a catalog filing
+    one product under several categories), by a margin no fold's noise makes
+    (:attr:`CalibrationRecipe.set_aside_z`). Elsewhere, the predictions as they came."""
+    from semcat.categorize.vote import set_aside
+
+    if options.duplicate_threshold is None:
+        return list(predictions), NearDuplicates()
+    aside: dict[int, Prediction] = {}
+    following = only_following = only_aside = right_aside = 0
+    for i, p in enumerate(predictions):
+        if not p.near_duplicate:
+            continue
+        other = set_aside(
+            p,
+            duplicate_threshold=options.duplicate_threshold,
+            power=options.vote_power,
+            depth=options.depth or depth,
+            top_n=options.top_n,
+            uncertain_threshold=options.uncertain_threshold,
+        )
+        if other is None:
+            continue
+        aside[i] = other
+        a, b = tuple(p.path) == truths[i], tuple(other.path) == truths[i]
+        following += a
+        right_aside += b
+        only_following += a and not b
+        only_aside += b and not a
+    chosen = only_aside - only_following > CALIBRATION_RECIPE.set_aside_z * np.sqrt(only_aside + only_following)
+    record = NearDuplicates(len(aside), following, right_aside, bool(chosen))
+    if not chosen:
+        return list(predictions), record
+    return [aside.get(i, p) for i, p in enumerate(predictions)], record
+
+
 def support(prediction: Prediction, level: int) -> int:
     """Labeled neighbors (found by vectors) under the chosen category at ``level``: a
     category known from one product alone is never filed automatically."""
@@ -329,6 +393,7 @@ class Calibration:
     # per level, then for the path: how often a predicted category was right out of fold
     stats: list[CategoryRecord] = field(default_factory=list)
     levels_above: bool = False  # the calibrators read the levels above their own (path_features)
+    near_duplicates: NearDuplicates = field(default_factory=NearDuplicates)  # whether they decide, and why
     _precision: np.ndarray | None = field(default=None, repr=False)  # expected, of the top-n held-out, for each n
     _trees: Forest | None = field(default=None, repr=False)  # the models side by side, built on first use
 
@@ -426,7 +491,8 @@ class Calibration:
         return self.__dict__ | {"_precision": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state | {"_precision": None})
+        # a calibration saved before the near-duplicate rule was learned: they decide, as then
+        self.__dict__.update({"near_duplicates": NearDuplicates()} | state | {"_precision": None})
 
 
 @dataclass
@@ -605,6 +671,7 @@ def fit(
     right, neither wrong nor stopped early or late?)."""
     start = time.perf_counter()
     truths = [tuple(t)[:depth] for t in truths]
+    predictions, duplicates = duplicates_rule(predictions, truths, depth, options)
     power, near = options.vote_power, options.duplicate_threshold
     models: list[LevelModel] = []
     stats: list[CategoryRecord] = []
@@ -667,6 +734,7 @@ def fit(
         accuracy=float(right_path.mean()) if len(right_path) else 0.0,
         stats=stats,
         levels_above=above,
+        near_duplicates=duplicates,
     )
     calibration.seconds = time.perf_counter() - start
     return calibration

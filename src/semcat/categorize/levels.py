@@ -14,10 +14,14 @@ and a parent of others competes with its own children as "stop here".
 
 The vote stays the evidence and keeps its near-duplicate rule: when a stored copy of the
 query is among the neighbors, its label decides alone, so a relabel takes effect on the
-next request, before the head is retrained. A child the head does not know yet (added
-since it was trained) competes with its whole vote share; a parent the vote has no labeled
-neighbor under (the head moved the product to another subtree) gets a second vote
-restricted to that subtree, and where that finds nothing the head decides alone.
+next request, before the head is retrained. In a store whose own products show that rule
+wrong (a catalog filing one product under several categories, where the copy is the other
+filing), the head's calibration sets the copies aside and the other neighbors vote.
+
+A child the head does not know yet (added since it was trained) competes with its whole
+vote share; a parent the vote has no labeled neighbor under (the head moved the product to
+another subtree) gets a second vote restricted to that subtree, and where that finds
+nothing the head decides alone.
 """
 
 from __future__ import annotations
@@ -34,7 +38,15 @@ from semcat.catalog import PATH_JOIN
 from semcat.categorize.head import LinearHead
 from semcat.categorize.hybrid import MIXED_VOTE_SHARES, closeness, listed
 from semcat.categorize.prediction import CategoryScore, LevelScore, Prediction
-from semcat.categorize.vote import Categorizer, KnnCategorizer, QueryVectors, as_query_spaces, modality_of, within
+from semcat.categorize.vote import (
+    Categorizer,
+    KnnCategorizer,
+    QueryVectors,
+    as_query_spaces,
+    modality_of,
+    set_aside,
+    within,
+)
 from semcat.errors import EmptyIndexError
 from semcat.limits import MAX_CATEGORY_DEPTH
 from semcat.methods import KNN
@@ -85,9 +97,20 @@ class LevelwiseCategorizer:
         main = self.head.probabilities(queries, features)
         out: list[Prediction | None] = [None] * len(votes)
         walks: list[_Descent] = []
+        aside = self._sets_aside()
         for row, vote in enumerate(votes):
             if vote.near_duplicate:  # a stored copy's label decides, however recently changed
-                out[row] = listed(replace(vote, method=self.method), self.knn.top_n)
+                other = None
+                if aside and self.knn.duplicate_threshold is not None:  # ... unless the store shows it wrong
+                    other = set_aside(
+                        vote,
+                        duplicate_threshold=self.knn.duplicate_threshold,
+                        power=self.knn.power,
+                        depth=self.knn.depth,
+                        top_n=EVERY_PATH,
+                        uncertain_threshold=self.knn.uncertain_threshold,
+                    )
+                out[row] = listed(replace(other or vote, method=self.method), self.knn.top_n)
             else:
                 walks.append(_Descent(row, _mass(vote), closeness(vote)))
         if walks:
@@ -117,6 +140,14 @@ class LevelwiseCategorizer:
                 self.knn.top_n,
             )
         return [p for p in out if p is not None]
+
+    def _sets_aside(self) -> bool:
+        """Whether the head's calibration found that, in this store, a stored copy's label is
+        more often wrong for a new listing than its other neighbors' vote
+        (:func:`semcat.categorize.calibration.duplicates_rule`)."""
+        calibration = getattr(self.head, "calibration", None)
+        rule = getattr(calibration, "near_duplicates", None)
+        return bool(rule is not None and rule.set_aside)
 
     def _step(self, walks: list[_Descent], category: str | None, features: Any, main: np.ndarray) -> None:
         """Choose the next level of each walk, grouped by the parent they stand on: the

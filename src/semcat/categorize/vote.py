@@ -19,7 +19,7 @@ from semcat.errors import EmptyFilterError, EmptyIndexError, InvalidInputError
 from semcat.methods import KNN
 from semcat.options import DEFAULTS, QueryOptions
 from semcat.search.base import DEFAULT_SPACE, Hit, SearchFilter, VectorStore, present_rows
-from semcat.spaces import LEXICAL_SPACE, SPARSE_QUERY_SPACES
+from semcat.spaces import DENSE_SPACES, LEXICAL_SPACE, SPARSE_QUERY_SPACES
 
 QueryVectors = np.ndarray | Mapping[str, Any]  # one text array, or {space: dense array or sparse rows}
 
@@ -236,6 +236,39 @@ def decide(
         method=method,
         near_duplicate=near_duplicate,
     )
+
+
+def set_aside(
+    prediction: Prediction,
+    *,
+    duplicate_threshold: float,
+    power: float = DEFAULTS.vote_power,
+    depth: int | None = None,
+    top_n: int = DEFAULTS.top_n,
+    uncertain_threshold: float = DEFAULTS.uncertain_threshold,
+) -> Prediction | None:
+    """The answer to a query decided by near-duplicates, with the near-duplicates set
+    aside: the vote of its other labeled neighbors found by vectors (None: it has none).
+
+    For a store whose own products show that a stored copy's label is more often wrong
+    for a new listing of the same product than its other neighbors' vote (a catalog that
+    files one product under several categories: the copy is its other filing;
+    :func:`semcat.categorize.calibration.duplicates_rule`). The head is left out: it was
+    trained on the copy and answers with its label."""
+    mass: dict[tuple[str, ...], float] = defaultdict(float)
+    closest: dict[tuple[str, ...], float] = defaultdict(lambda: -1.0)
+    for n in prediction.neighbors:
+        if not n.category or n.space not in DENSE_SPACES or n.score >= duplicate_threshold:
+            continue
+        path = tuple(n.category.split(PATH_JOIN))[:depth] if depth else tuple(n.category.split(PATH_JOIN))
+        mass[path] += max(n.score, 0.0) ** power if power else 1.0
+        closest[path] = max(closest[path], n.score)
+    if not mass or sum(mass.values()) <= 0:
+        return None
+    aside = decide(
+        mass, top_n=top_n, uncertain_threshold=uncertain_threshold, neighbors=prediction.neighbors, tiebreak=closest
+    )
+    return replace(aside, method=prediction.method, modality=prediction.modality)
 
 
 class KnnCategorizer:

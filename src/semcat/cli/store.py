@@ -68,6 +68,8 @@ def info(
         how = "detected from the labels" if depth["detected"] else "set by SEMCAT_PREDICT_DEPTH"
         out.print(f"depth:    {depth['value'] or '-'} levels predicted ({how})", markup=False)
         out.print(f"auto-file: {confidence_line(data['confidence'])}", markup=False)
+        if data["confidence"].get("near_duplicates", {}).get("set_aside"):
+            out.print(f"          {data['confidence']['near_duplicates']['summary']}", markup=False)
         out.print(f"audit:    {audit_line(data['audit'])}", markup=False)
         if data["audit"]["per_main"]:
             worst = ", ".join(f"{main} {count}" for main, count in list(data["audit"]["per_main"].items())[:5])
