@@ -113,7 +113,9 @@ class QueryOptions:
         8.0, "Neighbor weight = max(similarity, 0) ** vote_power (0: one vote each; 8 was chosen by 5-fold CV)."
     )
     duplicate_threshold: Annotated[float, Field(ge=0.0, le=1.0)] | None = option(
-        0.95, "Neighbors at least this similar are near-duplicates: when any exist, only they vote (unset: off)."
+        0.95,
+        "Neighbors at least this similar are near-duplicates: when any exist, only they vote (unset: off), unless "
+        "the store's own products show their label wrong for a new listing (then the other neighbors vote).",
     )
     lexical_weight: Share = option(
         0.5,

@@ -417,8 +417,9 @@ class Ready(BaseModel):
     confidence: dict[str, Any] = Field(
         default_factory=dict,
         description="The auto-file decision: target precision, the confidence threshold learned for it, the share "
-        "of the store's labeled products it files automatically (out of fold) and how often those were right, or "
-        "why everything goes to review.",
+        "of the store's labeled products it files automatically (out of fold) and how often those were right, "
+        "whether a stored copy's label decides for a new listing of the same product ('near_duplicates'), or why "
+        "everything goes to review.",
     )
     audit: dict[str, Any] = Field(
         default_factory=dict,
