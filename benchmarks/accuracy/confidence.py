@@ -134,7 +134,7 @@ def verdict(result: dict) -> str:
     realized = ", ".join(f"{float(t):.0%}: {r['precision']:.4f}" for t, r in auto.items() if r["precision"] is not None)
     return (
         f"Coverage at 99% precision, {where}: semcat {ours:.1%}, calibrated TF-IDF + SVM {svm:.1%} "
-        f"({100 * (ours - svm):+.1f} points). semcat's ECE per level: {eces}. Realized precision of `auto` "
+        f"({100 * (ours - svm):+.2f} points). semcat's ECE per level: {eces}. Realized precision of `auto` "
         f"per target: {realized}."
     )
 
