@@ -11,7 +11,7 @@ from tests.conftest import HashEmbedder
 from tests.unit.test_confidence import WORDS, catalog
 
 from semcat.catalog import PATH_JOIN, Product
-from semcat.categorize.calibration import duplicates_rule
+from semcat.categorize.calibration import Calibration, duplicates_rule, fit
 from semcat.categorize.prediction import LevelScore, Neighbor, Prediction
 from semcat.config import Settings
 from semcat.engine import Engine
@@ -92,3 +92,17 @@ def test_copies_are_set_aside_only_on_evidence_beyond_noise(aside_wins: int, fol
     assert rule.set_aside == chosen and rule.decided == aside_wins + following_wins
     assert (rule.right_following, rule.right_aside) == (following_wins, aside_wins)
     assert [p.category for p in served] == (["Clocks"] * len(predictions) if chosen else ["Gifts"] * len(predictions))
+
+
+def test_a_calibration_saved_before_the_rule_loads_with_the_copies_deciding() -> None:
+    """A head saved by an earlier release has no rule: after an upgrade its store answers
+    as before (the copies decide) until the head is retrained."""
+    import pickle
+
+    calibration = fit([_copy_decided("Gifts", "Clocks") for _ in range(30)], [("Clocks",)] * 30, 1, QueryOptions(), 30)
+    assert calibration.near_duplicates.set_aside
+    state = calibration.__getstate__()
+    del state["near_duplicates"]
+    old = Calibration.__new__(Calibration)
+    old.__setstate__(state)
+    assert not pickle.loads(pickle.dumps(old)).near_duplicates.set_aside
