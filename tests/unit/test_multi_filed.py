@@ -106,3 +106,17 @@ def test_a_calibration_saved_before_the_rule_loads_with_the_copies_deciding() ->
     old = Calibration.__new__(Calibration)
     old.__setstate__(state)
     assert not pickle.loads(pickle.dumps(old)).near_duplicates.set_aside
+
+
+def test_evaluate_says_where_copies_were_set_aside(tmp_path: Path) -> None:
+    """`semcat evaluate` on a catalog that files products twice says in how many training
+    parts the copies were set aside; on a plain catalog it says nothing of it."""
+    from tests.unit.test_confidence import _evaluate
+
+    (result,) = _evaluate(filed_twice(), tmp_path / "twice")
+    aside, parts = result["confidence"]["near_duplicates_set_aside"]["knn@10"]
+    assert parts == 3 and aside >= 2
+    assert f"near-duplicates set aside in {aside} of 3 training parts" in (tmp_path / "twice" / "report.md").read_text()
+    (plain,) = _evaluate(catalog(16), tmp_path / "plain")
+    assert plain["confidence"]["near_duplicates_set_aside"]["knn@10"] == [0, 3]
+    assert "near-duplicates set aside" not in (tmp_path / "plain" / "report.md").read_text()

@@ -61,6 +61,9 @@ class MethodRun:
     auto: dict[float, list[bool]] | None = None
     # asked for a confidence the served engine does not calibrate on this training part: why
     confidence_note: str | None = None
+    # whether the training part's calibration set near-duplicates aside (a catalog filing
+    # one product under several categories; semcat.categorize.calibration.duplicates_rule)
+    copies_set_aside: bool | None = None
 
 
 AUTO_TARGETS = (0.9, 0.95, 0.98, 0.99)  # the precision targets the evaluation reports the auto decision at
@@ -145,6 +148,7 @@ def knn(
         level_confidence=[[lv.confidence or 0.0 for lv in p.levels] for p in predictions] if calibration else None,
         auto=_auto_decisions(calibration, predictions) if calibration is not None else None,
         confidence_note=note,
+        copies_set_aside=None if calibration is None else calibration.near_duplicates.set_aside,
     )
 
 

@@ -146,16 +146,23 @@ def confidence_section(result: dict[str, Any]) -> list[str]:
 
     depth = result["confidence"].get("category_depth")
     note = f" Paths cut at the labels' category depth ({depth} levels), as served." if depth else ""
-    missing = [
+    notes = [
         f"- {name}: no confidence, as served: {why}"
         for name, why in result["confidence"].get("not_calibrated", {}).items()
+    ]
+    # said only where it happened: the catalog files one product under several categories
+    notes += [
+        f"- {name}: near-duplicates set aside in {aside} of {parts} training parts (their own products showed a "
+        "stored copy's label wrong for a new listing more often than the other neighbors' vote)"
+        for name, (aside, parts) in result["confidence"].get("near_duplicates_set_aside", {}).items()
+        if aside
     ]
     return [
         f"Confidence ({result['model']}; semcat calibrated on each training part, TF-IDF + SVM by "
         f"CalibratedClassifierCV).{note}",
         "",
         *table(result["confidence"]),
-        *(["", *missing] if missing else []),
+        *(["", *notes] if notes else []),
     ]
 
 

@@ -229,6 +229,7 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
     confidences: dict[tuple[str, int | None], list[Any]] = {}  # per run: each product's confidence(s)
     autos: dict[str, dict[float, list[bool]]] = {}
     uncalibrated: dict[str, str] = {}  # a method whose confidence a training part did not calibrate: why
+    set_aside: dict[str, list[bool]] = {}  # per method, per training part: were near-duplicates set aside?
     timing: dict[str, list[float]] = {n: [0.0, 0.0] for n in names}
     leaks: dict[str, int] = dict.fromkeys(names, 0)
     bar = None
@@ -249,6 +250,8 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
                 timing[name][0] += run.fit_seconds
                 timing[name][1] += run.predict_seconds
                 leaks[name] += run.leaks
+                if run.copies_set_aside is not None:
+                    set_aside.setdefault(name, []).append(run.copies_set_aside)
             for row, path in zip(test_idx, run.predicted, strict=True):
                 oof[(name, level)][row] = path
             if run.confidence_note is not None:
@@ -314,7 +317,12 @@ def evaluate_set(data: LabeledSet, config: EvalConfig, progress: bool = True) ->
     autos = {name: filed for name, filed in autos.items() if name not in uncalibrated}
     if confidences or uncalibrated:
         report = confidence_report(confidences, oof, autos, names, levels, tested, true_paths, config)
-        out_confidence = report | {"category_depth": served_depth, "not_calibrated": uncalibrated}
+        out_confidence = report | {
+            "category_depth": served_depth,
+            "not_calibrated": uncalibrated,
+            # per method: in how many training parts the copies were set aside, of how many
+            "near_duplicates_set_aside": {name: [sum(parts), len(parts)] for name, parts in set_aside.items()},
+        }
     truth = cut(truth_paths, config.level)
     best = max(names, key=lambda n: results[n]["accuracy"])
     best_pred = cut(scored(best, config.level)[1], config.level)
