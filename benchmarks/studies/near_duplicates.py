@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,11 +39,8 @@ import confidence as protocol  # noqa: E402
 
 from _common import catalog, embedded  # noqa: E402
 from semcat.catalog import PATH_JOIN  # noqa: E402
-from semcat.categorize.builder import QueryRows, build_categorizer  # noqa: E402
-from semcat.categorize.calibration import _folds  # noqa: E402
+from semcat.categorize.calibration import Labeled, _folds, predict_part  # noqa: E402
 from semcat.categorize.depth import category_depth  # noqa: E402
-from semcat.categorize.head import LinearHead  # noqa: E402
-from semcat.categorize.scratch import scratch_store  # noqa: E402
 from semcat.config import Settings  # noqa: E402
 from semcat.embedding import load_embedder  # noqa: E402
 from semcat.options import HEAD_DEFAULTS, QueryOptions  # noqa: E402
@@ -53,50 +49,9 @@ VOTE = sys.modules["semcat.categorize.vote"]  # the package re-exports a functio
 WAYS = ("follow", "set aside", "retrained without", "rule off", "vote without, head kept")
 
 
-class Catalog:
-    """The labeled products, their vectors and word rows, and a categorizer over any part."""
-
-    def __init__(self, data: Any, options: QueryOptions) -> None:
-        self.labels = [PATH_JOIN.join(p) for p in data.paths]
-        self.texts, self.dense = data.texts, data.vectors.astype(np.float32)
-        self.options = options
-        self.rows = QueryRows()
-        self.words = self.rows.encoder("word").encode(list(self.texts))
-        self.chars = self.rows.encoder("char").encode(list(self.texts)) if HEAD_DEFAULTS.chars else None
-
-    def predict(self, train: np.ndarray, test: np.ndarray, options: QueryOptions | None = None) -> list[Any]:
-        options = options or self.options
-        with tempfile.TemporaryDirectory(prefix="semcat-near-") as tmp:
-            labels = [self.labels[i] for i in train]
-            store = scratch_store(
-                Path(tmp),
-                self.dense[train],
-                labels,
-                [self.texts[i] for i in train],
-                [self.words[i] for i in train],
-                ids=[str(i) for i in train.tolist()],
-            )
-            try:
-                head = LinearHead(
-                    self.dense[train],
-                    [self.words[i] for i in train],
-                    labels,
-                    chars=None if self.chars is None else [self.chars[i] for i in train],
-                    c=HEAD_DEFAULTS.c,
-                    levels=HEAD_DEFAULTS.levels,
-                    max_products=HEAD_DEFAULTS.max_products,
-                )
-                categorizer = build_categorizer(store, options, head=head)
-                queries = self.rows.add(
-                    self.dense[test],
-                    [self.texts[i] for i in test],
-                    options,
-                    store_sparse=store.meta.sparse,
-                    head_chars=self.chars is not None,
-                )
-                return categorizer.predict(queries)
-            finally:
-                store.close()
+def predict(products: Labeled, train: np.ndarray, test: np.ndarray, options: QueryOptions) -> list[Any]:
+    """``test``'s predictions by the default categorizer over a store and head of ``train``."""
+    return [p for _, p in predict_part(products, train, test, options, HEAD_DEFAULTS)]
 
 
 def without_copies_voting() -> Any:
@@ -132,7 +87,8 @@ def main() -> None:
     options = replace(QueryOptions(), depth=max(len(p) for p in data.paths))
     threshold = options.duplicate_threshold
     assert threshold is not None
-    products = Catalog(data, options)
+    labels = [PATH_JOIN.join(p) for p in data.paths]
+    products = Labeled.of(data.vectors.astype(np.float32), data.texts, labels, options, HEAD_DEFAULTS)
     unit = products.dense / np.linalg.norm(products.dense, axis=1, keepdims=True)
     right = dict.fromkeys(WAYS, 0)
     group = overall = 0
@@ -143,18 +99,19 @@ def main() -> None:
         mine = test[has]
         if not len(mine):
             continue
-        follow = products.predict(train, test)
+        follow = predict(products, train, test, options)
         overall += sum(p.category == products.labels[i] for i, p in zip(test.tolist(), follow, strict=True))
         follow = [follow[j] for j in np.flatnonzero(has)]
         aside = [
             VOTE.set_aside(p, duplicate_threshold=threshold, power=options.vote_power, depth=options.depth) or p
             for p in follow
         ]
-        retrained = products.predict(np.setdiff1d(train, train[np.unique(np.nonzero(sims >= threshold)[1])]), mine)
-        off = products.predict(train, mine, replace(options, duplicate_threshold=None))
+        copies = train[np.unique(np.nonzero(sims >= threshold)[1])]
+        retrained = predict(products, np.setdiff1d(train, copies), mine, options)
+        off = predict(products, train, mine, replace(options, duplicate_threshold=None))
         original, VOTE.tally = VOTE.tally, without_copies_voting()
         try:
-            head_kept = products.predict(train, mine)
+            head_kept = predict(products, train, mine, options)
         finally:
             VOTE.tally = original
         for way, answers in zip(WAYS, (follow, aside, retrained, off, head_kept), strict=True):

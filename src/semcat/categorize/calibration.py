@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ import numpy as np
 
 from semcat.catalog import PATH_JOIN
 from semcat.categorize.prediction import LevelScore, Prediction
+from semcat.categorize.vote import set_aside, weight
 from semcat.errors import EmptyIndexError
 from semcat.options import CALIBRATION_DEFAULTS, CALIBRATION_RECIPE, HeadOptions, QueryOptions
 from semcat.spaces import DENSE_SPACES
@@ -106,7 +107,7 @@ def level_features(prediction: Prediction, level: int, power: float, duplicate_t
     best = max(top, default=lv.score)
     margin = (lv.score - runner) / best if best > 0 else 0.0
     dense = [n for n in prediction.neighbors if n.category and n.space in DENSE_SPACES]
-    weights = np.array([max(n.score, 0.0) ** power if power else 1.0 for n in dense], dtype=np.float64)
+    weights = np.array([weight(n.score, power) for n in dense], dtype=np.float64)
     agreeing = np.array([_under(n.category, chosen) for n in dense], dtype=bool)
     total = float(weights.sum())
     agree = float(weights[agreeing].sum() / total) if total > 0 else 0.0
@@ -182,8 +183,6 @@ def duplicates_rule(
     wrong for a new listing more often than the other neighbors' vote (a catalog filing
     one product under several categories), by a margin no fold's noise makes
     (:attr:`CalibrationRecipe.set_aside_z`). Elsewhere, the predictions as they came."""
-    from semcat.categorize.vote import set_aside
-
     if options.duplicate_threshold is None:
         return list(predictions), NearDuplicates()
     aside: dict[int, Prediction] = {}
@@ -754,6 +753,85 @@ def _folds(labels: Sequence[str], folds: int, seed: int) -> list[np.ndarray]:
     return [test for _, test in split]
 
 
+@dataclass
+class Labeled:
+    """Labeled products as a fold's store, head and queries read them (their word and
+    character rows encoded once for every fold)."""
+
+    dense: np.ndarray
+    texts: list[str]
+    labels: list[str]
+    rows: Any  # semcat.categorize.builder.QueryRows: the encoders and the query rows
+    words: Any
+    chars: Any  # None: the head reads no character n-grams
+
+    @classmethod
+    def of(
+        cls, dense: np.ndarray, texts: Sequence[str], labels: Sequence[str], options: QueryOptions, head: HeadOptions
+    ) -> Labeled:
+        from semcat.categorize.builder import QueryRows
+
+        rows = QueryRows()
+        words = rows.encoder("word").encode(list(texts))
+        chars = rows.encoder("char").encode(list(texts)) if options.uses_head and head.chars else None
+        return cls(dense, list(texts), list(labels), rows, words, chars)
+
+
+def predict_part(
+    products: Labeled,
+    train: np.ndarray,
+    test: np.ndarray,
+    options: QueryOptions,
+    head_options: HeadOptions,
+    batch: int = 1024,
+) -> Iterator[tuple[int, Prediction]]:
+    """Each ``test`` row's prediction by the service's categorizer (``options``) over a
+    flat store of the ``train`` rows, with a linear head trained on them, as they come (a
+    batch at a time)."""
+    from semcat.categorize.builder import build_categorizer
+    from semcat.categorize.head import LinearHead
+    from semcat.categorize.scratch import scratch_store
+
+    dense, texts, labels, words, chars = products.dense, products.texts, products.labels, products.words, products.chars
+    with tempfile.TemporaryDirectory(prefix="semcat-calibration-") as tmp:
+        store = scratch_store(
+            Path(tmp),
+            dense[train],
+            [labels[i] for i in train],
+            [texts[i] for i in train],
+            [words[i] for i in train] if options.lexical_weight > 0 else None,
+            ids=[str(i) for i in train.tolist()],  # a neighbor's id is its row: the audit reads it
+        )
+        try:
+            head = None
+            if options.uses_head:
+                try:
+                    head = LinearHead(
+                        dense[train],
+                        [words[i] for i in train],
+                        [labels[i] for i in train],
+                        chars=None if chars is None else [chars[i] for i in train],
+                        c=head_options.c,
+                        levels=head_options.levels,
+                        max_products=head_options.max_products,
+                    )
+                except EmptyIndexError as exc:  # one main category in this part: the vote alone
+                    log.info("calibration: no head for a part (%s)", exc)
+            categorizer = build_categorizer(store, options, head=head)
+            for begin in range(0, len(test), batch):
+                part = test[begin : begin + batch]
+                queries = products.rows.add(
+                    dense[part],
+                    [texts[i] for i in part],
+                    options,
+                    store_sparse=store.meta.sparse,
+                    head_chars=chars is not None,
+                )
+                yield from zip(part.tolist(), categorizer.predict(queries), strict=True)
+        finally:
+            store.close()
+
+
 def out_of_fold(
     dense: np.ndarray,
     texts: Sequence[str],
@@ -766,61 +844,17 @@ def out_of_fold(
     progress: Callable[[str], None] | None = None,
     keep: Callable[[int, Prediction], Prediction] | None = None,
 ) -> list[Prediction]:
-    """Each labeled product categorized without its own fold: the service's categorizer
-    (``options``) over a flat store of the other folds, with a linear head trained on them.
-    ``keep(row, prediction)``: what to keep of each prediction as it comes (the audit keeps
-    a few of its long lists of alternatives)."""
-    from semcat.categorize.builder import QueryRows, build_categorizer
-    from semcat.categorize.head import LinearHead
-    from semcat.categorize.scratch import scratch_store
-
-    rows = QueryRows()
-    words = rows.encoder("word").encode(list(texts))
-    chars = rows.encoder("char").encode(list(texts)) if options.uses_head and head_options.chars else None
+    """Each labeled product categorized without its own fold (:func:`predict_part` over the
+    other folds). ``keep(row, prediction)``: what to keep of each prediction as it comes
+    (the audit keeps a few of its long lists of alternatives)."""
+    products = Labeled.of(dense, texts, labels, options, head_options)
     out: list[Prediction | None] = [None] * len(labels)
-    labels = list(labels)
-    for number, test in enumerate(_folds(labels, folds, seed), start=1):
+    for number, test in enumerate(_folds(products.labels, folds, seed), start=1):
         if progress is not None:
             progress(f"fold {number}/{folds}")
         train = np.setdiff1d(np.arange(len(labels)), test)
-        with tempfile.TemporaryDirectory(prefix="semcat-calibration-") as tmp:
-            store = scratch_store(
-                Path(tmp),
-                dense[train],
-                [labels[i] for i in train],
-                [texts[i] for i in train],
-                [words[i] for i in train] if options.lexical_weight > 0 else None,
-                ids=[str(i) for i in train.tolist()],  # a neighbor's id is its row: the audit reads it
-            )
-            try:
-                head = None
-                if options.uses_head:
-                    try:
-                        head = LinearHead(
-                            dense[train],
-                            [words[i] for i in train],
-                            [labels[i] for i in train],
-                            chars=None if chars is None else [chars[i] for i in train],
-                            c=head_options.c,
-                            levels=head_options.levels,
-                            max_products=head_options.max_products,
-                        )
-                    except EmptyIndexError as exc:  # one main category in this fold: the vote alone
-                        log.info("calibration: no head for fold %d (%s)", number, exc)
-                categorizer = build_categorizer(store, options, head=head)
-                for begin in range(0, len(test), batch):
-                    part = test[begin : begin + batch]
-                    queries = rows.add(
-                        dense[part],
-                        [texts[i] for i in part],
-                        options,
-                        store_sparse=store.meta.sparse,
-                        head_chars=chars is not None,
-                    )
-                    for i, prediction in zip(part.tolist(), categorizer.predict(queries), strict=True):
-                        out[i] = prediction if keep is None else keep(i, prediction)
-            finally:
-                store.close()
+        for i, prediction in predict_part(products, train, test, options, head_options, batch):
+            out[i] = prediction if keep is None else keep(i, prediction)
     missing = sum(p is None for p in out)
     if missing:  # every product is in exactly one fold: a bug, not an input problem
         raise RuntimeError(f"calibration: {missing} labeled products got no out-of-fold prediction")

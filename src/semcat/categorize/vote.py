@@ -48,6 +48,12 @@ class Vote:
         return {p: m / total for p, m in self.mass.items()} if total > 0 else {}
 
 
+def weight(similarity: float, power: float) -> float:
+    """A labeled neighbor's weight in the vote: ``max(similarity, 0) ** power`` (``power=0``:
+    one vote each)."""
+    return max(similarity, 0.0) ** power if power else 1.0
+
+
 def tally(
     hits: Sequence[Hit],
     *,
@@ -77,8 +83,7 @@ def tally(
     if near:
         voters = near
     paths = [tuple(h.payload["category_levels"][:depth] if depth else h.payload["category_levels"]) for h in voters]
-    weights = np.array([max(h.score, 0.0) for h in voters], dtype=np.float64)
-    weights = np.ones_like(weights) if power == 0 else weights**power
+    weights = np.array([weight(h.score, power) for h in voters], dtype=np.float64)
     if weights.sum() <= 0:
         weights = np.ones_like(weights)
     for path, w, h in zip(paths, weights, voters, strict=True):
@@ -261,7 +266,7 @@ def set_aside(
         if not n.category or n.space not in DENSE_SPACES or n.score >= duplicate_threshold:
             continue
         path = tuple(n.category.split(PATH_JOIN))[:depth] if depth else tuple(n.category.split(PATH_JOIN))
-        mass[path] += max(n.score, 0.0) ** power if power else 1.0
+        mass[path] += weight(n.score, power)
         closest[path] = max(closest[path], n.score)
     if not mass or sum(mass.values()) <= 0:
         return None
