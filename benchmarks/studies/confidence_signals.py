@@ -48,6 +48,11 @@ calibrators of their own level only, ``own level``):
   seller's template count as one): the effective count of the agreeing and of the other
   dense neighbors (n^2 / the sum of their pairwise cosines) and the agreeing ones' mean
   pairwise cosine; ``levels-above diversity``: with the levels above.
+- ``wide``: the label mix of a wider neighborhood than the vote's ten: of the 50 nearest
+  labeled products (dense cosine, brute force over the training part; for an out-of-fold
+  prediction among the rows outside its fold), the share under the chosen category, the
+  same among those past the tenth, and the normalized entropy of their categories at the
+  level; ``levels-above wide``: with the levels above.
 """
 
 from __future__ import annotations
@@ -343,6 +348,53 @@ def diversity(run: dict) -> Features:
     return features
 
 
+WIDE = 50  # neighbors the wide variant reads (the vote reads the categorizer's k)
+
+
+def wide_neighbors(run: dict) -> dict[int, np.ndarray]:
+    """The :data:`WIDE` nearest training rows (dense cosine) of every prediction's product:
+    for an out-of-fold prediction among the rows outside its fold, for a held-out one among
+    all training rows (what a store of those rows would return). Keyed by ``id(prediction)``."""
+    data, train = training_part(run["seed"])
+    vectors = np.asarray(data.vectors[train], dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    labels = [PATH_JOIN.join(t) for t in run["train"]]
+    out: dict[int, np.ndarray] = {}
+    for test in cal._folds(labels, FOLDS, 0):  # out_of_fold's folds (seed 0)
+        sims = vectors[test] @ vectors.T
+        sims[:, test] = -np.inf
+        top = np.argsort(-sims, axis=1)[:, :WIDE]
+        for row, near in zip(test.tolist(), top, strict=True):
+            out[id(run["oof"][row])] = near
+    _, test_rows = sample_split([p[0] for p in data.paths], PRODUCTS, run["seed"])
+    held = np.asarray(data.vectors[test_rows], dtype=np.float32)
+    held /= np.linalg.norm(held, axis=1, keepdims=True)
+    top = np.argsort(-(held @ vectors.T), axis=1)[:, :WIDE]
+    for prediction, near in zip(run["held"], top, strict=True):
+        out[id(prediction)] = near
+    return out
+
+
+def wide(run: dict) -> Features:
+    """The label mix of a wider neighborhood than the vote's: of the :data:`WIDE` nearest
+    labeled products, the share under the chosen category (all of them, and those past the
+    vote's ten), and the normalized entropy of their categories at the level (a region the
+    catalog files both ways, which ten neighbors from one seller can hide)."""
+    near = wide_neighbors(run)
+    train = run["train"]
+
+    def features(prediction: Prediction, level: int, power: float, near_t: float | None) -> list[float]:
+        chosen = tuple(prediction.levels[level - 1].category.split(PATH_JOIN))
+        rows = near[id(prediction)]
+        under = np.array([tuple(train[r][:level]) == chosen for r in rows])
+        _, counts = np.unique([PATH_JOIN.join(train[r][:level]) for r in rows], return_counts=True)
+        share = counts / counts.sum()
+        entropy = float(-(share * np.log(share)).sum() / np.log(len(rows)))
+        return [*SHIPPED(prediction, level, power, near_t), float(under.mean()), float(under[10:].mean()), entropy]
+
+    return features
+
+
 def levels_above(inner: Features, names: Sequence[str] | None = None) -> Features:
     """``inner``'s features at the level, then, of each level above it, all of them
     (``names`` None) or those named in :data:`~semcat.categorize.calibration.FEATURES`; -1
@@ -422,6 +474,8 @@ VARIANTS: dict[str, Callable[[dict], Features] | None] = {
     "levels-above text-risk x2": lambda run: levels_above(text_risk(run, 2)),
     "diversity": diversity,
     "levels-above diversity": lambda run: levels_above(diversity(run)),
+    "wide": wide,
+    "levels-above wide": lambda run: levels_above(wide(run)),
 }
 
 
