@@ -27,9 +27,15 @@ DATASETS = {
 def catalog(name: str) -> list:
     """The labeled products of a shared catalog as the accuracy studies read them; besides
     :data:`DATASETS`, ``flipkart20k``: product names only, the full category tree, rows
-    whose tree is only the product name (depth 1) dropped."""
+    whose tree is only the product name (depth 1) dropped; ``pricerunner``: offer titles
+    under their one-level category (many offers per product, from different shops)."""
     from semcat.catalog import ColumnMap, Product, read_catalog
 
+    if name == "pricerunner":
+        return read_catalog(
+            dataset("pricerunner-35k", "pricerunner_aggregate.csv"),
+            ColumnMap(id="product_id", title="product_title", category=["category_label"]),
+        ).products
     if name != "flipkart20k":
         folder, file = DATASETS[name]
         return read_catalog(dataset(folder, file)).products

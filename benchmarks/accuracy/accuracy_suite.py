@@ -30,7 +30,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import RESULTS, catalog, dataset, embedded, machine, update_doc_section, write_result
-from semcat.catalog import ColumnMap, read_catalog
+from semcat.catalog import read_catalog
 from semcat.config import Settings
 from semcat.embedding import load_embedder
 from semcat.evaluation import EvalConfig, LabeledSet, run_evaluation
@@ -89,8 +89,7 @@ def flipkart20k(embedder) -> list[dict]:
 
 def pricerunner(embedder) -> list[dict]:
     path = dataset("pricerunner-35k", "pricerunner_aggregate.csv")
-    report = read_catalog(path, ColumnMap(id="product_id", title="product_title", category=["category_label"]))
-    data = embedded("pricerunner", report.products, embedder)
+    data = embedded("pricerunner", catalog("pricerunner"), embedder)
     result = run("pricerunner", data, EvalConfig(level=1, ari_seeds=(0, 1, 2)), "category")
     clusters: dict[str, str] = {}
     with path.open(encoding="utf-8", newline="") as fh:

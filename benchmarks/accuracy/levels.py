@@ -36,6 +36,7 @@ LABELS = {
     "cdiscount": "cdiscount-50k (French; title, brand, description; 3 levels)",
     "flipkart20k": "flipkart-20k (product names only; levels 1 and 2: its deeper levels name brands and products)",
     "flipkart1050": "flipkart-1050 (title, brand, description)",
+    "pricerunner": "pricerunner-35k (offer titles from 306 shops, many offers per product; one level, 10 categories)",
 }
 # how deep each catalog is scored: flipkart-20k's trees go on to brand and product names
 # (thousands of one-product "classes" a flat SVM would take hours to fit)
