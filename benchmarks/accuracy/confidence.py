@@ -1,6 +1,7 @@
 """Confidence a catalog team can act on: coverage at a precision, calibration, the auto decision.
 
     .venv/bin/python benchmarks/accuracy/confidence.py [--datasets flipkart1050,flipkart20k,cdiscount]
+    .venv/bin/python benchmarks/accuracy/confidence.py --datasets pricerunner   # a fourth catalog, 7 min
 
 Stratified 5-fold CV, seed 0, MiniLM vectors of the default text (cached under
 benchmarks/.cache): ``semcat evaluate --cv 5 --seed 0 --level all``'s protocol with the
