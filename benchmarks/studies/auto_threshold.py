@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/studies/auto_threshold.py --datasets flipkart1050,flipkart20k,cdiscount
     .venv/bin/python benchmarks/studies/auto_threshold.py --datasets "" --cli-seeds 42,7,0
+    .venv/bin/python benchmarks/studies/auto_threshold.py --datasets cdiscount --errors-at 0.58,0.63
 
 Runs ``benchmarks/accuracy/confidence.py``'s protocol per catalog (stratified 5-fold CV,
 seed 0, the default categorizer as served; it also writes that benchmark's table) and keeps,
@@ -12,6 +13,8 @@ whether the path was right. Cached under ``benchmarks/.cache/auto-threshold-<cat
 (cdiscount-50k: about 70 minutes to build). Then each threshold rule is applied to every
 fold and the realized precision and filed share reported per target. ``--cli-seeds``: the
 same on the cdiscount 10k CLI protocol's splits (``confidence_signals.py``'s cache).
+``--errors-at SHARES``: the wrong paths among that share of the most confident held-out
+products, pooled over the folds, against how many 99% precision allows there.
 """
 
 from __future__ import annotations
@@ -139,6 +142,21 @@ def report(name: str, folds: list[dict[str, Any]]) -> None:
         print(f"{name} {rule}: " + " | ".join(cells), flush=True)
 
 
+def errors_at(name: str, folds: list[dict[str, Any]], shares: list[float], precision: float = 0.99) -> None:
+    """The wrong paths among the most confident held-out products (pooled over the folds, as
+    the coverage columns are) at each share, against how many ``precision`` allows there."""
+    confidence = np.concatenate([f["confidence"] for f in folds])
+    right = np.concatenate([f["right"] for f in folds])[np.argsort(-confidence, kind="stable")]
+    for share in shares:
+        top = round(share * len(right))
+        wrong = top - int(right[:top].sum())
+        print(
+            f"{name}: the {share:.0%} most confident ({top:,}) hold {wrong:,} wrong paths; "
+            f"{precision:.0%} precision allows {int(top * (1 - precision) + 1e-9):,}",
+            flush=True,
+        )
+
+
 def cli_fold(seed: int) -> dict[str, Any]:
     """The cdiscount 10k CLI protocol's split ``seed`` as one fold (confidence_signals.py's
     cached out-of-fold and held-out predictions, calibrated as shipped)."""
@@ -163,7 +181,13 @@ def main() -> None:
     parser.add_argument(
         "--cli-seeds", default="", help="also the cdiscount 10k CLI protocol's splits (confidence_signals.py's cache)"
     )
+    parser.add_argument(
+        "--errors-at",
+        default="",
+        help="also the wrong paths among the most confident held-out products at these shares (e.g. 0.58,0.63)",
+    )
     args = parser.parse_args()
+    shares = [float(x) for x in filter(None, args.errors_at.split(","))]
     for seed in filter(None, args.cli_seeds.split(",")):
         report(f"cdiscount 10k CLI seed {seed}", [cli_fold(int(seed))])
     extra = [] if args.depth is None else ["--depth", str(args.depth)]
@@ -171,6 +195,8 @@ def main() -> None:
         suffix = "" if args.depth is None else f"-depth{args.depth}"
         folds = pickled(f"auto-threshold-{name}{suffix}", lambda name=name: build(name, extra))
         report(name + suffix, folds)
+        if shares:
+            errors_at(name + suffix, folds, shares)
 
 
 if __name__ == "__main__":
