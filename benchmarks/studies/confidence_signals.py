@@ -80,6 +80,7 @@ from semcat.catalog import PATH_JOIN
 from semcat.categorize.prediction import Prediction
 from semcat.config import Settings
 from semcat.embedding import load_embedder
+from semcat.embedding.base import l2_normalize
 from semcat.evaluation.confidence import coverage_at
 from semcat.options import HEAD_DEFAULTS, QueryOptions
 
@@ -195,17 +196,17 @@ def neighbors_right(run: dict, more: bool, spaces: tuple[str, ...] = cal.DENSE_S
     return features
 
 
-def training_part(seed: int) -> tuple[Any, np.ndarray]:
-    """The embedded catalog and split ``seed``'s training rows of it, in :func:`build`'s
-    order (what the variants read beside the cached predictions)."""
+def split_rows(seed: int) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The embedded catalog and split ``seed``'s training and held-out rows of it, in
+    :func:`build`'s order (what the variants read beside the cached predictions)."""
     data = embedded("cdiscount", catalog("cdiscount"), load_embedder(Settings()))
-    train, _ = sample_split([p[0] for p in data.paths], PRODUCTS, seed)
-    return data, train
+    train, test = sample_split([p[0] for p in data.paths], PRODUCTS, seed)
+    return data, train, test
 
 
 def training_texts(seed: int) -> list[str]:
     """The texts of split ``seed``'s training part, in :func:`build`'s order (not cached with it)."""
-    data, train = training_part(seed)
+    data, train, _ = split_rows(seed)
     return [data.texts[i] for i in train]
 
 
@@ -324,9 +325,8 @@ def diversity(run: dict) -> Features:
     chosen category (and of those elsewhere), the effective count n^2 / sum of their
     pairwise cosines (ten copies of one seller's template count as one), and the mean
     pairwise cosine of the agreeing ones."""
-    data, train = training_part(run["seed"])
-    vectors = np.asarray(data.vectors[train], dtype=np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    data, train, _ = split_rows(run["seed"])
+    vectors = l2_normalize(data.vectors[train])
 
     def effective(rows: list[int]) -> tuple[float, float]:
         if not rows:
@@ -355,9 +355,8 @@ def wide_neighbors(run: dict) -> dict[int, np.ndarray]:
     """The :data:`WIDE` nearest training rows (dense cosine) of every prediction's product:
     for an out-of-fold prediction among the rows outside its fold, for a held-out one among
     all training rows (what a store of those rows would return). Keyed by ``id(prediction)``."""
-    data, train = training_part(run["seed"])
-    vectors = np.asarray(data.vectors[train], dtype=np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    data, train, test_rows = split_rows(run["seed"])
+    vectors = l2_normalize(data.vectors[train])
     labels = [PATH_JOIN.join(t) for t in run["train"]]
     out: dict[int, np.ndarray] = {}
     for test in cal._folds(labels, FOLDS, 0):  # out_of_fold's folds (seed 0)
@@ -366,10 +365,7 @@ def wide_neighbors(run: dict) -> dict[int, np.ndarray]:
         top = np.argsort(-sims, axis=1)[:, :WIDE]
         for row, near in zip(test.tolist(), top, strict=True):
             out[id(run["oof"][row])] = near
-    _, test_rows = sample_split([p[0] for p in data.paths], PRODUCTS, run["seed"])
-    held = np.asarray(data.vectors[test_rows], dtype=np.float32)
-    held /= np.linalg.norm(held, axis=1, keepdims=True)
-    top = np.argsort(-(held @ vectors.T), axis=1)[:, :WIDE]
+    top = np.argsort(-(l2_normalize(data.vectors[test_rows]) @ vectors.T), axis=1)[:, :WIDE]
     for prediction, near in zip(run["held"], top, strict=True):
         out[id(prediction)] = near
     return out

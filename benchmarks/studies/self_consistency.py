@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import catalog, embedded, publish
 from semcat.config import Settings
 from semcat.embedding import load_embedder
+from semcat.embedding.base import l2_normalize
 
 FLOORS = (0.999, 0.99, 0.98, 0.95)
 DEPTH = 3
@@ -42,8 +43,7 @@ CHUNK = 2_000  # query rows per matrix product (2,000 x 50,000 float32: 400 MB)
 
 def nearest(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row's nearest other row and its cosine."""
-    v = np.asarray(vectors, dtype=np.float32)
-    v = v / np.linalg.norm(v, axis=1, keepdims=True)
+    v = l2_normalize(vectors)
     n = len(v)
     which, best = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.float32)
     for start in range(0, n, CHUNK):
